@@ -1,0 +1,11 @@
+// `ym-orders/machines`: the pure half of the engine. No I/O, no clock: step these with
+// XState's `transition()` in your own tests, or open them in the Stately visualizer.
+
+export * from './statuses.js';
+export * from './rules.js';
+export * from './call-evidence.js';
+export * from './explain.js';
+export * from './order-machine.js';
+export * from './operation-machine.js';
+export { toMermaid, rulesToMermaid } from './mermaid.js';
+export { rulesToMarkdown } from './rules-table.js';
