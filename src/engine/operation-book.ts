@@ -1,0 +1,84 @@
+// Operation rows: each async Market operation's machine snapshot and its next poll time.
+// Poll results go through the operation machine; the effects it returns tell the caller
+// what to do to the linked order.
+
+import { initialTransition, transition } from 'xstate';
+import {
+  operationMachine,
+  OPERATION_MACHINE_VERSION,
+  type OperationEvent,
+  type PollPolicy,
+} from '../../machines/operation-machine.js';
+import type { OperationRow } from '../store/operations-table.js';
+import type { Store } from '../store/store.js';
+import { ConcurrentUpdateError, SnapshotTooNewError } from './errors.js';
+
+type OperationSnapshot = ReturnType<typeof operationMachine.resolveState>;
+
+/** What the linked order must learn from an operation that ended. */
+export type OperationOutcome =
+  | { readonly kind: 'done'; readonly orderId: number | null }
+  | { readonly kind: 'failed' | 'expired'; readonly orderId: number | null; readonly reason: string };
+
+function load(row: OperationRow): OperationSnapshot {
+  if (row.machine_version > OPERATION_MACHINE_VERSION) {
+    throw new SnapshotTooNewError('operation', row.operation_id, row.machine_version, OPERATION_MACHINE_VERSION);
+  }
+  return operationMachine.resolveState(JSON.parse(row.snapshot));
+}
+
+function columns(snapshot: OperationSnapshot, now: number) {
+  return {
+    operation_id: snapshot.context.operationId,
+    operation_type: snapshot.context.operationType,
+    business_id: snapshot.context.businessId,
+    order_id: snapshot.context.orderId,
+    state: String(snapshot.value),
+    next_poll_at: snapshot.context.nextPollAt,
+    deadline_at: snapshot.context.deadlineAt,
+    machine_version: OPERATION_MACHINE_VERSION,
+    snapshot: JSON.stringify(operationMachine.getPersistedSnapshot(snapshot)),
+    updated_at: now,
+  };
+}
+
+export class OperationBook {
+  readonly #store: Store;
+  readonly #policy: Partial<PollPolicy>;
+
+  constructor(store: Store, policy: Partial<PollPolicy> = {}) {
+    this.#store = store;
+    this.#policy = policy;
+  }
+
+  /** Records a new operation; starting the same one twice keeps the first. Call inside a write transaction. */
+  start(op: { operationId: string; operationType: string; businessId: number; orderId: number | null }, now: number): void {
+    const [snapshot] = initialTransition(operationMachine, { ...op, startedAt: now, policy: this.#policy });
+    this.#store.operations.insert(columns(snapshot, now));
+  }
+
+  /** Applies a poll result or a deadline check; returns the outcome once the operation has ended. */
+  apply(operationId: string, event: OperationEvent, now: number): OperationOutcome | undefined {
+    const row = this.#store.operations.get(operationId);
+    if (!row || row.state !== 'inProgress') return undefined;
+    const [next, actions] = transition(operationMachine, load(row), event);
+    if (!this.#store.operations.update(columns(next, now), row.row_version)) {
+      throw new ConcurrentUpdateError('operation', operationId, row.row_version, this.#store.operations.get(operationId)?.row_version);
+    }
+    for (const action of actions) {
+      const params = action.params as { orderId: number | null; reason?: string };
+      if (action.type === 'effect.operationDone') return { kind: 'done', orderId: params.orderId };
+      if (action.type === 'effect.operationFailed') return { kind: 'failed', orderId: params.orderId, reason: params.reason ?? '' };
+      if (action.type === 'effect.operationExpired') return { kind: 'expired', orderId: params.orderId, reason: params.reason ?? '' };
+    }
+    return undefined;
+  }
+
+  get(operationId: string): OperationRow | undefined {
+    return this.#store.operations.get(operationId);
+  }
+
+  due(now: number, limit: number): OperationRow[] {
+    return this.#store.operations.due(now, limit);
+  }
+}

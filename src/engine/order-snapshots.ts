@@ -1,0 +1,65 @@
+// Order snapshots as stored: XState's persisted snapshot as JSON, tagged with the machine
+// version that wrote it. Older versions are upgraded on load by the migrations below, in order;
+// a newer version than this code knows is refused rather than guessed at.
+
+import { orderMachine, ORDER_MACHINE_VERSION } from '../../machines/order-machine.js';
+import { SnapshotTooNewError } from './errors.js';
+
+export type OrderSnapshot = ReturnType<typeof orderMachine.resolveState>;
+
+/** The stored JSON shape (XState's persisted snapshot); migrations edit it as plain data. */
+export interface StoredSnapshot {
+  value: unknown;
+  context: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+export interface SnapshotMigration {
+  /** Upgrades a snapshot written by machine version `from` to `from + 1`. */
+  readonly from: number;
+  readonly description: string;
+  readonly migrate: (snapshot: StoredSnapshot) => StoredSnapshot;
+}
+
+export const ORDER_SNAPSHOT_MIGRATIONS: readonly SnapshotMigration[] = [];
+
+export function upgradeStoredSnapshot(
+  snapshot: StoredSnapshot,
+  version: number,
+  orderId: number,
+  migrations: readonly SnapshotMigration[] = ORDER_SNAPSHOT_MIGRATIONS,
+  latest: number = ORDER_MACHINE_VERSION,
+): StoredSnapshot {
+  if (version > latest) throw new SnapshotTooNewError('order', orderId, version, latest);
+  let current = snapshot;
+  for (let v = version; v < latest; v++) {
+    const step = migrations.find((m) => m.from === v);
+    if (!step) throw new Error(`No order snapshot migration from machine version ${v}`);
+    current = step.migrate(current);
+  }
+  return current;
+}
+
+export function loadOrderSnapshot(json: string, version: number, orderId: number): OrderSnapshot {
+  const stored = upgradeStoredSnapshot(JSON.parse(json) as StoredSnapshot, version, orderId);
+  return orderMachine.resolveState(stored as unknown as Parameters<typeof orderMachine.resolveState>[0]);
+}
+
+export function serializeOrderSnapshot(snapshot: OrderSnapshot): string {
+  return JSON.stringify(orderMachine.getPersistedSnapshot(snapshot));
+}
+
+/** `PROCESSING.STARTED`, `CANCELLED`, …: the market region's state as one string. */
+export function marketStatePath(value: unknown): string {
+  const market = (value as { market?: unknown }).market;
+  if (typeof market === 'string') return market;
+  if (market && typeof market === 'object') {
+    const [parent, child] = Object.entries(market)[0] ?? [];
+    return `${parent}.${String(child)}`;
+  }
+  return 'routing';
+}
+
+export function changeState(value: unknown): string {
+  return String((value as { change?: unknown }).change ?? 'idle');
+}

@@ -1,0 +1,155 @@
+// Numbered schema migrations. Each runs once, in order, inside the transaction that records
+// it in schema_migrations; never edit a released one, append a new one.
+
+import type { Database } from 'better-sqlite3';
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'orders, journal, outbox, operations, timers, limiter, cursors',
+    sql: `
+      CREATE TABLE campaigns (
+        campaign_id INTEGER PRIMARY KEY,
+        business_id INTEGER NOT NULL,
+        model TEXT NOT NULL
+      );
+
+      -- One row per order: the machine snapshot plus the columns queries need.
+      CREATE TABLE orders (
+        order_id INTEGER PRIMARY KEY,
+        campaign_id INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        status TEXT NOT NULL,
+        substatus TEXT,
+        change_state TEXT NOT NULL,
+        observed_at INTEGER NOT NULL,
+        machine_version INTEGER NOT NULL,
+        snapshot TEXT NOT NULL,
+        row_version INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX orders_by_status ON orders (status, substatus);
+      CREATE INDEX orders_by_campaign ON orders (campaign_id);
+      CREATE INDEX orders_with_change ON orders (change_state) WHERE change_state <> 'idle';
+
+      -- Append-only audit: one row per event that changed an order.
+      CREATE TABLE journal (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        order_id INTEGER NOT NULL,
+        row_version INTEGER NOT NULL,
+        event_type TEXT NOT NULL,
+        event TEXT NOT NULL,
+        source TEXT NOT NULL,
+        from_status TEXT,
+        from_substatus TEXT,
+        from_change TEXT,
+        to_status TEXT NOT NULL,
+        to_substatus TEXT,
+        to_change TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        UNIQUE (order_id, row_version)
+      );
+
+      -- One row per status change the machines asked for; its state follows the order's change region.
+      CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        order_id INTEGER NOT NULL,
+        campaign_id INTEGER NOT NULL,
+        request_no INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        substatus TEXT NOT NULL,
+        real_delivery_date TEXT,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        lease_owner TEXT,
+        lease_expires_at INTEGER,
+        last_error TEXT,
+        journal_seq INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (order_id, request_no)
+      );
+      CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+
+      CREATE TABLE operations (
+        operation_id TEXT PRIMARY KEY,
+        operation_type TEXT NOT NULL,
+        business_id INTEGER NOT NULL,
+        order_id INTEGER,
+        state TEXT NOT NULL,
+        next_poll_at INTEGER NOT NULL,
+        deadline_at INTEGER NOT NULL,
+        machine_version INTEGER NOT NULL,
+        snapshot TEXT NOT NULL,
+        row_version INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX operations_due ON operations (state, next_poll_at);
+
+      -- Absolute due times that must survive restarts (e.g. DBS cancellation answers).
+      CREATE TABLE timers (
+        kind TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        due_at INTEGER NOT NULL,
+        payload TEXT,
+        PRIMARY KEY (kind, ref)
+      );
+      CREATE INDEX timers_due ON timers (due_at);
+
+      -- Rate-limit budgets shared by every process on this database.
+      CREATE TABLE limiter (
+        resource_key TEXT PRIMARY KEY,
+        capacity INTEGER NOT NULL,
+        remaining INTEGER NOT NULL,
+        window_ends_at INTEGER NOT NULL,
+        blocked_until INTEGER NOT NULL DEFAULT 0,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE TABLE limiter_leases (
+        lease_id TEXT PRIMARY KEY,
+        scope_key TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
+      CREATE INDEX limiter_leases_by_scope ON limiter_leases (scope_key, expires_at);
+
+      CREATE TABLE cursors (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+    `,
+  },
+];
+
+export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+export function currentSchemaVersion(db: Database): number {
+  const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
+  return row.v ?? 0;
+}
+
+/** Applies every migration newer than the database; returns the versions applied. */
+export function migrate(db: Database, now: number): number[] {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+  const applied: number[] = [];
+  for (const m of MIGRATIONS) {
+    db.transaction(() => {
+      // Re-checked inside the write lock: another process may have migrated meanwhile.
+      if (currentSchemaVersion(db) >= m.version) return;
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, now);
+      applied.push(m.version);
+    }).immediate();
+  }
+  return applied;
+}

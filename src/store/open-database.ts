@@ -1,0 +1,96 @@
+// Opens (or creates) a ym-orders database: WAL, a busy timeout so several processes can share
+// the file, our application_id to tell our files from others, and the schema migrated.
+
+import BetterSqlite3, { type Database } from 'better-sqlite3';
+import { StoreError, STORE_ERROR_CODES } from './errors.js';
+import { currentSchemaVersion, LATEST_SCHEMA_VERSION, migrate } from './migrations.js';
+
+/** PRAGMA application_id of every ym-orders database ("YMOR" in ASCII). */
+export const APPLICATION_ID = 0x594d4f52;
+
+export const DEFAULT_DB_PATH = './ym-orders.db';
+
+export interface OpenDatabaseOptions {
+  readonly busyTimeoutMs?: number;
+  /** FULL (default) survives power loss; NORMAL is faster and still survives a process crash. */
+  readonly synchronous?: 'FULL' | 'NORMAL';
+  readonly now?: number;
+}
+
+function sqliteCode(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : undefined;
+}
+
+function wrapOpenError(path: string, error: unknown): StoreError {
+  const code = sqliteCode(error);
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+    return new StoreError(
+      STORE_ERROR_CODES.corrupt,
+      `${path} is not a readable SQLite database (${code}). Restore it from a backup, or point --db at another file.`,
+      { path, sqliteCode: code },
+      { cause: error },
+    );
+  }
+  return new StoreError(
+    STORE_ERROR_CODES.cannotOpen,
+    `Cannot open database ${path}: ${error instanceof Error ? error.message : String(error)}`,
+    { path, sqliteCode: code },
+    { cause: error },
+  );
+}
+
+function userTables(db: Database): string[] {
+  return (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[]).map((r) => r.name);
+}
+
+function claimOrCheck(db: Database, path: string): void {
+  const appId = db.pragma('application_id', { simple: true }) as number;
+  if (appId === APPLICATION_ID) return;
+  const tables = userTables(db);
+  if (appId !== 0 || tables.length > 0) {
+    throw new StoreError(
+      STORE_ERROR_CODES.notOurs,
+      `${path} is an SQLite database of another application (application_id ${appId}, tables: ${tables.slice(0, 5).join(', ') || 'none'}). ym-orders will not write to it; choose another --db file.`,
+      { path, applicationId: appId, tables },
+    );
+  }
+  db.pragma(`application_id = ${APPLICATION_ID}`);
+}
+
+export function openDatabase(path: string = DEFAULT_DB_PATH, options: OpenDatabaseOptions = {}): Database {
+  const inMemory = path === ':memory:';
+  let db: Database;
+  try {
+    db = new BetterSqlite3(path, { fileMustExist: false });
+  } catch (error) {
+    throw wrapOpenError(path, error);
+  }
+  try {
+    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5_000}`);
+    // Reading the header is what reveals a file that is not SQLite at all.
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    claimOrCheck(db, path);
+    const version = currentSchemaVersionIfAny(db);
+    if (version > LATEST_SCHEMA_VERSION) {
+      throw new StoreError(
+        STORE_ERROR_CODES.schemaTooNew,
+        `${path} has schema version ${version}, newer than this ym-orders knows (${LATEST_SCHEMA_VERSION}). Upgrade ym-orders to open it.`,
+        { path, schemaVersion: version, supportedVersion: LATEST_SCHEMA_VERSION },
+      );
+    }
+    if (!inMemory) db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
+    db.pragma('foreign_keys = ON');
+    migrate(db, options.now ?? Date.now());
+    return db;
+  } catch (error) {
+    db.close();
+    if (error instanceof StoreError) throw error;
+    throw wrapOpenError(path, error);
+  }
+}
+
+function currentSchemaVersionIfAny(db: Database): number {
+  const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
+  return exists ? currentSchemaVersion(db) : 0;
+}

@@ -1,0 +1,44 @@
+// The store: one SQLite database and its tables. Every write the engine makes goes through
+// `write()`, a BEGIN IMMEDIATE transaction, so a crash leaves the file before or after a change.
+
+import type { Database } from 'better-sqlite3';
+import { CampaignsTable } from './campaigns-table.js';
+import { CursorsTable } from './cursors-table.js';
+import { JournalTable } from './journal-table.js';
+import { openDatabase, type OpenDatabaseOptions } from './open-database.js';
+import { OperationsTable } from './operations-table.js';
+import { OrdersTable } from './orders-table.js';
+import { OutboxTable } from './outbox-table.js';
+
+export class Store {
+  readonly db: Database;
+  readonly orders: OrdersTable;
+  readonly journal: JournalTable;
+  readonly outbox: OutboxTable;
+  readonly operations: OperationsTable;
+  readonly cursors: CursorsTable;
+  readonly campaigns: CampaignsTable;
+
+  constructor(db: Database) {
+    this.db = db;
+    this.orders = new OrdersTable(db);
+    this.journal = new JournalTable(db);
+    this.outbox = new OutboxTable(db);
+    this.operations = new OperationsTable(db);
+    this.cursors = new CursorsTable(db);
+    this.campaigns = new CampaignsTable(db);
+  }
+
+  static open(path: string, options?: OpenDatabaseOptions): Store {
+    return new Store(openDatabase(path, options));
+  }
+
+  /** Runs `fn` in one write transaction (BEGIN IMMEDIATE); a throw rolls everything back. */
+  write<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
