@@ -21,9 +21,16 @@ import {
   type RequestChangeCommand,
   type TrackOrderCommand,
 } from './commands.js';
-import { EngineClosedError, isEngineError, type EngineError } from './errors.js';
+import { ApiNotConfiguredError, EngineClosedError, isEngineError, type EngineError } from './errors.js';
 import { OperationBook } from './operation-book.js';
 import { OrderBook, type OrderState } from './order-book.js';
+import { createMarketClient, type AuthScheme, type MarketClient } from '../market/client.js';
+import { Dispatcher, emptyCounters, type CampaignHalt, type DispatchCounters } from './dispatcher.js';
+import { OperationPoller } from './operation-poller.js';
+import { OrderSync, type SyncResult } from './order-sync.js';
+import { DEFAULT_RETRY_POLICY, resolveLimits, type LimitsOverrides, type LimitsPolicy, type RetryPolicy } from './policies.js';
+import { RateLimiter } from './rate-limiter.js';
+import { sleep } from './concurrency.js';
 
 export interface EngineOptions {
   /** A database file path (default `./ym-orders.db`), `:memory:`, or an open Store. */
@@ -38,6 +45,37 @@ export interface EngineOptions {
   /** Names this process in outbox leases (default host:pid:random). */
   readonly owner?: string;
   readonly sqlite?: OpenDatabaseOptions;
+  /** The Market Partner API. Without it the engine records and queues but cannot flush or sync. */
+  readonly api?: {
+    readonly baseUrl: string;
+    readonly apiKey: string;
+    readonly authScheme?: AuthScheme;
+    readonly timeoutMs?: number;
+  };
+  /** A ready client instead of `api` (tests wrap one to count or fail calls). */
+  readonly client?: MarketClient;
+  readonly limits?: LimitsOverrides;
+  readonly retry?: Partial<RetryPolicy>;
+  /** Random numbers for backoff jitter (tests pass a seeded one). */
+  readonly random?: () => number;
+}
+
+export interface FlushOptions {
+  /** Keep going, waiting for due times, until no change is open (default: one pass over what is due now). */
+  readonly untilIdle?: boolean;
+  /** Give up waiting after this long (default 60 s). */
+  readonly maxWaitMs?: number;
+  readonly signal?: AbortSignal;
+  /** Called after each pass, e.g. to draw progress. */
+  readonly onProgress?: (report: FlushReport) => void;
+}
+
+export interface FlushReport {
+  readonly counters: DispatchCounters;
+  readonly outbox: Record<OutboxState, number>;
+  /** Changes not settled yet: queued, sending, awaiting an operation, uncertain. */
+  readonly open: number;
+  readonly halted: readonly CampaignHalt[];
 }
 
 export interface TrackResult {
@@ -66,6 +104,13 @@ export class Engine {
   readonly owner: string;
   readonly clock: () => number;
   readonly campaigns: ReadonlyMap<number, CampaignConfig>;
+  readonly limits: LimitsPolicy;
+  readonly retry: RetryPolicy;
+  readonly counters: DispatchCounters = emptyCounters();
+  readonly halted = new Map<number, CampaignHalt>();
+  readonly #client: MarketClient | undefined;
+  readonly #ownsClient: boolean;
+  readonly #random: () => number;
   #closed = false;
   readonly #ownsStore: boolean;
 
@@ -86,8 +131,115 @@ export class Engine {
       this.store.campaigns.all().map((r) => [r.campaign_id, { campaignId: r.campaign_id, businessId: r.business_id, model: r.model as CampaignConfig['model'] }]),
     );
     this.owner = options.owner ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+    this.limits = resolveLimits(options.limits);
+    this.retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+    this.#random = options.random ?? Math.random;
     this.operations = new OperationBook(this.store, options.pollPolicy);
-    this.orders = new OrderBook(this.store, this.campaigns, this.operations, { maxSends: options.maxSends ?? 3 });
+    this.orders = new OrderBook(this.store, this.campaigns, this.operations, { maxSends: options.maxSends ?? this.retry.maximumAttempts });
+    this.#ownsClient = options.client === undefined && options.api !== undefined;
+    this.#client = options.client ?? (options.api ? createMarketClient(options.api) : undefined);
+    this.#timeoutMs = options.api?.timeoutMs ?? 10_000;
+  }
+
+  readonly #timeoutMs: number;
+
+  #effects() {
+    if (!this.#client) throw new ApiNotConfiguredError();
+    const limiter = new RateLimiter(this.store, this.limits, { leaseMs: this.#leaseMs() });
+    const common = { store: this.store, orders: this.orders, client: this.#client, limiter, limits: this.limits, clock: this.clock, counters: this.counters };
+    return {
+      limiter,
+      dispatcher: new Dispatcher({ ...common, retry: this.retry, owner: this.owner, leaseMs: this.#leaseMs(), halted: this.halted, random: this.#random }),
+      poller: new OperationPoller({ ...common, operations: this.operations }),
+      sync: new OrderSync({ ...common, campaigns: this.campaigns }),
+    };
+  }
+
+  // A lease must outlive the request it covers, or a live send would look orphaned.
+  #leaseMs(): number {
+    return this.#timeoutMs * 3;
+  }
+
+  #report(): FlushReport {
+    const outbox = this.store.outbox.counts();
+    return {
+      counters: structuredClone(this.counters),
+      outbox,
+      open: outbox.queued + outbox.sending + outbox.awaitingOperation + outbox.uncertain,
+      halted: [...this.halted.values()],
+    };
+  }
+
+  /**
+   * Sends what is due: recovers sends a crash orphaned, reads back unknown outcomes, sends
+   * queued changes in batches and polls due operations. With `untilIdle`, repeats (sleeping
+   * until the next due time) until every change has settled or `maxWaitMs` passes.
+   */
+  async flush(options: FlushOptions = {}): Promise<FlushReport> {
+    this.#open();
+    const { dispatcher, poller } = this.#effects();
+    const deadline = this.clock() + (options.maxWaitMs ?? 60_000);
+    for (;;) {
+      dispatcher.recoverOrphanedSends();
+      const worked = (await dispatcher.readBackUncertain()) + (await dispatcher.sendDue()) + (await poller.pollDue());
+      const report = this.#report();
+      options.onProgress?.(report);
+      const settled = report.open === 0 || this.#onlyHaltedOpen();
+      if (!options.untilIdle || settled || options.signal?.aborted || this.clock() >= deadline) return report;
+      if (worked === 0) await sleep(this.#untilNextDue(deadline));
+    }
+  }
+
+  /** Everything still open waits on a campaign whose key the Market refused. */
+  #onlyHaltedOpen(): boolean {
+    if (this.halted.size === 0) return false;
+    return this.store.outbox.open(10_000).every((r) => this.halted.has(r.campaign_id) && r.state === 'queued');
+  }
+
+  #untilNextDue(deadline: number): number {
+    const now = this.clock();
+    const next = Math.min(this.store.outbox.nextDueAt() ?? Infinity, this.store.operations.nextDueAt() ?? Infinity, deadline);
+    return Math.max(5, Math.min(next - now, 1_000));
+  }
+
+  /** Polls due async operations once. */
+  async pollOperations(): Promise<number> {
+    this.#open();
+    return this.#effects().poller.pollDue();
+  }
+
+  /** Reads every order the Market changed since the last sync and observes it. */
+  async sync(): Promise<SyncResult> {
+    this.#open();
+    return this.#effects().sync.syncAll();
+  }
+
+  /**
+   * The long-running loop: flush, poll and sync until `signal` aborts. The batch in flight
+   * finishes and is persisted before it returns.
+   */
+  async run(options: { signal: AbortSignal; syncIntervalMs?: number; idleMs?: number; onProgress?: (report: FlushReport) => void }): Promise<FlushReport> {
+    this.#open();
+    const { dispatcher, poller, sync } = this.#effects();
+    let nextSync = this.clock();
+    while (!options.signal.aborted) {
+      if (options.syncIntervalMs !== undefined && this.clock() >= nextSync) {
+        await sync.syncAll();
+        nextSync = this.clock() + options.syncIntervalMs;
+      }
+      dispatcher.recoverOrphanedSends();
+      const worked = (await dispatcher.readBackUncertain()) + (await dispatcher.sendDue()) + (await poller.pollDue());
+      options.onProgress?.(this.#report());
+      if (worked === 0 && !options.signal.aborted) {
+        await sleepOrAbort(Math.min(this.#untilNextDue(this.clock() + (options.idleMs ?? 1_000)), options.idleMs ?? 1_000), options.signal);
+      }
+    }
+    return this.#report();
+  }
+
+  stats(): FlushReport {
+    this.#open();
+    return this.#report();
   }
 
   #open(): void {
@@ -199,11 +351,25 @@ export class Engine {
     };
   }
 
-  close(): void {
-    if (this.#closed) return;
+  /** Closes the database at once; the returned promise settles when the HTTP pool is closed too. */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     this.#closed = true;
     if (this.#ownsStore) this.store.close();
+    return this.#ownsClient && this.#client ? this.#client.close() : Promise.resolve();
   }
+}
+
+function sleepOrAbort(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
 }
 
 export function createEngine(options: EngineOptions = {}): Engine {

@@ -109,6 +109,15 @@ export class EngineClosedError extends EngineError {
   }
 }
 
+export class ApiNotConfiguredError extends EngineError {
+  constructor() {
+    super(
+      ENGINE_ERROR_CODES.apiNotConfigured,
+      'This engine has no Market API configured: pass `api: { baseUrl, apiKey }` to createEngine (the CLI reads YM_API_KEY and --api-url).',
+    );
+  }
+}
+
 export function isEngineError(value: unknown): value is EngineError {
   return value instanceof EngineError;
 }

@@ -115,9 +115,13 @@ export const MIGRATIONS: readonly Migration[] = [
         blocked_until INTEGER NOT NULL DEFAULT 0,
         updated_at INTEGER NOT NULL
       );
+      -- Requests in flight: they count against the parallel limit of their scope, and their
+      -- weight is not yet reflected in the Market's Remaining header.
       CREATE TABLE limiter_leases (
         lease_id TEXT PRIMARY KEY,
         scope_key TEXT NOT NULL,
+        resource_key TEXT NOT NULL,
+        weight INTEGER NOT NULL,
         expires_at INTEGER NOT NULL
       );
       CREATE INDEX limiter_leases_by_scope ON limiter_leases (scope_key, expires_at);

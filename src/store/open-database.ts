@@ -43,18 +43,51 @@ function userTables(db: Database): string[] {
   return (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[]).map((r) => r.name);
 }
 
+function notOurs(path: string, appId: number, tables: string[]): StoreError {
+  return new StoreError(
+    STORE_ERROR_CODES.notOurs,
+    `${path} is an SQLite database of another application (application_id ${appId}, tables: ${tables.slice(0, 5).join(', ') || 'none'}). ym-orders will not write to it; choose another --db file.`,
+    { path, applicationId: appId, tables },
+  );
+}
+
 function claimOrCheck(db: Database, path: string): void {
-  const appId = db.pragma('application_id', { simple: true }) as number;
-  if (appId === APPLICATION_ID) return;
-  const tables = userTables(db);
-  if (appId !== 0 || tables.length > 0) {
-    throw new StoreError(
-      STORE_ERROR_CODES.notOurs,
-      `${path} is an SQLite database of another application (application_id ${appId}, tables: ${tables.slice(0, 5).join(', ') || 'none'}). ym-orders will not write to it; choose another --db file.`,
-      { path, applicationId: appId, tables },
-    );
+  const look = () => ({ appId: db.pragma('application_id', { simple: true }) as number, tables: userTables(db) });
+  // Both reads in one read transaction: a consistent view even while another process creates the file.
+  const seen = db.transaction(look).deferred();
+  if (seen.appId === APPLICATION_ID) return;
+  if (seen.appId !== 0 || seen.tables.length > 0) throw notOurs(path, seen.appId, seen.tables);
+  // An empty file: check again and claim it under the write lock, so two processes creating the
+  // same file at once cannot both see "empty" and one then see the other's tables as foreign.
+  db.transaction(() => {
+    const now = look();
+    if (now.appId === APPLICATION_ID) return;
+    if (now.appId !== 0 || now.tables.length > 0) throw notOurs(path, now.appId, now.tables);
+    db.pragma(`application_id = ${APPLICATION_ID}`);
+  }).immediate();
+}
+
+/** Synchronous sleep for the open-time retry below (no event loop is involved in opening). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Switches to WAL. Changing the journal mode needs an exclusive lock, and SQLite returns
+ * SQLITE_BUSY for it without calling the busy handler when another connection is switching
+ * too (two processes creating the same file), so retry here up to the busy timeout.
+ */
+function enableWal(db: Database, busyTimeoutMs: number): void {
+  const deadline = Date.now() + busyTimeoutMs;
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (error) {
+      if (!String(sqliteCode(error)).startsWith('SQLITE_BUSY') || Date.now() >= deadline) throw error;
+      sleepSync(5 + Math.floor(Math.random() * 20));
+    }
   }
-  db.pragma(`application_id = ${APPLICATION_ID}`);
 }
 
 export function openDatabase(path: string = DEFAULT_DB_PATH, options: OpenDatabaseOptions = {}): Database {
@@ -66,7 +99,8 @@ export function openDatabase(path: string = DEFAULT_DB_PATH, options: OpenDataba
     throw wrapOpenError(path, error);
   }
   try {
-    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5_000}`);
+    const busyTimeoutMs = options.busyTimeoutMs ?? 5_000;
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
     // Reading the header is what reveals a file that is not SQLite at all.
     db.prepare('SELECT count(*) FROM sqlite_master').get();
     claimOrCheck(db, path);
@@ -78,7 +112,7 @@ export function openDatabase(path: string = DEFAULT_DB_PATH, options: OpenDataba
         { path, schemaVersion: version, supportedVersion: LATEST_SCHEMA_VERSION },
       );
     }
-    if (!inMemory) db.pragma('journal_mode = WAL');
+    if (!inMemory) enableWal(db, busyTimeoutMs);
     db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
     db.pragma('foreign_keys = ON');
     migrate(db, options.now ?? Date.now());

@@ -45,6 +45,7 @@ export class OutboxTable {
   readonly #setState: Statement;
   readonly #lease: Statement;
   readonly #release: Statement;
+  readonly #reschedule: Statement;
   readonly #byOrderRequest: Statement<[number, number], OutboxRow>;
   readonly #open: Statement<[number], OutboxRow>;
   readonly #inState: Statement<[string, number, number], OutboxRow>;
@@ -71,6 +72,7 @@ export class OutboxTable {
       RETURNING *`);
     this.#release = db.prepare(`UPDATE outbox SET lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = @next_attempt_at, updated_at = @now
       WHERE id = @id AND lease_owner = @owner`);
+    this.#reschedule = db.prepare('UPDATE outbox SET next_attempt_at = ? WHERE order_id = ? AND request_no = ?');
     this.#byOrderRequest = db.prepare('SELECT * FROM outbox WHERE order_id = ? AND request_no = ?');
     this.#open = db.prepare(`SELECT * FROM outbox WHERE state IN ('queued', 'sending', 'awaitingOperation', 'uncertain') ORDER BY id LIMIT ?`);
     this.#inState = db.prepare('SELECT * FROM outbox WHERE state = ? AND next_attempt_at <= ? ORDER BY id LIMIT ?');
@@ -103,6 +105,10 @@ export class OutboxTable {
   /** Gives a leased row back untouched, to be tried again at `nextAttemptAt`. */
   release(id: number, owner: string, nextAttemptAt: number, now: number): void {
     this.#release.run({ id, owner, next_attempt_at: nextAttemptAt, now });
+  }
+
+  reschedule(orderId: number, requestNo: number, nextAttemptAt: number): void {
+    this.#reschedule.run(nextAttemptAt, orderId, requestNo);
   }
 
   get(orderId: number, requestNo: number): OutboxRow | undefined {

@@ -5,6 +5,7 @@ import type { Database } from 'better-sqlite3';
 import { CampaignsTable } from './campaigns-table.js';
 import { CursorsTable } from './cursors-table.js';
 import { JournalTable } from './journal-table.js';
+import { LimiterTable } from './limiter-table.js';
 import { openDatabase, type OpenDatabaseOptions } from './open-database.js';
 import { OperationsTable } from './operations-table.js';
 import { OrdersTable } from './orders-table.js';
@@ -18,6 +19,7 @@ export class Store {
   readonly operations: OperationsTable;
   readonly cursors: CursorsTable;
   readonly campaigns: CampaignsTable;
+  readonly limiter: LimiterTable;
 
   constructor(db: Database) {
     this.db = db;
@@ -27,6 +29,7 @@ export class Store {
     this.operations = new OperationsTable(db);
     this.cursors = new CursorsTable(db);
     this.campaigns = new CampaignsTable(db);
+    this.limiter = new LimiterTable(db);
   }
 
   static open(path: string, options?: OpenDatabaseOptions): Store {

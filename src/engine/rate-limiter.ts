@@ -1,0 +1,118 @@
+// Budgets, not errors: before each request the dispatcher takes its weight from the resource's
+// budget and a slot of its scope's parallel limit; after it, the response headers correct the
+// budget. State lives in SQLite (BEGIN IMMEDIATE), so every process on one file shares it.
+
+import { randomBytes } from 'node:crypto';
+import type { MarketOperation } from '../market/errors.js';
+import type { RateLimitInfo } from '../market/rate-limit.js';
+import type { BudgetRow } from '../store/limiter-table.js';
+import type { Store } from '../store/store.js';
+import type { LimitsPolicy } from './policies.js';
+
+export interface Scope {
+  readonly kind: 'campaign' | 'business';
+  readonly id: number;
+}
+
+export interface Permit {
+  readonly leaseId: string;
+  readonly operation: MarketOperation;
+  readonly scope: Scope;
+  readonly weight: number;
+}
+
+export type Acquired =
+  | { readonly ok: true; readonly permit: Permit }
+  /** Not now: try again at `retryAt`; `available` units could be taken at once (to send a smaller batch). */
+  | { readonly ok: false; readonly retryAt: number; readonly available: number; readonly reason: 'budget' | 'blocked' | 'parallel' };
+
+/** How the request ended, for the budget: 5xx and unsent requests are not counted by the Market. */
+export type RequestEnd =
+  | { readonly kind: 'answered'; readonly rateLimit: RateLimitInfo }
+  | { readonly kind: 'notCounted'; readonly rateLimit?: RateLimitInfo | undefined }
+  | { readonly kind: 'rateLimited'; readonly rateLimit?: RateLimitInfo | undefined; readonly parallel: boolean };
+
+// A 420 for the parallel limit says nothing about the budget: wait briefly, not until -Until.
+const PARALLEL_PAUSE_MS = 1_000;
+const RATE_LIMITED_FALLBACK_MS = 60_000;
+const PARALLEL_RETRY_MS = 20;
+
+function scopeKey(scope: Scope): string {
+  return `${scope.kind}:${scope.id}`;
+}
+
+function resourceKey(operation: MarketOperation, scope: Scope): string {
+  return `${operation}@${scopeKey(scope)}`;
+}
+
+export class RateLimiter {
+  readonly #store: Store;
+  readonly #limits: LimitsPolicy;
+  readonly #leaseMs: number;
+
+  constructor(store: Store, limits: LimitsPolicy, options: { leaseMs: number }) {
+    this.#store = store;
+    this.#limits = limits;
+    this.#leaseMs = options.leaseMs;
+  }
+
+  #budget(operation: MarketOperation, scope: Scope, now: number): BudgetRow {
+    const key = resourceKey(operation, scope);
+    const row = this.#store.limiter.get(key);
+    const { limit, windowMs } = this.#limits.resources[operation];
+    if (!row) return { resource_key: key, capacity: limit, remaining: limit, window_ends_at: now + windowMs, blocked_until: 0, updated_at: now };
+    if (now >= row.window_ends_at) {
+      return { ...row, remaining: row.capacity, window_ends_at: now + windowMs, updated_at: now };
+    }
+    return row;
+  }
+
+  tryAcquire(operation: MarketOperation, scope: Scope, weight: number, now: number): Acquired {
+    return this.#store.write(() => {
+      this.#store.limiter.dropExpiredLeases(now);
+      const budget = this.#budget(operation, scope, now);
+      if (budget.blocked_until > now) return { ok: false, retryAt: budget.blocked_until, available: 0, reason: 'blocked' };
+      if (budget.remaining < weight) {
+        return { ok: false, retryAt: budget.window_ends_at, available: Math.max(0, budget.remaining), reason: 'budget' };
+      }
+      if (this.#store.limiter.inFlight(scopeKey(scope)) >= this.#limits.parallelPerScope) {
+        return { ok: false, retryAt: now + PARALLEL_RETRY_MS, available: budget.remaining, reason: 'parallel' };
+      }
+      const leaseId = randomBytes(8).toString('hex');
+      this.#store.limiter.put({ ...budget, remaining: budget.remaining - weight, updated_at: now });
+      this.#store.limiter.addLease(leaseId, scopeKey(scope), resourceKey(operation, scope), weight, now + this.#leaseMs);
+      return { ok: true, permit: { leaseId, operation, scope, weight } };
+    });
+  }
+
+  release(permit: Permit, end: RequestEnd, now: number): void {
+    this.#store.write(() => {
+      const key = resourceKey(permit.operation, permit.scope);
+      this.#store.limiter.removeLease(permit.leaseId);
+      let budget = this.#budget(permit.operation, permit.scope, now);
+      if (end.kind === 'notCounted') budget = { ...budget, remaining: Math.min(budget.capacity, budget.remaining + permit.weight) };
+      const info = end.rateLimit;
+      if (info?.limit !== undefined) budget = { ...budget, capacity: info.limit };
+      if (info?.untilMs !== undefined && info.untilMs > now) budget = { ...budget, window_ends_at: info.untilMs };
+      if (info?.remaining !== undefined && end.kind !== 'notCounted') {
+        // The Market's count includes this request but not the others still in flight.
+        const unseen = this.#store.limiter.inFlightWeight(key, permit.leaseId);
+        budget = { ...budget, remaining: Math.max(0, info.remaining - unseen) };
+      }
+      if (end.kind === 'rateLimited') {
+        const until = end.parallel
+          ? now + PARALLEL_PAUSE_MS
+          : info?.untilMs !== undefined && info.untilMs > now
+            ? info.untilMs
+            : now + RATE_LIMITED_FALLBACK_MS;
+        budget = { ...budget, blocked_until: Math.max(budget.blocked_until, until), ...(end.parallel ? {} : { remaining: 0 }) };
+      }
+      this.#store.limiter.put({ ...budget, updated_at: now });
+    });
+  }
+
+  /** The budgets as stored, for `status` and the benchmarks. */
+  snapshot(): BudgetRow[] {
+    return this.#store.limiter.all();
+  }
+}
