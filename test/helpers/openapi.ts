@@ -1,13 +1,15 @@
-// Loads the official multi-file OpenAPI 3.0 spec into plain JSON Schemas that ajv can
-// compile: every `$ref` (relative file, file#pointer, or #pointer) is inlined, and the
-// OpenAPI-only keywords ajv does not know are rewritten to their JSON Schema meaning.
+// Loads the official multi-file OpenAPI 3.0 spec into self-contained JSON Schemas that ajv
+// can compile: every `$ref` (relative file, file#pointer, or #pointer) becomes a local
+// `#/definitions/...` pointer, and OpenAPI-only keywords (`nullable`, `example`, `x-*`) are
+// rewritten to their JSON Schema meaning or dropped.
 
 import { readFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 
-export const SPEC_DIR = resolve(
+/** The spec folder: MARKET_OPENAPI_DIR, or shared/market-api beside the repository. */
+export const SPEC_DIR = process.env.MARKET_OPENAPI_DIR ?? resolve(
   dirname(fileURLToPath(import.meta.url)),
   '../../../shared/market-api/partner-api/openapi',
 );

@@ -1,0 +1,7 @@
+// The Partner API layer: schemas, client, errors, rate-limit headers, redaction.
+export * from './client.js';
+export * from './dates.js';
+export * from './errors.js';
+export * from './rate-limit.js';
+export * from './redact.js';
+export * from './schemas.js';
