@@ -5,7 +5,7 @@
 // and say exactly which condition failed.
 
 export interface CallAttempt {
-  /** When the call started: an ISO 8601 string with offset, or epoch milliseconds. */
+  /** When the call started: an ISO 8601 string with `Z` or an offset (required), or epoch milliseconds. */
   readonly startedAt: string | number;
   /** How long the connection lasted, in seconds. */
   readonly connectedSeconds: number;
@@ -53,8 +53,12 @@ function isValidTimeZone(timeZone: string): boolean {
   }
 }
 
+/** ISO 8601 date-time with `Z` or `±hh:mm`: without an offset the instant would depend on the host's zone. */
+const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i;
+
 function toEpochMs(value: string | number): number {
-  return typeof value === 'number' ? value : Date.parse(value);
+  if (typeof value === 'number') return value;
+  return typeof value === 'string' && ISO_WITH_OFFSET.test(value) ? Date.parse(value) : Number.NaN;
 }
 
 /** Undefined when the evidence meets every documented condition, else what is wrong. */

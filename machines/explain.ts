@@ -66,6 +66,13 @@ export type Explanation =
 
 const REAL_DELIVERY_DATE = /^\d{4}-\d{2}-\d{2}$/;
 
+/** `YYYY-MM-DD` naming a real day: Date.parse alone rolls 2025-02-30 over to March 2. */
+function isCalendarDate(value: string): boolean {
+  if (!REAL_DELIVERY_DATE.test(value)) return false;
+  const ms = Date.parse(value);
+  return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 10) === value;
+}
+
 function label(status: string, substatus?: string): string {
   return substatus === undefined ? status : `${status}/${substatus}`;
 }
@@ -89,6 +96,18 @@ function refuse(blockers: Blocker[], allowedTargets: StatusTarget[]): Explanatio
 function ruleBlocker(model: FulfilmentModel, order: OrderView, target: TransitionRequest): Blocker {
   const here = label(order.status, order.substatus);
   const wanted = label(target.status, target.substatus);
+  const anyRuleToTarget = (r: SellerRule): boolean =>
+    r.to.status === target.status && (target.substatus === undefined || r.to.substatus === target.substatus);
+  const modelSetsTarget = SELLER_RULES.some((r) => r.models.includes(model) && anyRuleToTarget(r));
+  const otherModels = [...new Set(SELLER_RULES.filter(anyRuleToTarget).flatMap((r) => r.models))];
+  const forbiddenForModel: Blocker = {
+    code: BLOCKER_CODES.forbiddenForModel,
+    message: `${wanted} is a seller change for ${otherModels.join(', ')}, not for ${model}.`,
+    modelsAllowed: otherModels,
+  };
+  // A change this model never makes, from any state, is refused for the model, not for the
+  // substatus: e.g. an FBS seller asking for CANCELLED/USER_CHANGED_MIND (a DBS-only reason).
+  if (target.substatus !== undefined && !modelSetsTarget && otherModels.length > 0) return forbiddenForModel;
   const sameStatusRules = rulesFrom(model, order.status, order.substatus).filter((r) => r.to.status === target.status);
   if (sameStatusRules.length > 0) {
     const substatuses = sameStatusRules.map((r) => r.to.substatus);
@@ -104,22 +123,13 @@ function ruleBlocker(model: FulfilmentModel, order: OrderView, target: Transitio
           expectedSubstatuses: substatuses,
         };
   }
-  const anyRuleToTarget = (r: SellerRule): boolean =>
-    r.to.status === target.status && (target.substatus === undefined || r.to.substatus === target.substatus);
-  if (SELLER_RULES.some((r) => r.models.includes(model) && anyRuleToTarget(r))) {
+  if (modelSetsTarget) {
     return {
       code: BLOCKER_CODES.notFromCurrentState,
       message: `${model} sellers may set ${wanted}, but not from ${here}.`,
     };
   }
-  const otherModels = [...new Set(SELLER_RULES.filter(anyRuleToTarget).flatMap((r) => r.models))];
-  if (otherModels.length > 0) {
-    return {
-      code: BLOCKER_CODES.forbiddenForModel,
-      message: `${wanted} is a seller change for ${otherModels.join(', ')}, not for ${model}.`,
-      modelsAllowed: otherModels,
-    };
-  }
+  if (otherModels.length > 0) return forbiddenForModel;
   return { code: BLOCKER_CODES.notASellerChange, message: `${wanted} is set by the Market, never by the seller.` };
 }
 
@@ -135,7 +145,7 @@ function requirementBlockers(rule: SellerRule, target: TransitionRequest, option
         code: BLOCKER_CODES.realDeliveryDateNotAccepted,
         message: `realDeliveryDate is only sent by DBS shops moving an order to PICKUP or DELIVERED (rule ${rule.id} does not take it).`,
       });
-    } else if (!REAL_DELIVERY_DATE.test(target.realDeliveryDate) || Number.isNaN(Date.parse(target.realDeliveryDate))) {
+    } else if (!isCalendarDate(target.realDeliveryDate)) {
       blockers.push({
         code: BLOCKER_CODES.realDeliveryDateInvalid,
         message: `realDeliveryDate "${target.realDeliveryDate}" is not a YYYY-MM-DD date.`,

@@ -157,9 +157,24 @@ function pendingStillLegal(context: OrderContext, event: OrderEvent): boolean {
   return findSellerRule(context.model, { status: state.status, substatus: state.substatus ?? undefined }, pending) !== undefined;
 }
 
-/** A read-back after an unknown outcome shows the order where it was: the send did not apply. */
+function isFreshEvent(context: OrderContext, event: OrderEvent): boolean {
+  const seen = observationOf(context, event);
+  return seen !== undefined && isFresh(context, seen);
+}
+
+/**
+ * A read-back after an unknown outcome shows the order where it was: the send did not apply.
+ * Only a fresh read-back proves that; one older than what the machine has already seen
+ * (a lagging replica, a reordered answer) changes nothing.
+ */
 function readBackShowsNotApplied(context: OrderContext, event: OrderEvent): boolean {
-  return event.type === 'MARKET.OBSERVED' && event.source === 'readBack' && !reachesTarget(context, event) && pendingStillLegal(context, event);
+  return (
+    event.type === 'MARKET.OBSERVED' &&
+    event.source === 'readBack' &&
+    isFreshEvent(context, event) &&
+    !reachesTarget(context, event) &&
+    pendingStillLegal(context, event)
+  );
 }
 
 function eventTime(event: OrderEvent): number {
@@ -227,10 +242,7 @@ export const orderMachine = setup({
   guards: {
     isAt: ({ context }, params: { status: string; substatus?: string }) =>
       context.status === params.status && (params.substatus === undefined || context.substatus === params.substatus),
-    isFreshObservation: ({ context, event }) => {
-      const seen = observationOf(context, event);
-      return seen !== undefined && isFresh(context, seen);
-    },
+    isFreshObservation: ({ context, event }) => isFreshEvent(context, event),
     isLegalRequest: ({ context, event }) =>
       event.type === 'SELLER.REQUEST' &&
       explainTransition(
@@ -240,8 +252,11 @@ export const orderMachine = setup({
         { now: event.at },
       ).allowed,
     reachesTarget: ({ context, event }) => reachesTarget(context, event),
+    // Only a fresh observation supersedes: a stale one changes nothing, in any state.
     supersedesPending: ({ context, event }) =>
-      observationOf(context, event) !== undefined && !reachesTarget(context, event) && !pendingStillLegal(context, event),
+      isFreshEvent(context, event) && !reachesTarget(context, event) && !pendingStillLegal(context, event),
+    // The change no longer applies where the Market now has the order (it moved while sending).
+    pendingNoLongerLegal: ({ context, event }) => !pendingStillLegal(context, event),
     readBackShowsNotApplied: ({ context, event }) => readBackShowsNotApplied(context, event),
     readBackAllowsResend: ({ context, event }) =>
       readBackShowsNotApplied(context, event) && (context.pending?.sends ?? 0) < context.maxSends,
@@ -380,6 +395,9 @@ export const orderMachine = setup({
           on: {
             'SELLER.REQUEST': { actions: 'recordRefusal' },
             'DISPATCH.SENT': { target: 'sending', actions: 'recordSent' },
+            // An OK answer for a row whose SENT was never recorded (a crash between the two):
+            // the market region applies it, so the change must settle too.
+            'DISPATCH.ACCEPTED': toIdle('accepted'),
             'MARKET.OBSERVED': [
               { guard: 'reachesTarget', ...toIdle('accepted') },
               { guard: 'supersedesPending', ...toIdle('superseded') },
@@ -393,7 +411,12 @@ export const orderMachine = setup({
             'DISPATCH.REJECTED': toIdle('rejected'),
             'DISPATCH.OPERATION_STARTED': { target: 'awaitingOperation', actions: 'recordOperation' },
             'DISPATCH.UNKNOWN': { target: 'uncertain', actions: 'recordUncertain' },
-            'DISPATCH.DEFERRED': { target: 'queued', actions: 'recordDeferral' },
+            // A deferred send never reached the Market; if the Market meanwhile moved the order
+            // where the change no longer applies, queueing it again would send an illegal change.
+            'DISPATCH.DEFERRED': [
+              { guard: 'pendingNoLongerLegal', ...toIdle('superseded') },
+              { target: 'queued', actions: 'recordDeferral' },
+            ],
             'MARKET.OBSERVED': { guard: 'reachesTarget', ...toIdle('accepted') },
           },
         },

@@ -1,0 +1,222 @@
+// explainTransition: one explicit case per blocker code, each checking the code, the fields a
+// caller reads, and that the refusal names what IS allowed from the current state.
+
+import { describe, expect, it } from 'vitest';
+import { BLOCKER_CODES, allowedTargets, explainTransition, type Blocker, type Explanation } from '../machines/explain.js';
+import { SELLER_RULES } from '../machines/rules.js';
+import { VALID_CALL_EVIDENCE } from './helpers/machine-fixtures.js';
+
+const STARTED = { status: 'PROCESSING', substatus: 'STARTED' } as const;
+const RTS = { status: 'PROCESSING', substatus: 'READY_TO_SHIP' } as const;
+const SHOP_FAILED = { status: 'CANCELLED', substatus: 'SHOP_FAILED' } as const;
+const DBS_DELIVERY = { status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' } as const;
+const DBS_PICKUP = { status: 'PICKUP', substatus: 'PICKUP_SERVICE_RECEIVED' } as const;
+const DBS_DELIVERED = { status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED' } as const;
+const FBS_FROM_STARTED_HINT = 'Allowed from here: PROCESSING/READY_TO_SHIP, CANCELLED/SHOP_FAILED.';
+const NOTHING_HINT = 'No seller change is allowed from here.';
+const NOON_2025_05_12 = Date.parse('2025-05-12T12:00:00Z');
+
+function refusal(result: Explanation): { blockers: readonly Blocker[]; allowedTargets: readonly unknown[] } {
+  if (result.allowed) throw new Error(`expected a refusal, got rule ${result.rule.id}`);
+  return result;
+}
+
+function codes(result: Explanation): string[] {
+  return refusal(result).blockers.map((b) => b.code);
+}
+
+describe('BLOCKER_CODES', () => {
+  it('are the fifteen documented stable strings', () => {
+    expect(Object.values(BLOCKER_CODES).sort()).toEqual(
+      [
+        'UNKNOWN_MODEL', 'UNKNOWN_STATUS', 'UNKNOWN_TARGET', 'TERMINAL_STATE', 'ALREADY_IN_TARGET', 'CHANGE_PENDING',
+        'NOT_A_SELLER_CHANGE', 'FORBIDDEN_FOR_MODEL', 'NOT_FROM_CURRENT_STATE', 'MISSING_SUBSTATUS', 'WRONG_SUBSTATUS',
+        'CALL_EVIDENCE_INSUFFICIENT', 'CALL_EVIDENCE_INVALID', 'REAL_DELIVERY_DATE_NOT_ACCEPTED', 'REAL_DELIVERY_DATE_INVALID',
+      ].sort(),
+    );
+  });
+});
+
+describe('explainTransition, one case per blocker code', () => {
+  it('UNKNOWN_MODEL: a model that is not FBS, EXPRESS, DBS or LAAS', () => {
+    const r = refusal(explainTransition(STARTED, RTS, 'FBY'));
+    expect(r.blockers.map((b) => b.code)).toEqual(['UNKNOWN_MODEL']);
+    expect(r.blockers[0]!.message).toContain('"FBY"');
+    expect(r.blockers[0]!.message).toContain(NOTHING_HINT);
+    expect(r.allowedTargets).toEqual([]);
+  });
+
+  it('UNKNOWN_STATUS: the order is in a status no list has', () => {
+    const r = refusal(explainTransition({ status: 'HOLOGRAPHIC', substatus: 'STARTED' }, SHOP_FAILED, 'FBS'));
+    expect(r.blockers.map((b) => b.code)).toEqual(['UNKNOWN_STATUS']);
+    expect(r.blockers[0]!.message).toContain('"HOLOGRAPHIC"');
+    expect(r.blockers[0]!.message).toContain(NOTHING_HINT);
+    expect(r.allowedTargets).toEqual([]);
+  });
+
+  it('UNKNOWN_TARGET: an unknown target status, or a known status with an unknown substatus', () => {
+    const a = refusal(explainTransition(STARTED, { status: 'SHIPPED_BY_DRONE', substatus: 'STARTED' }, 'FBS'));
+    expect(a.blockers.map((b) => b.code)).toEqual(['UNKNOWN_TARGET']);
+    expect(a.blockers[0]!.message).toContain('SHIPPED_BY_DRONE/STARTED');
+    expect(a.blockers[0]!.message).toContain(FBS_FROM_STARTED_HINT);
+    expect(a.allowedTargets).toEqual([RTS, SHOP_FAILED]);
+    const b = refusal(explainTransition(STARTED, { status: 'CANCELLED', substatus: 'BUYER_WAS_RUDE' }, 'FBS'));
+    expect(b.blockers.map((x) => x.code)).toEqual(['UNKNOWN_TARGET']);
+  });
+
+  it('TERMINAL_STATE: no seller change from CANCELLED, DELIVERED, PARTIALLY_RETURNED or RETURNED', () => {
+    for (const status of ['CANCELLED', 'DELIVERED', 'PARTIALLY_RETURNED', 'RETURNED']) {
+      const r = refusal(explainTransition({ status, substatus: 'USER_CHANGED_MIND' }, SHOP_FAILED, 'DBS'));
+      expect(r.blockers.map((b) => b.code), status).toEqual(['TERMINAL_STATE']);
+      expect(r.blockers[0]!.message).toContain(NOTHING_HINT);
+      expect(r.allowedTargets).toEqual([]);
+    }
+    expect(allowedTargets({ status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED' }, 'DBS')).toEqual([]);
+  });
+
+  it('ALREADY_IN_TARGET: asking for the state the order is in', () => {
+    const r = refusal(explainTransition(RTS, RTS, 'FBS'));
+    expect(r.blockers.map((b) => b.code)).toEqual(['ALREADY_IN_TARGET']);
+    expect(r.blockers[0]!.message).toContain('already PROCESSING/READY_TO_SHIP');
+    expect(r.blockers[0]!.message).toContain('Allowed from here: CANCELLED/SHOP_FAILED.');
+    expect(r.allowedTargets).toEqual([SHOP_FAILED]);
+  });
+
+  it('CHANGE_PENDING: a change already on its way', () => {
+    const r = refusal(explainTransition({ ...STARTED, pending: RTS }, SHOP_FAILED, 'FBS'));
+    expect(r.blockers.map((b) => b.code)).toEqual(['CHANGE_PENDING']);
+    expect(r.blockers[0]!['pending']).toEqual(RTS);
+    expect(r.blockers[0]!.message).toContain('PROCESSING/READY_TO_SHIP is already pending');
+    expect(r.blockers[0]!.message).toContain(FBS_FROM_STARTED_HINT);
+    expect(r.allowedTargets).toEqual([RTS, SHOP_FAILED]);
+  });
+
+  it('NOT_A_SELLER_CHANGE: a status only the Market sets', () => {
+    const r = refusal(explainTransition(STARTED, { status: 'DELIVERY', substatus: 'USER_RECEIVED' }, 'FBS'));
+    expect(r.blockers.map((b) => b.code)).toEqual(['NOT_A_SELLER_CHANGE']);
+    expect(r.blockers[0]!.message).toContain('DELIVERY/USER_RECEIVED is set by the Market');
+    expect(r.blockers[0]!.message).toContain(FBS_FROM_STARTED_HINT);
+    expect(r.allowedTargets).toEqual([RTS, SHOP_FAILED]);
+    expect(codes(explainTransition({ status: 'DELIVERY', substatus: 'USER_RECEIVED' }, { status: 'RETURNED', substatus: 'UNKNOWN' }, 'DBS'))).toEqual(['NOT_A_SELLER_CHANGE']);
+  });
+
+  it('FORBIDDEN_FOR_MODEL: a change other models may make', () => {
+    const r = refusal(explainTransition(STARTED, DBS_DELIVERY, 'FBS'));
+    expect(r.blockers.map((b) => b.code)).toEqual(['FORBIDDEN_FOR_MODEL']);
+    expect(r.blockers[0]!['modelsAllowed']).toEqual(['DBS']);
+    expect(r.blockers[0]!.message).toContain('seller change for DBS, not for FBS');
+    expect(r.blockers[0]!.message).toContain(FBS_FROM_STARTED_HINT);
+    expect(r.allowedTargets).toEqual([RTS, SHOP_FAILED]);
+    // A DBS-only cancellation reason is refused for the model, not as a wrong substatus.
+    const reason = refusal(explainTransition(STARTED, { status: 'CANCELLED', substatus: 'USER_CHANGED_MIND' }, 'EXPRESS'));
+    expect(reason.blockers.map((b) => b.code)).toEqual(['FORBIDDEN_FOR_MODEL']);
+    expect(reason.blockers[0]!['modelsAllowed']).toEqual(['DBS']);
+  });
+
+  it('NOT_FROM_CURRENT_STATE: a change the model makes, but from elsewhere', () => {
+    const r = refusal(explainTransition({ status: 'PROCESSING', substatus: 'SHIPPED' }, SHOP_FAILED, 'FBS'));
+    expect(r.blockers.map((b) => b.code)).toEqual(['NOT_FROM_CURRENT_STATE']);
+    expect(r.blockers[0]!.message).toContain('FBS sellers may set CANCELLED/SHOP_FAILED, but not from PROCESSING/SHIPPED');
+    expect(r.blockers[0]!.message).toContain(NOTHING_HINT);
+    expect(r.allowedTargets).toEqual([]);
+    const dbs = refusal(explainTransition(DBS_PICKUP, DBS_DELIVERY, 'DBS'));
+    expect(dbs.blockers.map((b) => b.code)).toEqual(['NOT_FROM_CURRENT_STATE']);
+    expect(dbs.allowedTargets).toContainEqual(DBS_DELIVERED);
+    expect(dbs.blockers[0]!.message).toContain('DELIVERED/DELIVERY_SERVICE_DELIVERED');
+  });
+
+  it('MISSING_SUBSTATUS: a status without the substatus it needs', () => {
+    const r = refusal(explainTransition(STARTED, { status: 'CANCELLED' }, 'FBS'));
+    expect(r.blockers.map((b) => b.code)).toEqual(['MISSING_SUBSTATUS']);
+    expect(r.blockers[0]!['expectedSubstatuses']).toEqual(['SHOP_FAILED']);
+    expect(r.blockers[0]!.message).toContain('CANCELLED needs a substatus here; one of SHOP_FAILED');
+    expect(r.blockers[0]!.message).toContain(FBS_FROM_STARTED_HINT);
+    const dbs = refusal(explainTransition({ status: 'DELIVERY', substatus: 'USER_RECEIVED' }, { status: 'CANCELLED' }, 'DBS'));
+    expect(dbs.blockers[0]!['expectedSubstatuses']).toEqual([
+      'SHOP_FAILED', 'USER_CHANGED_MIND', 'USER_REFUSED_DELIVERY', 'USER_REFUSED_PRODUCT', 'USER_REFUSED_QUALITY', 'REPLACING_ORDER', 'USER_UNREACHABLE',
+    ]);
+  });
+
+  it('WRONG_SUBSTATUS: a status allowed from here, with a substatus no seller sets', () => {
+    const r = refusal(explainTransition(STARTED, { status: 'CANCELLED', substatus: 'USER_NOT_PAID' }, 'FBS'));
+    expect(r.blockers.map((b) => b.code)).toEqual(['WRONG_SUBSTATUS']);
+    expect(r.blockers[0]!['expectedSubstatuses']).toEqual(['SHOP_FAILED']);
+    expect(r.blockers[0]!.message).toContain('CANCELLED cannot be set with substatus USER_NOT_PAID from PROCESSING/STARTED');
+    expect(r.blockers[0]!.message).toContain(FBS_FROM_STARTED_HINT);
+    expect(codes(explainTransition(STARTED, { status: 'PROCESSING', substatus: 'SHIPPED' }, 'FBS'))).toEqual(['WRONG_SUBSTATUS']);
+  });
+
+  it('CALL_EVIDENCE_INSUFFICIENT: USER_UNREACHABLE without evidence, or with too little', () => {
+    const target = { status: 'CANCELLED', substatus: 'USER_UNREACHABLE' };
+    const none = refusal(explainTransition(DBS_DELIVERY, target, 'DBS'));
+    expect(none.blockers.map((b) => b.code)).toEqual(['CALL_EVIDENCE_INSUFFICIENT']);
+    expect(none.blockers[0]!['qualifyingCalls']).toBe(0);
+    expect(none.allowedTargets).toContainEqual(target);
+    expect(none.blockers[0]!.message).toContain('Allowed from here:');
+    const two = refusal(
+      explainTransition(DBS_DELIVERY, { ...target, callEvidence: { ...VALID_CALL_EVIDENCE, calls: VALID_CALL_EVIDENCE.calls.slice(0, 2) } }, 'DBS'),
+    );
+    expect(two.blockers.map((b) => b.code)).toEqual(['CALL_EVIDENCE_INSUFFICIENT']);
+    expect(two.blockers[0]!['qualifyingCalls']).toBe(2);
+    expect(explainTransition(DBS_DELIVERY, { ...target, callEvidence: VALID_CALL_EVIDENCE }, 'DBS').allowed).toBe(true);
+  });
+
+  it('CALL_EVIDENCE_INVALID: evidence that cannot be read', () => {
+    const target = { status: 'CANCELLED', substatus: 'USER_UNREACHABLE' };
+    const r = refusal(explainTransition(STARTED, { ...target, callEvidence: { ...VALID_CALL_EVIDENCE, buyerTimeZone: 'Mars/Olympus_Mons' } }, 'DBS'));
+    expect(r.blockers.map((b) => b.code)).toEqual(['CALL_EVIDENCE_INVALID']);
+    expect(r.blockers[0]!.message).toContain('Mars/Olympus_Mons');
+    expect(r.allowedTargets).toContainEqual(target);
+  });
+
+  it('REAL_DELIVERY_DATE_NOT_ACCEPTED: a realDeliveryDate on a change that does not take it', () => {
+    const r = refusal(explainTransition(STARTED, { ...DBS_DELIVERY, realDeliveryDate: '2025-05-12' }, 'DBS'));
+    expect(r.blockers.map((b) => b.code)).toEqual(['REAL_DELIVERY_DATE_NOT_ACCEPTED']);
+    expect(r.blockers[0]!.message).toContain('DBS.hand-to-delivery');
+    expect(r.allowedTargets).toContainEqual(DBS_DELIVERY);
+    expect(codes(explainTransition(STARTED, { ...SHOP_FAILED, realDeliveryDate: '2025-05-12' }, 'FBS'))).toEqual(['REAL_DELIVERY_DATE_NOT_ACCEPTED']);
+  });
+
+  it('REAL_DELIVERY_DATE_INVALID: not YYYY-MM-DD, not a calendar day, or in the future', () => {
+    for (const bad of ['12.05.2025', '2025-5-12', '2025-05-12T10:00:00Z', '2025-13-01', '2025-02-30', '2025-04-31', '']) {
+      const r = refusal(explainTransition(DBS_DELIVERY, { ...DBS_DELIVERED, realDeliveryDate: bad }, 'DBS', { now: NOON_2025_05_12 }));
+      expect(r.blockers.map((b) => b.code), bad).toEqual(['REAL_DELIVERY_DATE_INVALID']);
+      expect(r.allowedTargets).toContainEqual(DBS_DELIVERED);
+    }
+    const future = refusal(explainTransition(DBS_DELIVERY, { ...DBS_PICKUP, realDeliveryDate: '2025-05-13' }, 'DBS', { now: NOON_2025_05_12 }));
+    expect(future.blockers.map((b) => b.code)).toEqual(['REAL_DELIVERY_DATE_INVALID']);
+    expect(future.blockers[0]!.message).toContain('in the future');
+    // Today and the past are fine; without `now` the future check is skipped (no clock).
+    for (const ok of ['2025-05-12', '2025-05-01', '2024-02-29']) {
+      expect(explainTransition(DBS_DELIVERY, { ...DBS_DELIVERED, realDeliveryDate: ok }, 'DBS', { now: NOON_2025_05_12 }).allowed, ok).toBe(true);
+    }
+    expect(explainTransition(DBS_DELIVERY, { ...DBS_DELIVERED, realDeliveryDate: '2099-01-01' }, 'DBS').allowed).toBe(true);
+  });
+});
+
+describe('explainTransition, combined and ordering', () => {
+  it('reports every up-front blocker at once (unknown status, unknown target, pending change)', () => {
+    const r = refusal(explainTransition({ status: 'NEW_THING', pending: RTS }, { status: 'ALSO_NEW' }, 'FBS'));
+    expect(r.blockers.map((b) => b.code)).toEqual(['UNKNOWN_STATUS', 'UNKNOWN_TARGET', 'CHANGE_PENDING']);
+  });
+
+  it('reports every unmet requirement of the rule at once', () => {
+    const r = refusal(
+      explainTransition(STARTED, { status: 'CANCELLED', substatus: 'USER_UNREACHABLE', realDeliveryDate: '2025-05-12' }, 'DBS'),
+    );
+    expect(r.blockers.map((b) => b.code)).toEqual(['CALL_EVIDENCE_INSUFFICIENT', 'REAL_DELIVERY_DATE_NOT_ACCEPTED']);
+  });
+
+  it('an allowed change returns its rule and nothing else', () => {
+    const result = explainTransition(DBS_DELIVERY, { ...DBS_DELIVERED, realDeliveryDate: '2025-05-11' }, 'DBS', { now: NOON_2025_05_12 });
+    expect(result).toEqual({ allowed: true, rule: SELLER_RULES.find((r) => r.id === 'DBS.deliver-from-delivery') });
+  });
+
+  it('allowedTargets lists the rules from here and nothing from a terminal or unknown status', () => {
+    expect(allowedTargets(STARTED, 'FBS')).toEqual([RTS, SHOP_FAILED]);
+    expect(allowedTargets(STARTED, 'LAAS')).toEqual([SHOP_FAILED]);
+    expect(allowedTargets({ status: 'RESERVED' }, 'LAAS')).toEqual([STARTED, SHOP_FAILED]);
+    expect(allowedTargets({ status: 'UNRECOGNIZABLE' }, 'DBS')).toEqual([]);
+    expect(allowedTargets({ status: 'CANCELLED', substatus: 'SHOP_FAILED' }, 'DBS')).toEqual([]);
+  });
+});
