@@ -73,6 +73,14 @@ function isCalendarDate(value: string): boolean {
   return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 10) === value;
 }
 
+// The Market's dates are Moscow dates (UTC+03:00, no daylight saving): "not in the future"
+// means not after today in Moscow, whatever the zone of the machine running this.
+const MOSCOW_OFFSET_MS = 3 * 60 * 60 * 1000;
+
+function marketToday(now: number): string {
+  return new Date(now + MOSCOW_OFFSET_MS).toISOString().slice(0, 10);
+}
+
 function label(status: string, substatus?: string): string {
   return substatus === undefined ? status : `${status}/${substatus}`;
 }
@@ -150,7 +158,7 @@ function requirementBlockers(rule: SellerRule, target: TransitionRequest, option
         code: BLOCKER_CODES.realDeliveryDateInvalid,
         message: `realDeliveryDate "${target.realDeliveryDate}" is not a YYYY-MM-DD date.`,
       });
-    } else if (options.now !== undefined && Date.parse(target.realDeliveryDate) > options.now) {
+    } else if (options.now !== undefined && target.realDeliveryDate > marketToday(options.now)) {
       blockers.push({
         code: BLOCKER_CODES.realDeliveryDateInvalid,
         message: `realDeliveryDate ${target.realDeliveryDate} is in the future; the Market refuses it.`,

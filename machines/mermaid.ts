@@ -20,13 +20,13 @@ function guardLabel(guard: unknown): string {
   return ' [guard]';
 }
 
-function renderNode(node: AnyStateNode, indent: string, lines: string[]): void {
+function renderNode(node: AnyStateNode, indent: string, lines: string[], name: string = node.key): void {
   const children = Object.values(node.states) as AnyStateNode[];
   if (children.length === 0) {
-    lines.push(`${indent}state "${node.key}" as ${nodeId(node)}`);
+    lines.push(`${indent}state "${name}" as ${nodeId(node)}`);
     return;
   }
-  lines.push(`${indent}state "${node.key}" as ${nodeId(node)} {`);
+  lines.push(`${indent}state "${name}" as ${nodeId(node)} {`);
   const inner = `${indent}  `;
   children.forEach((child, i) => {
     if (node.type === 'parallel' && i > 0) lines.push(`${inner}--`);
@@ -59,12 +59,13 @@ function renderTransitions(node: AnyStateNode, lines: string[]): void {
 export function toMermaid(machine: AnyStateMachine): string {
   const lines = ['stateDiagram-v2'];
   const root = machine.root as AnyStateNode;
-  for (const [i, child] of (Object.values(root.states) as AnyStateNode[]).entries()) {
-    if (root.type === 'parallel' && i > 0) lines.push('  --');
-    renderNode(child, '  ', lines);
-  }
-  if (root.type !== 'parallel' && root.initial?.target[0]) {
-    lines.push(`  [*] --> ${nodeId(root.initial.target[0] as AnyStateNode)}`);
+  if (root.type === 'parallel') {
+    // Mermaid draws concurrent regions (`--`) only inside a composite state.
+    renderNode(root, '  ', lines, machine.id);
+    lines.push(`  [*] --> ${nodeId(root)}`);
+  } else {
+    for (const child of Object.values(root.states) as AnyStateNode[]) renderNode(child, '  ', lines);
+    if (root.initial?.target[0]) lines.push(`  [*] --> ${nodeId(root.initial.target[0] as AnyStateNode)}`);
   }
   renderTransitions(root, lines);
   return `${lines.join('\n')}\n`;

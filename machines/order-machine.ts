@@ -14,7 +14,12 @@ import type { CallEvidence } from './call-evidence.js';
 import { findSellerRule } from './rules.js';
 import { ORDER_STATUSES, type FulfilmentModel } from './statuses.js';
 
-export const ORDER_MACHINE_VERSION = 1;
+/**
+ * Bumped whenever the stored snapshot's shape changes; src/engine/order-snapshots.ts holds the
+ * migration from each older version. v2: `cancellationRequestedAt` (DBS buyer cancellation
+ * requests) and `pending.operationType`.
+ */
+export const ORDER_MACHINE_VERSION = 2;
 
 export const OBSERVATION_SOURCES = ['import', 'sync', 'readBack', 'dispatch', 'operation', 'notification'] as const;
 export type ObservationSource = (typeof OBSERVATION_SOURCES)[number];
@@ -33,6 +38,7 @@ export interface PendingChange {
   readonly notBefore?: number;
   readonly async: boolean;
   readonly operationId?: string;
+  readonly operationType?: string;
   readonly uncertainReason?: string;
 }
 
@@ -69,6 +75,11 @@ export interface OrderContext {
   readonly lastOutcome: ChangeOutcome | null;
   readonly lastRefusal: Refusal | null;
   readonly requestCount: number;
+  /**
+   * DBS: when the Market first reported the buyer's cancellation request (`cancelRequested`),
+   * or null. The shop answers it within 48 h, or the Market cancels the order itself.
+   */
+  readonly cancellationRequestedAt: number | null;
   /** After this many sends whose outcome stayed unknown, the change is given up as rejected. */
   readonly maxSends: number;
 }
@@ -81,6 +92,7 @@ export interface OrderInput {
   readonly substatus?: string | null;
   readonly observedAt: number;
   readonly source?: ObservationSource;
+  readonly cancelRequested?: boolean;
   readonly maxSends?: number;
 }
 
@@ -91,6 +103,8 @@ export type OrderEvent =
       readonly substatus?: string | null;
       readonly observedAt: number;
       readonly source: ObservationSource;
+      /** DBS: the Market's `cancelRequested` flag, when the observation carries it. */
+      readonly cancelRequested?: boolean;
     }
   | {
       readonly type: 'SELLER.REQUEST';
@@ -266,7 +280,16 @@ export const orderMachine = setup({
       const seen = observationOf(context, event);
       if (seen === undefined) return {};
       const source: ObservationSource = event.type === 'MARKET.OBSERVED' ? event.source : 'dispatch';
-      return { status: seen.status, substatus: seen.substatus, observedAt: seen.at, observedSource: source };
+      const cancelRequested = event.type === 'MARKET.OBSERVED' ? event.cancelRequested : undefined;
+      return {
+        status: seen.status,
+        substatus: seen.substatus,
+        observedAt: seen.at,
+        observedSource: source,
+        ...(cancelRequested === undefined
+          ? {}
+          : { cancellationRequestedAt: cancelRequested ? context.cancellationRequestedAt ?? seen.at : null }),
+      };
     }),
     recordRequest: assign(({ context, event }) => {
       if (event.type !== 'SELLER.REQUEST') return {};
@@ -313,7 +336,7 @@ export const orderMachine = setup({
     }),
     recordOperation: assign(({ context, event }) => {
       if (!context.pending || event.type !== 'DISPATCH.OPERATION_STARTED') return {};
-      return { pending: { ...context.pending, operationId: event.operationId } };
+      return { pending: { ...context.pending, operationId: event.operationId, operationType: event.operationType } };
     }),
     recordUncertain: assign(({ context, event }) => {
       if (!context.pending || event.type !== 'DISPATCH.UNKNOWN') return {};
@@ -361,6 +384,7 @@ export const orderMachine = setup({
     lastOutcome: null,
     lastRefusal: null,
     requestCount: 0,
+    cancellationRequestedAt: input.cancelRequested ? input.observedAt : null,
     maxSends: input.maxSends ?? 3,
   }),
   states: {
@@ -427,6 +451,7 @@ export const orderMachine = setup({
               orderId: context.orderId,
               campaignId: context.campaignId,
               operationId: context.pending?.operationId,
+              operationType: context.pending?.operationType,
             }),
           },
           on: {

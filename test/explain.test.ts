@@ -220,3 +220,18 @@ describe('explainTransition, combined and ordering', () => {
     expect(allowedTargets({ status: 'CANCELLED', substatus: 'SHOP_FAILED' }, 'DBS')).toEqual([]);
   });
 });
+
+describe('realDeliveryDate is judged on the Market\'s (Moscow) calendar', () => {
+  const order = { status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' };
+  const target = (realDeliveryDate: string) => ({ status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED', realDeliveryDate });
+  it('accepts today in Moscow at 01:00 Moscow time (22:00 UTC the day before)', () => {
+    const now = Date.parse('2026-11-22T22:00:00Z'); // 2026-11-23 01:00 in Moscow
+    expect(explainTransition(order, target('2026-11-23'), 'DBS', { now }).allowed).toBe(true);
+  });
+  it('refuses tomorrow in Moscow', () => {
+    const now = Date.parse('2026-11-23T20:59:00Z'); // 23:59 in Moscow
+    const result = explainTransition(order, target('2026-11-24'), 'DBS', { now });
+    expect(result.allowed).toBe(false);
+    if (!result.allowed) expect(result.blockers.map((b) => b.code)).toEqual(['REAL_DELIVERY_DATE_INVALID']);
+  });
+});

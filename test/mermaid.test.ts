@@ -41,7 +41,10 @@ describe('toMermaid(orderMachine)', () => {
     for (const s of [...ORDER_STATUSES, 'UNRECOGNIZED', 'routing', 'idle', 'queued', 'sending', 'awaitingOperation', 'uncertain']) {
       expect(diagram).toContain(`"${s}"`);
     }
-    expect(lines).toContain('  --');
+    // Concurrent regions are drawn inside the machine's own composite state, as Mermaid requires.
+    expect(lines).toContain('  state "order" as root {');
+    expect(lines).toContain('    --');
+    expect(lines).toContain('  [*] --> root');
     expect(diagram).toContain('[*] --> market__routing');
     expect(diagram).toContain('[*] --> change__idle');
     expect(diagram).toContain('[*] --> market__PROCESSING__OTHER');

@@ -58,11 +58,12 @@ describe('order machine: initial state', () => {
       observedSource: 'import',
       pending: null,
       lastOutcome: null,
+      cancellationRequestedAt: null,
       lastRefusal: null,
       requestCount: 0,
       maxSends: 3,
     });
-    expect(ORDER_MACHINE_VERSION).toBe(1);
+    expect(ORDER_MACHINE_VERSION).toBe(2);
   });
 
   it.each(ORDER_STATUSES.filter((s) => s !== 'PROCESSING'))('routes a %s observation to its own state', (status) => {
@@ -169,7 +170,9 @@ describe('order machine: LaaS', () => {
     const s3 = step(s2.snapshot, { type: 'DISPATCH.OPERATION_STARTED', at: T0 + 2_100, operationId: 'op-77', operationType: 'ORDER_STATUS_UPDATE' });
     expect(s3.snapshot.value).toEqual({ market: { PROCESSING: 'STARTED' }, change: 'awaitingOperation' });
     expect(s3.snapshot.context.pending?.operationId).toBe('op-77');
-    expect(s3.effects).toEqual([{ type: 'effect.trackOperation', params: { ...ids, operationId: 'op-77' } }]);
+    expect(s3.effects).toEqual([
+      { type: 'effect.trackOperation', params: { ...ids, operationId: 'op-77', operationType: 'ORDER_STATUS_UPDATE' } },
+    ]);
     // A second request while the operation runs is refused, not queued.
     const busy = step(s3.snapshot, request(SHOP_FAILED, T0 + 2_200));
     expect(changeState(busy.snapshot)).toBe('awaitingOperation');
@@ -422,5 +425,26 @@ describe('order machine: observation ordering', () => {
     expect(r.snapshot.value).toEqual({ market: { PROCESSING: 'READY_TO_SHIP' }, change: 'idle' });
     expect(r.snapshot.context.pending).toBeNull();
     expect(r.snapshot.context.lastOutcome?.kind).toBe('accepted');
+  });
+});
+
+describe('order machine: DBS cancellation requests (v2)', () => {
+  it('records when the Market first reports cancelRequested, keeps that time, and clears it when the flag goes away', () => {
+    const { snapshot } = start('DBS', 'DELIVERY', 'DELIVERY_SERVICE_RECEIVED');
+    expect(snapshot.context.cancellationRequestedAt).toBeNull();
+    const seen = (at: number, cancelRequested?: boolean): OrderEvent => ({
+      type: 'MARKET.OBSERVED', status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED', observedAt: at, source: 'sync',
+      ...(cancelRequested === undefined ? {} : { cancelRequested }),
+    });
+    const s1 = step(snapshot, seen(T0 + 10, true));
+    expect(s1.snapshot.context.cancellationRequestedAt).toBe(T0 + 10);
+    const s2 = step(s1.snapshot, seen(T0 + 20, true));
+    expect(s2.snapshot.context.cancellationRequestedAt).toBe(T0 + 10);
+    const s3 = step(s2.snapshot, seen(T0 + 30));
+    expect(s3.snapshot.context.cancellationRequestedAt).toBe(T0 + 10);
+    const stale = step(s3.snapshot, seen(T0 + 5, false));
+    expect(stale.snapshot.context.cancellationRequestedAt).toBe(T0 + 10);
+    const s4 = step(s3.snapshot, seen(T0 + 40, false));
+    expect(s4.snapshot.context.cancellationRequestedAt).toBeNull();
   });
 });

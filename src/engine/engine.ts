@@ -31,6 +31,7 @@ import { OrderSync, type SyncResult } from './order-sync.js';
 import { DEFAULT_RETRY_POLICY, resolveLimits, type LimitsOverrides, type LimitsPolicy, type RetryPolicy } from './policies.js';
 import { RateLimiter } from './rate-limiter.js';
 import { sleep } from './concurrency.js';
+import { OrderInspection, type InspectOptions, type Inspector } from './inspection.js';
 
 export interface EngineOptions {
   /** A database file path (default `./ym-orders.db`), `:memory:`, or an open Store. */
@@ -58,6 +59,12 @@ export interface EngineOptions {
   readonly retry?: Partial<RetryPolicy>;
   /** Random numbers for backoff jitter (tests pass a seeded one). */
   readonly random?: () => number;
+  /**
+   * An XState inspector (e.g. `createWebSocketInspector().inspect` from @statelyai/inspect):
+   * every order the engine changes is mirrored into a live actor it can watch.
+   */
+  readonly inspect?: Inspector;
+  readonly inspectOptions?: InspectOptions;
 }
 
 export interface FlushOptions {
@@ -111,6 +118,7 @@ export class Engine {
   readonly #client: MarketClient | undefined;
   readonly #ownsClient: boolean;
   readonly #random: () => number;
+  readonly #inspection: OrderInspection | undefined;
   #closed = false;
   readonly #ownsStore: boolean;
 
@@ -135,7 +143,11 @@ export class Engine {
     this.retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
     this.#random = options.random ?? Math.random;
     this.operations = new OperationBook(this.store, options.pollPolicy);
-    this.orders = new OrderBook(this.store, this.campaigns, this.operations, { maxSends: options.maxSends ?? this.retry.maximumAttempts });
+    this.#inspection = options.inspect ? new OrderInspection(options.inspect, options.inspectOptions) : undefined;
+    this.orders = new OrderBook(this.store, this.campaigns, this.operations, {
+      maxSends: options.maxSends ?? this.retry.maximumAttempts,
+      inspection: this.#inspection,
+    });
     this.#ownsClient = options.client === undefined && options.api !== undefined;
     this.#client = options.client ?? (options.api ? createMarketClient(options.api) : undefined);
     this.#timeoutMs = options.api?.timeoutMs ?? 10_000;
@@ -355,6 +367,7 @@ export class Engine {
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
+    this.#inspection?.stop();
     if (this.#ownsStore) this.store.close();
     return this.#ownsClient && this.#client ? this.#client.close() : Promise.resolve();
   }

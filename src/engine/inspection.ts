@@ -35,7 +35,14 @@ export class OrderInspection {
     const stored = JSON.stringify(orderMachine.getPersistedSnapshot(before));
     if (!actor || JSON.stringify(actor.getPersistedSnapshot()) !== stored) {
       actor?.stop();
-      actor = createActor(orderMachine, { snapshot: JSON.parse(stored), inspect: this.#inspect, id: `order-${orderId}` });
+      const { context } = before;
+      actor = createActor(orderMachine, {
+        snapshot: JSON.parse(stored),
+        // Ignored when restoring from a snapshot, but the machine's input type requires it.
+        input: { orderId, campaignId: context.campaignId, model: context.model, status: context.status, observedAt: context.observedAt },
+        inspect: this.#inspect,
+        id: `order-${orderId}`,
+      });
       actor.start();
     }
     this.#actors.delete(orderId);

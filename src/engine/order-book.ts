@@ -27,6 +27,7 @@ import {
 } from './errors.js';
 import { changeState, loadOrderSnapshot, marketStatePath, serializeOrderSnapshot, type OrderSnapshot } from './order-snapshots.js';
 import type { OperationBook } from './operation-book.js';
+import type { OrderInspection } from './inspection.js';
 
 /** An order as callers see it: the Market's status, the machine's states and the pending change. */
 export interface OrderState {
@@ -41,6 +42,8 @@ export interface OrderState {
   readonly pending: PendingChange | null;
   readonly lastOutcome: ChangeOutcome | null;
   readonly lastRefusal: Refusal | null;
+  /** DBS: when the buyer's cancellation request was first seen, or null. */
+  readonly cancellationRequestedAt: number | null;
   readonly observedAt: number;
   readonly rowVersion: number;
   readonly machineVersion: number;
@@ -84,6 +87,7 @@ function stateOf(row: OrderRow, snapshot: OrderSnapshot): OrderState {
     pending: context.pending,
     lastOutcome: context.lastOutcome,
     lastRefusal: context.lastRefusal,
+    cancellationRequestedAt: context.cancellationRequestedAt,
     observedAt: row.observed_at,
     rowVersion: row.row_version,
     machineVersion: row.machine_version,
@@ -96,12 +100,19 @@ export class OrderBook {
   readonly #campaigns: ReadonlyMap<number, CampaignConfig>;
   readonly #operations: OperationBook;
   readonly #maxSends: number;
+  readonly #inspection: OrderInspection | undefined;
 
-  constructor(store: Store, campaigns: ReadonlyMap<number, CampaignConfig>, operations: OperationBook, options: { maxSends: number }) {
+  constructor(
+    store: Store,
+    campaigns: ReadonlyMap<number, CampaignConfig>,
+    operations: OperationBook,
+    options: { maxSends: number; inspection?: OrderInspection | undefined },
+  ) {
     this.#store = store;
     this.#campaigns = campaigns;
     this.#operations = operations;
     this.#maxSends = options.maxSends;
+    this.#inspection = options.inspection;
   }
 
   campaign(campaignId: number): CampaignConfig {
@@ -146,7 +157,14 @@ export class OrderBook {
    * observed instead (older observations change nothing). Call inside a write transaction.
    */
   track(
-    order: { orderId: number; campaignId: number; status: string; substatus?: string | null | undefined; observedAt: number },
+    order: {
+      orderId: number;
+      campaignId: number;
+      status: string;
+      substatus?: string | null | undefined;
+      observedAt: number;
+      cancelRequested?: boolean | undefined;
+    },
     source: 'import' | 'sync',
     now: number,
   ): 'created' | AppliedEvent {
@@ -158,7 +176,14 @@ export class OrderBook {
       }
       return this.apply(
         order.orderId,
-        { type: 'MARKET.OBSERVED', status: order.status, substatus: order.substatus ?? null, observedAt: order.observedAt, source },
+        {
+          type: 'MARKET.OBSERVED',
+          status: order.status,
+          substatus: order.substatus ?? null,
+          observedAt: order.observedAt,
+          source,
+          ...(order.cancelRequested !== undefined ? { cancelRequested: order.cancelRequested } : {}),
+        },
         now,
       );
     }
@@ -170,6 +195,7 @@ export class OrderBook {
       substatus: order.substatus ?? null,
       observedAt: order.observedAt,
       source,
+      ...(order.cancelRequested !== undefined ? { cancelRequested: order.cancelRequested } : {}),
       maxSends: this.#maxSends,
     });
     this.#store.orders.insert({
@@ -237,6 +263,7 @@ export class OrderBook {
 
   #step(row: OrderRow, snapshot: OrderSnapshot, event: OrderEvent, now: number): AppliedEvent {
     const [next, actions] = transition(orderMachine, snapshot, event);
+    this.#inspection?.step(row.order_id, snapshot, event);
     const json = serializeOrderSnapshot(next);
     // The machine returns the same snapshot when no transition was enabled; compare the stored
     // form too, since XState may rebuild an equal snapshot.
@@ -295,17 +322,11 @@ export class OrderBook {
           break;
         }
         case 'effect.trackOperation': {
-          if (event.type === 'DISPATCH.OPERATION_STARTED') {
-            this.#operations.start(
-              {
-                operationId: event.operationId,
-                operationType: event.operationType,
-                businessId: this.campaign(row.campaign_id).businessId,
-                orderId: row.order_id,
-              },
-              now,
-            );
-          }
+          const { operationId, operationType } = action.params as { operationId: string; operationType: string };
+          this.#operations.start(
+            { operationId, operationType, businessId: this.campaign(row.campaign_id).businessId, orderId: row.order_id },
+            now,
+          );
           break;
         }
         case 'effect.settleStatusChange': {

@@ -21,7 +21,21 @@ export interface SnapshotMigration {
   readonly migrate: (snapshot: StoredSnapshot) => StoredSnapshot;
 }
 
-export const ORDER_SNAPSHOT_MIGRATIONS: readonly SnapshotMigration[] = [];
+export const ORDER_SNAPSHOT_MIGRATIONS: readonly SnapshotMigration[] = [
+  {
+    from: 1,
+    description: 'v2 adds context.cancellationRequestedAt (DBS) and pending.operationType',
+    migrate: (snapshot) => {
+      const context = snapshot.context as { pending?: Record<string, unknown> | null };
+      const pending =
+        context.pending && context.pending.operationId !== undefined && context.pending.operationType === undefined
+          ? // v1 only ever started operations for LaaS status updates.
+            { ...context.pending, operationType: 'ORDER_STATUS_UPDATE' }
+          : context.pending;
+      return { ...snapshot, context: { ...snapshot.context, pending: pending ?? null, cancellationRequestedAt: null } };
+    },
+  },
+];
 
 export function upgradeStoredSnapshot(
   snapshot: StoredSnapshot,

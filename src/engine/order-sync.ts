@@ -120,7 +120,14 @@ export class OrderSync {
     }
     const observedAt = order.updateDate ? Date.parse(order.updateDate) : now;
     const outcome = this.#d.orders.track(
-      { orderId: order.orderId, campaignId: order.campaignId, status: order.status, substatus: order.substatus, observedAt },
+      {
+        orderId: order.orderId,
+        campaignId: order.campaignId,
+        status: order.status,
+        substatus: order.substatus,
+        observedAt,
+        ...(order.cancelRequested !== undefined ? { cancelRequested: order.cancelRequested } : {}),
+      },
       'sync',
       now,
     );
