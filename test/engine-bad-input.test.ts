@@ -1,0 +1,319 @@
+// Bad input (issue #3, DESIGN principle 7): every kind of wrong input gets a typed error
+// (a YmOrdersError with a stable `code`), a message that says what to do, and changes
+// NOTHING — checked against a full dump of every table, or the file's bytes for files that
+// are not ours.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createEngine, type Engine } from '../src/engine/engine.js';
+import { EngineError, InvalidCommandError } from '../src/engine/errors.js';
+import { YmOrdersError } from '../src/errors.js';
+import { LATEST_SCHEMA_VERSION } from '../src/store/migrations.js';
+import { StoreError } from '../src/store/errors.js';
+import { CAMPAIGNS, dumpDatabase, dumpFile, FakeClock, fileBytes, makeTempDir, openEngine, removeDir, T0, type Dump } from './helpers/engine-fixtures.js';
+
+let dir: string;
+let file: string;
+let clock: FakeClock;
+let engine: Engine;
+
+beforeEach(() => {
+  dir = makeTempDir('ym-orders-bad-input-');
+  file = path.join(dir, 'orders.db');
+  clock = new FakeClock();
+  engine = openEngine(file, clock);
+  engine.trackOrders([
+    { orderId: 1, campaignId: 10, status: 'PROCESSING', substatus: 'STARTED', observedAt: T0 },
+    { orderId: 2, campaignId: 20, status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED', observedAt: T0 },
+  ]);
+  engine.requestChange({ orderId: 1, status: 'PROCESSING', substatus: 'READY_TO_SHIP' });
+  clock.tick();
+});
+
+afterEach(() => {
+  engine.close();
+  removeDir(dir);
+});
+
+function caught(fn: () => unknown): YmOrdersError {
+  let error: unknown;
+  try {
+    fn();
+  } catch (e) {
+    error = e;
+  }
+  expect(error, 'expected a throw').toBeDefined();
+  expect(error).toBeInstanceOf(YmOrdersError);
+  return error as YmOrdersError;
+}
+
+/** Runs `fn`, expects `code`, and checks every table is exactly as before. */
+function refusesWithoutWriting(fn: () => unknown, code: string, advice: RegExp): YmOrdersError {
+  const before: Dump = dumpDatabase(engine.store.db);
+  const error = caught(fn);
+  expect(error.code).toBe(code);
+  expect(error.message).toMatch(advice);
+  expect(error.toJSON()).toMatchObject({ code, message: error.message });
+  expect(dumpDatabase(engine.store.db)).toEqual(before);
+  return error;
+}
+
+describe('malformed commands → INVALID_COMMAND', () => {
+  const track = { orderId: 3, campaignId: 10, status: 'PROCESSING', substatus: 'STARTED' };
+  const request = { orderId: 2, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED' };
+  const observation = { orderId: 2, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED', observedAt: T0 + 5_000 };
+
+  const cases: { name: string; run: () => unknown; path: string }[] = [
+    { name: 'track: orderId as a string', run: () => engine.trackOrders([{ ...track, orderId: '3' as unknown as number }]), path: 'orderId' },
+    { name: 'track: negative orderId', run: () => engine.trackOrders([{ ...track, orderId: -3 }]), path: 'orderId' },
+    { name: 'track: fractional campaignId', run: () => engine.trackOrders([{ ...track, campaignId: 10.5 }]), path: 'campaignId' },
+    { name: 'track: lower-case status', run: () => engine.trackOrders([{ ...track, status: 'processing' }]), path: 'status' },
+    { name: 'track: extra field', run: () => engine.trackOrders([{ ...track, price: 100 } as never]), path: '' },
+    { name: 'track: observedAt not a date', run: () => engine.trackOrders([{ ...track, observedAt: 'yesterday' }]), path: 'observedAt' },
+    { name: 'track: one bad order spoils the batch', run: () => engine.trackOrders([track, { ...track, orderId: 0 }]), path: 'orderId' },
+    { name: 'track: null', run: () => engine.trackOrders([null as never]), path: '' },
+    { name: 'observe: missing observedAt', run: () => engine.observe({ orderId: 2, status: 'DELIVERED' } as never), path: 'observedAt' },
+    { name: 'observe: unknown source', run: () => engine.observe({ ...observation, source: 'rumour' as never }), path: 'source' },
+    { name: 'observe: lower-case substatus', run: () => engine.observe({ ...observation, substatus: 'delivered' }), path: 'substatus' },
+    { name: 'observe: negative time', run: () => engine.observe({ ...observation, observedAt: -1 }), path: 'observedAt' },
+    { name: 'request: orderId as a string', run: () => engine.requestChange({ ...request, orderId: '2' as unknown as number }), path: 'orderId' },
+    { name: 'request: negative orderId', run: () => engine.requestChange({ ...request, orderId: -2 }), path: 'orderId' },
+    { name: 'request: lower-case status', run: () => engine.requestChange({ ...request, status: 'delivered' }), path: 'status' },
+    { name: 'request: extra field', run: () => engine.requestChange({ ...request, force: true } as never), path: '' },
+    { name: 'request: expectedRowVersion 0', run: () => engine.requestChange({ ...request, expectedRowVersion: 0 }), path: 'expectedRowVersion' },
+    { name: 'request: call evidence of the wrong shape', run: () => engine.requestChange({ ...request, callEvidence: { calls: 3 } as never }), path: 'callEvidence.calls' },
+    { name: 'bulk atomic: one malformed request', run: () => engine.requestChanges([request, { ...request, orderId: 1.5 }], { atomic: true }), path: 'orderId' },
+  ];
+
+  for (const c of cases) {
+    it(c.name, () => {
+      const error = refusesWithoutWriting(c.run, 'INVALID_COMMAND', /^Invalid (order #\d+|observation|change request): /);
+      expect(error).toBeInstanceOf(InvalidCommandError);
+      const issues = (error as InvalidCommandError).issues;
+      expect(issues.length).toBeGreaterThan(0);
+      expect(issues.map((i) => i.path)).toContain(c.path);
+    });
+  }
+
+  it('lower-case values are refused with a hint at the expected form', () => {
+    const error = refusesWithoutWriting(() => engine.requestChange({ orderId: 2, status: 'cancelled', substatus: 'SHOP_FAILED' }), 'INVALID_COMMAND', /status: an upper-case Market value such as PROCESSING/);
+    expect(error.details).toMatchObject({ command: 'change request' });
+  });
+
+  it('bulk, not atomic: malformed requests are reported, the good ones queued', () => {
+    const result = engine.requestChanges([
+      { orderId: 'two' as unknown as number, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED' },
+      { orderId: 2, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED', color: 'red' } as never,
+      request,
+    ]);
+    expect(result.refused.map((r) => [r.orderId, r.error.code])).toEqual([
+      [undefined, 'INVALID_COMMAND'],
+      [2, 'INVALID_COMMAND'],
+    ]);
+    expect(result.queued.map((s) => s.orderId)).toEqual([2]);
+  });
+});
+
+describe('unknown orders → ORDER_NOT_FOUND', () => {
+  const attempts: Record<string, () => unknown> = {
+    getOrder: () => engine.getOrder(404),
+    history: () => engine.history(404),
+    explain: () => engine.explain(404, { status: 'CANCELLED', substatus: 'SHOP_FAILED' }),
+    observe: () => engine.observe({ orderId: 404, status: 'CANCELLED', substatus: 'SHOP_FAILED', observedAt: T0 }),
+    requestChange: () => engine.requestChange({ orderId: 404, status: 'CANCELLED', substatus: 'SHOP_FAILED' }),
+    'requestChanges (atomic)': () =>
+      engine.requestChanges(
+        [
+          { orderId: 2, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED' },
+          { orderId: 404, status: 'CANCELLED', substatus: 'SHOP_FAILED' },
+        ],
+        { atomic: true },
+      ),
+    'a dispatcher event': () => engine.store.write(() => engine.orders.apply(404, { type: 'DISPATCH.SENT', at: T0 }, T0)),
+  };
+  for (const [name, run] of Object.entries(attempts)) {
+    it(name, () => {
+      const error = refusesWithoutWriting(run, 'ORDER_NOT_FOUND', /Order 404 is not tracked; import it or sync first/);
+      expect(error).toBeInstanceOf(EngineError);
+      expect(error.details).toEqual({ orderId: 404 });
+    });
+  }
+
+  it('findOrder answers undefined instead', () => {
+    expect(engine.findOrder(404)).toBeUndefined();
+  });
+});
+
+describe('campaigns', () => {
+  it('an order of an unknown campaign → CAMPAIGN_UNKNOWN, and its whole batch is rolled back', () => {
+    const error = refusesWithoutWriting(
+      () =>
+        engine.trackOrders([
+          { orderId: 5, campaignId: 10, status: 'PROCESSING', substatus: 'STARTED' },
+          { orderId: 6, campaignId: 77, status: 'PROCESSING', substatus: 'STARTED' },
+        ]),
+      'CAMPAIGN_UNKNOWN',
+      /Campaign 77 is not configured \(known: 10, 20, 30, 40\); add it to the engine's campaigns/,
+    );
+    expect(error.details).toMatchObject({ campaignId: 77, knownCampaigns: [10, 20, 30, 40] });
+    expect(engine.findOrder(5)).toBeUndefined();
+  });
+
+  it('re-importing an order under another campaign → IMPORT_CONFLICT', () => {
+    const error = refusesWithoutWriting(
+      () => engine.trackOrders([{ orderId: 1, campaignId: 20, status: 'PROCESSING', substatus: 'STARTED', observedAt: T0 + 60_000 }]),
+      'IMPORT_CONFLICT',
+      /Order 1 is already tracked with campaignId 10, not 20.*Check the import file/,
+    );
+    expect(error.details).toMatchObject({ orderId: 1, field: 'campaignId', stored: 10, given: 20 });
+    expect(engine.getOrder(1)).toMatchObject({ campaignId: 10, substatus: 'STARTED' });
+  });
+
+  const badConfigs: { name: string; campaigns: unknown[]; path: string }[] = [
+    { name: 'an unknown model', campaigns: [{ campaignId: 50, businessId: 5, model: 'FBY' }], path: 'model' },
+    { name: 'a lower-case model', campaigns: [{ campaignId: 50, businessId: 5, model: 'fbs' }], path: 'model' },
+    { name: 'no businessId', campaigns: [{ campaignId: 50, model: 'FBS' }], path: 'businessId' },
+    { name: 'a negative campaignId', campaigns: [{ campaignId: -50, businessId: 5, model: 'FBS' }], path: 'campaignId' },
+    { name: 'an extra field', campaigns: [{ campaignId: 50, businessId: 5, model: 'FBS', apiKey: 'secret-key-1234' }], path: '' },
+    { name: 'one bad among good ones', campaigns: [...CAMPAIGNS, { campaignId: '51', businessId: 5, model: 'DBS' }], path: 'campaignId' },
+  ];
+  for (const c of badConfigs) {
+    it(`invalid campaign config (${c.name}) → INVALID_COMMAND; an existing file is untouched, a new one is not created`, () => {
+      engine.close();
+      const bytes = fileBytes(file);
+      const dump = dumpFile(file);
+      const make = (db: string) => () => createEngine({ db, campaigns: c.campaigns as never, clock: clock.fn });
+      const error = caught(make(file));
+      expect(error.code).toBe('INVALID_COMMAND');
+      expect(error.message).toMatch(/^Invalid campaign: /);
+      expect((error as InvalidCommandError).issues.map((i) => i.path)).toContain(c.path);
+      expect(error.message).not.toContain('secret-key-1234');
+      expect(fileBytes(file)).toEqual(bytes);
+      expect(dumpFile(file)).toEqual(dump);
+
+      const fresh = path.join(dir, 'never.db');
+      expect(caught(make(fresh)).code).toBe('INVALID_COMMAND');
+      expect(fs.existsSync(fresh)).toBe(false);
+      engine = openEngine(file, clock);
+    });
+  }
+});
+
+describe('database files that are not usable', () => {
+  /** Expects `code` from opening `target`, and not one byte written or file left behind. */
+  function refusesFile(target: string, code: string, advice: RegExp): StoreError {
+    const bytes = fileBytes(target);
+    const listing = fs.readdirSync(path.dirname(target)).sort();
+    const error = caught(() => createEngine({ db: target, campaigns: CAMPAIGNS, clock: clock.fn }));
+    expect(error).toBeInstanceOf(StoreError);
+    expect(error.code).toBe(code);
+    expect(error.message).toContain(target);
+    expect(error.message).toMatch(advice);
+    expect(fileBytes(target)).toEqual(bytes);
+    expect(fs.readdirSync(path.dirname(target)).sort()).toEqual(listing);
+    return error as StoreError;
+  }
+
+  function sqliteFile(name: string, build: (db: BetterSqlite3.Database) => void): string {
+    const target = path.join(dir, name);
+    const db = new BetterSqlite3(target);
+    build(db);
+    db.close();
+    return target;
+  }
+
+  it("another application's SQLite database → DB_NOT_OURS", () => {
+    const target = sqliteFile('crm.sqlite', (db) => {
+      db.exec("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers (name) VALUES ('Ann'), ('Bob');");
+    });
+    const error = refusesFile(target, 'DB_NOT_OURS', /another application.*choose another --db file/);
+    expect(error.details).toMatchObject({ applicationId: 0, tables: ['customers'] });
+  });
+
+  it('a database that even has an `orders` table, but another application_id → DB_NOT_OURS', () => {
+    const target = sqliteFile('shop.db', (db) => {
+      db.pragma('application_id = 1234');
+      db.pragma('journal_mode = WAL');
+      db.exec('CREATE TABLE orders (id INTEGER PRIMARY KEY); CREATE TABLE schema_migrations (version INTEGER);');
+    });
+    const error = refusesFile(target, 'DB_NOT_OURS', /application_id 1234/);
+    expect(error.details).toMatchObject({ applicationId: 1234 });
+  });
+
+  it('another application_id on an empty database → DB_NOT_OURS', () => {
+    const target = sqliteFile('claimed.db', (db) => db.pragma('application_id = 42'));
+    refusesFile(target, 'DB_NOT_OURS', /application_id 42/);
+  });
+
+  it('random bytes → DB_CORRUPT', () => {
+    const target = path.join(dir, 'random.db');
+    const random = Buffer.alloc(16_384);
+    let x = 12345;
+    for (let i = 0; i < random.length; i++) random[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+    fs.writeFileSync(target, random);
+    refusesFile(target, 'DB_CORRUPT', /not a readable SQLite database.*Restore it from a backup/);
+  });
+
+  it('a text file → DB_CORRUPT', () => {
+    const target = path.join(dir, 'notes.txt');
+    fs.writeFileSync(target, 'order 1: shipped\norder 2: cancelled\n'.repeat(200));
+    refusesFile(target, 'DB_CORRUPT', /not a readable SQLite database/);
+  });
+
+  it('our own database with a damaged schema page → DB_CORRUPT', () => {
+    engine.close();
+    const target = path.join(dir, 'damaged.db');
+    const bytes = fs.readFileSync(file);
+    bytes.fill(0xab, 100, 400); // page 1 after the header: sqlite_master's b-tree
+    fs.writeFileSync(target, bytes);
+    refusesFile(target, 'DB_CORRUPT', /not a readable SQLite database/);
+    engine = openEngine(file, clock);
+  });
+
+  it('a schema newer than this code → DB_SCHEMA_TOO_NEW', () => {
+    engine.close();
+    const raw = new BetterSqlite3(file);
+    raw.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(LATEST_SCHEMA_VERSION + 1, 'from the future', T0);
+    raw.close();
+    const dump = dumpFile(file);
+    const error = refusesFile(file, 'DB_SCHEMA_TOO_NEW', new RegExp(`schema version ${LATEST_SCHEMA_VERSION + 1}, newer than this ym-orders knows \\(${LATEST_SCHEMA_VERSION}\\)\\. Upgrade ym-orders`));
+    expect(error.details).toMatchObject({ schemaVersion: LATEST_SCHEMA_VERSION + 1, supportedVersion: LATEST_SCHEMA_VERSION });
+    expect(dumpFile(file)).toEqual(dump);
+    engine = { close: () => {} } as Engine;
+  });
+
+  it('a path that cannot be opened → DB_CANNOT_OPEN', () => {
+    const error = caught(() => createEngine({ db: path.join(dir, 'no', 'such', 'dir', 'x.db'), campaigns: CAMPAIGNS }));
+    expect(error.code).toBe('DB_CANNOT_OPEN');
+    expect(error.message).toMatch(/Cannot open database/);
+    expect(fs.existsSync(path.join(dir, 'no'))).toBe(false);
+  });
+});
+
+describe('after close → ENGINE_CLOSED', () => {
+  it('every method refuses, and the file is unchanged', () => {
+    engine.close();
+    engine.close(); // closing twice is harmless
+    const dump = dumpFile(file);
+    const methods: Record<string, () => unknown> = {
+      trackOrders: () => engine.trackOrders([{ orderId: 9, campaignId: 10, status: 'PROCESSING', substatus: 'STARTED' }]),
+      observe: () => engine.observe({ orderId: 1, status: 'CANCELLED', substatus: 'SHOP_FAILED', observedAt: T0 + 9_000 }),
+      requestChange: () => engine.requestChange({ orderId: 2, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED' }),
+      requestChanges: () => engine.requestChanges([{ orderId: 2, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED' }]),
+      explain: () => engine.explain(1, { status: 'CANCELLED', substatus: 'SHOP_FAILED' }),
+      getOrder: () => engine.getOrder(1),
+      findOrder: () => engine.findOrder(1),
+      history: () => engine.history(1),
+      pendingChanges: () => engine.pendingChanges(),
+      summary: () => engine.summary(),
+    };
+    for (const [name, run] of Object.entries(methods)) {
+      const error = caught(run);
+      expect(error.code, name).toBe('ENGINE_CLOSED');
+      expect(error.message).toMatch(/closed; create a new one/);
+    }
+    expect(dumpFile(file)).toEqual(dump);
+  });
+});

@@ -1,0 +1,286 @@
+// Machine versions (issue #3): rows written by an older order machine keep working. The v1
+// snapshots in test/fixtures/order-snapshots-v1.json were written by order machine version 1;
+// they go into a real database file as machine_version = 1 rows, and the engine must read
+// them (upgrading through ORDER_SNAPSHOT_MIGRATIONS when the machine is newer), apply the next
+// event, and store the result under the current ORDER_MACHINE_VERSION.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ORDER_MACHINE_VERSION } from '../machines/order-machine.js';
+import type { Engine } from '../src/engine/engine.js';
+import { SnapshotTooNewError } from '../src/engine/errors.js';
+import { ORDER_SNAPSHOT_MIGRATIONS, upgradeStoredSnapshot, type SnapshotMigration, type StoredSnapshot } from '../src/engine/order-snapshots.js';
+import { YmOrdersError } from '../src/errors.js';
+import { checkInvariants, dumpDatabase, FakeClock, makeTempDir, openEngine, removeDir, T0 } from './helpers/engine-fixtures.js';
+
+interface V1Snapshot {
+  value: { market: string | Record<string, string>; change: string };
+  context: {
+    orderId: number;
+    campaignId: number;
+    model: string;
+    status: string;
+    substatus: string | null;
+    observedAt: number;
+    pending: { status: string; substatus: string; requestNo: number; operationId?: string } | null;
+  };
+}
+
+const FIXTURE = JSON.parse(
+  fs.readFileSync(new URL('./fixtures/order-snapshots-v1.json', import.meta.url), 'utf8'),
+) as { machineVersion: number; snapshots: V1Snapshot[] };
+
+function marketPath(value: V1Snapshot['value']): string {
+  return typeof value.market === 'string' ? value.market : Object.entries(value.market).map(([p, c]) => `${p}.${c}`)[0]!;
+}
+
+/** Writes the v1 snapshots as rows the v1 engine would have left: order, journal and open outbox rows. */
+function insertV1Rows(file: string, snapshots: readonly V1Snapshot[], machineVersion = 1): void {
+  const db = new BetterSqlite3(file);
+  try {
+    db.transaction(() => {
+      for (const snap of snapshots) {
+        const c = snap.context;
+        db.prepare(
+          `INSERT INTO orders (order_id, campaign_id, model, status, substatus, change_state, observed_at, machine_version, snapshot, row_version, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
+        ).run(c.orderId, c.campaignId, c.model, c.status, c.substatus, snap.value.change, c.observedAt, machineVersion, JSON.stringify(snap), T0, T0);
+        const seq = Number(
+          db
+            .prepare(
+              `INSERT INTO journal (order_id, row_version, event_type, event, source, from_status, from_substatus, from_change, to_status, to_substatus, to_change, at)
+               VALUES (?, 1, 'TRACK', '{"type":"TRACK"}', 'import', NULL, NULL, NULL, ?, ?, ?, ?)`,
+            )
+            .run(c.orderId, c.status, c.substatus, snap.value.change, T0).lastInsertRowid,
+        );
+        if (c.pending) {
+          db.prepare(
+            `INSERT INTO outbox (idempotency_key, order_id, campaign_id, request_no, status, substatus, state, next_attempt_at, journal_seq, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          ).run(
+            `${c.orderId}:${c.pending.status}/${c.pending.substatus}:m${machineVersion}:r${c.pending.requestNo}`,
+            c.orderId,
+            c.campaignId,
+            c.pending.requestNo,
+            c.pending.status,
+            c.pending.substatus,
+            snap.value.change,
+            T0,
+            seq,
+            T0,
+            T0,
+          );
+        }
+      }
+    })();
+  } finally {
+    db.close();
+  }
+}
+
+let dir: string;
+let file: string;
+let clock: FakeClock;
+const engines: Engine[] = [];
+
+function open(): Engine {
+  const engine = openEngine(file, clock);
+  engines.push(engine);
+  return engine;
+}
+
+beforeEach(() => {
+  dir = makeTempDir('ym-orders-versions-');
+  file = path.join(dir, 'v1.db');
+  clock = new FakeClock(T0 + 3_600_000);
+  open().close(); // an empty ym-orders database
+});
+
+afterEach(() => {
+  for (const e of engines.splice(0)) e.close();
+  removeDir(dir);
+});
+
+describe('snapshots written by order machine version 1', () => {
+  it('the fixture is what it claims to be', () => {
+    expect(FIXTURE.machineVersion).toBe(1);
+    expect(FIXTURE.snapshots.map((s) => [s.context.orderId, s.context.model, s.value.change])).toEqual([
+      [501, 'LAAS', 'awaitingOperation'],
+      [502, 'FBS', 'queued'],
+      [503, 'DBS', 'idle'],
+    ]);
+  });
+
+  it('are read back by getOrder as the orders they were', () => {
+    insertV1Rows(file, FIXTURE.snapshots);
+    const engine = open();
+    expect(checkInvariants(engine.store.db)).toEqual([]);
+    for (const snap of FIXTURE.snapshots) {
+      const c = snap.context;
+      const state = engine.getOrder(c.orderId);
+      expect(state).toMatchObject({
+        orderId: c.orderId,
+        campaignId: c.campaignId,
+        model: c.model,
+        status: c.status,
+        substatus: c.substatus,
+        marketState: marketPath(snap.value),
+        change: snap.value.change,
+        observedAt: c.observedAt,
+        rowVersion: 1,
+        machineVersion: 1, // reading does not rewrite the row
+      });
+      if (c.pending) {
+        expect(state.pending).toMatchObject({ status: c.pending.status, substatus: c.pending.substatus, requestNo: c.pending.requestNo });
+      } else {
+        expect(state.pending).toBeNull();
+      }
+      expect(engine.explain(c.orderId, { status: 'CANCELLED', substatus: 'SHOP_FAILED' }).allowed).toBe(c.pending === null);
+    }
+  });
+
+  it('take the next event and are then stored under the current machine version', () => {
+    insertV1Rows(file, FIXTURE.snapshots);
+    const engine = open();
+    const t = clock.now;
+
+    // 502: FBS, queued to READY_TO_SHIP → the dispatcher sends it.
+    const sent = engine.store.write(() => engine.orders.apply(502, { type: 'DISPATCH.SENT', at: t }, t));
+    expect(sent.changed).toBe(true);
+    expect(sent.state).toMatchObject({ change: 'sending', rowVersion: 2, machineVersion: ORDER_MACHINE_VERSION, pending: { requestNo: 1, sends: 1 } });
+
+    // 501: LaaS cancellation awaiting operation op-501 → the operation completed.
+    const accepted = engine.store.write(() => engine.orders.apply(501, { type: 'DISPATCH.ACCEPTED', at: t }, t));
+    expect(accepted.state).toMatchObject({
+      status: 'CANCELLED',
+      substatus: 'SHOP_FAILED',
+      change: 'idle',
+      pending: null,
+      lastOutcome: { kind: 'accepted', requestNo: 1 },
+      machineVersion: ORDER_MACHINE_VERSION,
+    });
+
+    // 503: DBS in DELIVERY, idle → a seller request; its key carries the current machine version.
+    const requested = engine.requestChange({ orderId: 503, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED' });
+    expect(requested).toMatchObject({ change: 'queued', rowVersion: 2, machineVersion: ORDER_MACHINE_VERSION, pending: { requestNo: 1 } });
+
+    const db = engine.store.db;
+    expect(db.prepare('SELECT order_id, machine_version, row_version FROM orders ORDER BY order_id').all()).toEqual([
+      { order_id: 501, machine_version: ORDER_MACHINE_VERSION, row_version: 2 },
+      { order_id: 502, machine_version: ORDER_MACHINE_VERSION, row_version: 2 },
+      { order_id: 503, machine_version: ORDER_MACHINE_VERSION, row_version: 2 },
+    ]);
+    expect(db.prepare('SELECT idempotency_key, state, attempts FROM outbox ORDER BY order_id').all()).toEqual([
+      { idempotency_key: '501:CANCELLED/SHOP_FAILED:m1:r1', state: 'accepted', attempts: 0 },
+      { idempotency_key: '502:PROCESSING/READY_TO_SHIP:m1:r1', state: 'sending', attempts: 1 },
+      { idempotency_key: `503:DELIVERED/DELIVERY_SERVICE_DELIVERED:m${ORDER_MACHINE_VERSION}:r1`, state: 'queued', attempts: 0 },
+    ]);
+    expect(checkInvariants(db)).toEqual([]);
+
+    // The rewritten rows load again after a reopen, and carry on.
+    const before = [501, 502, 503].map((id) => engine.getOrder(id));
+    engine.close();
+    const again = open();
+    expect([501, 502, 503].map((id) => again.getOrder(id))).toEqual(before);
+    const done = again.store.write(() => again.orders.apply(502, { type: 'DISPATCH.ACCEPTED', at: t + 1 }, t + 1));
+    expect(done.state).toMatchObject({ status: 'PROCESSING', substatus: 'READY_TO_SHIP', change: 'idle' });
+    expect(checkInvariants(again.store.db)).toEqual([]);
+  });
+
+  it('a row written by a newer machine than this code is refused with SNAPSHOT_TOO_NEW and left alone', () => {
+    insertV1Rows(file, FIXTURE.snapshots.slice(1, 2), ORDER_MACHINE_VERSION + 1);
+    const engine = open();
+    const before = dumpDatabase(engine.store.db);
+    for (const attempt of [
+      () => engine.getOrder(502),
+      () => engine.requestChange({ orderId: 502, status: 'CANCELLED', substatus: 'SHOP_FAILED' }),
+      () => engine.store.write(() => engine.orders.apply(502, { type: 'DISPATCH.SENT', at: clock.now }, clock.now)),
+      () => engine.observe({ orderId: 502, status: 'PROCESSING', substatus: 'SHIPPED', observedAt: clock.now }),
+    ]) {
+      let error: unknown;
+      try {
+        attempt();
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(SnapshotTooNewError);
+      expect(error).toBeInstanceOf(YmOrdersError);
+      expect((error as SnapshotTooNewError).code).toBe('SNAPSHOT_TOO_NEW');
+      expect((error as Error).message).toMatch(/Upgrade ym-orders/);
+    }
+    expect(dumpDatabase(engine.store.db)).toEqual(before);
+  });
+});
+
+describe('upgradeStoredSnapshot', () => {
+  const base = (): StoredSnapshot => JSON.parse(JSON.stringify(FIXTURE.snapshots[1])) as StoredSnapshot;
+
+  function synthetic(log: string[]): SnapshotMigration[] {
+    // Deliberately listed out of order: the chain is found by `from`, not by position.
+    return [
+      {
+        from: 2,
+        description: 'v2 → v3: rename channel to source',
+        migrate: (s) => {
+          log.push('2→3');
+          const { channel, ...context } = s.context;
+          return { ...s, context: { ...context, source: `${String(channel)}-v3` } };
+        },
+      },
+      {
+        from: 1,
+        description: 'v1 → v2: add channel',
+        migrate: (s) => {
+          log.push('1→2');
+          return { ...s, context: { ...s.context, channel: 'market' } };
+        },
+      },
+    ];
+  }
+
+  it('applies v1 → v2 → v3 in order', () => {
+    const log: string[] = [];
+    const up = upgradeStoredSnapshot(base(), 1, 502, synthetic(log), 3);
+    expect(log).toEqual(['1→2', '2→3']);
+    expect(up.context).toMatchObject({ orderId: 502, source: 'market-v3' });
+    expect(up.context).not.toHaveProperty('channel');
+  });
+
+  it('starts from the stored version and leaves a current snapshot untouched', () => {
+    const log: string[] = [];
+    const v2 = { ...base(), context: { ...base().context, channel: 'notification' } };
+    expect(upgradeStoredSnapshot(v2, 2, 502, synthetic(log), 3).context).toMatchObject({ source: 'notification-v3' });
+    expect(log).toEqual(['2→3']);
+    const v3 = base();
+    expect(upgradeStoredSnapshot(v3, 3, 502, synthetic(log), 3)).toBe(v3);
+    expect(log).toEqual(['2→3']);
+  });
+
+  it('a snapshot newer than the code throws SNAPSHOT_TOO_NEW', () => {
+    let error: unknown;
+    try {
+      upgradeStoredSnapshot(base(), 4, 502, synthetic([]), 3);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(SnapshotTooNewError);
+    expect(error).toMatchObject({ code: 'SNAPSHOT_TOO_NEW', details: { id: 502, version: 4, supportedVersion: 3 } });
+    expect(() => upgradeStoredSnapshot(base(), ORDER_MACHINE_VERSION + 1, 1)).toThrow(SnapshotTooNewError);
+  });
+
+  it('a gap in the migration chain is an error, not a silent skip', () => {
+    const onlyFirst = synthetic([]).filter((m) => m.from === 1);
+    expect(() => upgradeStoredSnapshot(base(), 1, 502, onlyFirst, 3)).toThrow(/migration from machine version 2/);
+  });
+
+  it('the shipped migrations form a chain from version 1 to ORDER_MACHINE_VERSION', () => {
+    const froms = ORDER_SNAPSHOT_MIGRATIONS.map((m) => m.from).sort((a, b) => a - b);
+    expect(froms).toEqual(Array.from({ length: ORDER_MACHINE_VERSION - 1 }, (_, i) => i + 1));
+    for (const snap of FIXTURE.snapshots) {
+      const up = upgradeStoredSnapshot(JSON.parse(JSON.stringify(snap)) as StoredSnapshot, 1, snap.context.orderId);
+      expect(up.context).toMatchObject({ orderId: snap.context.orderId, status: snap.context.status });
+    }
+  });
+});
