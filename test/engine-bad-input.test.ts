@@ -5,6 +5,9 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEngine, type Engine } from '../src/engine/engine.js';
@@ -315,5 +318,37 @@ describe('after close → ENGINE_CLOSED', () => {
       expect(error.message).toMatch(/closed; create a new one/);
     }
     expect(dumpFile(file)).toEqual(dump);
+  });
+});
+
+describe('campaign configuration that contradicts the stored orders', () => {
+  it('refuses a model change for a campaign with orders (CAMPAIGN_CONFLICT) and writes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ym-conflict-'));
+    const db = join(dir, 'orders.db');
+    const first = createEngine({ db, campaigns: [{ campaignId: 5, businessId: 50, model: 'FBS' }] });
+    first.trackOrders([{ orderId: 1, campaignId: 5, status: 'PROCESSING', substatus: 'STARTED', observedAt: 1 }]);
+    await first.close();
+    const error = (() => {
+      try {
+        createEngine({ db, campaigns: [{ campaignId: 5, businessId: 50, model: 'DBS' }] });
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(error).toMatchObject({ code: 'CAMPAIGN_CONFLICT', details: { campaignId: 5, field: 'model', stored: 'FBS', given: 'DBS', orders: 1 } });
+    const again = createEngine({ db });
+    expect(again.campaigns.get(5)?.model).toBe('FBS');
+    expect(again.getOrder(1).model).toBe('FBS');
+    await again.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('lets a campaign without orders be reconfigured', async () => {
+    const engine = createEngine({ db: ':memory:', campaigns: [{ campaignId: 6, businessId: 60, model: 'FBS' }] });
+    const store = engine.store;
+    const again = createEngine({ db: store, campaigns: [{ campaignId: 6, businessId: 61, model: 'EXPRESS' }] });
+    expect(again.campaigns.get(6)).toEqual({ campaignId: 6, businessId: 61, model: 'EXPRESS' });
+    await engine.close();
   });
 });

@@ -21,7 +21,7 @@ import {
   type RequestChangeCommand,
   type TrackOrderCommand,
 } from './commands.js';
-import { ApiNotConfiguredError, EngineClosedError, isEngineError, type EngineError } from './errors.js';
+import { ApiNotConfiguredError, CampaignConflictError, EngineClosedError, isEngineError, type EngineError } from './errors.js';
 import { OperationBook } from './operation-book.js';
 import { OrderBook, type OrderState } from './order-book.js';
 import { createMarketClient, type AuthScheme, type MarketClient } from '../market/client.js';
@@ -129,7 +129,17 @@ export class Engine {
     this.store = options.db instanceof Store ? options.db : Store.open(options.db ?? DEFAULT_DB_PATH, { ...options.sqlite, now: this.clock() });
     try {
       this.store.write(() => {
-        for (const c of configured) this.store.campaigns.upsert({ campaign_id: c.campaignId, business_id: c.businessId, model: c.model });
+        for (const c of configured) {
+          const stored = this.store.campaigns.get(c.campaignId);
+          const orders = stored ? this.store.campaigns.orderCount(c.campaignId) : 0;
+          if (stored && orders > 0 && stored.model !== c.model) {
+            throw new CampaignConflictError(c.campaignId, 'model', stored.model, c.model, orders);
+          }
+          if (stored && orders > 0 && stored.business_id !== c.businessId) {
+            throw new CampaignConflictError(c.campaignId, 'businessId', stored.business_id, c.businessId, orders);
+          }
+          this.store.campaigns.upsert({ campaign_id: c.campaignId, business_id: c.businessId, model: c.model });
+        }
       });
     } catch (error) {
       if (this.#ownsStore) this.store.close();
@@ -328,28 +338,28 @@ export class Engine {
   /** Whether a change is allowed now, and if not every reason why; writes nothing. */
   explain(orderId: number, target: { status: string; substatus?: string; realDeliveryDate?: string }): Explanation {
     this.#open();
-    return this.orders.explain(orderId, target, this.clock());
+    return this.store.read(() => this.orders.explain(orderId, target, this.clock()));
   }
 
   getOrder(orderId: number): OrderState {
     this.#open();
-    return this.orders.get(orderId);
+    return this.store.read(() => this.orders.get(orderId));
   }
 
   findOrder(orderId: number): OrderState | undefined {
     this.#open();
-    return this.orders.find(orderId);
+    return this.store.read(() => this.orders.find(orderId));
   }
 
   history(orderId: number): JournalRow[] {
     this.#open();
-    return this.orders.history(orderId);
+    return this.store.read(() => this.orders.history(orderId));
   }
 
   /** Outbox rows not yet settled (queued, sending, awaiting an operation, uncertain). */
   pendingChanges(limit = 1_000): OutboxRow[] {
     this.#open();
-    return this.store.outbox.open(limit);
+    return this.store.read(() => this.store.outbox.open(limit));
   }
 
   summary(): EngineSummary {

@@ -12,6 +12,8 @@ export const ENGINE_ERROR_CODES = {
   snapshotTooNew: 'SNAPSHOT_TOO_NEW',
   engineClosed: 'ENGINE_CLOSED',
   apiNotConfigured: 'API_NOT_CONFIGURED',
+  campaignConflict: 'CAMPAIGN_CONFLICT',
+  snapshotMigrationMissing: 'SNAPSHOT_MIGRATION_MISSING',
 } as const;
 export type EngineErrorCode = (typeof ENGINE_ERROR_CODES)[keyof typeof ENGINE_ERROR_CODES];
 
@@ -99,6 +101,27 @@ export class SnapshotTooNewError extends EngineError {
       ENGINE_ERROR_CODES.snapshotTooNew,
       `The ${kind} ${id} was written by machine version ${version}; this ym-orders knows up to ${supported}. Upgrade ym-orders.`,
       { kind, id, version, supportedVersion: supported },
+    );
+  }
+}
+
+/** A campaign's model or business changed while it has orders: they were judged under the old one. */
+export class CampaignConflictError extends EngineError {
+  constructor(campaignId: number, field: 'model' | 'businessId', stored: unknown, given: unknown, orders: number) {
+    super(
+      ENGINE_ERROR_CODES.campaignConflict,
+      `Campaign ${campaignId} is stored with ${field} ${String(stored)} and has ${orders} order(s); the configuration says ${String(given)}. A campaign never changes ${field}: fix the configuration, or use a new database.`,
+      { campaignId, field, stored, given, orders },
+    );
+  }
+}
+
+export class SnapshotMigrationMissingError extends EngineError {
+  constructor(kind: string, id: string | number, fromVersion: number) {
+    super(
+      ENGINE_ERROR_CODES.snapshotMigrationMissing,
+      `The ${kind} ${id} was written by machine version ${fromVersion}, and no migration from it exists in this ym-orders.`,
+      { kind, id, fromVersion },
     );
   }
 }

@@ -3,7 +3,7 @@
 // a newer version than this code knows is refused rather than guessed at.
 
 import { orderMachine, ORDER_MACHINE_VERSION } from '../../machines/order-machine.js';
-import { SnapshotTooNewError } from './errors.js';
+import { SnapshotMigrationMissingError, SnapshotTooNewError } from './errors.js';
 
 export type OrderSnapshot = ReturnType<typeof orderMachine.resolveState>;
 
@@ -48,7 +48,7 @@ export function upgradeStoredSnapshot(
   let current = snapshot;
   for (let v = version; v < latest; v++) {
     const step = migrations.find((m) => m.from === v);
-    if (!step) throw new Error(`No order snapshot migration from machine version ${v}`);
+    if (!step) throw new SnapshotMigrationMissingError('order', orderId, v);
     current = step.migrate(current);
   }
   return current;

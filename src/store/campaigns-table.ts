@@ -10,15 +10,27 @@ export interface CampaignRow {
 export class CampaignsTable {
   readonly #all: Statement<[], CampaignRow>;
   readonly #upsert: Statement;
+  readonly #get: Statement<[number], CampaignRow>;
+  readonly #orders: Statement<[number], { n: number }>;
 
   constructor(db: Database) {
     this.#all = db.prepare('SELECT * FROM campaigns ORDER BY campaign_id');
+    this.#get = db.prepare('SELECT * FROM campaigns WHERE campaign_id = ?');
+    this.#orders = db.prepare('SELECT COUNT(*) AS n FROM orders WHERE campaign_id = ?');
     this.#upsert = db.prepare(`INSERT INTO campaigns (campaign_id, business_id, model) VALUES (@campaign_id, @business_id, @model)
       ON CONFLICT (campaign_id) DO UPDATE SET business_id = excluded.business_id, model = excluded.model`);
   }
 
   all(): CampaignRow[] {
     return this.#all.all();
+  }
+
+  get(campaignId: number): CampaignRow | undefined {
+    return this.#get.get(campaignId);
+  }
+
+  orderCount(campaignId: number): number {
+    return this.#orders.get(campaignId)?.n ?? 0;
   }
 
   upsert(row: CampaignRow): void {

@@ -3,6 +3,7 @@
 
 import type { Database } from 'better-sqlite3';
 import { CampaignsTable } from './campaigns-table.js';
+import { wrapSqliteError } from './errors.js';
 import { CursorsTable } from './cursors-table.js';
 import { JournalTable } from './journal-table.js';
 import { LimiterTable } from './limiter-table.js';
@@ -38,7 +39,20 @@ export class Store {
 
   /** Runs `fn` in one write transaction (BEGIN IMMEDIATE); a throw rolls everything back. */
   write<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    try {
+      return this.db.transaction(fn).immediate();
+    } catch (error) {
+      throw wrapSqliteError(error, this.db.name);
+    }
+  }
+
+  /** Runs reads, turning SQLite's busy and corruption errors into typed ones. */
+  read<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      throw wrapSqliteError(error, this.db.name);
+    }
   }
 
   close(): void {
