@@ -1,0 +1,145 @@
+// Queuing seller changes for `ship`, `cancel` and `set-status`: every id is checked to be
+// tracked first (an unknown id changes nothing), each change is judged by the rules, and a
+// refusal is printed with its blocker codes. Nothing refused is ever sent. Shared by `ship`,
+// `cancel` and `set-status` (queueAndReport, with --flush to send at once).
+
+import type { Engine, RequestChangesResult } from '../engine/engine.js';
+import type { RequestChangeCommand } from '../engine/commands.js';
+import { ChangeRefusedError, OrderNotFoundError } from '../engine/errors.js';
+import type { Blocker } from '../../machines/explain.js';
+import type { StatusTarget } from '../../machines/rules.js';
+import type { CommandContext } from './command.js';
+import { apiKeyOf, withEngine } from './context.js';
+import { CLI_ERROR_CODES, CliError, EXIT_CODES } from './errors.js';
+import { describeFlush, flushFailure, flushJson, flushWithProgress, type FlushOutcome } from './flushing.js';
+import { collectIds } from './input.js';
+import { label, num } from './format.js';
+import type { Output } from './output.js';
+
+export interface ChangeTarget {
+  readonly status: string;
+  readonly substatus?: string;
+  readonly realDeliveryDate?: string;
+  readonly callEvidence?: RequestChangeCommand['callEvidence'];
+}
+
+export interface Refused {
+  readonly orderId: number;
+  readonly from: string;
+  readonly code: string;
+  readonly message: string;
+  readonly blockers: readonly Blocker[];
+  readonly allowedTargets: readonly StatusTarget[];
+}
+
+export interface QueueOutcome {
+  readonly target: ChangeTarget;
+  readonly queued: readonly { orderId: number; status: string; substatus: string | null; change: string }[];
+  readonly refused: readonly Refused[];
+}
+
+function refusedOf(engine: Engine, orderId: number, error: unknown): Refused {
+  const order = engine.findOrder(orderId);
+  const from = order ? label(order.status, order.substatus) : 'unknown';
+  if (error instanceof ChangeRefusedError) {
+    return { orderId, from, code: error.code, message: error.message, blockers: error.blockers, allowedTargets: error.allowedTargets };
+  }
+  const e = error as { code?: string; message?: string };
+  return { orderId, from, code: e.code ?? 'INTERNAL', message: e.message ?? String(error), blockers: [], allowedTargets: [] };
+}
+
+/** Throws ORDER_NOT_FOUND (exit 2) naming every id the database does not track. */
+export function requireTracked(engine: Engine, ids: readonly number[]): void {
+  const unknown = ids.filter((id) => engine.findOrder(id) === undefined);
+  if (unknown.length === 1) throw new OrderNotFoundError(unknown[0]!);
+  if (unknown.length > 1) {
+    const shown = unknown.slice(0, 10).join(', ') + (unknown.length > 10 ? `, … (${unknown.length} in all)` : '');
+    throw new CliError('ORDER_NOT_FOUND', `Orders ${shown} are not tracked; import or sync them first. Nothing was queued.`, EXIT_CODES.usage, { orderIds: unknown });
+  }
+}
+
+/**
+ * Queues `target` for every id. With `atomic`, any refusal queues nothing at all; otherwise the
+ * legal changes are queued and the refused ones reported.
+ */
+export function queueChanges(engine: Engine, ids: readonly number[], target: ChangeTarget, options: { atomic?: boolean } = {}): QueueOutcome {
+  requireTracked(engine, ids);
+  const commands: RequestChangeCommand[] = ids.map((orderId) => ({ orderId, ...target }));
+  if (options.atomic) {
+    const refused: Refused[] = [];
+    for (const id of ids) {
+      const explanation = engine.explain(id, target);
+      if (!explanation.allowed) {
+        refused.push(refusedOf(engine, id, new ChangeRefusedError(id, target, explanation.blockers, explanation.allowedTargets)));
+      }
+    }
+    if (refused.length > 0) return { target, queued: [], refused };
+  }
+  const result: RequestChangesResult = engine.requestChanges(commands, { atomic: options.atomic ?? false });
+  return {
+    target,
+    queued: result.queued.map((o) => ({ orderId: o.orderId, status: o.status, substatus: o.substatus, change: o.change })),
+    refused: result.refused.map((r) => refusedOf(engine, r.orderId ?? 0, r.error)),
+  };
+}
+
+export function describeQueue(outcome: QueueOutcome, atomic: boolean): string[] {
+  const wanted = label(outcome.target.status, outcome.target.substatus);
+  const lines: string[] = [];
+  if (outcome.queued.length > 0) lines.push(`queued ${num(outcome.queued.length)} change(s) to ${wanted}; \`ym-orders flush\` sends them`);
+  else lines.push(`queued nothing${atomic && outcome.refused.length > 0 ? ' (--all-or-nothing)' : ''}`);
+  for (const r of outcome.refused) {
+    if (r.blockers.length === 0) {
+      lines.push(`  order ${r.orderId} (${r.from}): refused [${r.code}] ${r.message}`);
+      continue;
+    }
+    lines.push(`  order ${r.orderId} (${r.from}): refused ${wanted}`);
+    for (const b of r.blockers) lines.push(`    [${b.code}] ${b.message}`);
+  }
+  return lines;
+}
+
+export function queueJson(outcome: QueueOutcome): Record<string, unknown> {
+  return {
+    target: outcome.target.callEvidence ? { ...outcome.target, callEvidence: '(given)' } : outcome.target,
+    queued: outcome.queued,
+    refused: outcome.refused.map((r) => ({ orderId: r.orderId, from: r.from, code: r.code, blockers: r.blockers, allowedTargets: r.allowedTargets })),
+  };
+}
+
+export function queueFailure(outcome: QueueOutcome): CliError | undefined {
+  if (outcome.refused.length === 0) return undefined;
+  const codes = [...new Set(outcome.refused.flatMap((r) => (r.blockers.length > 0 ? r.blockers.map((b) => b.code) : [r.code])))];
+  const total = outcome.refused.length + outcome.queued.length;
+  return new CliError(
+    CLI_ERROR_CODES.changeRefused,
+    `${outcome.refused.length} of ${total} change(s) refused locally (${codes.join(', ')}); nothing was sent for them.`,
+    EXIT_CODES.failed,
+  );
+}
+
+/** The body of `ship`, `cancel` and `set-status`: collect ids, queue, report refusals (exit 1), and with --flush send. */
+export interface ChangeOptions {
+  readonly file?: string;
+  readonly allOrNothing?: boolean;
+  readonly flush?: boolean;
+}
+
+export async function queueAndReport(ctx: CommandContext<ChangeOptions>, args: readonly string[], target: ChangeTarget, ids?: readonly number[]): Promise<number> {
+  const { io, out, globals, opts } = ctx;
+  // Check the key before anything is queued, so a missing key changes nothing.
+  if (opts.flush) apiKeyOf(io, '--flush');
+  const orderIds = ids ?? (await collectIds(io, args, opts.file));
+  return withEngine(io, globals, { mustExist: true, api: opts.flush ? '--flush' : false }, async (engine) => {
+    const outcome = queueChanges(engine, orderIds, target, { atomic: opts.allOrNothing ?? false });
+    let flushed: FlushOutcome | undefined;
+    if (opts.flush && outcome.queued.length > 0) flushed = await flushWithProgress(engine, out);
+    out.result(
+      () => [...describeQueue(outcome, opts.allOrNothing ?? false), ...(flushed ? describeFlush(flushed) : [])],
+      () => ({ ...queueJson(outcome), ...(flushed ? { flush: flushJson(flushed) } : {}) }),
+    );
+    const failure = queueFailure(outcome) ?? (flushed ? flushFailure(flushed) : undefined);
+    if (failure) throw failure;
+    return 0;
+  });
+}

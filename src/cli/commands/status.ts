@@ -1,0 +1,77 @@
+// `ym-orders status [id]`: one order (its Market status, pending change, last outcome and
+// what the seller may do next), or the whole database summarised by status.
+
+import type { Command } from 'commander';
+import { allowedTargets } from '../../../machines/explain.js';
+import type { Engine } from '../../engine/engine.js';
+import type { OrderState } from '../../engine/order-book.js';
+import { act, type Cli } from '../command.js';
+import { withEngine } from '../context.js';
+import { isoTime, label, num } from '../format.js';
+import { describeStatusRows, statusRows } from '../status-table.js';
+import { parseOrderId } from '../input.js';
+
+function orderJson(engine: Engine, order: OrderState): Record<string, unknown> {
+  return {
+    ...order,
+    allowedTargets: allowedTargets({ status: order.status, substatus: order.substatus ?? undefined }, order.model),
+    journalEntries: engine.history(order.orderId).length,
+  };
+}
+
+function describeOrder(engine: Engine, order: OrderState): string[] {
+  const campaign = engine.campaigns.get(order.campaignId);
+  const next = allowedTargets({ status: order.status, substatus: order.substatus ?? undefined }, order.model);
+  const kv = (name: string, value: string): string => `  ${name.padEnd(10)} ${value}`;
+  const lines = [
+    `order ${order.orderId}  ${label(order.status, order.substatus)}`,
+    kv('campaign', `${order.campaignId} (${order.model}${campaign ? `, business ${campaign.businessId}` : ''})`),
+    kv('observed', `${isoTime(order.observedAt)} (machine state ${order.marketState})`),
+    kv('change', order.pending ? `${order.change}: ${label(order.pending.status, order.pending.substatus)}${order.pending.realDeliveryDate ? ` realDeliveryDate ${order.pending.realDeliveryDate}` : ''}, sent ${order.pending.sends} time(s)` : order.change),
+  ];
+  if (order.pending?.operationId) lines.push(kv('operation', `${order.pending.operationId} (waiting for the Market)`));
+  if (order.pending?.uncertainReason) lines.push(kv('uncertain', order.pending.uncertainReason));
+  if (order.lastOutcome) {
+    const o = order.lastOutcome;
+    lines.push(kv('last', `${o.kind} ${label(o.status, o.substatus)} at ${isoTime(o.at)}${o.reason ? `: ${o.reason}` : ''}`));
+  }
+  if (order.lastRefusal) {
+    const r = order.lastRefusal;
+    lines.push(kv('refused', `${label(r.status, r.substatus)} at ${isoTime(r.at)}: ${r.blockers.map((b) => `[${b.code}]`).join(' ')}`));
+  }
+  lines.push(kv('next', next.length > 0 ? next.map((t) => label(t.status, t.substatus)).join(', ') : 'no seller change from here'));
+  return lines;
+}
+
+export function registerStatus(program: Command, cli: Cli): void {
+  program
+    .command('status')
+    .description('show one order, or every order summarised by status')
+    .argument('[id]', 'order id')
+    .addHelpText('after', '\nExample:\n  ym-orders status\n  ym-orders status 48000000001 --json')
+    .action(
+      act<Record<string, never>, [string | undefined]>(cli, async ({ io, out, globals }, idText) => {
+        const orderId = idText === undefined ? undefined : parseOrderId(idText, '[id]');
+        return withEngine(io, globals, { mustExist: true }, async (engine) => {
+          if (orderId !== undefined) {
+            const order = engine.getOrder(orderId);
+            out.result(() => describeOrder(engine, order), () => orderJson(engine, order));
+            return 0;
+          }
+          const summary = engine.summary();
+          const rows = statusRows(summary);
+          const campaigns = [...engine.campaigns.values()];
+          out.result(
+            () => [
+              `${num(summary.orders)} order(s) in ${globals.db}; campaigns: ${campaigns.map((c) => `${c.campaignId} ${c.model}`).join(', ') || 'none'}`,
+              ...describeStatusRows(rows),
+              `outbox: ${Object.entries(summary.outbox).map(([s, n]) => `${s} ${num(n)}`).join(', ')}`,
+              `operations: ${Object.entries(summary.operations).map(([s, n]) => `${s} ${num(n)}`).join(', ') || 'none'}`,
+            ],
+            () => ({ ...summary, statuses: rows, campaigns }),
+          );
+          return 0;
+        });
+      }),
+    );
+}

@@ -1,0 +1,165 @@
+// Global options and how a command gets its engine: the database, the campaigns (from
+// --config, --campaign and the database itself) and the Market API (--api-url plus the key
+// from YM_API_KEY, which is never a flag).
+
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { createEngine, type Engine, type EngineOptions } from '../engine/engine.js';
+import type { CampaignConfig } from '../engine/commands.js';
+import { CLI_ERROR_CODES, CliError, EXIT_CODES, usageError } from './errors.js';
+import { Output, type OutputStreams } from './output.js';
+
+export const DEFAULT_API_URL = 'https://api.partner.market.yandex.ru';
+export const API_KEY_ENV = 'YM_API_KEY';
+export const MODELS = ['FBS', 'EXPRESS', 'DBS', 'LAAS'] as const;
+
+export interface GlobalOptions {
+  readonly db: string;
+  readonly apiUrl: string;
+  readonly config?: string;
+  readonly campaign: readonly string[];
+  readonly json: boolean;
+  readonly verbose: boolean;
+}
+
+/** What a command runs with: streams and environment (tests and main pass the process's). */
+export interface CliIo extends OutputStreams {
+  readonly stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+}
+
+export function globalsOf(command: Command): GlobalOptions {
+  const o = command.optsWithGlobals() as Partial<GlobalOptions>;
+  return {
+    db: o.db ?? './ym-orders.db',
+    apiUrl: o.apiUrl ?? DEFAULT_API_URL,
+    ...(o.config !== undefined ? { config: o.config } : {}),
+    campaign: o.campaign ?? [],
+    json: o.json === true,
+    verbose: o.verbose === true,
+  };
+}
+
+export function outputFor(io: CliIo, globals: Pick<GlobalOptions, 'json' | 'verbose'>): Output {
+  return new Output(io, globals, [io.env[API_KEY_ENV]]);
+}
+
+const campaignSchema = z.strictObject({
+  campaignId: z.number().int().positive(),
+  businessId: z.number().int().positive(),
+  model: z.enum(MODELS),
+});
+const configSchema = z.object({ campaigns: z.array(campaignSchema).min(1) });
+
+/** `21000001:1100001:FBS` → a campaign; the model is case-insensitive. */
+export function parseCampaignSpec(spec: string): CampaignConfig {
+  const match = /^(\d{1,15}):(\d{1,15}):([A-Za-z]+)$/.exec(spec.trim());
+  const model = match?.[3]?.toUpperCase();
+  if (!match || !(MODELS as readonly string[]).includes(model ?? '') || Number(match[1]) <= 0 || Number(match[2]) <= 0) {
+    throw new CliError(
+      CLI_ERROR_CODES.usage,
+      `--campaign "${spec}" is not <campaignId>:<businessId>:<MODEL> (MODEL one of ${MODELS.join(', ')}), e.g. --campaign 21000001:1100001:FBS`,
+    );
+  }
+  return { campaignId: Number(match[1]), businessId: Number(match[2]), model: model as CampaignConfig['model'] };
+}
+
+export function readConfigFile(file: string, cwd: string): CampaignConfig[] {
+  const full = path.resolve(cwd, file);
+  let text: string;
+  try {
+    text = fs.readFileSync(full, 'utf8');
+  } catch (error) {
+    throw new CliError(CLI_ERROR_CODES.fileUnreadable, `Cannot read config file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}.`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new CliError(CLI_ERROR_CODES.configInvalid, `Config file ${file} is not JSON (${(error as Error).message}). Expected {"campaigns": [{"campaignId": 1, "businessId": 2, "model": "FBS"}]}.`);
+  }
+  const parsed = configSchema.safeParse(json);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new CliError(CLI_ERROR_CODES.configInvalid, `Config file ${file} is invalid: ${issues}. Expected {"campaigns": [{"campaignId", "businessId", "model": FBS|EXPRESS|DBS|LAAS}]}.`);
+  }
+  return parsed.data.campaigns;
+}
+
+/** Campaigns from --config then --campaign (a later one with the same id wins). */
+export function campaignsOf(globals: GlobalOptions, cwd: string): CampaignConfig[] {
+  const byId = new Map<number, CampaignConfig>();
+  if (globals.config !== undefined) for (const c of readConfigFile(globals.config, cwd)) byId.set(c.campaignId, c);
+  for (const spec of globals.campaign) {
+    const c = parseCampaignSpec(spec);
+    byId.set(c.campaignId, c);
+  }
+  return [...byId.values()];
+}
+
+export function apiKeyOf(io: CliIo, what: string): string {
+  const key = io.env[API_KEY_ENV]?.trim();
+  if (!key) {
+    throw new CliError(
+      CLI_ERROR_CODES.missingApiKey,
+      `${what} needs the Market API: set the ${API_KEY_ENV} environment variable to your Api-Key token (it is never accepted as a flag).`,
+      EXIT_CODES.usage,
+    );
+  }
+  return key;
+}
+
+export function parseApiUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw usageError(`--api-url "${value}" is not a URL; e.g. ${DEFAULT_API_URL} or http://127.0.0.1:8080 for a fake Market.`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw usageError(`--api-url must be http(s), not ${url.protocol}`);
+  if (url.username || url.password) throw usageError('--api-url must not carry credentials; the key comes from YM_API_KEY.');
+  return value;
+}
+
+export interface OpenOptions {
+  /** The command calls the Market (flush, run, sync): YM_API_KEY is required. */
+  readonly api?: string | false;
+  /** Refuse a database file that does not exist yet (read commands should not create one). */
+  readonly mustExist?: boolean;
+  readonly engine?: Partial<EngineOptions>;
+}
+
+export function dbPath(globals: GlobalOptions, cwd: string): string {
+  return globals.db === ':memory:' ? globals.db : path.resolve(cwd, globals.db);
+}
+
+/** Opens the engine for a command; closes it (and its HTTP pool) when `fn` settles. */
+export async function withEngine<T>(io: CliIo, globals: GlobalOptions, options: OpenOptions, fn: (engine: Engine) => Promise<T>): Promise<T> {
+  const campaigns = campaignsOf(globals, io.cwd);
+  const file = dbPath(globals, io.cwd);
+  const api = options.api ? { baseUrl: parseApiUrl(globals.apiUrl), apiKey: apiKeyOf(io, options.api) } : undefined;
+  if (options.mustExist && file !== ':memory:' && !fs.existsSync(file)) {
+    throw new CliError(
+      CLI_ERROR_CODES.dbNotFound,
+      `No database at ${file}. Import orders (ym-orders import) or sync them (ym-orders sync) first, or point --db at an existing file.`,
+    );
+  }
+  const engine = createEngine({ db: file, campaigns, ...(api ? { api } : {}), ...options.engine });
+  try {
+    return await fn(engine);
+  } finally {
+    await engine.close();
+  }
+}
+
+export function requireCampaigns(engine: Engine, what: string): void {
+  if (engine.campaigns.size === 0) {
+    throw new CliError(
+      CLI_ERROR_CODES.noCampaigns,
+      `${what} needs at least one campaign: pass --campaign <campaignId>:<businessId>:<MODEL> or --config <file> once; the database remembers them.`,
+    );
+  }
+}

@@ -1,0 +1,189 @@
+// Running the real `ym-orders` binary in tests: make sure dist/ is built (and fresh), spawn
+// `node bin/ym-orders.js …` with a test API key in the child's env, and keep every byte the
+// children printed so the suites can prove the key never appeared.
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const BIN = path.join(ROOT, 'bin', 'ym-orders.js');
+const MAIN = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+
+/** A key that must never show up in any output or database file. */
+export const TEST_API_KEY = `ym-test-key-${randomBytes(16).toString('hex')}`;
+
+/** Everything any child wrote, stdout and stderr. */
+export const transcript: string[] = [];
+
+const running = new Set<ChildProcess>();
+
+/** Kills children still running (a failed test may not have stopped its own); call in afterAll. */
+export function killRunning(): void {
+  for (const child of running) child.kill('SIGKILL');
+  running.clear();
+}
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(full));
+    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(full).mtimeMs);
+  }
+  return newest;
+}
+
+function isFresh(): boolean {
+  if (!fs.existsSync(MAIN)) return false;
+  const built = fs.statSync(MAIN).mtimeMs;
+  return newestSource(path.join(ROOT, 'src')) <= built && newestSource(path.join(ROOT, 'machines')) <= built;
+}
+
+/**
+ * Builds dist/ with `tsc -p tsconfig.build.json` when it is missing or older than the sources.
+ * Test files run in parallel, so one builds under a lock directory while the others wait.
+ */
+export async function ensureBuilt(): Promise<void> {
+  const lock = path.join(os.tmpdir(), `ym-orders-cli-build-${Buffer.from(ROOT).toString('hex').slice(-24)}.lock`);
+  for (;;) {
+    if (isFresh()) return;
+    try {
+      fs.mkdirSync(lock);
+    } catch {
+      // Someone else is building; a lock older than 3 minutes was left by a crash.
+      try {
+        if (Date.now() - fs.statSync(lock).mtimeMs > 180_000) fs.rmSync(lock, { recursive: true, force: true });
+      } catch {
+        // gone already
+      }
+      await new Promise((r) => setTimeout(r, 250));
+      continue;
+    }
+    try {
+      if (isFresh()) return;
+      const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+      const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8' });
+      if (!fs.existsSync(MAIN)) throw new Error(`tsc did not produce ${MAIN}:\n${result.stdout}${result.stderr}`);
+      // tsc emits despite type errors elsewhere; say so, but run the CLI tests anyway.
+      if (result.status !== 0) console.warn(`tsc -p tsconfig.build.json reported errors:\n${result.stdout}`);
+      // Touch main.js so the freshness check passes even if tsc left it unchanged.
+      const now = new Date();
+      fs.utimesSync(MAIN, now, now);
+      return;
+    } finally {
+      fs.rmSync(lock, { recursive: true, force: true });
+    }
+  }
+}
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface CliOptions {
+  readonly cwd?: string;
+  /** Extra env; YM_API_KEY defaults to TEST_API_KEY (pass undefined to unset it). */
+  readonly env?: Record<string, string | undefined>;
+  readonly input?: string;
+  readonly timeoutMs?: number;
+}
+
+function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, YM_API_KEY: TEST_API_KEY, NO_COLOR: '1' };
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return env;
+}
+
+export interface RunningCli {
+  readonly child: ChildProcess;
+  /** Resolves with the stdout text so far once it matches `pattern`. */
+  waitForStdout(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  readonly done: Promise<CliResult>;
+}
+
+export function startCli(args: readonly string[], options: CliOptions = {}): RunningCli {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: childEnv(options.env),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  let stdout = '';
+  let stderr = '';
+  const waiters: { pattern: RegExp; resolve: (s: string) => void }[] = [];
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    for (const w of [...waiters]) {
+      if (w.pattern.test(stdout)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(stdout);
+      }
+    }
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  if (options.input !== undefined) child.stdin!.end(options.input);
+  else child.stdin!.end();
+  const timeout = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+  const done = new Promise<CliResult>((resolve) => {
+    child.on('close', (code, signal) => {
+      clearTimeout(timeout);
+      running.delete(child);
+      transcript.push(stdout, stderr);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  return {
+    child,
+    done,
+    waitForStdout(pattern, timeoutMs = 20_000) {
+      if (pattern.test(stdout)) return Promise.resolve(stdout);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${pattern} on stdout within ${timeoutMs} ms; got:\n${stdout}\n${stderr}`)), timeoutMs);
+        waiters.push({ pattern, resolve: (s) => (clearTimeout(timer), resolve(s)) });
+        void done.then(() => reject(new Error(`exited before ${pattern}; stdout:\n${stdout}\nstderr:\n${stderr}`)));
+      });
+    },
+  };
+}
+
+export function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
+  return startCli(args, options).done;
+}
+
+/** Parses stdout as the one JSON document a --json run prints. */
+export function json<T = Record<string, unknown>>(result: CliResult): T {
+  try {
+    return JSON.parse(result.stdout) as T;
+  } catch {
+    throw new Error(`stdout is not one JSON document (exit ${result.code}):\n${result.stdout}\nstderr:\n${result.stderr}`);
+  }
+}
+
+export function makeTempDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'ym-orders-cli-'));
+}
+
+/** Every file under `dir` whose bytes contain `secret` (databases and their -wal/-shm included). */
+export function filesContaining(dir: string, secret: string): string[] {
+  const hits: string[] = [];
+  const needle = Buffer.from(secret);
+  const walk = (d: string): void => {
+    for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
+      const full = path.join(d, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (fs.readFileSync(full).includes(needle)) hits.push(full);
+    }
+  };
+  walk(dir);
+  return hits;
+}
