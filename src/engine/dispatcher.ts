@@ -12,12 +12,13 @@ import {
 import type { MarketClient } from '../market/client.js';
 import type { UpdateOrderStatusResult } from '../market/schemas.js';
 import type { OrderEvent } from '../../machines/order-machine.js';
+import { findSellerRule } from '../../machines/rules.js';
 import type { OutboxRow } from '../store/outbox-table.js';
 import type { Store } from '../store/store.js';
 import type { CampaignConfig } from './commands.js';
 import type { OrderBook } from './order-book.js';
 import { backoffDelay, type LimitsPolicy, type RetryPolicy } from './policies.js';
-import type { Permit, RateLimiter, Scope } from './rate-limiter.js';
+import { windowEnd, type Permit, type RateLimiter, type Scope } from './rate-limiter.js';
 import { chunk, runConcurrently, sleep } from './concurrency.js';
 
 export interface DispatchCounters {
@@ -62,6 +63,7 @@ export interface DispatcherDeps {
 }
 
 const ROWS_PER_ROUND_FACTOR = 8;
+const BUDGET_RECHECK_MS = 1_000;
 
 function describeResult(result: UpdateOrderStatusResult): string {
   return result.errorDetails ?? `The Market answered ERROR for order ${result.id} without details.`;
@@ -123,9 +125,31 @@ export class Dispatcher {
       this.#d.limiter.release(permit.permit, { kind: 'answered', rateLimit: response.rateLimit }, this.#d.clock());
       const now = this.#d.clock();
       const found = new Map(response.body.orders.map((o) => [o.orderId, o]));
+      // An async change (a LaaS cancellation) the Market may have accepted shows on the order
+      // only once its operation ends, and the lost answer took the operation id with it. For the
+      // retry policy's longest interval after the send (60 s by default), "not changed yet" proves
+      // nothing: reading it as "not applied" would send the change again while the Market is
+      // still applying it. Read again later instead.
+      const settleMs = this.#d.retry.maximumIntervalMs;
+      let settleAt = Infinity;
+      const inconclusive = rows.filter((r) => {
+        const o = found.get(r.order_id);
+        if (o === undefined) return false;
+        const pending = this.#d.orders.get(r.order_id).pending;
+        if (pending?.async !== true || now - (pending.sentAt ?? 0) >= settleMs) return false;
+        // Only "still where the change applies from" is inconclusive; the target, or a move the
+        // change no longer applies to, settles it now.
+        const notYet = findSellerRule(this.#campaign(r.campaign_id).model, { status: o.status, substatus: o.substatus }, pending) !== undefined;
+        if (!notYet) return false;
+        const sentAt = pending.sentAt ?? 0;
+        // Read again after half the time waited so far (at least a backoff), until it settles.
+        settleAt = Math.min(settleAt, sentAt + settleMs, now + Math.max(backoffDelay(this.#d.retry, r.attempts, this.#d.random), (now - sentAt) / 2));
+        return true;
+      });
+      const waiting = new Set(inconclusive);
       // A read-back is the freshest view there is: stamp it with the time it was read.
       this.#apply(
-        rows.filter((r) => found.has(r.order_id)).map((r) => {
+        rows.filter((r) => found.has(r.order_id) && !waiting.has(r)).map((r) => {
           const o = found.get(r.order_id)!;
           return { orderId: r.order_id, event: { type: 'MARKET.OBSERVED', status: o.status, substatus: o.substatus, observedAt: now, source: 'readBack' } };
         }),
@@ -133,6 +157,7 @@ export class Dispatcher {
       this.#d.counters.readBacks += found.size;
       const missing = rows.filter((r) => !found.has(r.order_id));
       this.#releaseRows(missing, now + backoffDelay(this.#d.retry, missing[0]?.attempts ?? 1, this.#d.random));
+      this.#releaseRows(inconclusive, Math.ceil(settleAt));
     } catch (error) {
       if (!isMarketError(error)) {
         this.#d.limiter.release(permit.permit, { kind: 'notCounted' }, this.#d.clock());
@@ -190,9 +215,9 @@ export class Dispatcher {
       // Spend what the budget still has on a smaller batch; the rest waits for the window.
       if (got.reason === 'budget' && got.available > 0 && !single) {
         await this.#send(campaignId, rows.slice(0, got.available));
-        return this.#releaseRows(rows.slice(got.available), got.retryAt);
+        return this.#releaseRows(rows.slice(got.available), this.#budgetRetryAt(got.retryAt));
       }
-      return this.#releaseRows(rows, got.retryAt);
+      return this.#releaseRows(rows, got.reason === 'budget' ? this.#budgetRetryAt(got.retryAt) : got.retryAt);
     }
     const permit = got.permit;
 
@@ -294,9 +319,11 @@ export class Dispatcher {
     if (mayHaveBeenApplied(failure)) {
       this.#apply(rows.map((r) => ({ orderId: r.order_id, event: { type: 'DISPATCH.UNKNOWN', at, reason } })));
       this.#d.counters.uncertain += rows.length;
-      // Read back after a backoff, so a struggling Market is not asked again at once.
+      // Read back after a backoff, so a struggling Market is not asked again at once; one time for
+      // the whole batch, so its orders are read back (and, if need be, resent) together.
+      const readBackAt = this.#retryAt(failure, Math.max(...rows.map((r) => r.attempts)) + 1);
       this.#d.store.write(() => {
-        for (const r of rows) this.#d.store.outbox.reschedule(r.order_id, r.request_no, this.#retryAt(failure, r.attempts + 1));
+        for (const r of rows) this.#d.store.outbox.reschedule(r.order_id, r.request_no, readBackAt);
       });
       return;
     }
@@ -319,6 +346,9 @@ export class Dispatcher {
       (failure.code === MARKET_ERROR_CODES.network && !mayHaveBeenApplied(failure))
     ) {
       this.#d.limiter.release(permit, { kind: 'notCounted', rateLimit: info }, now);
+    } else if (failure.code === MARKET_ERROR_CODES.timeout || failure.code === MARKET_ERROR_CODES.network) {
+      // No answer came: the Market may have counted the request and may still be serving it.
+      this.#d.limiter.release(permit, { kind: 'unfinished' }, now);
     } else {
       this.#d.limiter.release(permit, info ? { kind: 'answered', rateLimit: info } : { kind: 'notCounted' }, now);
     }
@@ -327,10 +357,20 @@ export class Dispatcher {
   #retryAt(failure: AnyMarketError, attempt: number): number {
     const now = this.#d.clock();
     if (failure.code === MARKET_ERROR_CODES.rateLimited) {
-      const until = failure.rateLimit?.untilMs;
+      const until = failure.rateLimit?.untilMs === undefined ? undefined : windowEnd(failure.rateLimit.untilMs);
       return until !== undefined && until > now && !/parallel/i.test(failure.message) ? until : now + 1_000;
     }
     return now + backoffDelay(this.#d.retry, attempt, this.#d.random);
+  }
+
+  /**
+   * When rows that found the budget spent are tried again. The window's end is a guess until a
+   * response's headers confirm it (a fresh local window lasts the configured windowMs, which may
+   * be an hour when the Market's is shorter), so parked rows ask the limiter again at least every
+   * BUDGET_RECHECK_MS instead of sleeping until a stale end; asking the limiter sends nothing.
+   */
+  #budgetRetryAt(windowEndsAt: number): number {
+    return Math.min(windowEndsAt, this.#d.clock() + BUDGET_RECHECK_MS);
   }
 
   #releaseRows(rows: readonly OutboxRow[], nextAttemptAt: number): void {

@@ -33,7 +33,11 @@ function orderEvent(outcome: OperationOutcome, at: number): OrderEvent {
     case 'failed':
       return { type: 'DISPATCH.REJECTED', at, reason: outcome.reason };
     case 'expired':
-      return { type: 'DISPATCH.UNKNOWN', at, reason: outcome.reason };
+      // Still IN_PROGRESS at the deadline: the operation may yet finish at the Market. A read-back
+      // now would show the order unchanged and the machine would send the change again, a second
+      // request for a change the Market is still applying. Give the change up instead; a sync
+      // (or a notification) shows the order's real status once the operation ends.
+      return { type: 'DISPATCH.REJECTED', at, reason: `${outcome.reason} It was not sent again, since it may still complete; sync to see the order's status.` };
   }
 }
 
@@ -41,6 +45,7 @@ function orderEvent(outcome: OperationOutcome, at: number): OrderEvent {
 // other than DONE and FAILED as unresolved and keeps polling on its backoff schedule.
 const NOT_RETURNED = 'NOT_RETURNED';
 const POLL_FAILED = 'POLL_FAILED';
+const NOT_POLLED = 'NOT_POLLED';
 
 export class OperationPoller {
   readonly #d: PollerDeps;
@@ -49,7 +54,11 @@ export class OperationPoller {
     this.#d = deps;
   }
 
-  /** Polls every due operation once; returns how many operations were asked about. */
+  /**
+   * Polls every due operation once; returns how many operations were asked about. Operations the
+   * budget had no room for are not counted (so a caller looping until nothing is left to do sleeps
+   * instead of spinning) and, when the budget is spent or blocked, wait for their next poll time.
+   */
   async pollDue(): Promise<number> {
     const due = this.#d.operations.due(this.#d.clock(), 10_000);
     const groups = new Map<string, OperationRow[]>();
@@ -58,14 +67,23 @@ export class OperationPoller {
       groups.set(key, [...(groups.get(key) ?? []), op]);
     }
     const work = [...groups.values()].flatMap((ops) => chunk(ops, this.#d.limits.operationsPerPoll));
-    await runConcurrently(work, this.#d.limits.parallelPerScope, (batch) => this.#poll(batch));
-    return due.length;
+    let asked = 0;
+    await runConcurrently(work, this.#d.limits.parallelPerScope, async (batch) => {
+      if (await this.#poll(batch)) asked += batch.length;
+    });
+    return asked;
   }
 
-  async #poll(batch: OperationRow[]): Promise<void> {
+  /** Returns whether the Market was asked. */
+  async #poll(batch: OperationRow[]): Promise<boolean> {
     const { business_id: businessId, operation_type: operationType } = batch[0]!;
     const got = this.#d.limiter.tryAcquire('getOperations', { kind: 'business', id: businessId }, 1, this.#d.clock());
-    if (!got.ok) return;
+    if (!got.ok) {
+      // No room in the budget (spent, or blocked after a 420): these operations back off to their
+      // next poll time, as after a failed poll. A busy parallel slot frees within a request's time.
+      if (got.reason !== 'parallel') this.#recordUnresolved(batch, NOT_POLLED);
+      return false;
+    }
     this.#d.counters.calls.getOperations = (this.#d.counters.calls.getOperations ?? 0) + 1;
     try {
       const response = await this.#d.client.getOperations(businessId, { operationType, operationIds: batch.map((o) => o.operation_id) });
@@ -88,16 +106,26 @@ export class OperationPoller {
       if (error.code === 'MARKET_RATE_LIMITED') {
         this.#d.counters.rateLimited++;
         this.#d.limiter.release(got.permit, { kind: 'rateLimited', rateLimit, parallel: /parallel/i.test(error.message) }, now);
+      } else if (error.code === 'MARKET_TIMEOUT' || (error.code === 'MARKET_NETWORK' && error.sent)) {
+        // No answer: the Market may still be serving it; its parallel slot stays taken a little longer.
+        this.#d.limiter.release(got.permit, { kind: 'unfinished' }, now);
       } else {
         this.#d.limiter.release(got.permit, error.code === 'MARKET_SERVER_ERROR' || !rateLimit ? { kind: 'notCounted', rateLimit } : { kind: 'answered', rateLimit }, now);
       }
       // A failed poll learnt nothing, but the schedule backs off all the same.
-      this.#d.store.write(() => {
-        for (const op of batch) {
-          const outcome = this.#d.operations.apply(op.operation_id, { type: 'POLL.RESULT', status: POLL_FAILED, at: now }, now);
-          if (outcome?.orderId != null) this.#d.orders.apply(outcome.orderId, orderEvent(outcome, now), now);
-        }
-      });
+      this.#recordUnresolved(batch, POLL_FAILED);
     }
+    return true;
+  }
+
+  /** Records a poll that learnt nothing: the operation machine schedules the next one (or expires). */
+  #recordUnresolved(batch: readonly OperationRow[], status: string): void {
+    const now = this.#d.clock();
+    this.#d.store.write(() => {
+      for (const op of batch) {
+        const outcome = this.#d.operations.apply(op.operation_id, { type: 'POLL.RESULT', status, at: now }, now);
+        if (outcome?.orderId != null) this.#d.orders.apply(outcome.orderId, orderEvent(outcome, now), now);
+      }
+    });
   }
 }

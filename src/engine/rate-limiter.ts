@@ -30,12 +30,30 @@ export type Acquired =
 export type RequestEnd =
   | { readonly kind: 'answered'; readonly rateLimit: RateLimitInfo }
   | { readonly kind: 'notCounted'; readonly rateLimit?: RateLimitInfo | undefined }
-  | { readonly kind: 'rateLimited'; readonly rateLimit?: RateLimitInfo | undefined; readonly parallel: boolean };
+  | { readonly kind: 'rateLimited'; readonly rateLimit?: RateLimitInfo | undefined; readonly parallel: boolean }
+  /**
+   * Abandoned without an answer (a timeout, a connection lost after sending): the Market may have
+   * counted it and may still be serving it, so its weight stays spent and its parallel slot stays
+   * taken for UNFINISHED_LINGER_MS more.
+   */
+  | { readonly kind: 'unfinished' };
 
 // A 420 for the parallel limit says nothing about the budget: wait briefly, not until -Until.
 const PARALLEL_PAUSE_MS = 1_000;
 const RATE_LIMITED_FALLBACK_MS = 60_000;
 const PARALLEL_RETRY_MS = 20;
+/** How long the slot of a request abandoned without an answer stays taken (the Market may not have noticed yet). */
+export const UNFINISHED_LINGER_MS = 1_000;
+
+/**
+ * When the window named by X-RateLimit-Resource-Until really ends. The header is an RFC 822 date
+ * with whole seconds, so the Market's instant lies somewhere in the second it names: a value on
+ * a whole second is read as the end of that second. Taking it as exact sends up to a second
+ * early, into the old window, and earns a 420 whose own -Until is then already past.
+ */
+export function windowEnd(untilMs: number): number {
+  return untilMs % 1_000 === 0 ? untilMs + 999 : untilMs;
+}
 
 function scopeKey(scope: Scope): string {
   return `${scope.kind}:${scope.id}`;
@@ -88,12 +106,18 @@ export class RateLimiter {
   release(permit: Permit, end: RequestEnd, now: number): void {
     this.#store.write(() => {
       const key = resourceKey(permit.operation, permit.scope);
+      if (end.kind === 'unfinished') {
+        // The weight was taken from the budget at acquire time and stays taken.
+        this.#store.limiter.lingerLease(permit.leaseId, now + UNFINISHED_LINGER_MS);
+        return;
+      }
       this.#store.limiter.removeLease(permit.leaseId);
       let budget = this.#budget(permit.operation, permit.scope, now);
       if (end.kind === 'notCounted') budget = { ...budget, remaining: Math.min(budget.capacity, budget.remaining + permit.weight) };
       const info = end.rateLimit;
+      const untilMs = info?.untilMs === undefined ? undefined : windowEnd(info.untilMs);
       if (info?.limit !== undefined) budget = { ...budget, capacity: info.limit };
-      if (info?.untilMs !== undefined && info.untilMs > now) budget = { ...budget, window_ends_at: info.untilMs };
+      if (untilMs !== undefined && untilMs > now) budget = { ...budget, window_ends_at: untilMs };
       if (info?.remaining !== undefined && end.kind !== 'notCounted') {
         // The Market's count includes this request but not the others still in flight.
         const unseen = this.#store.limiter.inFlightWeight(key, permit.leaseId);
@@ -102,8 +126,8 @@ export class RateLimiter {
       if (end.kind === 'rateLimited') {
         const until = end.parallel
           ? now + PARALLEL_PAUSE_MS
-          : info?.untilMs !== undefined && info.untilMs > now
-            ? info.untilMs
+          : untilMs !== undefined && untilMs > now
+            ? untilMs
             : now + RATE_LIMITED_FALLBACK_MS;
         budget = { ...budget, blocked_until: Math.max(budget.blocked_until, until), ...(end.parallel ? {} : { remaining: 0 }) };
       }

@@ -18,6 +18,7 @@ export class LimiterTable {
   readonly #inFlightWeight: Statement<[string, string], { w: number | null }>;
   readonly #addLease: Statement;
   readonly #removeLease: Statement;
+  readonly #lingerLease: Statement;
   readonly #all: Statement<[], BudgetRow>;
 
   constructor(db: Database) {
@@ -31,6 +32,7 @@ export class LimiterTable {
     this.#inFlightWeight = db.prepare('SELECT SUM(weight) AS w FROM limiter_leases WHERE resource_key = ? AND lease_id <> ?');
     this.#addLease = db.prepare('INSERT INTO limiter_leases (lease_id, scope_key, resource_key, weight, expires_at) VALUES (?, ?, ?, ?, ?)');
     this.#removeLease = db.prepare('DELETE FROM limiter_leases WHERE lease_id = ?');
+    this.#lingerLease = db.prepare('UPDATE limiter_leases SET weight = 0, expires_at = MIN(expires_at, ?) WHERE lease_id = ?');
     this.#all = db.prepare('SELECT * FROM limiter ORDER BY resource_key');
   }
 
@@ -61,6 +63,14 @@ export class LimiterTable {
 
   removeLease(leaseId: string): boolean {
     return this.#removeLease.run(leaseId).changes === 1;
+  }
+
+  /**
+   * Keeps a lease's parallel slot taken until `until` (or its own expiry, if sooner) but drops
+   * its weight: for a request abandoned without an answer, which the Market may still be serving.
+   */
+  lingerLease(leaseId: string, until: number): boolean {
+    return this.#lingerLease.run(until, leaseId).changes === 1;
   }
 
   all(): BudgetRow[] {

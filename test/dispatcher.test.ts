@@ -1,0 +1,227 @@
+// Issue #4, the dispatcher up close, over loopback HTTP against the fake Market with real
+// SQLite files: how it batches, how it settles unknown outcomes (read back before sending
+// again, never blindly), what a crash mid-send leaves and how it is recovered, and the rate
+// limiter's bookkeeping that the end-to-end suites rely on.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Engine } from '../src/engine/engine.js';
+import { resolveLimits } from '../src/engine/policies.js';
+import { RateLimiter, UNFINISHED_LINGER_MS, windowEnd } from '../src/engine/rate-limiter.js';
+import { Store } from '../src/store/store.js';
+import type { FakeMarket } from '../src/testing/index.js';
+import {
+  API_KEY,
+  DBS,
+  FBS,
+  assertNoSecret,
+  captureConsole,
+  engineFor,
+  orderIdsOf,
+  pastDeliveryDate,
+  range,
+  removeTempDirs,
+  requestsTo,
+  runChild,
+  seeds,
+  startMarket,
+  tempDbPath,
+  type ConsoleCapture,
+} from './helpers/effects-fixtures.js';
+
+const READY = { status: 'PROCESSING', substatus: 'READY_TO_SHIP' } as const;
+
+let market: FakeMarket | undefined;
+const engines: Engine[] = [];
+const stores: Store[] = [];
+const dbs: string[] = [];
+const errors: unknown[] = [];
+let output: ConsoleCapture | undefined;
+
+afterEach(async () => {
+  for (const e of engines.splice(0)) await e.close();
+  for (const s of stores.splice(0)) s.close();
+  await market?.close();
+  market = undefined;
+  output?.restore();
+  const out = output;
+  output = undefined;
+  assertNoSecret({ dbPaths: dbs.splice(0), errors: errors.splice(0), ...(out ? { console: out } : {}) });
+  removeTempDirs();
+});
+
+type EngineExtras = Parameters<typeof engineFor>[2];
+
+async function setup(seedOrders: (m: FakeMarket) => void, options: (m: FakeMarket) => EngineExtras = () => ({})) {
+  output = captureConsole();
+  market = await startMarket();
+  seedOrders(market);
+  const db = tempDbPath();
+  dbs.push(db);
+  const engine = engineFor(market, db, { retry: { initialIntervalMs: 20, maximumIntervalMs: 200 }, ...options(market) });
+  engines.push(engine);
+  await engine.sync();
+  return { market, engine, db };
+}
+
+describe('batching', () => {
+  it('sends at most 30 orders a call, per campaign; DBS changes with a realDeliveryDate one by one by PUT', async () => {
+    const { market: m, engine } = await setup((mk) => {
+      mk.seedOrders([...seeds(FBS, 1_001, 65), ...seeds(DBS, 2_001, 31), ...seeds(DBS, 2_101, 3, 'DELIVERY', 'DELIVERY_SERVICE_RECEIVED')]);
+    });
+    const date = pastDeliveryDate();
+    engine.requestChanges([
+      ...range(1_001, 65).map((orderId) => ({ orderId, ...READY })),
+      ...range(2_001, 31).map((orderId) => ({ orderId, status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' })),
+      ...range(2_101, 3).map((orderId) => ({ orderId, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED', realDeliveryDate: date })),
+    ]);
+    const report = await engine.flush();
+    expect(report.open).toBe(0);
+    const sizes = (campaignId: number) => requestsTo(m, 'updateOrderStatuses', campaignId).map((r) => orderIdsOf(r).length).sort((a, b) => b - a);
+    expect(sizes(FBS.campaignId)).toEqual([30, 30, 5]);
+    expect(sizes(DBS.campaignId)).toEqual([30, 1]);
+    const puts = requestsTo(m, 'updateOrderStatus');
+    expect(puts.map((r) => r.path).sort()).toEqual(range(2_101, 3).map((id) => `/v2/campaigns/${DBS.campaignId}/orders/${id}/status`));
+    // A bulk call never mixes campaigns: every id in it belongs to the campaign in its path.
+    for (const r of requestsTo(m, 'updateOrderStatuses')) {
+      for (const id of orderIdsOf(r)) expect(engine.getOrder(id).campaignId).toBe(Number(/campaigns\/(\d+)/.exec(r.path)![1]));
+    }
+    expect(report.counters).toMatchObject({ ordersSent: 99, accepted: 99, rejected: 0, uncertain: 0 });
+  });
+});
+
+/** A 300 ms client timeout, so hangs become unknown outcomes quickly. */
+const shortTimeout = (m: FakeMarket): EngineExtras => ({ api: { baseUrl: m.url, apiKey: API_KEY, timeoutMs: 300 } });
+
+describe('unknown outcomes are read back before anything is sent again', () => {
+  it('applied, then no answer (timeout): read back, accepted, never resent', async () => {
+    const { market: m, engine } = await setup((mk) => mk.seedOrders(seeds(FBS, 1_001, 3)), shortTimeout);
+    engine.requestChanges(range(1_001, 3).map((orderId) => ({ orderId, ...READY })));
+    m.inject({ kind: 'timeoutAfterApply', endpoint: 'updateOrderStatuses' });
+    const report = await engine.flush({ untilIdle: true, maxWaitMs: 5_000 });
+    expect(report.open).toBe(0);
+    expect(requestsTo(m, 'updateOrderStatuses')).toHaveLength(1);
+    const reads = requestsTo(m, 'getBusinessOrders').filter((r) => (r.body as { orderIds?: number[] }).orderIds);
+    expect(reads.map((r) => (r.body as { orderIds: number[] }).orderIds)).toEqual([range(1_001, 3)]);
+    for (const id of range(1_001, 3)) {
+      const order = engine.getOrder(id);
+      expect(order).toMatchObject({ substatus: 'READY_TO_SHIP', change: 'idle' });
+      expect(order.lastOutcome?.kind).toBe('accepted');
+      expect(engine.history(id).map((h) => h.event_type)).toEqual(expect.arrayContaining(['DISPATCH.SENT', 'DISPATCH.UNKNOWN', 'MARKET.OBSERVED']));
+    }
+    expect(report.counters).toMatchObject({ uncertain: 3, readBacks: 3 });
+    expect(m.stats().duplicateApplications).toBe(0);
+  });
+
+  it('not applied, no answer (hang before applying): read back, then sent once more', async () => {
+    const { market: m, engine } = await setup((mk) => mk.seedOrders(seeds(FBS, 1_001, 3)), shortTimeout);
+    engine.requestChanges(range(1_001, 3).map((orderId) => ({ orderId, ...READY })));
+    m.inject({ kind: 'hang', endpoint: 'updateOrderStatuses' });
+    const report = await engine.flush({ untilIdle: true, maxWaitMs: 5_000 });
+    expect(report.open).toBe(0);
+    const sends = requestsTo(m, 'updateOrderStatuses');
+    expect(sends.map((r) => r.fault ?? r.status)).toEqual(['hang', 200]);
+    for (const id of range(1_001, 3)) {
+      expect(engine.getOrder(id)).toMatchObject({ substatus: 'READY_TO_SHIP', change: 'idle' });
+      expect(engine.store.outbox.get(id, 1)).toMatchObject({ state: 'accepted', attempts: 2 });
+    }
+    expect(m.stats().duplicateApplications).toBe(0);
+  });
+
+  it('gives a change up as rejected after maxSends unknown outcomes the read-backs show not applied', async () => {
+    const { market: m, engine } = await setup((mk) => mk.seedOrders(seeds(FBS, 1_001, 1)), (mk) => ({ ...shortTimeout(mk), maxSends: 2 }));
+    engine.requestChange({ orderId: 1_001, ...READY });
+    m.inject({ kind: 'drop', endpoint: 'updateOrderStatuses', times: 5 });
+    const report = await engine.flush({ untilIdle: true, maxWaitMs: 5_000 });
+    expect(report.open).toBe(0);
+    expect(requestsTo(m, 'updateOrderStatuses')).toHaveLength(2);
+    const order = engine.getOrder(1_001);
+    expect(order).toMatchObject({ substatus: 'STARTED', change: 'idle' });
+    expect(order.lastOutcome).toMatchObject({ kind: 'rejected' });
+    expect(order.lastOutcome!.reason).toMatch(/unknown after 2 send/);
+    expect(m.getOrder(1_001)?.substatus).toBe('STARTED');
+  });
+
+  it('a process killed after the Market applied a batch: the orphaned send is read back, not resent', async () => {
+    const { market: m, engine, db } = await setup((mk) => mk.seedOrders(seeds(FBS, 1_001, 5)));
+    engine.requestChanges(range(1_001, 5).map((orderId) => ({ orderId, ...READY })));
+    await engine.close();
+    const child = await runChild({ YM_EFFECTS_CHILD: 'sendKill', YM_DB: db, YM_API_URL: m.url, YM_API_KEY: API_KEY });
+    errors.push(child.stdout, child.stderr);
+    expect(child.signal).toBe('SIGKILL');
+    expect(m.getOrder(1_001)?.substatus).toBe('READY_TO_SHIP'); // the Market has it
+
+    // The rows are still `sending` under the dead process's lease; a later engine (its clock past
+    // the lease) takes them as unknown outcomes and reads them back.
+    const later = engineFor(m, db, { clock: () => Date.now() + 5 * 60_000 });
+    engines.push(later);
+    for (const id of range(1_001, 5)) expect(later.getOrder(id).change).toBe('sending');
+    const report = await later.flush({ untilIdle: true, maxWaitMs: 5_000 });
+    expect(report.open).toBe(0);
+    expect(requestsTo(m, 'updateOrderStatuses')).toHaveLength(1);
+    for (const id of range(1_001, 5)) {
+      expect(later.getOrder(id)).toMatchObject({ substatus: 'READY_TO_SHIP', change: 'idle' });
+      expect(later.getOrder(id).lastOutcome?.kind).toBe('accepted');
+    }
+    expect(m.stats().duplicateApplications).toBe(0);
+  });
+});
+
+describe('the rate limiter', () => {
+  function limiter(parallel = 4) {
+    const db = tempDbPath();
+    dbs.push(db);
+    const store = Store.open(db);
+    stores.push(store);
+    const limits = resolveLimits({ parallelPerScope: parallel, resources: { updateOrderStatuses: { limit: 100, windowMs: 60_000 } } });
+    return { store, limiter: new RateLimiter(store, limits, { leaseMs: 30_000 }) };
+  }
+  const scope = { kind: 'campaign', id: 1 } as const;
+
+  it('reads a whole-second -Until as the end of that second', () => {
+    const whole = Date.UTC(2025, 0, 1, 12, 0, 5);
+    expect(windowEnd(whole)).toBe(whole + 999);
+    expect(windowEnd(whole + 250)).toBe(whole + 250);
+    const { store, limiter: l } = limiter();
+    const got = l.tryAcquire('updateOrderStatuses', scope, 30, whole - 10_000);
+    if (!got.ok) throw new Error('no permit');
+    l.release(got.permit, { kind: 'answered', rateLimit: { limit: 50, remaining: 20, untilMs: whole } }, whole - 9_000);
+    expect(store.limiter.get('updateOrderStatuses@campaign:1')).toMatchObject({ capacity: 50, remaining: 20, window_ends_at: whole + 999 });
+    // Still the old window at the named second: no budget for 30 more...
+    expect(l.tryAcquire('updateOrderStatuses', scope, 30, whole + 500)).toMatchObject({ ok: false, reason: 'budget', available: 20 });
+    // ...and a fresh one once that second has passed.
+    expect(l.tryAcquire('updateOrderStatuses', scope, 30, whole + 1_000).ok).toBe(true);
+  });
+
+  it('a request abandoned without an answer keeps its weight spent and its slot taken a moment longer', () => {
+    const { store, limiter: l } = limiter(2);
+    const t = Date.UTC(2025, 0, 1);
+    const a = l.tryAcquire('updateOrderStatuses', scope, 10, t);
+    const b = l.tryAcquire('updateOrderStatuses', scope, 10, t);
+    if (!a.ok || !b.ok) throw new Error('no permit');
+    expect(l.tryAcquire('updateOrderStatuses', scope, 10, t)).toMatchObject({ ok: false, reason: 'parallel' });
+    l.release(a.permit, { kind: 'unfinished' }, t + 300);
+    expect(store.limiter.get('updateOrderStatuses@campaign:1')?.remaining).toBe(80); // not given back
+    expect(l.tryAcquire('updateOrderStatuses', scope, 10, t + 300 + UNFINISHED_LINGER_MS - 1)).toMatchObject({ ok: false, reason: 'parallel' });
+    expect(l.tryAcquire('updateOrderStatuses', scope, 10, t + 300 + UNFINISHED_LINGER_MS).ok).toBe(true);
+    // A 5xx is not counted by the Market: its weight comes back at once, and so does its slot.
+    l.release(b.permit, { kind: 'notCounted' }, t + 400);
+    expect(store.limiter.get('updateOrderStatuses@campaign:1')?.remaining).toBe(80 - 10 + 10);
+  });
+});
+
+describe('the leak check itself', () => {
+  it('finds a key planted in a row, in an error, in console output', () => {
+    const db = tempDbPath();
+    const store = Store.open(db);
+    stores.push(store);
+    expect(() => assertNoSecret({ dbPaths: [db] })).not.toThrow();
+    store.write(() => store.cursors.set('planted', `{"token":"${API_KEY}"}`, 1));
+    expect(() => assertNoSecret({ dbPaths: [db] })).toThrow(/tables of .*bytes of/);
+    store.write(() => store.cursors.set('planted', '{}', 2));
+    expect(() => assertNoSecret({ errors: [new Error('boom', { cause: { headers: { 'api-key': API_KEY } } })] })).toThrow(/error #0/);
+    const capture = captureConsole({ passThrough: false }); // record it, but do not print the key
+    console.log('header', { 'api-key': API_KEY });
+    capture.restore();
+    expect(() => assertNoSecret({ console: capture })).toThrow(/console output/);
+  });
+});

@@ -1,0 +1,273 @@
+// Issue #4, sync: engine.sync() reads what the fake Market changed since a stored cursor
+// (getBusinessOrders, 50 a page), over loopback HTTP into a real SQLite file. The cursor moves
+// in the transaction that stores a page, so a crash or a failure between pages repeats at most
+// that page and never skips one.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Engine } from '../src/engine/engine.js';
+import { syncCursorName, type SyncCursor } from '../src/engine/order-sync.js';
+import type { FakeMarket } from '../src/testing/index.js';
+import {
+  API_KEY,
+  BUSINESS_A,
+  BUSINESS_B,
+  CAMPAIGNS,
+  DBS,
+  FBS,
+  LAAS,
+  assertNoSecret,
+  captureConsole,
+  engineFor,
+  range,
+  recordingClient,
+  removeTempDirs,
+  requestsTo,
+  runChild,
+  seeds,
+  startMarket,
+  tempDbPath,
+  type ConsoleCapture,
+  type RecordingClient,
+} from './helpers/effects-fixtures.js';
+
+const TEN_MINUTES_AGO = (): number => Date.now() - 10 * 60_000;
+/** Business A has FBS 70 + DBS 50 = 120 orders: three pages of 50. */
+const FBS_IDS = range(10_001, 70);
+const DBS_IDS = range(20_001, 50);
+const LAAS_IDS = range(30_001, 20);
+
+let market: FakeMarket | undefined;
+const engines: Engine[] = [];
+const clients: RecordingClient[] = [];
+const dbs: string[] = [];
+const errors: unknown[] = [];
+let output: ConsoleCapture | undefined;
+
+afterEach(async () => {
+  for (const e of engines.splice(0)) await e.close();
+  for (const c of clients.splice(0)) await c.close();
+  await market?.close();
+  market = undefined;
+  output?.restore();
+  const out = output;
+  output = undefined;
+  assertNoSecret({ dbPaths: dbs.splice(0), errors: [...errors.splice(0), ...clients.flatMap((c) => c.errors())], ...(out ? { console: out } : {}) });
+  removeTempDirs();
+});
+
+async function setup(options: { campaigns?: typeof CAMPAIGNS } = {}) {
+  output = captureConsole();
+  market = await startMarket(options.campaigns ? { campaigns: options.campaigns } : {});
+  const old = TEN_MINUTES_AGO();
+  market.seedOrders([...seeds(FBS, FBS_IDS[0]!, 70, 'PROCESSING', 'STARTED', old), ...seeds(DBS, DBS_IDS[0]!, 50, 'PROCESSING', 'STARTED', old), ...seeds(LAAS, LAAS_IDS[0]!, 20, 'PROCESSING', 'STARTED', old)]);
+  const db = tempDbPath();
+  dbs.push(db);
+  return { market, db };
+}
+
+function open(m: FakeMarket, db: string, client?: RecordingClient): Engine {
+  const engine = engineFor(m, db, client ? { client } : {});
+  engines.push(engine);
+  return engine;
+}
+
+function cursorOf(engine: Engine, businessId: number): SyncCursor | undefined {
+  const raw = engine.store.cursors.get(syncCursorName(businessId));
+  return raw === undefined ? undefined : (JSON.parse(raw) as SyncCursor);
+}
+
+const query = (path: string): URLSearchParams => new URLSearchParams(path.split('?')[1] ?? '');
+
+describe('sync pages through getBusinessOrders', () => {
+  it('imports more than 50 orders page by page and stores the cursor', async () => {
+    const { market: m, db } = await setup();
+    const engine = open(m, db);
+    const before = Date.now();
+    const result = await engine.sync();
+    expect(result).toMatchObject({ pages: 3 + 1, seen: 140, created: 140, updated: 0, skipped: 0 });
+    const reads = requestsTo(m, 'getBusinessOrders', BUSINESS_A);
+    expect(reads).toHaveLength(3);
+    expect(reads.map((r) => query(r.path).get('limit'))).toEqual(['50', '50', '50']);
+    expect(reads[0]!.path).not.toMatch(/pageToken/);
+    expect(reads.slice(1).every((r) => query(r.path).get('pageToken'))).toBe(true);
+    // Only the configured campaigns of the business are asked for.
+    expect(reads.every((r) => JSON.stringify((r.body as { campaignIds: number[] }).campaignIds) === JSON.stringify([FBS.campaignId, DBS.campaignId]))).toBe(true);
+    for (const id of [...FBS_IDS, ...DBS_IDS, ...LAAS_IDS]) expect(engine.getOrder(id)).toMatchObject({ status: 'PROCESSING', substatus: 'STARTED' });
+
+    // The sweep is complete: the cursor has no page token and starts the next sweep a minute
+    // before this one began (clocks differ; stale news is ignored anyway).
+    const cursor = cursorOf(engine, BUSINESS_A)!;
+    expect(cursor.pageToken).toBeUndefined();
+    const startedAt = Date.parse(cursor.sweepStartedAt);
+    expect(startedAt).toBeGreaterThanOrEqual(before - 5);
+    expect(Date.parse(cursor.updatedFrom!)).toBe(startedAt - 60_000);
+    expect(cursorOf(engine, BUSINESS_B)?.pageToken).toBeUndefined();
+
+    // The cursor survives the process: a new engine on the file reads only what changed since.
+    await engine.close();
+    const again = open(m, db);
+    m.setOrderStatus(FBS_IDS[0]!, 'CANCELLED', 'USER_CHANGED_MIND');
+    const second = await again.sync();
+    expect(second).toMatchObject({ seen: 1, created: 0, updated: 1 });
+    const read = requestsTo(m, 'getBusinessOrders', BUSINESS_A).at(-1)!;
+    expect((read.body as { dates?: { updateDateFrom?: string } }).dates?.updateDateFrom).toBe(cursor.updatedFrom);
+  });
+
+  it('a second sync reads only the orders updated since, and observes Market-side moves', async () => {
+    const { market: m, db } = await setup();
+    const engine = open(m, db);
+    await engine.sync();
+    const readsBefore = m.requests.length;
+
+    m.setOrderStatus(FBS_IDS[5]!, 'PROCESSING', 'READY_TO_SHIP');
+    m.setOrderStatus(DBS_IDS[7]!, 'DELIVERY', 'DELIVERY_SERVICE_RECEIVED');
+    m.setOrderStatus(LAAS_IDS[3]!, 'CANCELLED', 'USER_CHANGED_MIND');
+    const result = await engine.sync();
+    expect(result).toMatchObject({ pages: 2, seen: 3, created: 0, updated: 3, skipped: 0 });
+    expect(m.requests.length - readsBefore).toBe(2); // one page per business
+    expect(engine.getOrder(FBS_IDS[5]!)).toMatchObject({ status: 'PROCESSING', substatus: 'READY_TO_SHIP', marketState: 'PROCESSING.READY_TO_SHIP' });
+    expect(engine.getOrder(DBS_IDS[7]!)).toMatchObject({ status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED', marketState: 'DELIVERY' });
+    expect(engine.getOrder(LAAS_IDS[3]!)).toMatchObject({ status: 'CANCELLED', substatus: 'USER_CHANGED_MIND', marketState: 'CANCELLED' });
+    expect(engine.history(DBS_IDS[7]!).at(-1)).toMatchObject({ source: 'sync', from_status: 'PROCESSING', to_status: 'DELIVERY' });
+
+    // Nothing changed: the next sync reads again (the one-minute overlap) but moves nothing.
+    const quiet = await engine.sync();
+    expect(quiet.created).toBe(0);
+    expect(engine.getOrder(FBS_IDS[5]!).substatus).toBe('READY_TO_SHIP');
+  });
+
+  it('stores statuses no list has verbatim, without crashing', async () => {
+    const { market: m, db } = await setup();
+    m.seedOrders([
+      { id: 40_001, campaignId: FBS.campaignId, status: 'TELEPORTED', substatus: 'BEAMED_UP' },
+      { id: 40_002, campaignId: DBS.campaignId, status: 'PROCESSING', substatus: 'WAITING_FOR_ALIENS' },
+    ]);
+    const engine = open(m, db);
+    const result = await engine.sync();
+    expect(result.created).toBe(142);
+    expect(engine.getOrder(40_001)).toMatchObject({ status: 'TELEPORTED', substatus: 'BEAMED_UP', marketState: 'UNRECOGNIZED' });
+    expect(engine.getOrder(40_002)).toMatchObject({ status: 'PROCESSING', substatus: 'WAITING_FOR_ALIENS', marketState: 'PROCESSING.OTHER' });
+    // Unknown is not a licence: no seller change is judged safe from an unknown status.
+    let refused: unknown;
+    try {
+      engine.requestChange({ orderId: 40_001, status: 'CANCELLED', substatus: 'SHOP_FAILED' });
+    } catch (e) {
+      refused = e;
+      errors.push(e);
+    }
+    expect(refused).toMatchObject({ code: 'CHANGE_REFUSED' });
+    // And when the Market later reports a known status, the order follows.
+    m.setOrderStatus(40_001, 'CANCELLED', 'SHOP_FAILED');
+    await engine.sync();
+    expect(engine.getOrder(40_001)).toMatchObject({ status: 'CANCELLED', marketState: 'CANCELLED' });
+  });
+
+  it('skips orders of campaigns the engine is not configured for', async () => {
+    const stranger = { campaignId: 5199, businessId: BUSINESS_A, model: 'FBS' as const };
+    const { market: m, db } = await setup({ campaigns: [...CAMPAIGNS, stranger] });
+    m.seedOrders(seeds(stranger, 50_001, 30));
+    // A Market that ignores the campaignIds filter still cannot make the engine take them.
+    const client = recordingClient(m, {
+      hooks: {
+        getBusinessOrders: (inner, businessId, body, q) => {
+          const { campaignIds: _ignored, ...rest } = body;
+          return inner.getBusinessOrders(businessId, rest, q);
+        },
+      },
+    });
+    clients.push(client);
+    const engine = open(m, db, client);
+    const result = await engine.sync();
+    expect(result).toMatchObject({ seen: 170, created: 140, skipped: 30 });
+    for (const id of range(50_001, 30)) expect(engine.findOrder(id)).toBeUndefined();
+    expect(engine.summary().orders).toBe(140);
+
+    // Through the real filter they are not even read.
+    const plain = open(m, tempDbPath());
+    const filtered = await plain.sync();
+    expect(filtered).toMatchObject({ seen: 140, created: 140, skipped: 0 });
+  });
+});
+
+describe('the cursor advances only with a stored page', () => {
+  it('a failure on the second page keeps the first page and the cursor at the second; the next sync resumes there', async () => {
+    const { market: m, db } = await setup();
+    let pagesOfA = 0;
+    const client = recordingClient(m, {
+      hooks: {
+        getBusinessOrders: (inner, businessId, body, q) => {
+          // The Market fails the second page (a real 500 from the fake), once.
+          if (businessId === BUSINESS_A && ++pagesOfA === 2) m.inject({ kind: 'status500', endpoint: 'getBusinessOrders' });
+          return inner.getBusinessOrders(businessId, body, q);
+        },
+      },
+    });
+    clients.push(client);
+    const engine = open(m, db, client);
+    const failure = await engine.sync().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    errors.push(failure);
+    expect(failure).toMatchObject({ code: 'MARKET_SERVER_ERROR', httpStatus: 500 });
+
+    const reads = requestsTo(m, 'getBusinessOrders', BUSINESS_A);
+    expect(reads.map((r) => r.status)).toEqual([200, 500]);
+    const cursor = cursorOf(engine, BUSINESS_A)!;
+    expect(cursor.pageToken).toBe(query(reads[1]!.path).get('pageToken'));
+    expect(cursor.updatedFrom).toBeUndefined(); // the first sweep is not complete
+    expect(engine.summary().orders).toBe(50); // exactly the first page
+    const firstPage = (JSON.parse(reads[0]!.responseBody!) as { orders: { orderId: number }[] }).orders.map((o) => o.orderId);
+    for (const id of firstPage) expect(engine.findOrder(id)).toBeDefined();
+
+    const resumed = await engine.sync();
+    expect(resumed).toMatchObject({ pages: 2 + 1, created: 90 });
+    const after = requestsTo(m, 'getBusinessOrders', BUSINESS_A);
+    expect(query(after[2]!.path).get('pageToken')).toBe(cursor.pageToken);
+    expect(engine.summary().orders).toBe(140);
+    expect(cursorOf(engine, BUSINESS_A)?.pageToken).toBeUndefined();
+  });
+
+  it('a page that cannot be stored leaves nothing of it and the cursor where it was', async () => {
+    const { market: m, db } = await setup();
+    const engine = open(m, db);
+    // The engine already knows DBS order 20 050 as an FBS order: page 3 will not fit.
+    engine.trackOrders([{ orderId: DBS_IDS[49]!, campaignId: FBS.campaignId, status: 'PROCESSING', substatus: 'STARTED' }]);
+    const failure = await engine.sync().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    errors.push(failure);
+    expect(failure).toMatchObject({ code: 'IMPORT_CONFLICT' });
+    const reads = requestsTo(m, 'getBusinessOrders', BUSINESS_A);
+    expect(reads).toHaveLength(3);
+    const third = (JSON.parse(reads[2]!.responseBody!) as { orders: { orderId: number }[] }).orders.map((o) => o.orderId);
+    expect(third).toContain(DBS_IDS[49]);
+    // Pages 1 and 2 are stored; nothing of page 3; the cursor still names page 3.
+    expect(engine.summary().orders).toBe(1 + 100);
+    for (const id of third.filter((id) => id !== DBS_IDS[49])) expect(engine.findOrder(id)).toBeUndefined();
+    expect(cursorOf(engine, BUSINESS_A)?.pageToken).toBe(query(reads[2]!.path).get('pageToken'));
+  });
+
+  it('a process killed between pages resumes from the stored cursor, skipping nothing', async () => {
+    const { market: m, db } = await setup();
+    // Create the schema and campaigns, then let a child process sync and die asking for page 2.
+    await open(m, db).close();
+    const child = await runChild({ YM_EFFECTS_CHILD: 'syncKill', YM_DB: db, YM_API_URL: m.url, YM_API_KEY: API_KEY, YM_KILL_AT_PAGE: '2' });
+    errors.push(child.stdout, child.stderr);
+    expect(child.signal).toBe('SIGKILL');
+    expect(child.stdout).not.toMatch(/sync finished/);
+
+    const engine = open(m, db);
+    expect(engine.summary().orders).toBe(50);
+    const cursor = cursorOf(engine, BUSINESS_A)!;
+    expect(cursor.pageToken).toBeDefined();
+    const result = await engine.sync();
+    expect(result.created).toBe(90);
+    expect(engine.summary().orders).toBe(140);
+    const reads = requestsTo(m, 'getBusinessOrders', BUSINESS_A);
+    // The child read page 1 only; the resumed sweep asks for page 2 first, with the stored token.
+    expect(reads).toHaveLength(1 + 2);
+    expect(query(reads[1]!.path).get('pageToken')).toBe(cursor.pageToken);
+  });
+});
