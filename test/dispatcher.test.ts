@@ -89,6 +89,46 @@ describe('batching', () => {
   });
 });
 
+describe('rounds never cut a batch short', () => {
+  it('more changes than one round holds (990 + 700 over two campaigns, interleaved): exactly Σ ceil(orders/30) calls', async () => {
+    const { market: m, engine } = await setup((mk) => {
+      mk.seedOrders([...seeds(FBS, 100_001, 990), ...seeds(DBS, 200_001, 700)]);
+    });
+    // Two FBS requests for each DBS one, so a round shared by both campaigns would end mid-batch.
+    const fbs = range(100_001, 990);
+    const dbs = range(200_001, 700);
+    const interleaved: number[] = [];
+    while (fbs.length > 0 || dbs.length > 0) interleaved.push(...fbs.splice(0, 2), ...dbs.splice(0, 1));
+    engine.requestChanges(interleaved.map((orderId) => ({ orderId, ...READY })));
+    const report = await engine.flush({ untilIdle: true, maxWaitMs: 20_000 });
+    expect(report.open).toBe(0);
+    expect(requestsTo(m, 'updateOrderStatuses', FBS.campaignId)).toHaveLength(Math.ceil(990 / 30));
+    expect(requestsTo(m, 'updateOrderStatuses', DBS.campaignId)).toHaveLength(Math.ceil(700 / 30));
+  });
+
+  it('after the abort signal, batches not yet sent stay queued and nothing is left sending', async () => {
+    const { market: m, engine } = await setup((mk) => mk.seedOrders(seeds(FBS, 100_001, 300)), (mk) => ({ limits: { parallelPerScope: 1 } }));
+    engine.requestChanges(range(100_001, 300).map((orderId) => ({ orderId, ...READY })));
+    const controller = new AbortController();
+    let calls = 0;
+    const run = engine.run({
+      signal: controller.signal,
+      onProgress: () => {
+        calls = requestsTo(m, 'updateOrderStatuses').length;
+      },
+    });
+    // Stop as soon as the first batch is on its way.
+    while (requestsTo(m, 'updateOrderStatuses').length === 0) await new Promise((r) => setTimeout(r, 1));
+    controller.abort();
+    const report = await run;
+    const sent = requestsTo(m, 'updateOrderStatuses').length;
+    expect(sent).toBeLessThan(10);
+    expect(report.outbox.sending).toBe(0);
+    expect(report.outbox.queued).toBe(300 - 30 * sent);
+    expect(calls).toBeLessThanOrEqual(sent);
+  });
+});
+
 /** A 300 ms client timeout, so hangs become unknown outcomes quickly. */
 const shortTimeout = (m: FakeMarket): EngineExtras => ({ api: { baseUrl: m.url, apiKey: API_KEY, timeoutMs: 300 } });
 

@@ -169,25 +169,26 @@ export class Dispatcher {
     }
   }
 
-  /** Sends due changes; returns how many orders were handed to the Market. */
-  async sendDue(): Promise<number> {
+  /**
+   * Sends due changes; returns how many orders were handed to the Market. Each campaign leases
+   * its own round, a whole number of batches, so a round never cuts a batch short. Once
+   * `signal` aborts, batches not yet sent are given back and only those in flight finish.
+   */
+  async sendDue(signal?: AbortSignal): Promise<number> {
     const now = this.#d.clock();
-    const rows = this.#d.store.write(() => this.#d.store.outbox.lease('queued', this.#d.owner, now, this.#d.leaseMs, this.#roundSize()));
-    const byCampaign = new Map<number, OutboxRow[]>();
-    for (const row of rows) {
-      if (this.#d.halted.has(row.campaign_id)) {
-        this.#releaseRows([row], now);
-        continue;
-      }
-      byCampaign.set(row.campaign_id, [...(byCampaign.get(row.campaign_id) ?? []), row]);
-    }
+    const campaigns = this.#d.store.outbox.dueCampaigns('queued', now).filter((id) => !this.#d.halted.has(id));
     const before = this.#d.counters.ordersSent;
-    await runConcurrently([...byCampaign], byCampaign.size, async ([campaignId, list]) => {
+    await runConcurrently(campaigns, campaigns.length, async (campaignId) => {
+      const list = this.#d.store.write(() =>
+        this.#d.store.outbox.lease('queued', this.#d.owner, now, this.#d.leaseMs, this.#roundSize(), campaignId),
+      );
       // DBS changes with a real delivery date need the single PUT; the rest go in bulk.
       const singles = list.filter((r) => r.real_delivery_date !== null);
       const bulk = list.filter((r) => r.real_delivery_date === null);
       const batches = [...chunk(bulk, this.#d.limits.ordersPerStatusUpdate), ...singles.map((r) => [r])];
-      await runConcurrently(batches, this.#d.limits.parallelPerScope, (batch) => this.#send(campaignId, batch));
+      await runConcurrently(batches, this.#d.limits.parallelPerScope, (batch) =>
+        signal?.aborted ? Promise.resolve(this.#releaseRows(batch, this.#d.clock())) : this.#send(campaignId, batch),
+      );
     });
     return this.#d.counters.ordersSent - before;
   }

@@ -31,6 +31,9 @@ import { OrderSync, type SyncResult } from './order-sync.js';
 import { DEFAULT_RETRY_POLICY, resolveLimits, type LimitsOverrides, type LimitsPolicy, type RetryPolicy } from './policies.js';
 import { RateLimiter } from './rate-limiter.js';
 import { sleep } from './concurrency.js';
+import { isMarketError, type AnyMarketError } from '../market/errors.js';
+
+const SYNC_RETRY_MS = 5_000;
 import { OrderInspection, type InspectOptions, type Inspector } from './inspection.js';
 
 export interface EngineOptions {
@@ -203,7 +206,8 @@ export class Engine {
     const deadline = this.clock() + (options.maxWaitMs ?? 60_000);
     for (;;) {
       dispatcher.recoverOrphanedSends();
-      const worked = (await dispatcher.readBackUncertain()) + (await dispatcher.sendDue()) + (await poller.pollDue());
+      const worked =
+        (await dispatcher.readBackUncertain()) + (await dispatcher.sendDue(options.signal)) + (await poller.pollDue());
       const report = this.#report();
       options.onProgress?.(report);
       const settled = report.open === 0 || this.#onlyHaltedOpen();
@@ -240,17 +244,31 @@ export class Engine {
    * The long-running loop: flush, poll and sync until `signal` aborts. The batch in flight
    * finishes and is persisted before it returns.
    */
-  async run(options: { signal: AbortSignal; syncIntervalMs?: number; idleMs?: number; onProgress?: (report: FlushReport) => void }): Promise<FlushReport> {
+  async run(options: {
+    signal: AbortSignal;
+    syncIntervalMs?: number;
+    idleMs?: number;
+    onProgress?: (report: FlushReport) => void;
+    /** A sync that failed at the Market; the loop goes on and syncs again later. */
+    onSyncError?: (error: AnyMarketError) => void;
+  }): Promise<FlushReport> {
     this.#open();
     const { dispatcher, poller, sync } = this.#effects();
     let nextSync = this.clock();
     while (!options.signal.aborted) {
       if (options.syncIntervalMs !== undefined && this.clock() >= nextSync) {
-        await sync.syncAll();
-        nextSync = this.clock() + options.syncIntervalMs;
+        try {
+          await sync.syncAll();
+          nextSync = this.clock() + options.syncIntervalMs;
+        } catch (error) {
+          if (!isMarketError(error)) throw error;
+          options.onSyncError?.(error);
+          nextSync = this.clock() + Math.min(options.syncIntervalMs, SYNC_RETRY_MS);
+        }
       }
       dispatcher.recoverOrphanedSends();
-      const worked = (await dispatcher.readBackUncertain()) + (await dispatcher.sendDue()) + (await poller.pollDue());
+      const worked =
+        (await dispatcher.readBackUncertain()) + (await dispatcher.sendDue(options.signal)) + (await poller.pollDue());
       options.onProgress?.(this.#report());
       if (worked === 0 && !options.signal.aborted) {
         await sleepOrAbort(Math.min(this.#untilNextDue(this.clock() + (options.idleMs ?? 1_000)), options.idleMs ?? 1_000), options.signal);

@@ -44,6 +44,7 @@ export class OutboxTable {
   readonly #enqueue: Statement;
   readonly #setState: Statement;
   readonly #lease: Statement;
+  readonly #dueCampaigns: Statement<[string, number, number], { campaign_id: number }>;
   readonly #release: Statement;
   readonly #reschedule: Statement;
   readonly #byOrderRequest: Statement<[number, number], OutboxRow>;
@@ -68,8 +69,12 @@ export class OutboxTable {
       WHERE id IN (
         SELECT id FROM outbox WHERE state = @state AND next_attempt_at <= @now
           AND (lease_expires_at IS NULL OR lease_expires_at < @now)
+          AND (@campaign_id IS NULL OR campaign_id = @campaign_id)
         ORDER BY next_attempt_at, id LIMIT @limit)
       RETURNING *`);
+    this.#dueCampaigns = db.prepare(`SELECT campaign_id FROM outbox WHERE state = ? AND next_attempt_at <= ?
+        AND (lease_expires_at IS NULL OR lease_expires_at < ?)
+      GROUP BY campaign_id ORDER BY MIN(next_attempt_at)`);
     this.#release = db.prepare(`UPDATE outbox SET lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = @next_attempt_at, updated_at = @now
       WHERE id = @id AND lease_owner = @owner`);
     this.#reschedule = db.prepare('UPDATE outbox SET next_attempt_at = ? WHERE order_id = ? AND request_no = ?');
@@ -98,8 +103,13 @@ export class OutboxTable {
   }
 
   /** Claims up to `limit` due rows in `state` for `owner` until `now + leaseMs`. */
-  lease(state: OutboxState, owner: string, now: number, leaseMs: number, limit: number): OutboxRow[] {
-    return this.#lease.all({ state, owner, now, expires: now + leaseMs, limit }) as OutboxRow[];
+  lease(state: OutboxState, owner: string, now: number, leaseMs: number, limit: number, campaignId?: number): OutboxRow[] {
+    return this.#lease.all({ state, owner, now, expires: now + leaseMs, limit, campaign_id: campaignId ?? null }) as OutboxRow[];
+  }
+
+  /** Campaigns with rows in `state` due and free, the longest-waiting first. */
+  dueCampaigns(state: OutboxState, now: number): number[] {
+    return this.#dueCampaigns.all(state, now, now).map((r) => r.campaign_id);
   }
 
   /** Gives a leased row back untouched, to be tried again at `nextAttemptAt`. */

@@ -2,7 +2,6 @@
 // --sync-interval) until SIGINT or SIGTERM; the batch in flight finishes and is stored first.
 
 import type { Command } from 'commander';
-import { isMarketError } from '../../market/errors.js';
 import type { FlushReport } from '../../engine/engine.js';
 import { act, type Cli } from '../command.js';
 import { withEngine } from '../context.js';
@@ -12,19 +11,6 @@ import { num, seconds } from '../format.js';
 import { parseSeconds } from '../input.js';
 
 const STATUS_EVERY_MS = 5_000;
-const RETRY_AFTER_ERROR_MS = 5_000;
-
-function waitOrAbort(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
-}
 
 export function registerRun(program: Command, cli: Cli): void {
   program
@@ -72,16 +58,17 @@ export function registerRun(program: Command, cli: Cli): void {
             }
           };
           try {
-            while (!controller.signal.aborted) {
-              try {
-                last = await engine.run({ signal: controller.signal, idleMs, onProgress, ...(syncing ? { syncIntervalMs: syncMs } : {}) });
-              } catch (error) {
-                // The Market being unreachable is no reason to stop the loop: say so and try again.
-                if (!isMarketError(error) || error.code === 'MARKET_AUTH') throw error;
-                out.warn(`[${errorCode(error)}] ${errorMessage(error)}; retrying in ${seconds(RETRY_AFTER_ERROR_MS)}`);
-                await waitOrAbort(RETRY_AFTER_ERROR_MS, controller.signal);
-              }
-            }
+            last = await engine.run({
+              signal: controller.signal,
+              idleMs,
+              onProgress,
+              // The Market being unreachable is no reason to stop the loop: say so; it syncs again later.
+              onSyncError: (error) => {
+                if (error.code === 'MARKET_AUTH') throw error;
+                out.warn(`[${errorCode(error)}] ${errorMessage(error)}; syncing again later`);
+              },
+              ...(syncing ? { syncIntervalMs: syncMs } : {}),
+            });
           } finally {
             process.off('SIGINT', stop);
             process.off('SIGTERM', stop);
