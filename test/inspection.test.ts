@@ -16,7 +16,7 @@ describe('inspection', () => {
     engine.observe({ orderId: 7, status: 'PROCESSING', substatus: 'READY_TO_SHIP', observedAt: Date.now() + 1, source: 'notification' });
 
     const actors = seen.filter((e) => e.type === '@xstate.actor');
-    expect(actors.map((e) => e.actorRef.id)).toContain('order-7');
+    expect(actors.map((e) => (e.actorRef as unknown as { id: string }).id)).toContain('order-7');
     const events = seen.filter((e) => e.type === '@xstate.event').map((e) => (e as { event: { type: string } }).event.type);
     expect(events).toEqual(expect.arrayContaining(['SELLER.REQUEST', 'MARKET.OBSERVED']));
     const snapshots = seen.filter((e) => e.type === '@xstate.snapshot') as Extract<InspectionEvent, { type: '@xstate.snapshot' }>[];
@@ -33,7 +33,7 @@ describe('inspection', () => {
     const engine = createEngine({ db: ':memory:', campaigns, inspect: (event) => seen.push(event), inspectOptions: { orderIds: [2] } });
     engine.trackOrders([1, 2].map((orderId) => ({ orderId, campaignId: 1, status: 'PROCESSING', substatus: 'STARTED', observedAt: 1 })));
     engine.requestChanges([1, 2].map((orderId) => ({ orderId, status: 'CANCELLED', substatus: 'SHOP_FAILED' })));
-    const ids = new Set(seen.filter((e) => e.type === '@xstate.actor').map((e) => e.actorRef.id));
+    const ids = new Set(seen.filter((e) => e.type === '@xstate.actor').map((e) => (e.actorRef as unknown as { id: string }).id));
     expect([...ids]).toEqual(['order-2']);
     await engine.close();
   });
