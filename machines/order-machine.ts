@@ -11,7 +11,7 @@
 import { assign, setup } from 'xstate';
 import { explainTransition, type Blocker } from './explain.js';
 import type { CallEvidence } from './call-evidence.js';
-import { findSellerRule } from './rules.js';
+import { findSellerRule, isTerminalStatus } from './rules.js';
 import { ORDER_STATUSES, type FulfilmentModel } from './statuses.js';
 
 /**
@@ -20,6 +20,9 @@ import { ORDER_STATUSES, type FulfilmentModel } from './statuses.js';
  * requests) and `pending.operationType`.
  */
 export const ORDER_MACHINE_VERSION = 2;
+
+/** A DBS buyer's cancellation request is cancelled by the Market if the shop does not answer in 48 h (NOTES.md §d). */
+export const DBS_CANCELLATION_ANSWER_MS = 48 * 60 * 60 * 1000;
 
 export const OBSERVATION_SOURCES = ['import', 'sync', 'readBack', 'dispatch', 'operation', 'notification'] as const;
 export type ObservationSource = (typeof OBSERVATION_SOURCES)[number];
@@ -256,6 +259,14 @@ export const orderMachine = setup({
   guards: {
     isAt: ({ context }, params: { status: string; substatus?: string }) =>
       context.status === params.status && (params.substatus === undefined || context.substatus === params.substatus),
+    hasCancellationRequest: ({ context }) => context.cancellationRequestedAt !== null,
+    reportsCancellationRequest: ({ context, event }) =>
+      event.type === 'MARKET.OBSERVED' && event.cancelRequested === true && isFreshEvent(context, event),
+    // The request ends when the Market drops the flag or the order reaches a final status.
+    endsCancellationRequest: ({ context, event }) =>
+      event.type === 'MARKET.OBSERVED' &&
+      isFreshEvent(context, event) &&
+      (event.cancelRequested === false || isTerminalStatus(event.status)),
     isFreshObservation: ({ context, event }) => isFreshEvent(context, event),
     isLegalRequest: ({ context, event }) =>
       event.type === 'SELLER.REQUEST' &&
@@ -280,16 +291,7 @@ export const orderMachine = setup({
       const seen = observationOf(context, event);
       if (seen === undefined) return {};
       const source: ObservationSource = event.type === 'MARKET.OBSERVED' ? event.source : 'dispatch';
-      const cancelRequested = event.type === 'MARKET.OBSERVED' ? event.cancelRequested : undefined;
-      return {
-        status: seen.status,
-        substatus: seen.substatus,
-        observedAt: seen.at,
-        observedSource: source,
-        ...(cancelRequested === undefined
-          ? {}
-          : { cancellationRequestedAt: cancelRequested ? context.cancellationRequestedAt ?? seen.at : null }),
-      };
+      return { status: seen.status, substatus: seen.substatus, observedAt: seen.at, observedSource: source };
     }),
     recordRequest: assign(({ context, event }) => {
       if (event.type !== 'SELLER.REQUEST') return {};
@@ -368,6 +370,10 @@ export const orderMachine = setup({
     'effect.readBack': () => {},
     'effect.trackOperation': () => {},
     'effect.settleStatusChange': () => {},
+    recordCancellationRequest: assign(({ event }) => (event.type === 'MARKET.OBSERVED' ? { cancellationRequestedAt: event.observedAt } : {})),
+    clearCancellationRequest: assign({ cancellationRequestedAt: null }),
+    'effect.startCancellationDeadline': () => {},
+    'effect.clearCancellationDeadline': () => {},
   },
 }).createMachine({
   id: 'order',
@@ -395,6 +401,37 @@ export const orderMachine = setup({
         'DISPATCH.ACCEPTED': { guard: 'isFreshObservation', target: '.routing', actions: 'applyObservation' },
       },
       states: marketStates(),
+    },
+    cancellation: {
+      description: 'DBS: a buyer asked to cancel; the shop answers within 48 h, or the Market cancels the order.',
+      initial: 'checking',
+      states: {
+        checking: {
+          always: [{ guard: 'hasCancellationRequest', target: 'requested' }, { target: 'none' }],
+        },
+        none: {
+          on: {
+            'MARKET.OBSERVED': { guard: 'reportsCancellationRequest', target: 'requested', actions: 'recordCancellationRequest' },
+          },
+        },
+        requested: {
+          // The deadline is a value the engine keeps as a timer row, not an `after` delay.
+          entry: {
+            type: 'effect.startCancellationDeadline',
+            params: ({ context }: { context: OrderContext }) => ({
+              orderId: context.orderId,
+              dueAt: (context.cancellationRequestedAt ?? 0) + DBS_CANCELLATION_ANSWER_MS,
+            }),
+          },
+          exit: {
+            type: 'effect.clearCancellationDeadline',
+            params: ({ context }: { context: OrderContext }) => ({ orderId: context.orderId }),
+          },
+          on: {
+            'MARKET.OBSERVED': { guard: 'endsCancellationRequest', target: 'none', actions: 'clearCancellationRequest' },
+          },
+        },
+      },
     },
     change: {
       initial: 'idle',

@@ -22,7 +22,7 @@ describe('inspection', () => {
     const snapshots = seen.filter((e) => e.type === '@xstate.snapshot') as Extract<InspectionEvent, { type: '@xstate.snapshot' }>[];
     const last = snapshots.at(-1)!.snapshot as unknown as { value: unknown; context: { lastOutcome: { kind: string } } };
     // The live actor ends exactly where the stored snapshot is.
-    expect(last.value).toEqual({ market: { PROCESSING: 'READY_TO_SHIP' }, change: 'idle' });
+    expect(last.value).toEqual({ market: { PROCESSING: 'READY_TO_SHIP' }, change: 'idle', cancellation: 'none' });
     expect(last.context.lastOutcome.kind).toBe('accepted');
     expect(engine.getOrder(7)).toMatchObject({ marketState: 'PROCESSING.READY_TO_SHIP', change: 'idle' });
     await engine.close();

@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { ORDER_STATUSES } from '../machines/statuses.js';
-import { ORDER_MACHINE_VERSION, type OrderEvent } from '../machines/order-machine.js';
+import { DBS_CANCELLATION_ANSWER_MS, ORDER_MACHINE_VERSION, type OrderEvent } from '../machines/order-machine.js';
 import {
   CAMPAIGN_ID,
   ORDER_ID,
@@ -47,7 +47,7 @@ function fbsQueued(): OrderSnapshot {
 describe('order machine: initial state', () => {
   it('starts in the observed Market state with no change pending and no effects', () => {
     const s = start('FBS', 'PROCESSING', 'STARTED');
-    expect(s.snapshot.value).toEqual({ market: { PROCESSING: 'STARTED' }, change: 'idle' });
+    expect(s.snapshot.value).toEqual({ market: { PROCESSING: 'STARTED' }, change: 'idle', cancellation: 'none' });
     expect(s.effects).toEqual([]);
     expect(s.snapshot.context).toEqual({
       ...ids,
@@ -104,7 +104,7 @@ describe('order machine: FBS ship accepted', () => {
   it('queues, sends and settles, with an effect at each step', () => {
     const { snapshot: s0 } = start('FBS', 'PROCESSING', 'STARTED');
     const s1 = step(s0, request(RTS, T0 + 1_000));
-    expect(s1.snapshot.value).toEqual({ market: { PROCESSING: 'STARTED' }, change: 'queued' });
+    expect(s1.snapshot.value).toEqual({ market: { PROCESSING: 'STARTED' }, change: 'queued', cancellation: 'none' });
     const pending = { ...RTS, requestNo: 1, requestedAt: T0 + 1_000, sends: 0, async: false };
     expect(s1.snapshot.context.pending).toEqual(pending);
     expect(s1.snapshot.context.requestCount).toBe(1);
@@ -116,7 +116,7 @@ describe('order machine: FBS ship accepted', () => {
     expect(s2.effects).toEqual([]);
 
     const s3 = step(s2.snapshot, accepted(T0 + 3_000));
-    expect(s3.snapshot.value).toEqual({ market: { PROCESSING: 'READY_TO_SHIP' }, change: 'idle' });
+    expect(s3.snapshot.value).toEqual({ market: { PROCESSING: 'READY_TO_SHIP' }, change: 'idle', cancellation: 'none' });
     const outcome = { kind: 'accepted', ...RTS, requestNo: 1, at: T0 + 3_000 };
     expect(s3.snapshot.context).toMatchObject({
       status: 'PROCESSING',
@@ -138,7 +138,7 @@ describe('order machine: FBS ship accepted', () => {
   it('a Market observation showing the target while sending also settles it as accepted', () => {
     const steps = run(fbsQueued(), [sent(T0 + 2_000), observed('PROCESSING', 'READY_TO_SHIP', T0 + 2_500, 'notification')]);
     const last = steps.at(-1)!;
-    expect(last.snapshot.value).toEqual({ market: { PROCESSING: 'READY_TO_SHIP' }, change: 'idle' });
+    expect(last.snapshot.value).toEqual({ market: { PROCESSING: 'READY_TO_SHIP' }, change: 'idle', cancellation: 'none' });
     expect(last.snapshot.context.lastOutcome?.kind).toBe('accepted');
     expect(last.effects.map((e) => e.type)).toEqual(['effect.settleStatusChange']);
   });
@@ -148,7 +148,7 @@ describe('order machine: per-order rejection', () => {
   it('DISPATCH.REJECTED settles as rejected with the reason and leaves the Market state alone', () => {
     const steps = run(fbsQueued(), [sent(T0 + 2_000), { type: 'DISPATCH.REJECTED', at: T0 + 3_000, reason: 'STATUS_NOT_ALLOWED: order 4242' }]);
     const last = steps.at(-1)!;
-    expect(last.snapshot.value).toEqual({ market: { PROCESSING: 'STARTED' }, change: 'idle' });
+    expect(last.snapshot.value).toEqual({ market: { PROCESSING: 'STARTED' }, change: 'idle', cancellation: 'none' });
     const outcome = { kind: 'rejected', ...RTS, requestNo: 1, at: T0 + 3_000, reason: 'STATUS_NOT_ALLOWED: order 4242' };
     expect(last.snapshot.context.lastOutcome).toEqual(outcome);
     expect(last.snapshot.context.pending).toBeNull();
@@ -168,7 +168,7 @@ describe('order machine: LaaS', () => {
     expect(s1.effects.map((e) => e.type)).toEqual(['effect.sendStatusChange']);
     const s2 = step(s1.snapshot, sent(T0 + 2_000));
     const s3 = step(s2.snapshot, { type: 'DISPATCH.OPERATION_STARTED', at: T0 + 2_100, operationId: 'op-77', operationType: 'ORDER_STATUS_UPDATE' });
-    expect(s3.snapshot.value).toEqual({ market: { PROCESSING: 'STARTED' }, change: 'awaitingOperation' });
+    expect(s3.snapshot.value).toEqual({ market: { PROCESSING: 'STARTED' }, change: 'awaitingOperation', cancellation: 'none' });
     expect(s3.snapshot.context.pending?.operationId).toBe('op-77');
     expect(s3.effects).toEqual([
       { type: 'effect.trackOperation', params: { ...ids, operationId: 'op-77', operationType: 'ORDER_STATUS_UPDATE' } },
@@ -179,7 +179,7 @@ describe('order machine: LaaS', () => {
     expect(busy.snapshot.context.lastRefusal?.blockers.map((b) => b.code)).toEqual(['CHANGE_PENDING']);
     expect(busy.effects).toEqual([]);
     const s4 = step(s3.snapshot, accepted(T0 + 60_000));
-    expect(s4.snapshot.value).toEqual({ market: 'CANCELLED', change: 'idle' });
+    expect(s4.snapshot.value).toEqual({ market: 'CANCELLED', change: 'idle', cancellation: 'none' });
     expect(s4.snapshot.context).toMatchObject({ ...SHOP_FAILED, pending: null, lastOutcome: { kind: 'accepted', ...SHOP_FAILED } });
     expect(s4.effects.map((e) => e.type)).toEqual(['effect.settleStatusChange']);
   });
@@ -192,7 +192,7 @@ describe('order machine: LaaS', () => {
       { type: 'DISPATCH.OPERATION_STARTED', at: T0 + 3, operationId: 'op-1', operationType: 'ORDER_STATUS_UPDATE' },
       { type: 'DISPATCH.REJECTED', at: T0 + 4, reason: 'Operation op-1 FAILED at the Market.' },
     ]).at(-1)!;
-    expect(last.snapshot.value).toEqual({ market: { PROCESSING: 'STARTED' }, change: 'idle' });
+    expect(last.snapshot.value).toEqual({ market: { PROCESSING: 'STARTED' }, change: 'idle', cancellation: 'none' });
     expect(last.snapshot.context.lastOutcome).toMatchObject({ kind: 'rejected', reason: 'Operation op-1 FAILED at the Market.' });
   });
 
@@ -201,7 +201,7 @@ describe('order machine: LaaS', () => {
     expect(marketState(snapshot)).toBe('RESERVED');
     const steps = run(snapshot, [request({ status: 'PROCESSING', substatus: 'STARTED' }, T0 + 1), sent(T0 + 2), accepted(T0 + 3)]);
     expect(steps[0]!.snapshot.context.pending?.async).toBe(false);
-    expect(steps.at(-1)!.snapshot.value).toEqual({ market: { PROCESSING: 'STARTED' }, change: 'idle' });
+    expect(steps.at(-1)!.snapshot.value).toEqual({ market: { PROCESSING: 'STARTED' }, change: 'idle', cancellation: 'none' });
   });
 });
 
@@ -223,7 +223,7 @@ describe('order machine: unknown outcome, read back before sending again', () =>
         expect(c.effects).toEqual([{ type: 'effect.sendStatusChange', params: { ...ids, pending: c.snapshot.context.pending } }]);
         expect(c.snapshot.context.pending).toMatchObject({ ...RTS, requestNo: 1, sends: send });
       } else {
-        expect(c.snapshot.value).toEqual({ market: { PROCESSING: 'STARTED' }, change: 'idle' });
+        expect(c.snapshot.value).toEqual({ market: { PROCESSING: 'STARTED' }, change: 'idle', cancellation: 'none' });
         expect(c.snapshot.context.lastOutcome).toMatchObject({ kind: 'rejected', ...RTS, requestNo: 1 });
         expect(c.snapshot.context.lastOutcome?.reason).toContain('after 3 send(s)');
         expect(c.effects.map((e) => e.type)).toEqual(['effect.settleStatusChange']);
@@ -241,14 +241,14 @@ describe('order machine: unknown outcome, read back before sending again', () =>
 
   it('a read-back showing the target settles as accepted', () => {
     const last = run(fbsQueued(), [sent(T0 + 2), unknown(T0 + 3), observed('PROCESSING', 'READY_TO_SHIP', T0 + 4, 'readBack')]).at(-1)!;
-    expect(last.snapshot.value).toEqual({ market: { PROCESSING: 'READY_TO_SHIP' }, change: 'idle' });
+    expect(last.snapshot.value).toEqual({ market: { PROCESSING: 'READY_TO_SHIP' }, change: 'idle', cancellation: 'none' });
     expect(last.snapshot.context.lastOutcome).toMatchObject({ kind: 'accepted', at: T0 + 4 });
     expect(last.effects.map((e) => e.type)).toEqual(['effect.settleStatusChange']);
   });
 
   it('a read-back showing a cancelled order settles as superseded', () => {
     const last = run(fbsQueued(), [sent(T0 + 2), unknown(T0 + 3), observed('CANCELLED', 'USER_CHANGED_MIND', T0 + 4, 'readBack')]).at(-1)!;
-    expect(last.snapshot.value).toEqual({ market: 'CANCELLED', change: 'idle' });
+    expect(last.snapshot.value).toEqual({ market: 'CANCELLED', change: 'idle', cancellation: 'none' });
     expect(last.snapshot.context.lastOutcome).toMatchObject({ kind: 'superseded' });
   });
 
@@ -270,7 +270,7 @@ describe('order machine: unknown outcome, read back before sending again', () =>
 describe('order machine: the Market moves first', () => {
   it('Market cancels while READY_TO_SHIP is queued → superseded, nothing is sent', () => {
     const s = step(fbsQueued(), observed('CANCELLED', 'USER_CHANGED_MIND', T0 + 5_000, 'notification'));
-    expect(s.snapshot.value).toEqual({ market: 'CANCELLED', change: 'idle' });
+    expect(s.snapshot.value).toEqual({ market: 'CANCELLED', change: 'idle', cancellation: 'none' });
     expect(s.snapshot.context.lastOutcome).toMatchObject({ kind: 'superseded', ...RTS, requestNo: 1, at: T0 + 5_000 });
     expect(s.snapshot.context.lastOutcome?.reason).toContain('CANCELLED');
     expect(s.effects).toEqual([{ type: 'effect.settleStatusChange', params: { ...ids, outcome: s.snapshot.context.lastOutcome } }]);
@@ -280,7 +280,7 @@ describe('order machine: the Market moves first', () => {
     const { snapshot } = start('DBS', 'PROCESSING', 'STARTED');
     const queued = step(snapshot, request(SHOP_FAILED, T0 + 1)).snapshot;
     const s = step(queued, observed('DELIVERY', 'DELIVERY_SERVICE_RECEIVED', T0 + 2));
-    expect(s.snapshot.value).toEqual({ market: 'DELIVERY', change: 'queued' });
+    expect(s.snapshot.value).toEqual({ market: 'DELIVERY', change: 'queued', cancellation: 'none' });
     expect(s.effects).toEqual([]);
   });
 
@@ -288,7 +288,7 @@ describe('order machine: the Market moves first', () => {
     const sending = run(fbsQueued(), [sent(T0 + 2), observed('CANCELLED', 'USER_CHANGED_MIND', T0 + 3, 'notification')]).at(-1)!.snapshot;
     expect(changeState(sending)).toBe('sending');
     const s = step(sending, { type: 'DISPATCH.DEFERRED', at: T0 + 4, notBefore: T0 + 60_000, reason: '420' });
-    expect(s.snapshot.value).toEqual({ market: 'CANCELLED', change: 'idle' });
+    expect(s.snapshot.value).toEqual({ market: 'CANCELLED', change: 'idle', cancellation: 'none' });
     expect(s.snapshot.context.lastOutcome?.kind).toBe('superseded');
     expect(s.effects.map((e) => e.type)).toEqual(['effect.settleStatusChange']);
   });
@@ -334,7 +334,7 @@ describe('order machine: DBS delivery chain with realDeliveryDate', () => {
       const pending = { ...target, ...(date ? { realDeliveryDate: date } : {}), requestNo: i + 1, requestedAt: at, sends: 0, async: false };
       expect(q.effects).toEqual([{ type: 'effect.sendStatusChange', params: { ...ids, pending } }]);
       const done = run(q.snapshot, [sent(at + 100), accepted(at + 200)]).at(-1)!;
-      expect(done.snapshot.value).toEqual({ market: state, change: 'idle' });
+      expect(done.snapshot.value).toEqual({ market: state, change: 'idle', cancellation: 'none' });
       expect(done.snapshot.context).toMatchObject({ ...target, lastOutcome: { kind: 'accepted', ...target } });
       s = done.snapshot;
     });
@@ -422,7 +422,7 @@ describe('order machine: observation ordering', () => {
 
   it('an OK answer for a queued change (its SENT was lost) settles it; the Market state never equals the pending target', () => {
     const r = step(fbsQueued(), accepted(T0 + 3));
-    expect(r.snapshot.value).toEqual({ market: { PROCESSING: 'READY_TO_SHIP' }, change: 'idle' });
+    expect(r.snapshot.value).toEqual({ market: { PROCESSING: 'READY_TO_SHIP' }, change: 'idle', cancellation: 'none' });
     expect(r.snapshot.context.pending).toBeNull();
     expect(r.snapshot.context.lastOutcome?.kind).toBe('accepted');
   });
@@ -438,13 +438,28 @@ describe('order machine: DBS cancellation requests (v2)', () => {
     });
     const s1 = step(snapshot, seen(T0 + 10, true));
     expect(s1.snapshot.context.cancellationRequestedAt).toBe(T0 + 10);
+    expect((s1.snapshot.value as { cancellation: string }).cancellation).toBe('requested');
+    expect(s1.effects).toEqual([
+      { type: 'effect.startCancellationDeadline', params: { orderId: ids.orderId, dueAt: T0 + 10 + DBS_CANCELLATION_ANSWER_MS } },
+    ]);
     const s2 = step(s1.snapshot, seen(T0 + 20, true));
     expect(s2.snapshot.context.cancellationRequestedAt).toBe(T0 + 10);
+    expect(s2.effects).toEqual([]);
     const s3 = step(s2.snapshot, seen(T0 + 30));
     expect(s3.snapshot.context.cancellationRequestedAt).toBe(T0 + 10);
     const stale = step(s3.snapshot, seen(T0 + 5, false));
     expect(stale.snapshot.context.cancellationRequestedAt).toBe(T0 + 10);
     const s4 = step(s3.snapshot, seen(T0 + 40, false));
     expect(s4.snapshot.context.cancellationRequestedAt).toBeNull();
+    expect((s4.snapshot.value as { cancellation: string }).cancellation).toBe('none');
+    expect(s4.effects).toEqual([{ type: 'effect.clearCancellationDeadline', params: { orderId: ids.orderId } }]);
+  });
+
+  it('a final status ends the request (the Market cancelled it, or it was delivered)', () => {
+    const { snapshot } = start('DBS', 'DELIVERY', 'DELIVERY_SERVICE_RECEIVED');
+    const requested = step(snapshot, { type: 'MARKET.OBSERVED', status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED', observedAt: T0 + 10, source: 'notification', cancelRequested: true });
+    const cancelled = step(requested.snapshot, { type: 'MARKET.OBSERVED', status: 'CANCELLED', substatus: 'USER_CHANGED_MIND', observedAt: T0 + 20, source: 'sync' });
+    expect(cancelled.snapshot.value).toMatchObject({ market: 'CANCELLED', cancellation: 'none' });
+    expect(cancelled.effects.map((e) => e.type)).toEqual(['effect.clearCancellationDeadline']);
   });
 });

@@ -16,6 +16,8 @@ export const trackOrderSchema = z.strictObject({
   substatus: statusValue.nullish(),
   /** When the Market last changed the order (epoch ms or ISO 8601); defaults to now. */
   observedAt: timestamp.optional(),
+  /** DBS: the buyer asked to cancel (getBusinessOrders' `cancelRequested`). */
+  cancelRequested: z.boolean().optional(),
 });
 export type TrackOrderCommand = z.input<typeof trackOrderSchema>;
 
@@ -25,6 +27,8 @@ export const observeSchema = z.strictObject({
   substatus: statusValue.nullish(),
   observedAt: timestamp,
   source: z.enum(OBSERVATION_SOURCES).default('notification'),
+  /** DBS: true for an ORDER_CANCELLATION_REQUEST notification, false once it is answered. */
+  cancelRequested: z.boolean().optional(),
 });
 export type ObserveCommand = z.input<typeof observeSchema>;
 

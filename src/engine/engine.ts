@@ -312,7 +312,14 @@ export class Engine {
       () =>
         this.orders.apply(
           o.orderId,
-          { type: 'MARKET.OBSERVED', status: o.status, substatus: o.substatus ?? null, observedAt: o.observedAt, source: o.source },
+          {
+            type: 'MARKET.OBSERVED',
+            status: o.status,
+            substatus: o.substatus ?? null,
+            observedAt: o.observedAt,
+            source: o.source,
+            ...(o.cancelRequested !== undefined ? { cancelRequested: o.cancelRequested } : {}),
+          },
           now,
         ).state,
     );
@@ -372,6 +379,17 @@ export class Engine {
   history(orderId: number): JournalRow[] {
     this.#open();
     return this.store.read(() => this.orders.history(orderId));
+  }
+
+  /**
+   * Deadlines kept as rows, the soonest first: e.g. `dbs.cancellationAnswer` per DBS order whose
+   * buyer asked to cancel (answer by `dueAt`, or the Market cancels it).
+   */
+  timers(options: { kind?: string; dueBefore?: number } = {}): { kind: string; orderId: number; dueAt: number }[] {
+    this.#open();
+    return this.store.read(() =>
+      this.store.timers.list(options.kind, options.dueBefore ?? Number.MAX_SAFE_INTEGER).map((t) => ({ kind: t.kind, orderId: Number(t.ref), dueAt: t.due_at })),
+    );
   }
 
   /** Outbox rows not yet settled (queued, sending, awaiting an operation, uncertain). */

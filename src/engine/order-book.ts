@@ -59,6 +59,11 @@ export interface EventOptions {
   readonly expectedRowVersion?: number | undefined;
 }
 
+export const TIMER_KINDS = {
+  /** DBS: answer the buyer's cancellation request by then, or the Market cancels the order. */
+  dbsCancellationAnswer: 'dbs.cancellationAnswer',
+} as const;
+
 /** The idempotency key of a change: the same order, target, machine and request always give the same key. */
 export function idempotencyKey(orderId: number, pending: PendingChange, machineVersion = ORDER_MACHINE_VERSION): string {
   return `${orderId}:${pending.status}/${pending.substatus}:m${machineVersion}:r${pending.requestNo}`;
@@ -187,7 +192,7 @@ export class OrderBook {
         now,
       );
     }
-    const [snapshot] = initialTransition(orderMachine, {
+    const [snapshot, actions] = initialTransition(orderMachine, {
       orderId: order.orderId,
       campaignId: order.campaignId,
       model: campaign.model,
@@ -210,7 +215,7 @@ export class OrderBook {
       snapshot: serializeOrderSnapshot(snapshot),
       updated_at: now,
     });
-    this.#store.journal.append({
+    const journalSeq = this.#store.journal.append({
       order_id: order.orderId,
       row_version: 1,
       event_type: 'TRACK',
@@ -224,6 +229,7 @@ export class OrderBook {
       to_change: changeState(snapshot.value),
       at: now,
     });
+    this.#carryOut(actions, order.orderId, order.campaignId, snapshot, journalSeq, now);
     return 'created';
   }
 
@@ -259,6 +265,50 @@ export class OrderBook {
       throw new ConcurrentUpdateError('order', orderId, options.expectedRowVersion, row.row_version);
     }
     return { row, snapshot: loadOrderSnapshot(row.snapshot, row.machine_version, orderId) };
+  }
+
+  /** Turns the machine's effects into rows, in the caller's transaction. */
+  #carryOut(actions: readonly { type: string; params: unknown }[], orderId: number, campaignId: number, next: OrderSnapshot, journalSeq: number, now: number): void {
+    for (const action of actions) {
+      switch (action.type) {
+        case 'effect.sendStatusChange': {
+          const pending = next.context.pending!;
+          this.#store.outbox.enqueue({
+            idempotency_key: idempotencyKey(orderId, pending),
+            order_id: orderId,
+            campaign_id: campaignId,
+            request_no: pending.requestNo,
+            status: pending.status,
+            substatus: pending.substatus,
+            real_delivery_date: pending.realDeliveryDate ?? null,
+            next_attempt_at: pending.notBefore ?? now,
+            journal_seq: journalSeq,
+            now,
+          });
+          break;
+        }
+        case 'effect.trackOperation': {
+          const { operationId, operationType } = action.params as { operationId: string; operationType: string };
+          this.#operations.start({ operationId, operationType, businessId: this.campaign(campaignId).businessId, orderId }, now);
+          break;
+        }
+        case 'effect.settleStatusChange': {
+          const outcome = next.context.lastOutcome!;
+          this.#store.outbox.setState(orderId, outcome.requestNo, outcome.kind, now, outcome.reason ? { lastError: outcome.reason } : {});
+          break;
+        }
+        case 'effect.startCancellationDeadline': {
+          const { dueAt } = action.params as { dueAt: number };
+          this.#store.timers.set(TIMER_KINDS.dbsCancellationAnswer, String(orderId), dueAt, { campaignId });
+          break;
+        }
+        case 'effect.clearCancellationDeadline':
+          this.#store.timers.clear(TIMER_KINDS.dbsCancellationAnswer, String(orderId));
+          break;
+        default:
+          break;
+      }
+    }
   }
 
   #step(row: OrderRow, snapshot: OrderSnapshot, event: OrderEvent, now: number): AppliedEvent {
@@ -303,41 +353,7 @@ export class OrderBook {
       at: eventTime(event),
     });
 
-    for (const action of actions) {
-      switch (action.type) {
-        case 'effect.sendStatusChange': {
-          const pending = next.context.pending!;
-          this.#store.outbox.enqueue({
-            idempotency_key: idempotencyKey(row.order_id, pending),
-            order_id: row.order_id,
-            campaign_id: row.campaign_id,
-            request_no: pending.requestNo,
-            status: pending.status,
-            substatus: pending.substatus,
-            real_delivery_date: pending.realDeliveryDate ?? null,
-            next_attempt_at: pending.notBefore ?? now,
-            journal_seq: journalSeq,
-            now,
-          });
-          break;
-        }
-        case 'effect.trackOperation': {
-          const { operationId, operationType } = action.params as { operationId: string; operationType: string };
-          this.#operations.start(
-            { operationId, operationType, businessId: this.campaign(row.campaign_id).businessId, orderId: row.order_id },
-            now,
-          );
-          break;
-        }
-        case 'effect.settleStatusChange': {
-          const outcome = next.context.lastOutcome!;
-          this.#store.outbox.setState(row.order_id, outcome.requestNo, outcome.kind, now, outcome.reason ? { lastError: outcome.reason } : {});
-          break;
-        }
-        default:
-          break;
-      }
-    }
+    this.#carryOut(actions, row.order_id, row.campaign_id, next, journalSeq, now);
     const pending = next.context.pending;
     if (pending && toChange !== fromChange) {
       this.#store.outbox.setState(row.order_id, pending.requestNo, toChange as OutboxState, now, {

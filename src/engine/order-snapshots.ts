@@ -24,7 +24,7 @@ export interface SnapshotMigration {
 export const ORDER_SNAPSHOT_MIGRATIONS: readonly SnapshotMigration[] = [
   {
     from: 1,
-    description: 'v2 adds context.cancellationRequestedAt (DBS) and pending.operationType',
+    description: 'v2 adds the cancellation region with context.cancellationRequestedAt (DBS), and pending.operationType',
     migrate: (snapshot) => {
       const context = snapshot.context as { pending?: Record<string, unknown> | null };
       const pending =
@@ -32,7 +32,12 @@ export const ORDER_SNAPSHOT_MIGRATIONS: readonly SnapshotMigration[] = [
           ? // v1 only ever started operations for LaaS status updates.
             { ...context.pending, operationType: 'ORDER_STATUS_UPDATE' }
           : context.pending;
-      return { ...snapshot, context: { ...snapshot.context, pending: pending ?? null, cancellationRequestedAt: null } };
+      return {
+        ...snapshot,
+        // v1 never saw a cancellation request, so every v1 order is in `none`.
+        value: { ...(snapshot.value as Record<string, unknown>), cancellation: 'none' },
+        context: { ...snapshot.context, pending: pending ?? null, cancellationRequestedAt: null },
+      };
     },
   },
 ];

@@ -6,3 +6,4 @@ export type { OrderRow } from './orders-table.js';
 export type { JournalRow } from './journal-table.js';
 export { OUTBOX_STATES, type OutboxRow, type OutboxState } from './outbox-table.js';
 export type { OperationRow } from './operations-table.js';
+export type { TimerRow } from './timers-table.js';

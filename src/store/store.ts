@@ -11,6 +11,7 @@ import { openDatabase, type OpenDatabaseOptions } from './open-database.js';
 import { OperationsTable } from './operations-table.js';
 import { OrdersTable } from './orders-table.js';
 import { OutboxTable } from './outbox-table.js';
+import { TimersTable } from './timers-table.js';
 
 export class Store {
   readonly db: Database;
@@ -21,6 +22,7 @@ export class Store {
   readonly cursors: CursorsTable;
   readonly campaigns: CampaignsTable;
   readonly limiter: LimiterTable;
+  readonly timers: TimersTable;
 
   constructor(db: Database) {
     this.db = db;
@@ -31,6 +33,7 @@ export class Store {
     this.cursors = new CursorsTable(db);
     this.campaigns = new CampaignsTable(db);
     this.limiter = new LimiterTable(db);
+    this.timers = new TimersTable(db);
   }
 
   static open(path: string, options?: OpenDatabaseOptions): Store {
