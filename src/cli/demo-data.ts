@@ -3,6 +3,7 @@
 
 import type { CampaignConfig } from '../engine/commands.js';
 import type { FakeOrderSeed } from '../testing/index.js';
+import { seededRandom } from '../testing/faults.js';
 
 export const DEMO_CAMPAIGNS: readonly CampaignConfig[] = [
   { campaignId: 21_000_101, businessId: 1_100_001, model: 'FBS' },
@@ -35,18 +36,6 @@ const MIX: Record<CampaignConfig['model'], Mix> = {
   ],
 };
 
-/** mulberry32: a tiny seeded PRNG, so every demo run sees the same orders. */
-export function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function pick(mix: Mix, random: () => number): readonly [string, string] {
   const total = mix.reduce((n, [, , w]) => n + w, 0);
   let r = random() * total;
@@ -62,7 +51,7 @@ const DAY_MS = 86_400_000;
 
 /** `count` orders over `campaigns`, created and last changed within the past three days. */
 export function generateOrders(campaigns: readonly CampaignConfig[], count: number, now: number, seed = 42): FakeOrderSeed[] {
-  const random = seeded(seed);
+  const random = seededRandom(seed);
   const shares = campaigns.map((c) => MODEL_SHARE[c.model]);
   const sum = shares.reduce((a, b) => a + b, 0);
   const orders: FakeOrderSeed[] = [];
@@ -116,7 +105,7 @@ export function moscowDays(now: number): { yesterday: string; tomorrow: string }
  * cancel LaaS orders (cancellations are async operations), plus a few illegal requests.
  */
 export function planChanges(orders: readonly FakeOrderSeed[], campaigns: readonly CampaignConfig[], now: number, seed = 7): DemoPlan {
-  const random = seeded(seed);
+  const random = seededRandom(seed);
   const modelOf = new Map(campaigns.map((c) => [c.campaignId, c.model]));
   const pool = (model: string, status: string, substatus?: string): FakeOrderSeed[] =>
     orders.filter((o) => modelOf.get(o.campaignId) === model && o.status === status && (substatus === undefined || o.substatus === substatus));
