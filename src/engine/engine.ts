@@ -134,11 +134,10 @@ export class Engine {
       this.store.write(() => {
         for (const c of configured) {
           const stored = this.store.campaigns.get(c.campaignId);
-          const orders = stored ? this.store.campaigns.orderCount(c.campaignId) : 0;
-          if (stored && orders > 0 && stored.model !== c.model) {
-            throw new CampaignConflictError(c.campaignId, 'model', stored.model, c.model, orders);
-          }
-          if (stored && orders > 0 && stored.business_id !== c.businessId) {
+          const changed = stored !== undefined && (stored.model !== c.model || stored.business_id !== c.businessId);
+          if (stored && changed && this.store.campaigns.hasOrders(c.campaignId)) {
+            const orders = this.store.campaigns.orderCount(c.campaignId);
+            if (stored.model !== c.model) throw new CampaignConflictError(c.campaignId, 'model', stored.model, c.model, orders);
             throw new CampaignConflictError(c.campaignId, 'businessId', stored.business_id, c.businessId, orders);
           }
           this.store.campaigns.upsert({ campaign_id: c.campaignId, business_id: c.businessId, model: c.model });

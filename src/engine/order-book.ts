@@ -316,8 +316,9 @@ export class OrderBook {
     this.#inspection?.step(row.order_id, snapshot, event);
     const json = serializeOrderSnapshot(next);
     // The machine returns the same snapshot when no transition was enabled; compare the stored
-    // form too, since XState may rebuild an equal snapshot.
-    if (next === snapshot || json === JSON.stringify(orderMachine.getPersistedSnapshot(snapshot))) {
+    // form too, since XState may rebuild an equal snapshot (a row of an older machine version
+    // differs, and is rewritten upgraded).
+    if (next === snapshot || json === row.snapshot) {
       return { changed: false, state: stateOf(row, snapshot) };
     }
     const fromChange = row.change_state;
@@ -355,7 +356,8 @@ export class OrderBook {
 
     this.#carryOut(actions, row.order_id, row.campaign_id, next, journalSeq, now);
     const pending = next.context.pending;
-    if (pending && toChange !== fromChange) {
+    // A new request's row was just inserted as `queued` by carryOut.
+    if (pending && toChange !== fromChange && fromChange !== 'idle') {
       this.#store.outbox.setState(row.order_id, pending.requestNo, toChange as OutboxState, now, {
         sent: event.type === 'DISPATCH.SENT',
         ...(event.type === 'DISPATCH.REJECTED' || event.type === 'DISPATCH.UNKNOWN' || event.type === 'DISPATCH.DEFERRED'
@@ -363,7 +365,6 @@ export class OrderBook {
           : {}),
       });
     }
-    const updated = this.#store.orders.get(row.order_id)!;
-    return { changed: true, state: stateOf(updated, next) };
+    return { changed: true, state: stateOf({ ...written, row_version: rowVersion, created_at: row.created_at }, next) };
   }
 }

@@ -247,8 +247,14 @@ export async function startFakeMarket(options: FakeMarketOptions): Promise<FakeM
     };
   };
 
+  // A request stops counting as in flight when its answer is written, as the client sees it, not
+  // when the socket later closes; otherwise a client that sends its next request as soon as it
+  // reads an answer could be counted over the parallel limit.
+  const leaveFlight = new WeakMap<ServerResponse, () => void>();
+
   const send = (res: ServerResponse, record: FakeRequest, status: number, payload: string, headers: Record<string, string> = {}): void => {
     if (res.destroyed || res.writableEnded) return;
+    leaveFlight.get(res)?.();
     if (status === 420) rateLimited += 1;
     record.status = status;
     record.responseBody = payload;
@@ -386,7 +392,14 @@ export async function startFakeMarket(options: FakeMarketOptions): Promise<FakeM
     const active = (inFlight.get(key) ?? 0) + 1;
     inFlight.set(key, active);
     maxInFlight[key] = Math.max(maxInFlight[key] ?? 0, active);
-    res.on('close', () => inFlight.set(key, (inFlight.get(key) ?? 1) - 1));
+    let inside = true;
+    const leave = (): void => {
+      if (!inside) return;
+      inside = false;
+      inFlight.set(key, (inFlight.get(key) ?? 1) - 1);
+    };
+    leaveFlight.set(res, leave);
+    res.on('close', leave);
     const headers = (): Record<string, string> => rateLimitHeaders(endpoint, owner);
 
     if (active > parallelLimit) {
