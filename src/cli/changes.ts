@@ -14,7 +14,6 @@ import { CLI_ERROR_CODES, CliError, EXIT_CODES } from './errors.js';
 import { describeFlush, flushFailure, flushJson, flushWithProgress, type FlushOutcome } from './flushing.js';
 import { collectIds } from './input.js';
 import { label, num } from './format.js';
-import type { Output } from './output.js';
 
 export interface ChangeTarget {
   readonly status: string;

@@ -18,7 +18,7 @@ import type { Store } from '../store/store.js';
 import type { CampaignConfig } from './commands.js';
 import type { OrderBook } from './order-book.js';
 import { backoffDelay, type LimitsPolicy, type RetryPolicy } from './policies.js';
-import { windowEnd, type Permit, type RateLimiter, type Scope } from './rate-limiter.js';
+import { requestEndOf, windowEnd, type Permit, type RateLimiter, type Scope } from './rate-limiter.js';
 import { chunk, runConcurrently, sleep } from './concurrency.js';
 
 export interface DispatchCounters {
@@ -338,28 +338,14 @@ export class Dispatcher {
   }
 
   #releasePermit(permit: Permit, failure: AnyMarketError): void {
-    const now = this.#d.clock();
-    const info = failure.rateLimit;
-    if (failure.code === MARKET_ERROR_CODES.rateLimited) {
-      this.#d.limiter.release(permit, { kind: 'rateLimited', rateLimit: info, parallel: /parallel/i.test(failure.message) }, now);
-    } else if (
-      failure.code === MARKET_ERROR_CODES.serverError ||
-      (failure.code === MARKET_ERROR_CODES.network && !mayHaveBeenApplied(failure))
-    ) {
-      this.#d.limiter.release(permit, { kind: 'notCounted', rateLimit: info }, now);
-    } else if (failure.code === MARKET_ERROR_CODES.timeout || failure.code === MARKET_ERROR_CODES.network) {
-      // No answer came: the Market may have counted the request and may still be serving it.
-      this.#d.limiter.release(permit, { kind: 'unfinished' }, now);
-    } else {
-      this.#d.limiter.release(permit, info ? { kind: 'answered', rateLimit: info } : { kind: 'notCounted' }, now);
-    }
+    this.#d.limiter.release(permit, requestEndOf(failure), this.#d.clock());
   }
 
   #retryAt(failure: AnyMarketError, attempt: number): number {
     const now = this.#d.clock();
     if (failure.code === MARKET_ERROR_CODES.rateLimited) {
       const until = failure.rateLimit?.untilMs === undefined ? undefined : windowEnd(failure.rateLimit.untilMs);
-      return until !== undefined && until > now && !/parallel/i.test(failure.message) ? until : now + 1_000;
+      return until !== undefined && until > now && !failure.parallel ? until : now + 1_000;
     }
     return now + backoffDelay(this.#d.retry, attempt, this.#d.random);
   }

@@ -12,7 +12,7 @@ import type { DispatchCounters } from './dispatcher.js';
 import type { OperationBook, OperationOutcome } from './operation-book.js';
 import type { OrderBook } from './order-book.js';
 import type { LimitsPolicy } from './policies.js';
-import type { RateLimiter } from './rate-limiter.js';
+import { requestEndOf, type RateLimiter } from './rate-limiter.js';
 
 export interface PollerDeps {
   readonly store: Store;
@@ -101,17 +101,8 @@ export class OperationPoller {
         this.#d.limiter.release(got.permit, { kind: 'notCounted' }, this.#d.clock());
         throw error;
       }
-      const rateLimit = error.rateLimit;
-      const now = this.#d.clock();
-      if (error.code === 'MARKET_RATE_LIMITED') {
-        this.#d.counters.rateLimited++;
-        this.#d.limiter.release(got.permit, { kind: 'rateLimited', rateLimit, parallel: /parallel/i.test(error.message) }, now);
-      } else if (error.code === 'MARKET_TIMEOUT' || (error.code === 'MARKET_NETWORK' && error.sent)) {
-        // No answer: the Market may still be serving it; its parallel slot stays taken a little longer.
-        this.#d.limiter.release(got.permit, { kind: 'unfinished' }, now);
-      } else {
-        this.#d.limiter.release(got.permit, error.code === 'MARKET_SERVER_ERROR' || !rateLimit ? { kind: 'notCounted', rateLimit } : { kind: 'answered', rateLimit }, now);
-      }
+      if (error.code === 'MARKET_RATE_LIMITED') this.#d.counters.rateLimited++;
+      this.#d.limiter.release(got.permit, requestEndOf(error), this.#d.clock());
       // A failed poll learnt nothing, but the schedule backs off all the same.
       this.#recordUnresolved(batch, POLL_FAILED);
     }

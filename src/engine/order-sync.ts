@@ -9,8 +9,7 @@ import type { CampaignConfig } from './commands.js';
 import type { DispatchCounters } from './dispatcher.js';
 import type { OrderBook } from './order-book.js';
 import type { LimitsPolicy } from './policies.js';
-import type { RateLimiter, RequestEnd } from './rate-limiter.js';
-import { isMarketError, MARKET_ERROR_CODES } from '../market/errors.js';
+import { requestEndOf, type RateLimiter } from './rate-limiter.js';
 import { sleep } from './concurrency.js';
 
 export interface SyncCursor {
@@ -45,16 +44,6 @@ export interface SyncDeps {
 // Orders changed just before a sweep began may carry an earlier updateDate than the sweep's
 // start (clocks differ); re-reading a little overlap is harmless, since stale news is ignored.
 const OVERLAP_MS = 60_000;
-
-/** What a failed read means for the budget (the same rules as the dispatcher's). */
-function requestEnd(error: unknown): RequestEnd {
-  if (!isMarketError(error)) return { kind: 'notCounted' };
-  const rateLimit = error.rateLimit;
-  if (error.code === MARKET_ERROR_CODES.rateLimited) return { kind: 'rateLimited', rateLimit, parallel: error.parallel };
-  if (error.code === MARKET_ERROR_CODES.timeout || (error.code === MARKET_ERROR_CODES.network && error.sent)) return { kind: 'unfinished' };
-  if (error.code === MARKET_ERROR_CODES.serverError || rateLimit === undefined) return { kind: 'notCounted', rateLimit };
-  return { kind: 'answered', rateLimit };
-}
 
 export function syncCursorName(businessId: number): string {
   return `sync:business:${businessId}`;
@@ -104,7 +93,7 @@ export class OrderSync {
           { limit: this.#d.limits.ordersPerRead, ...(cursor.pageToken ? { pageToken: cursor.pageToken } : {}) },
         );
       } catch (error) {
-        this.#d.limiter.release(got.permit, requestEnd(error), this.#d.clock());
+        this.#d.limiter.release(got.permit, requestEndOf(error), this.#d.clock());
         throw error;
       }
       const now = this.#d.clock();

@@ -3,7 +3,7 @@
 // budget. State lives in SQLite (BEGIN IMMEDIATE), so every process on one file shares it.
 
 import { randomBytes } from 'node:crypto';
-import type { MarketOperation } from '../market/errors.js';
+import { isMarketError, MARKET_ERROR_CODES, type MarketOperation } from '../market/errors.js';
 import type { RateLimitInfo } from '../market/rate-limit.js';
 import type { BudgetRow } from '../store/limiter-table.js';
 import type { Store } from '../store/store.js';
@@ -37,6 +37,20 @@ export type RequestEnd =
    * taken for UNFINISHED_LINGER_MS more.
    */
   | { readonly kind: 'unfinished' };
+
+/**
+ * What a failed request means for the budget: a 420 blocks it; no answer (a timeout, a dropped
+ * connection after sending) leaves the request counted and its slot busy a little longer; 5xx,
+ * a connection never made, or a bug on our side are not counted by the Market.
+ */
+export function requestEndOf(error: unknown): RequestEnd {
+  if (!isMarketError(error)) return { kind: 'notCounted' };
+  const rateLimit = error.rateLimit;
+  if (error.code === MARKET_ERROR_CODES.rateLimited) return { kind: 'rateLimited', rateLimit, parallel: error.parallel };
+  if (error.code === MARKET_ERROR_CODES.timeout || (error.code === MARKET_ERROR_CODES.network && error.sent)) return { kind: 'unfinished' };
+  if (error.code === MARKET_ERROR_CODES.serverError || rateLimit === undefined) return { kind: 'notCounted', rateLimit };
+  return { kind: 'answered', rateLimit };
+}
 
 // A 420 for the parallel limit says nothing about the budget: wait briefly, not until -Until.
 const PARALLEL_PAUSE_MS = 1_000;
