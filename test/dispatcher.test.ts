@@ -217,6 +217,26 @@ describe('the rate limiter', () => {
   }
   const scope = { kind: 'campaign', id: 1 } as const;
 
+  it('answers arriving out of order never raise the budget within a window', () => {
+    const { store, limiter: l } = limiter();
+    const t = Date.UTC(2025, 0, 1, 12, 0, 0);
+    const until = t + 60_000;
+    const a = l.tryAcquire('updateOrderStatuses', scope, 1, t);
+    const b = l.tryAcquire('updateOrderStatuses', scope, 1, t);
+    if (!a.ok || !b.ok) throw new Error('no permit');
+    // B was counted second by the Market (9 left) but answers first, while A is still in flight
+    // (so 9 - 1 is assumed); A's older answer then says 10, which must not raise it.
+    l.release(b.permit, { kind: 'answered', rateLimit: { limit: 20, remaining: 9, untilMs: until } }, t + 10);
+    expect(store.limiter.get('updateOrderStatuses@campaign:1')?.remaining).toBe(8);
+    l.release(a.permit, { kind: 'answered', rateLimit: { limit: 20, remaining: 10, untilMs: until } }, t + 20);
+    expect(store.limiter.get('updateOrderStatuses@campaign:1')?.remaining).toBe(8);
+    // A header naming a later window starts it afresh.
+    const c = l.tryAcquire('updateOrderStatuses', scope, 1, until + 1_500);
+    if (!c.ok) throw new Error('no permit');
+    l.release(c.permit, { kind: 'answered', rateLimit: { limit: 20, remaining: 19, untilMs: until + 60_000 } }, until + 1_600);
+    expect(store.limiter.get('updateOrderStatuses@campaign:1')?.remaining).toBe(19);
+  });
+
   it('reads a whole-second -Until as the end of that second', () => {
     const whole = Date.UTC(2025, 0, 1, 12, 0, 5);
     expect(windowEnd(whole)).toBe(whole + 999);

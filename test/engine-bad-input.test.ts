@@ -352,3 +352,22 @@ describe('campaign configuration that contradicts the stored orders', () => {
     await engine.close();
   });
 });
+
+describe('inputs outside the declared types get INVALID_COMMAND, not a TypeError', () => {
+  it.each([
+    ['trackOrders(non-array)', (e: Engine) => e.trackOrders({} as never)],
+    ['requestChanges(non-iterable)', (e: Engine) => e.requestChanges(42 as never)],
+    ['getOrder(undefined)', (e: Engine) => e.getOrder(undefined as never)],
+    ['findOrder(object)', (e: Engine) => e.findOrder({} as never)],
+    ['history(huge)', (e: Engine) => e.history(2 ** 80)],
+    ['explain(id, object status)', (e: Engine) => e.explain(1, { status: {} as never })],
+  ])('%s', async (_name, call) => {
+    const engine = createEngine({ db: ':memory:', campaigns: [{ campaignId: 1, businessId: 1, model: 'FBS' }] });
+    expect(() => call(engine)).toThrow(expect.objectContaining({ code: 'INVALID_COMMAND' }));
+    await engine.close();
+  });
+
+  it('createEngine with campaigns that are not a list', () => {
+    expect(() => createEngine({ db: ':memory:', campaigns: 'FBS' as never })).toThrow(expect.objectContaining({ code: 'INVALID_COMMAND' }));
+  });
+});

@@ -271,3 +271,30 @@ describe('the cursor advances only with a stored page', () => {
     expect(query(reads[1]!.path).get('pageToken')).toBe(cursor.pageToken);
   });
 });
+
+describe('a spent read budget', () => {
+  it('stops the sweep at its cursor with resumeAt instead of waiting for the window, and run() keeps sending meanwhile', async () => {
+    output = captureConsole();
+    market = await startMarket({ quotas: { getBusinessOrders: { limit: 2, windowMs: 60_000 } } });
+    market.seedOrders(seeds(FBS, FBS_IDS[0]!, 120));
+    const db = tempDbPath();
+    dbs.push(db);
+    const engine = open(market, db);
+    const first = await engine.sync();
+    // Two pages of business A (its budget is then spent) and the empty page of business B.
+    expect(first.pages).toBe(3);
+    expect(first.resumeAt).toBeGreaterThan(Date.now() + 30_000);
+    // The two pages read are stored; the third waits for the next window.
+    const tracked = range(FBS_IDS[0]!, 120).filter((id) => engine.findOrder(id) !== undefined).length;
+    expect(tracked).toBe(100);
+    engine.requestChange({ orderId: FBS_IDS[0]!, status: 'PROCESSING', substatus: 'READY_TO_SHIP' });
+    const controller = new AbortController();
+    const started = Date.now();
+    const running = engine.run({ signal: controller.signal, syncIntervalMs: 1_000, idleMs: 50 });
+    while (engine.getOrder(FBS_IDS[0]!).change !== 'idle' && Date.now() - started < 5_000) await new Promise((r) => setTimeout(r, 20));
+    controller.abort();
+    await running;
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(engine.getOrder(FBS_IDS[0]!)).toMatchObject({ substatus: 'READY_TO_SHIP', change: 'idle' });
+  });
+});

@@ -48,6 +48,14 @@ export const requestChangeSchema = z.strictObject({
 });
 export type RequestChangeCommand = z.input<typeof requestChangeSchema>;
 
+export const orderIdSchema = orderId;
+
+/** A list of commands; each item is parsed on its own, so one bad item names its position. */
+export const commandListSchema = z.array(z.unknown()).max(1_000_000);
+
+/** What explain() judges: a target as requestChange takes it, without the order id. */
+export const explainTargetSchema = requestChangeSchema.omit({ orderId: true, expectedRowVersion: true });
+
 export const campaignSchema = z.strictObject({
   campaignId,
   businessId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),

@@ -12,7 +12,10 @@ import { DEFAULT_DB_PATH, type OpenDatabaseOptions } from '../store/open-databas
 import { Store } from '../store/store.js';
 import {
   campaignSchema,
+  commandListSchema,
+  explainTargetSchema,
   observeSchema,
+  orderIdSchema,
   parseCommand,
   requestChangeSchema,
   trackOrderSchema,
@@ -127,7 +130,9 @@ export class Engine {
 
   constructor(options: EngineOptions = {}) {
     this.clock = options.clock ?? Date.now;
-    const configured = (options.campaigns ?? []).map((c) => parseCommand(campaignSchema, 'campaign', c));
+    const configured = parseCommand(commandListSchema, 'campaigns', options.campaigns ?? []).map((c) =>
+      parseCommand(campaignSchema, 'campaign', c),
+    );
     this.#ownsStore = !(options.db instanceof Store);
     this.store = options.db instanceof Store ? options.db : Store.open(options.db ?? DEFAULT_DB_PATH, { ...options.sqlite, now: this.clock() });
     try {
@@ -257,8 +262,8 @@ export class Engine {
     while (!options.signal.aborted) {
       if (options.syncIntervalMs !== undefined && this.clock() >= nextSync) {
         try {
-          await sync.syncAll();
-          nextSync = this.clock() + options.syncIntervalMs;
+          const synced = await sync.syncAll();
+          nextSync = Math.max(this.clock() + options.syncIntervalMs, synced.resumeAt ?? 0);
         } catch (error) {
           if (!isMarketError(error)) throw error;
           options.onSyncError?.(error);
@@ -289,7 +294,7 @@ export class Engine {
   trackOrders(orders: readonly TrackOrderCommand[]): TrackResult {
     this.#open();
     const now = this.clock();
-    const parsed = orders.map((o, i) => parseCommand(trackOrderSchema, `order #${i + 1}`, o));
+    const parsed = parseCommand(commandListSchema, 'orders', orders).map((o, i) => parseCommand(trackOrderSchema, `order #${i + 1}`, o));
     return this.store.write(() => {
       let created = 0;
       let updated = 0;
@@ -344,7 +349,7 @@ export class Engine {
     return this.store.write(() => {
       const queued: OrderState[] = [];
       const refused: { orderId: number | undefined; error: EngineError }[] = [];
-      for (const command of commands) {
+      for (const command of parseCommand(commandListSchema, 'change requests', commands) as RequestChangeCommand[]) {
         try {
           const c = parseCommand(requestChangeSchema, 'change request', command);
           const { orderId, expectedRowVersion, ...target } = c;
@@ -362,22 +367,27 @@ export class Engine {
   /** Whether a change is allowed now, and if not every reason why; writes nothing. */
   explain(orderId: number, target: { status: string; substatus?: string; realDeliveryDate?: string }): Explanation {
     this.#open();
-    return this.store.read(() => this.orders.explain(orderId, target, this.clock()));
+    const id = parseCommand(orderIdSchema, 'order id', orderId);
+    const t = parseCommand(explainTargetSchema, 'target', target);
+    return this.store.read(() => this.orders.explain(id, t, this.clock()));
   }
 
   getOrder(orderId: number): OrderState {
     this.#open();
-    return this.store.read(() => this.orders.get(orderId));
+    const id = parseCommand(orderIdSchema, 'order id', orderId);
+    return this.store.read(() => this.orders.get(id));
   }
 
   findOrder(orderId: number): OrderState | undefined {
     this.#open();
-    return this.store.read(() => this.orders.find(orderId));
+    const id = parseCommand(orderIdSchema, 'order id', orderId);
+    return this.store.read(() => this.orders.find(id));
   }
 
   history(orderId: number): JournalRow[] {
     this.#open();
-    return this.store.read(() => this.orders.history(orderId));
+    const id = parseCommand(orderIdSchema, 'order id', orderId);
+    return this.store.read(() => this.orders.history(id));
   }
 
   /**

@@ -28,6 +28,11 @@ export interface SyncResult {
   readonly updated: number;
   /** Orders of campaigns this engine is not configured for: left alone. */
   readonly skipped: number;
+  /**
+   * Set when the read budget ran out mid-sweep: the sweep stopped at its stored cursor and can
+   * resume from this time (epoch ms).
+   */
+  readonly resumeAt?: number;
 }
 
 export interface SyncDeps {
@@ -66,11 +71,13 @@ export class OrderSync {
     const businesses = new Map<number, number[]>();
     for (const c of this.#d.campaigns.values()) businesses.set(c.businessId, [...(businesses.get(c.businessId) ?? []), c.campaignId]);
     const total = { pages: 0, seen: 0, created: 0, updated: 0, skipped: 0 };
+    let resumeAt: number | undefined;
     for (const [businessId, campaignIds] of businesses) {
       const r = await this.syncBusiness(businessId, campaignIds);
-      for (const k of Object.keys(total) as (keyof SyncResult)[]) total[k] += r[k];
+      for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += r[k];
+      if (r.resumeAt !== undefined) resumeAt = Math.max(resumeAt ?? 0, r.resumeAt);
     }
-    return total;
+    return resumeAt === undefined ? total : { ...total, resumeAt };
   }
 
   async syncBusiness(businessId: number, campaignIds: readonly number[]): Promise<SyncResult> {
@@ -81,7 +88,10 @@ export class OrderSync {
     for (;;) {
       const got = this.#d.limiter.tryAcquire('getBusinessOrders', { kind: 'business', id: businessId }, 1, this.#d.clock());
       if (!got.ok) {
-        await sleep(Math.max(1, Math.min(got.retryAt - this.#d.clock(), 5_000)));
+        // A busy parallel slot frees within a request's time; a spent budget may take an hour:
+        // stop at the stored cursor rather than hold the caller (and the run loop) that long.
+        if (got.reason !== 'parallel') return { ...result, resumeAt: got.retryAt };
+        await sleep(Math.max(1, got.retryAt - this.#d.clock()));
         continue;
       }
       this.#d.counters.calls.getBusinessOrders = (this.#d.counters.calls.getBusinessOrders ?? 0) + 1;

@@ -127,6 +127,7 @@ export class RateLimiter {
       }
       this.#store.limiter.removeLease(permit.leaseId);
       let budget = this.#budget(permit.operation, permit.scope, now);
+      const storedWindowEnd = budget.window_ends_at;
       if (end.kind === 'notCounted') budget = { ...budget, remaining: Math.min(budget.capacity, budget.remaining + permit.weight) };
       const info = end.rateLimit;
       const untilMs = info?.untilMs === undefined ? undefined : windowEnd(info.untilMs);
@@ -135,7 +136,11 @@ export class RateLimiter {
       if (info?.remaining !== undefined && end.kind !== 'notCounted') {
         // The Market's count includes this request but not the others still in flight.
         const unseen = this.#store.limiter.inFlightWeight(key, permit.leaseId);
-        budget = { ...budget, remaining: Math.max(0, info.remaining - unseen) };
+        const told = Math.max(0, info.remaining - unseen);
+        // Answers arrive out of order: within one window only a lower count is news; only a
+        // header naming a later window may raise the budget.
+        const laterWindow = untilMs !== undefined && untilMs > storedWindowEnd;
+        budget = { ...budget, remaining: laterWindow ? told : Math.min(budget.remaining, told) };
       }
       if (end.kind === 'rateLimited') {
         const until = end.parallel

@@ -27,6 +27,9 @@ export function registerSync(program: Command, cli: Cli): void {
           out.result(
             () => [
               `synced ${engine.campaigns.size} campaign(s) in ${seconds(elapsedMs)}: ${num(result.seen)} order(s) read in ${num(result.pages)} page(s), ${num(result.created)} new, ${num(result.updated)} updated${result.skipped ? `, ${num(result.skipped)} of other campaigns skipped` : ''}`,
+              ...(result.resumeAt !== undefined
+                ? [`stopped early: the getBusinessOrders budget is spent until ${new Date(result.resumeAt).toISOString()}; run sync again then to continue from the stored cursor`]
+                : []),
             ],
             () => ({ ...result, campaigns: engine.campaigns.size, elapsedMs }),
           );
