@@ -220,6 +220,11 @@ describe('status, history and graph', () => {
     expect(human.stdout).toMatch(/SELLER\.REQUEST .*change idle → queued .*asks PROCESSING\/READY_TO_SHIP/);
     expect(human.stdout).toMatch(/DISPATCH\.ACCEPTED .*PROCESSING\/STARTED → PROCESSING\/READY_TO_SHIP/);
     expect(human.stdout).toMatch(/^path: PROCESSING\/STARTED → PROCESSING\/READY_TO_SHIP$/m);
+    const byOption = await cli(['history', '--order', String(order!.id)]);
+    expect(byOption.stdout).toBe(human.stdout);
+    const missing = await cli(['history']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/error \[USAGE\]: history needs an order id/);
     const mermaid = await cli(['history', String(order!.id), '--mermaid']);
     expect(mermaid.stdout).toMatch(/^stateDiagram-v2\n/);
     expect(mermaid.stdout).toMatch(/s_PROCESSING_STARTED --> s_PROCESSING_READY_TO_SHIP : #\d+ DISPATCH\.ACCEPTED/);

@@ -8,18 +8,25 @@ import { act, type Cli } from '../command.js';
 import { withEngine } from '../context.js';
 import { label } from '../format.js';
 import { parseOrderId } from '../input.js';
+import { usageError } from '../errors.js';
 import { orderPathMermaid, timeline, visitedStatuses } from '../order-path.js';
 
 export function registerHistory(program: Command, cli: Cli): void {
   program
     .command('history')
     .description("an order's journal as a timeline, with its path through the states")
-    .argument('<id>', 'order id')
+    .argument('[id]', 'order id')
+    .option('--order <id>', 'the order id, as an option (the same as the argument)')
     .option('--mermaid', 'print only a Mermaid state diagram of the statuses the order visited')
     .option('--out <file>', 'also write the Mermaid diagram to this file')
-    .addHelpText('after', '\nExample:\n  ym-orders history 48000000001\n  ym-orders history 48000000001 --mermaid > order.mmd')
+    .addHelpText('after', '\nExample:\n  ym-orders history 48000000001\n  ym-orders history --order 48000000001 --mermaid > order.mmd')
     .action(
-      act<{ mermaid?: boolean; out?: string }, [string]>(cli, async ({ io, out, globals, opts }, idText) => {
+      act<{ mermaid?: boolean; out?: string; order?: string }, [string | undefined]>(cli, async ({ io, out, globals, opts }, idArg) => {
+        if (idArg !== undefined && opts.order !== undefined && idArg !== opts.order) {
+          throw usageError(`history takes one order: got ${idArg} and --order ${opts.order}`);
+        }
+        const idText = idArg ?? opts.order;
+        if (idText === undefined) throw usageError('history needs an order id: ym-orders history <id> (or --order <id>)');
         const orderId = parseOrderId(idText, '<id>');
         return withEngine(io, globals, { mustExist: true }, async (engine) => {
           const order = engine.getOrder(orderId);
