@@ -10,6 +10,7 @@ import { createEngine, type Engine, type EngineOptions } from '../engine/engine.
 import type { CampaignConfig } from '../engine/commands.js';
 import { CLI_ERROR_CODES, CliError, EXIT_CODES, usageError } from './errors.js';
 import { Output, type OutputStreams } from './output.js';
+import { parseSeconds } from './input.js';
 
 export const DEFAULT_API_URL = 'https://api.partner.market.yandex.ru';
 export const API_KEY_ENV = 'YM_API_KEY';
@@ -18,6 +19,8 @@ export const MODELS = ['FBS', 'EXPRESS', 'DBS', 'LAAS'] as const;
 export interface GlobalOptions {
   readonly db: string;
   readonly apiUrl: string;
+  /** Seconds the Market has to answer one call (the API's own timeout is 10 s). */
+  readonly apiTimeout: string;
   readonly config?: string;
   readonly campaign: readonly string[];
   readonly json: boolean;
@@ -36,6 +39,7 @@ export function globalsOf(command: Command): GlobalOptions {
   return {
     db: o.db ?? './ym-orders.db',
     apiUrl: o.apiUrl ?? DEFAULT_API_URL,
+    apiTimeout: o.apiTimeout ?? '10',
     ...(o.config !== undefined ? { config: o.config } : {}),
     campaign: o.campaign ?? [],
     json: o.json === true,
@@ -140,7 +144,13 @@ export function dbPath(globals: GlobalOptions, cwd: string): string {
 export async function withEngine<T>(io: CliIo, globals: GlobalOptions, options: OpenOptions, fn: (engine: Engine) => Promise<T>): Promise<T> {
   const campaigns = campaignsOf(globals, io.cwd);
   const file = dbPath(globals, io.cwd);
-  const api = options.api ? { baseUrl: parseApiUrl(globals.apiUrl), apiKey: apiKeyOf(io, options.api) } : undefined;
+  const api = options.api
+    ? {
+        baseUrl: parseApiUrl(globals.apiUrl),
+        apiKey: apiKeyOf(io, options.api),
+        timeoutMs: Math.max(1, parseSeconds(globals.apiTimeout, '--api-timeout')),
+      }
+    : undefined;
   if (options.mustExist && file !== ':memory:' && !fs.existsSync(file)) {
     throw new CliError(
       CLI_ERROR_CODES.dbNotFound,

@@ -53,6 +53,7 @@ export function buildProgram(cli: Cli): Command {
     .option('--config <file>', 'JSON: {"campaigns": [{"campaignId", "businessId", "model"}]}')
     .option('--campaign <campaignId:businessId:MODEL>', 'a campaign, e.g. 21000101:1100001:FBS (repeatable; remembered in the database)', collect)
     .option('--json', 'print one JSON document instead of text')
+    .option('--api-timeout <seconds>', 'how long one Market call may take; a send still unanswered then is read back before any resend', '10')
     .option('--verbose', 'more detail on errors (stack traces); never the API key')
     .addHelpText(
       'after',
