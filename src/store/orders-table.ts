@@ -22,7 +22,6 @@ export class OrdersTable {
   readonly #insert: Statement;
   readonly #update: Statement;
   readonly #countByStatus: Statement<[], { status: string; substatus: string | null; change_state: string; n: number }>;
-  readonly #ids: Statement<[number, number], { order_id: number }>;
 
   constructor(db: Database) {
     this.#get = db.prepare('SELECT * FROM orders WHERE order_id = ?');
@@ -36,7 +35,6 @@ export class OrdersTable {
     this.#countByStatus = db.prepare(
       'SELECT status, substatus, change_state, COUNT(*) AS n FROM orders GROUP BY status, substatus, change_state ORDER BY status, substatus, change_state',
     );
-    this.#ids = db.prepare('SELECT order_id FROM orders WHERE order_id > ? ORDER BY order_id LIMIT ?');
   }
 
   get(orderId: number): OrderRow | undefined {
@@ -54,10 +52,5 @@ export class OrdersTable {
 
   countByStatus(): { status: string; substatus: string | null; change_state: string; n: number }[] {
     return this.#countByStatus.all();
-  }
-
-  /** Order ids in ascending pages, so a sweep over a million orders holds one page at a time. */
-  idsAfter(afterOrderId: number, limit: number): number[] {
-    return this.#ids.all(afterOrderId, limit).map((r) => r.order_id);
   }
 }

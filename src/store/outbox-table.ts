@@ -5,7 +5,6 @@ import type { Database, Statement } from 'better-sqlite3';
 
 export const OUTBOX_STATES = ['queued', 'sending', 'awaitingOperation', 'uncertain', 'accepted', 'rejected', 'superseded'] as const;
 export type OutboxState = (typeof OUTBOX_STATES)[number];
-export const OPEN_OUTBOX_STATES: readonly OutboxState[] = ['queued', 'sending', 'awaitingOperation', 'uncertain'];
 
 export interface OutboxRow {
   readonly id: number;
