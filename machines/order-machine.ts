@@ -17,11 +17,18 @@ import { ORDER_STATUSES, type FulfilmentModel } from './statuses.js';
 /**
  * Bumped whenever the stored snapshot's shape changes; src/engine/order-snapshots.ts holds the
  * migration from each older version. v2: `cancellationRequestedAt` (DBS buyer cancellation
- * requests) and `pending.operationType`.
+ * requests) and `pending.operationType`; v3: `asyncSettleMs` (when a read-back of an async
+ * change is conclusive).
  */
-export const ORDER_MACHINE_VERSION = 2;
+export const ORDER_MACHINE_VERSION = 3;
 
 /** A DBS buyer's cancellation request is cancelled by the Market if the shop does not answer in 48 h (NOTES.md §d). */
+/** How long after sending an async change (LaaS) a read-back showing "not yet" proves nothing. */
+export const DEFAULT_ASYNC_SETTLE_MS = 60_000;
+
+/** The shortest wait before reading an inconclusive async change back again. */
+const MIN_READ_BACK_GAP_MS = 250;
+
 export const DBS_CANCELLATION_ANSWER_MS = 48 * 60 * 60 * 1000;
 
 export const OBSERVATION_SOURCES = ['import', 'sync', 'readBack', 'dispatch', 'operation', 'notification'] as const;
@@ -43,6 +50,8 @@ export interface PendingChange {
   readonly operationId?: string;
   readonly operationType?: string;
   readonly uncertainReason?: string;
+  /** Read the order back again no earlier than this (an async change not settled yet). */
+  readonly readBackAt?: number;
 }
 
 export const CHANGE_OUTCOMES = ['accepted', 'rejected', 'superseded'] as const;
@@ -85,6 +94,12 @@ export interface OrderContext {
   readonly cancellationRequestedAt: number | null;
   /** After this many sends whose outcome stayed unknown, the change is given up as rejected. */
   readonly maxSends: number;
+  /**
+   * An async change (a LaaS cancellation) shows on the order only when its operation ends, and
+   * an answer lost in transit took the operation id with it: for this long after the send, a
+   * read-back showing "not changed yet" proves nothing, and resending could apply it twice.
+   */
+  readonly asyncSettleMs: number;
 }
 
 export interface OrderInput {
@@ -97,6 +112,7 @@ export interface OrderInput {
   readonly source?: ObservationSource;
   readonly cancelRequested?: boolean;
   readonly maxSends?: number;
+  readonly asyncSettleMs?: number;
 }
 
 export type OrderEvent =
@@ -185,6 +201,11 @@ function isFreshEvent(context: OrderContext, event: OrderEvent): boolean {
  * (a lagging replica, a reordered answer) changes nothing.
  */
 function readBackShowsNotApplied(context: OrderContext, event: OrderEvent): boolean {
+  return readBackShowsNotYet(context, event) && !asyncMayStillApply(context, event);
+}
+
+/** A fresh read-back shows the order still where the change applies from. */
+function readBackShowsNotYet(context: OrderContext, event: OrderEvent): boolean {
   return (
     event.type === 'MARKET.OBSERVED' &&
     event.source === 'readBack' &&
@@ -192,6 +213,12 @@ function readBackShowsNotApplied(context: OrderContext, event: OrderEvent): bool
     !reachesTarget(context, event) &&
     pendingStillLegal(context, event)
   );
+}
+
+/** An async change read back within asyncSettleMs of its send may still be applying. */
+function asyncMayStillApply(context: OrderContext, event: OrderEvent): boolean {
+  const { pending } = context;
+  return pending?.async === true && eventTime(event) < (pending.sentAt ?? 0) + context.asyncSettleMs;
 }
 
 function eventTime(event: OrderEvent): number {
@@ -283,6 +310,7 @@ export const orderMachine = setup({
     // The change no longer applies where the Market now has the order (it moved while sending).
     pendingNoLongerLegal: ({ context, event }) => !pendingStillLegal(context, event),
     readBackShowsNotApplied: ({ context, event }) => readBackShowsNotApplied(context, event),
+    readBackInconclusive: ({ context, event }) => readBackShowsNotYet(context, event) && asyncMayStillApply(context, event),
     readBackAllowsResend: ({ context, event }) =>
       readBackShowsNotApplied(context, event) && (context.pending?.sends ?? 0) < context.maxSends,
   },
@@ -342,7 +370,16 @@ export const orderMachine = setup({
     }),
     recordUncertain: assign(({ context, event }) => {
       if (!context.pending || event.type !== 'DISPATCH.UNKNOWN') return {};
-      return { pending: { ...context.pending, uncertainReason: event.reason } };
+      const { readBackAt: _earlier, ...pending } = context.pending;
+      return { pending: { ...pending, uncertainReason: event.reason } };
+    }),
+    scheduleReadBack: assign(({ context, event }) => {
+      if (!context.pending) return {};
+      // Read again after half the time waited so far, and at the latest when the wait is over.
+      const now = eventTime(event);
+      const sentAt = context.pending.sentAt ?? now;
+      const readBackAt = Math.min(sentAt + context.asyncSettleMs, now + Math.max(MIN_READ_BACK_GAP_MS, (now - sentAt) / 2));
+      return { pending: { ...context.pending, readBackAt } };
     }),
     settle: assign(({ context, event }, params: { outcome: ChangeOutcomeKind }) => {
       if (!context.pending) return {};
@@ -392,6 +429,7 @@ export const orderMachine = setup({
     requestCount: 0,
     cancellationRequestedAt: input.cancelRequested ? input.observedAt : null,
     maxSends: input.maxSends ?? 3,
+    asyncSettleMs: input.asyncSettleMs ?? DEFAULT_ASYNC_SETTLE_MS,
   }),
   states: {
     market: {
@@ -503,7 +541,11 @@ export const orderMachine = setup({
           description: 'The Market may or may not have applied the change: read the order back before sending again.',
           entry: {
             type: 'effect.readBack',
-            params: ({ context }: { context: OrderContext }) => ({ orderId: context.orderId, campaignId: context.campaignId }),
+            params: ({ context }: { context: OrderContext }) => ({
+              orderId: context.orderId,
+              campaignId: context.campaignId,
+              notBefore: context.pending?.readBackAt,
+            }),
           },
           on: {
             'SELLER.REQUEST': { actions: 'recordRefusal' },
@@ -512,6 +554,7 @@ export const orderMachine = setup({
             'MARKET.OBSERVED': [
               { guard: 'reachesTarget', ...toIdle('accepted') },
               { guard: 'supersedesPending', ...toIdle('superseded') },
+              { guard: 'readBackInconclusive', target: 'uncertain', reenter: true, actions: 'scheduleReadBack' },
               { guard: 'readBackAllowsResend', target: 'queued' },
               { guard: 'readBackShowsNotApplied', ...toIdle('rejected') },
             ],

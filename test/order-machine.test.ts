@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { ORDER_STATUSES } from '../machines/statuses.js';
-import { DBS_CANCELLATION_ANSWER_MS, ORDER_MACHINE_VERSION, type OrderEvent } from '../machines/order-machine.js';
+import { DBS_CANCELLATION_ANSWER_MS, DEFAULT_ASYNC_SETTLE_MS, ORDER_MACHINE_VERSION, type OrderEvent } from '../machines/order-machine.js';
 import {
   CAMPAIGN_ID,
   ORDER_ID,
@@ -62,8 +62,9 @@ describe('order machine: initial state', () => {
       lastRefusal: null,
       requestCount: 0,
       maxSends: 3,
+      asyncSettleMs: DEFAULT_ASYNC_SETTLE_MS,
     });
-    expect(ORDER_MACHINE_VERSION).toBe(2);
+    expect(ORDER_MACHINE_VERSION).toBe(3);
   });
 
   it.each(ORDER_STATUSES.filter((s) => s !== 'PROCESSING'))('routes a %s observation to its own state', (status) => {
@@ -461,5 +462,31 @@ describe('order machine: DBS cancellation requests (v2)', () => {
     const cancelled = step(requested.snapshot, { type: 'MARKET.OBSERVED', status: 'CANCELLED', substatus: 'USER_CHANGED_MIND', observedAt: T0 + 20, source: 'sync' });
     expect(cancelled.snapshot.value).toMatchObject({ market: 'CANCELLED', cancellation: 'none' });
     expect(cancelled.effects.map((e) => e.type)).toEqual(['effect.clearCancellationDeadline']);
+  });
+});
+
+describe('order machine: an async change whose answer was lost', () => {
+  it('a read-back showing "not yet" within asyncSettleMs keeps it uncertain and schedules another read; after that it is resent', () => {
+    const { snapshot } = start('LAAS', 'PROCESSING', 'STARTED');
+    const sentAt = T0 + 2_000;
+    const unsure = run(snapshot, [request(SHOP_FAILED, T0 + 1_000), sent(sentAt), unknown(sentAt + 10_000)]).at(-1)!;
+    expect(changeState(unsure.snapshot)).toBe('uncertain');
+    expect(unsure.effects).toEqual([{ type: 'effect.readBack', params: { ...ids, notBefore: undefined } }]);
+    // 20 s after the send the operation may still be running: read again after half the wait.
+    const early = step(unsure.snapshot, observed('PROCESSING', 'STARTED', sentAt + 20_000, 'readBack'));
+    expect(changeState(early.snapshot)).toBe('uncertain');
+    expect(early.effects).toEqual([{ type: 'effect.readBack', params: { ...ids, notBefore: sentAt + 30_000 } }]);
+    expect(early.snapshot.context.pending?.sends).toBe(1);
+    // Past asyncSettleMs, "not yet" means not applied: it is sent again.
+    const late = step(early.snapshot, observed('PROCESSING', 'STARTED', sentAt + DEFAULT_ASYNC_SETTLE_MS, 'readBack'));
+    expect(changeState(late.snapshot)).toBe('queued');
+    expect(late.effects.map((e) => e.type)).toEqual(['effect.sendStatusChange']);
+  });
+
+  it('a synchronous change is judged on the first read-back', () => {
+    const { snapshot } = start('FBS', 'PROCESSING', 'STARTED');
+    const unsure = run(snapshot, [request(RTS, T0 + 1_000), sent(T0 + 2_000), unknown(T0 + 12_000)]).at(-1)!;
+    const next = step(unsure.snapshot, observed('PROCESSING', 'STARTED', T0 + 13_000, 'readBack'));
+    expect(changeState(next.snapshot)).toBe('queued');
   });
 });

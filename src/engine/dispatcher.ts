@@ -12,7 +12,6 @@ import {
 import type { MarketClient } from '../market/client.js';
 import type { UpdateOrderStatusResult } from '../market/schemas.js';
 import type { OrderEvent } from '../../machines/order-machine.js';
-import { findSellerRule } from '../../machines/rules.js';
 import type { OutboxRow } from '../store/outbox-table.js';
 import type { Store } from '../store/store.js';
 import type { CampaignConfig } from './commands.js';
@@ -125,31 +124,10 @@ export class Dispatcher {
       this.#d.limiter.release(permit.permit, { kind: 'answered', rateLimit: response.rateLimit }, this.#d.clock());
       const now = this.#d.clock();
       const found = new Map(response.body.orders.map((o) => [o.orderId, o]));
-      // An async change (a LaaS cancellation) the Market may have accepted shows on the order
-      // only once its operation ends, and the lost answer took the operation id with it. For the
-      // retry policy's longest interval after the send (60 s by default), "not changed yet" proves
-      // nothing: reading it as "not applied" would send the change again while the Market is
-      // still applying it. Read again later instead.
-      const settleMs = this.#d.retry.maximumIntervalMs;
-      let settleAt = Infinity;
-      const inconclusive = rows.filter((r) => {
-        const o = found.get(r.order_id);
-        if (o === undefined) return false;
-        const pending = this.#d.orders.get(r.order_id).pending;
-        if (pending?.async !== true || now - (pending.sentAt ?? 0) >= settleMs) return false;
-        // Only "still where the change applies from" is inconclusive; the target, or a move the
-        // change no longer applies to, settles it now.
-        const notYet = findSellerRule(this.#campaign(r.campaign_id).model, { status: o.status, substatus: o.substatus }, pending) !== undefined;
-        if (!notYet) return false;
-        const sentAt = pending.sentAt ?? 0;
-        // Read again after half the time waited so far (at least a backoff), until it settles.
-        settleAt = Math.min(settleAt, sentAt + settleMs, now + Math.max(backoffDelay(this.#d.retry, r.attempts, this.#d.random), (now - sentAt) / 2));
-        return true;
-      });
-      const waiting = new Set(inconclusive);
       // A read-back is the freshest view there is: stamp it with the time it was read.
+      // An async change read back too early is the order machine's call: it waits in `uncertain`.
       this.#apply(
-        rows.filter((r) => found.has(r.order_id) && !waiting.has(r)).map((r) => {
+        rows.filter((r) => found.has(r.order_id)).map((r) => {
           const o = found.get(r.order_id)!;
           return { orderId: r.order_id, event: { type: 'MARKET.OBSERVED', status: o.status, substatus: o.substatus, observedAt: now, source: 'readBack' } };
         }),
@@ -157,7 +135,6 @@ export class Dispatcher {
       this.#d.counters.readBacks += found.size;
       const missing = rows.filter((r) => !found.has(r.order_id));
       this.#releaseRows(missing, now + backoffDelay(this.#d.retry, missing[0]?.attempts ?? 1, this.#d.random));
-      this.#releaseRows(inconclusive, Math.ceil(settleAt));
     } catch (error) {
       if (!isMarketError(error)) {
         this.#d.limiter.release(permit.permit, { kind: 'notCounted' }, this.#d.clock());

@@ -163,6 +163,8 @@ export class Engine {
     this.#inspection = options.inspect ? new OrderInspection(options.inspect, options.inspectOptions) : undefined;
     this.orders = new OrderBook(this.store, this.campaigns, this.operations, {
       maxSends: options.maxSends ?? this.retry.maximumAttempts,
+      // A lost answer of an async change is read back as inconclusive for the longest retry wait.
+      asyncSettleMs: this.retry.maximumIntervalMs,
       inspection: this.#inspection,
     });
     this.#ownsClient = options.client === undefined && options.api !== undefined;

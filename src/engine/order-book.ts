@@ -105,18 +105,20 @@ export class OrderBook {
   readonly #campaigns: ReadonlyMap<number, CampaignConfig>;
   readonly #operations: OperationBook;
   readonly #maxSends: number;
+  readonly #asyncSettleMs: number;
   readonly #inspection: OrderInspection | undefined;
 
   constructor(
     store: Store,
     campaigns: ReadonlyMap<number, CampaignConfig>,
     operations: OperationBook,
-    options: { maxSends: number; inspection?: OrderInspection | undefined },
+    options: { maxSends: number; asyncSettleMs: number; inspection?: OrderInspection | undefined },
   ) {
     this.#store = store;
     this.#campaigns = campaigns;
     this.#operations = operations;
     this.#maxSends = options.maxSends;
+    this.#asyncSettleMs = options.asyncSettleMs;
     this.#inspection = options.inspection;
   }
 
@@ -202,6 +204,7 @@ export class OrderBook {
       source,
       ...(order.cancelRequested !== undefined ? { cancelRequested: order.cancelRequested } : {}),
       maxSends: this.#maxSends,
+      asyncSettleMs: this.#asyncSettleMs,
     });
     this.#store.orders.insert({
       order_id: order.orderId,
@@ -290,6 +293,12 @@ export class OrderBook {
         case 'effect.trackOperation': {
           const { operationId, operationType } = action.params as { operationId: string; operationType: string };
           this.#operations.start({ operationId, operationType, businessId: this.campaign(campaignId).businessId, orderId }, now);
+          break;
+        }
+        case 'effect.readBack': {
+          // An async change read back too early waits in `uncertain` until notBefore.
+          const { notBefore } = action.params as { notBefore?: number };
+          if (notBefore !== undefined) this.#store.outbox.reschedule(orderId, next.context.pending!.requestNo, notBefore);
           break;
         }
         case 'effect.settleStatusChange': {

@@ -2,7 +2,7 @@
 // version that wrote it. Older versions are upgraded on load by the migrations below, in order;
 // a newer version than this code knows is refused rather than guessed at.
 
-import { orderMachine, ORDER_MACHINE_VERSION } from '../../machines/order-machine.js';
+import { DEFAULT_ASYNC_SETTLE_MS, orderMachine, ORDER_MACHINE_VERSION } from '../../machines/order-machine.js';
 import { SnapshotMigrationMissingError, SnapshotTooNewError } from './errors.js';
 
 export type OrderSnapshot = ReturnType<typeof orderMachine.resolveState>;
@@ -39,6 +39,11 @@ export const ORDER_SNAPSHOT_MIGRATIONS: readonly SnapshotMigration[] = [
         context: { ...snapshot.context, pending: pending ?? null, cancellationRequestedAt: null },
       };
     },
+  },
+  {
+    from: 2,
+    description: 'v3 adds context.asyncSettleMs, before which a read-back of an async change is inconclusive',
+    migrate: (snapshot) => ({ ...snapshot, context: { ...snapshot.context, asyncSettleMs: DEFAULT_ASYNC_SETTLE_MS } }),
   },
 ];
 

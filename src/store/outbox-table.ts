@@ -76,7 +76,9 @@ export class OutboxTable {
       GROUP BY campaign_id ORDER BY MIN(next_attempt_at)`);
     this.#release = db.prepare(`UPDATE outbox SET lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = @next_attempt_at, updated_at = @now
       WHERE id = @id AND lease_owner = @owner`);
-    this.#reschedule = db.prepare('UPDATE outbox SET next_attempt_at = ? WHERE order_id = ? AND request_no = ?');
+    this.#reschedule = db.prepare(
+      'UPDATE outbox SET next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL WHERE order_id = ? AND request_no = ?',
+    );
     this.#byOrderRequest = db.prepare('SELECT * FROM outbox WHERE order_id = ? AND request_no = ?');
     this.#open = db.prepare(`SELECT * FROM outbox WHERE state IN ('queued', 'sending', 'awaitingOperation', 'uncertain') ORDER BY id LIMIT ?`);
     this.#inState = db.prepare('SELECT * FROM outbox WHERE state = ? AND next_attempt_at <= ? ORDER BY id LIMIT ?');
