@@ -332,10 +332,11 @@ export async function startFakeMarket(options: FakeMarketOptions): Promise<FakeM
       const cursor = token === null ? undefined : decodePageToken(token);
       if (token !== null && cursor === undefined) return errorReply(400, 'BAD_REQUEST', 'Invalid pageToken');
 
-      const matching = book.ordersOfBusiness(r.owner.id)
-        .filter((o) => matchesFilter(o, parsed.data, book.campaign(o.campaignId)?.model))
-        .sort((a, b) => a.updateDate - b.updateDate || a.id - b.id)
-        .filter((o) => cursor === undefined || o.updateDate > cursor[0] || (o.updateDate === cursor[0] && o.id > cursor[1]));
+      const keep = (o: FakeOrder): boolean => matchesFilter(o, parsed.data, book.campaign(o.campaignId)?.model);
+      const after = (o: FakeOrder): boolean => cursor === undefined || o.updateDate > cursor[0] || (o.updateDate === cursor[0] && o.id > cursor[1]);
+      const matching = parsed.data.orderIds !== undefined
+        ? book.ordersByIds(r.owner.id, parsed.data.orderIds).filter((o) => keep(o) && after(o))
+        : book.pageOfBusiness(r.owner.id, cursor, limit, keep);
       const page = matching.slice(0, limit);
       const last = page.at(-1);
       const orders = page.map((o) => toBusinessOrderDto(o, book.campaign(o.campaignId)?.model ?? 'FBS'));

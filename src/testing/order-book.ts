@@ -82,6 +82,9 @@ const targetKey = (t: StatusTarget): string => `${t.status}/${t.substatus ?? ''}
 export class OrderBook {
   readonly #campaigns: Map<number, FakeCampaign>;
   readonly #orders = new Map<number, FakeOrder>();
+  /** Per business, its orders in (updateDate, id) order, for paging; rebuilt or re-sorted lazily. */
+  readonly #byBusiness = new Map<number, FakeOrder[]>();
+  readonly #unsorted = new Set<number>();
   readonly #operations = new Map<string, FakeOperation & { willFail: boolean }>();
   /** Per order, the targets the fake accepted (applied, or started an operation for). */
   readonly #accepted = new Map<number, Set<string>>();
@@ -113,21 +116,57 @@ export class OrderBook {
         id: seed.id, campaignId: seed.campaignId, status: seed.status, substatus: seed.substatus,
         creationDate: seed.creationDate ?? updateDate, updateDate, fake: seed.fake ?? false, cancelRequested: false,
       });
+      this.#byBusiness.delete(this.#campaigns.get(seed.campaignId)!.businessId);
     }
+  }
+
+  /**
+   * A page of a business's orders in (updateDate, id) order, after `after` (exclusive), keeping
+   * those `keep` accepts: up to `limit + 1`, so the caller knows whether another page follows.
+   * Logarithmic in the business's orders, so a sweep over a million stays fast.
+   */
+  pageOfBusiness(businessId: number, after: readonly [number, number] | undefined, limit: number, keep: (o: FakeOrder) => boolean): FakeOrder[] {
+    this.settleOperations();
+    const list = this.#sortedOrders(businessId);
+    let lo = 0;
+    let hi = list.length;
+    while (after !== undefined && lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const o = list[mid]!;
+      if (o.updateDate < after[0] || (o.updateDate === after[0] && o.id <= after[1])) lo = mid + 1;
+      else hi = mid;
+    }
+    const page: FakeOrder[] = [];
+    for (let i = lo; i < list.length && page.length <= limit; i++) if (keep(list[i]!)) page.push({ ...list[i]! });
+    return page;
+  }
+
+  /** The orders of a business with these ids, as copies, in (updateDate, id) order. */
+  ordersByIds(businessId: number, ids: readonly number[]): FakeOrder[] {
+    this.settleOperations();
+    return ids
+      .map((id) => this.#orders.get(id))
+      .filter((o): o is FakeOrder => o !== undefined && this.#campaigns.get(o.campaignId)?.businessId === businessId)
+      .sort((a, b) => a.updateDate - b.updateDate || a.id - b.id)
+      .map((o) => ({ ...o }));
+  }
+
+  #sortedOrders(businessId: number): FakeOrder[] {
+    let list = this.#byBusiness.get(businessId);
+    if (list === undefined) {
+      list = [...this.#orders.values()].filter((o) => this.#campaigns.get(o.campaignId)?.businessId === businessId);
+      this.#byBusiness.set(businessId, list);
+      this.#unsorted.add(businessId);
+    }
+    // Touched orders only move forward in time, so the array is nearly sorted: cheap to re-sort.
+    if (this.#unsorted.delete(businessId)) list.sort((a, b) => a.updateDate - b.updateDate || a.id - b.id);
+    return list;
   }
 
   get(orderId: number): FakeOrder | undefined {
     this.settleOperations();
     const order = this.#orders.get(orderId);
     return order === undefined ? undefined : { ...order };
-  }
-
-  /** Every order of a business, settled, as copies. */
-  ordersOfBusiness(businessId: number): FakeOrder[] {
-    this.settleOperations();
-    return [...this.#orders.values()]
-      .filter((o) => this.#campaigns.get(o.campaignId)?.businessId === businessId)
-      .map((o) => ({ ...o }));
   }
 
   /** A Market-side move (courier picked up, buyer cancelled...): no rules apply. */
@@ -259,6 +298,8 @@ export class OrderBook {
   /** Bumps updateDate, strictly increasing per order so "newer" is always decidable. */
   #touch(order: FakeOrder): void {
     order.updateDate = Math.max(this.#options.now(), order.updateDate + 1);
+    const businessId = this.#campaigns.get(order.campaignId)?.businessId;
+    if (businessId !== undefined) this.#unsorted.add(businessId);
   }
 
   #require(orderId: number): FakeOrder {
