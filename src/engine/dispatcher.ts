@@ -83,7 +83,7 @@ export class Dispatcher {
     return this.#d.orders.campaign(campaignId);
   }
 
-  /** Applies events to orders in one transaction; returns the orders that took them. */
+  /** Applies events to orders, all in one transaction. */
   #apply(events: readonly { orderId: number; event: OrderEvent }[]): void {
     const now = this.#d.clock();
     this.#d.store.write(() => {
