@@ -3,8 +3,7 @@
 // again, never blindly), what a crash mid-send leaves and how it is recovered, and the rate
 // limiter's bookkeeping that the end-to-end suites rely on.
 
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Engine } from '../src/engine/engine.js';
+import { describe, expect, it } from 'vitest';
 import { resolveLimits } from '../src/engine/policies.js';
 import { RateLimiter, UNFINISHED_LINGER_MS, windowEnd } from '../src/engine/rate-limiter.js';
 import { Store } from '../src/store/store.js';
@@ -19,41 +18,23 @@ import {
   orderIdsOf,
   pastDeliveryDate,
   range,
-  removeTempDirs,
   requestsTo,
   runChild,
   seeds,
-  startMarket,
   tempDbPath,
-  type ConsoleCapture,
 } from './helpers/effects-fixtures.js';
+import { useEffectsTest } from './helpers/effects-harness.js';
 
 const READY = { status: 'PROCESSING', substatus: 'READY_TO_SHIP' } as const;
 
+const t = useEffectsTest();
+const { engines, stores, dbs, errors } = t;
 let market: FakeMarket | undefined;
-const engines: Engine[] = [];
-const stores: Store[] = [];
-const dbs: string[] = [];
-const errors: unknown[] = [];
-let output: ConsoleCapture | undefined;
-
-afterEach(async () => {
-  for (const e of engines.splice(0)) await e.close();
-  for (const s of stores.splice(0)) s.close();
-  await market?.close();
-  market = undefined;
-  output?.restore();
-  const out = output;
-  output = undefined;
-  assertNoSecret({ dbPaths: dbs.splice(0), errors: errors.splice(0), ...(out ? { console: out } : {}) });
-  removeTempDirs();
-});
 
 type EngineExtras = Parameters<typeof engineFor>[2];
 
 async function setup(seedOrders: (m: FakeMarket) => void, options: (m: FakeMarket) => EngineExtras = () => ({})) {
-  output = captureConsole();
-  market = await startMarket();
+  market = await t.start();
   seedOrders(market);
   const db = tempDbPath();
   dbs.push(db);

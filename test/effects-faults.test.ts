@@ -8,8 +8,7 @@
 // The schedule is seeded: FAULT_SEED=<n> npx vitest run test/effects-faults.test.ts repeats it
 // (the requests' interleaving still varies a little from run to run).
 
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Engine } from '../src/engine/engine.js';
+import { describe, expect, it } from 'vitest';
 import { MarketClientError } from '../src/market/errors.js';
 import { parseRateLimitHeaders } from '../src/market/rate-limit.js';
 import { seededRandom, type Fault, type FaultKind } from '../src/testing/faults.js';
@@ -21,8 +20,6 @@ import {
   DBS,
   FBS,
   LAAS,
-  assertNoSecret,
-  captureConsole,
   engineFor,
   mismatches,
   orderIdsOf,
@@ -32,38 +29,20 @@ import {
   quotaWindows,
   range,
   recordingClient,
-  removeTempDirs,
   requestsTo,
   seeds,
-  startMarket,
   tempDbPath,
-  type ConsoleCapture,
-  type RecordingClient,
 } from './helpers/effects-fixtures.js';
+import { useEffectsTest } from './helpers/effects-harness.js';
 
 const SEED = Number(process.env.FAULT_SEED ?? 20_250_604);
 const STATUS_QUOTA = { limit: 100, windowMs: 1_000 };
 const READY = { status: 'PROCESSING', substatus: 'READY_TO_SHIP' } as const;
 const CANCEL = { status: 'CANCELLED', substatus: 'SHOP_FAILED' } as const;
 
+const t = useEffectsTest();
+const { engines, clients, dbs, errors } = t;
 let market: FakeMarket | undefined;
-const engines: Engine[] = [];
-const clients: RecordingClient[] = [];
-const dbs: string[] = [];
-const errors: unknown[] = [];
-let output: ConsoleCapture | undefined;
-
-afterEach(async () => {
-  for (const e of engines.splice(0)) await e.close();
-  for (const c of clients.splice(0)) await c.close();
-  await market?.close();
-  market = undefined;
-  output?.restore();
-  const out = output;
-  output = undefined;
-  assertNoSecret({ dbPaths: dbs.splice(0), errors: [...errors.splice(0), ...clients.flatMap((c) => c.errors())], ...(out ? { console: out } : {}) });
-  removeTempDirs();
-});
 
 /** Each kind once up front (so every kind is seen whatever the seed), then at random. */
 function faultSchedule(): Fault[] {
@@ -98,8 +77,7 @@ function faultSchedule(): Fault[] {
 describe('a seeded storm of faults', () => {
   it(`finishes with every order correct, nothing applied twice, nothing illegal, budgets kept (seed ${SEED})`, async () => {
     console.log(`[faults] seed ${SEED} (FAULT_SEED=${SEED} to repeat)`);
-    output = captureConsole();
-    market = await startMarket({ seed: SEED, latencyMs: 5, operationDelayMs: 150, quotas: { updateOrderStatuses: STATUS_QUOTA } });
+    market = await t.start({ seed: SEED, latencyMs: 5, operationDelayMs: 150, quotas: { updateOrderStatuses: STATUS_QUOTA } });
     const m = market;
     const fbs = range(110_001, 200);
     const dbs_ = range(120_001, 120);
@@ -207,8 +185,7 @@ describe('a seeded storm of faults', () => {
 
 describe('unknown outcomes of async changes', () => {
   it('a LaaS cancellation whose answer was lost is read back until its operation ends, never sent twice', async () => {
-    output = captureConsole();
-    market = await startMarket({ operationDelayMs: 800 });
+    market = await t.start({ operationDelayMs: 800 });
     const m = market;
     const ids = range(6_001, 30);
     m.seedOrders(seeds(LAAS, ids[0]!, 30));
@@ -239,8 +216,7 @@ describe('unknown outcomes of async changes', () => {
 
 describe('typed halts and splits', () => {
   it('401: the campaign is halted with MARKET_AUTH, its changes stay queued, the others proceed', async () => {
-    output = captureConsole();
-    market = await startMarket();
+    market = await t.start();
     const m = market;
     m.seedOrders([...seeds(FBS, 1_001, 40), ...seeds(DBS, 2_001, 40), ...seeds(LAAS, 3_001, 10)]);
     const db = tempDbPath();
@@ -287,9 +263,8 @@ describe('typed halts and splits', () => {
   });
 
   it('403 for a campaign the key may not use halts that campaign too', async () => {
-    output = captureConsole();
     const foreign: FakeCampaign = { campaignId: 5_999, businessId: 9_001, model: 'FBS' };
-    market = await startMarket({ campaigns: CAMPAIGNS }); // the Market does not know 5 999
+    market = await t.start({ campaigns: CAMPAIGNS }); // the Market does not know 5 999
     const m = market;
     m.seedOrders(seeds(FBS, 1_001, 5));
     const db = tempDbPath();
@@ -307,8 +282,7 @@ describe('typed halts and splits', () => {
   });
 
   it('a whole-batch 400 is bisected: only the offending order is rejected, the others are accepted once', async () => {
-    output = captureConsole();
-    market = await startMarket();
+    market = await t.start();
     const m = market;
     const ids = range(4_001, 30);
     const poison = 4_017;

@@ -7,16 +7,13 @@
 
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Engine } from '../src/engine/engine.js';
+import { describe, expect, it } from 'vitest';
 import { windowEnd } from '../src/engine/rate-limiter.js';
 import type { MarketRateLimitedError } from '../src/market/errors.js';
 import type { FakeMarket } from '../src/testing/index.js';
 import {
   API_KEY,
   FBS,
-  assertNoSecret,
-  captureConsole,
   countBudgetUse,
   engineFor,
   orderIdsOf,
@@ -25,14 +22,12 @@ import {
   quotaWindows,
   range,
   recordingClient,
-  removeTempDirs,
   requestsTo,
   seeds,
-  startMarket,
   tempDbPath,
   type BudgetUse,
-  type ConsoleCapture,
 } from './helpers/effects-fixtures.js';
+import { useEffectsTest } from './helpers/effects-harness.js';
 
 const QUOTA = 50;
 const WINDOW_MS = 1_000;
@@ -45,27 +40,12 @@ const READY = { status: 'PROCESSING', substatus: 'READY_TO_SHIP' } as const;
  */
 const SHARED_LIMITS = { resources: { updateOrderStatuses: { limit: QUOTA, windowMs: WINDOW_MS } }, ordersPerStatusUpdate: 10, parallelPerScope: 1 };
 
+const t = useEffectsTest();
+const { engines, dbs, errors } = t;
 let market: FakeMarket | undefined;
-const engines: Engine[] = [];
-const dbs: string[] = [];
-const errors: unknown[] = [];
-let output: ConsoleCapture | undefined;
-
-afterEach(async () => {
-  for (const e of engines.splice(0)) await e.close();
-  await market?.close();
-  market = undefined;
-  output?.restore();
-  const out = output;
-  output = undefined;
-  // Secrets: no error, row, file byte or console line of this test holds the key.
-  assertNoSecret({ dbPaths: dbs.splice(0), errors: errors.splice(0), ...(out ? { console: out } : {}) });
-  removeTempDirs();
-});
 
 async function setup(count: number, engineLimit: { limit: number; windowMs: number }, extra: { honestHeaders?: boolean } = {}) {
-  output = captureConsole();
-  market = await startMarket({ quotas: { updateOrderStatuses: { limit: QUOTA, windowMs: WINDOW_MS } }, ...extra });
+  market = await t.start({ quotas: { updateOrderStatuses: { limit: QUOTA, windowMs: WINDOW_MS } }, ...extra });
   const ids = range(1_000, count);
   market.seedOrders(seeds(FBS, ids[0]!, count));
   const db = tempDbPath();
@@ -134,8 +114,7 @@ describe('a scaled-down quota: 50 orders per 1 s window', () => {
   });
 
   it('420 with -Until: waits until then and does not use up a send attempt', async () => {
-    output = captureConsole();
-    market = await startMarket({ quotas: { updateOrderStatuses: { limit: 1_000, windowMs: 2_000 } } });
+    market = await t.start({ quotas: { updateOrderStatuses: { limit: 1_000, windowMs: 2_000 } } });
     market.seedOrders(seeds(FBS, 7_000, 3));
     const db = tempDbPath();
     dbs.push(db);

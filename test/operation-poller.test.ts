@@ -3,7 +3,7 @@
 // 100 ids a call, on the backoff schedule the operation machine stores as next_poll_at rows.
 // One clock drives the engine and the fake, so every poll time is exact.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Engine } from '../src/engine/engine.js';
 import type { FakeMarket, FakeMarketOptions } from '../src/testing/index.js';
 import type { FakeCampaign } from '../src/testing/order-book.js';
@@ -12,17 +12,13 @@ import {
   BUSINESS_B,
   CAMPAIGNS,
   LAAS,
-  assertNoSecret,
-  captureConsole,
   engineFor,
   range,
-  removeTempDirs,
   requestsTo,
   seeds,
-  startMarket,
   tempDbPath,
-  type ConsoleCapture,
 } from './helpers/effects-fixtures.js';
+import { useEffectsTest } from './helpers/effects-harness.js';
 
 const T0 = Date.UTC(2025, 5, 2, 9, 0, 0);
 /** A second LaaS campaign, in the other business, to see the polls grouped by business. */
@@ -32,26 +28,13 @@ const POLICY = { initialIntervalMs: 1_000, backoffCoefficient: 2, maximumInterva
 const CANCEL = { status: 'CANCELLED', substatus: 'SHOP_FAILED' } as const;
 
 let now = T0;
+const t = useEffectsTest();
+const { engines, dbs } = t;
 let market: FakeMarket | undefined;
-const engines: Engine[] = [];
-const dbs: string[] = [];
-let output: ConsoleCapture | undefined;
-
-afterEach(async () => {
-  for (const e of engines.splice(0)) await e.close();
-  await market?.close();
-  market = undefined;
-  output?.restore();
-  const out = output;
-  output = undefined;
-  assertNoSecret({ dbPaths: dbs.splice(0), ...(out ? { console: out } : {}) });
-  removeTempDirs();
-});
 
 async function setup(options: { operationDelayMs: number; failOperation?: (id: number) => boolean; quotas?: FakeMarketOptions['quotas'] }) {
-  output = captureConsole();
   now = T0;
-  market = await startMarket({ campaigns: ALL_CAMPAIGNS, now: () => now, ...options });
+  market = await t.start({ campaigns: ALL_CAMPAIGNS, now: () => now, ...options });
   const db = tempDbPath();
   dbs.push(db);
   return { market, db };

@@ -3,7 +3,7 @@
 // in the transaction that stores a page, so a crash or a failure between pages repeats at most
 // that page and never skips one.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Engine } from '../src/engine/engine.js';
 import { syncCursorName, type SyncCursor } from '../src/engine/order-sync.js';
 import type { FakeMarket } from '../src/testing/index.js';
@@ -15,20 +15,16 @@ import {
   DBS,
   FBS,
   LAAS,
-  assertNoSecret,
-  captureConsole,
   engineFor,
   range,
   recordingClient,
-  removeTempDirs,
   requestsTo,
   runChild,
   seeds,
-  startMarket,
   tempDbPath,
-  type ConsoleCapture,
   type RecordingClient,
 } from './helpers/effects-fixtures.js';
+import { useEffectsTest } from './helpers/effects-harness.js';
 
 const TEN_MINUTES_AGO = (): number => Date.now() - 10 * 60_000;
 /** Business A has FBS 70 + DBS 50 = 120 orders: three pages of 50. */
@@ -36,28 +32,12 @@ const FBS_IDS = range(10_001, 70);
 const DBS_IDS = range(20_001, 50);
 const LAAS_IDS = range(30_001, 20);
 
+const t = useEffectsTest();
+const { engines, clients, dbs, errors } = t;
 let market: FakeMarket | undefined;
-const engines: Engine[] = [];
-const clients: RecordingClient[] = [];
-const dbs: string[] = [];
-const errors: unknown[] = [];
-let output: ConsoleCapture | undefined;
-
-afterEach(async () => {
-  for (const e of engines.splice(0)) await e.close();
-  for (const c of clients.splice(0)) await c.close();
-  await market?.close();
-  market = undefined;
-  output?.restore();
-  const out = output;
-  output = undefined;
-  assertNoSecret({ dbPaths: dbs.splice(0), errors: [...errors.splice(0), ...clients.flatMap((c) => c.errors())], ...(out ? { console: out } : {}) });
-  removeTempDirs();
-});
 
 async function setup(options: { campaigns?: typeof CAMPAIGNS } = {}) {
-  output = captureConsole();
-  market = await startMarket(options.campaigns ? { campaigns: options.campaigns } : {});
+  market = await t.start(options.campaigns ? { campaigns: options.campaigns } : {});
   const old = TEN_MINUTES_AGO();
   market.seedOrders([...seeds(FBS, FBS_IDS[0]!, 70, 'PROCESSING', 'STARTED', old), ...seeds(DBS, DBS_IDS[0]!, 50, 'PROCESSING', 'STARTED', old), ...seeds(LAAS, LAAS_IDS[0]!, 20, 'PROCESSING', 'STARTED', old)]);
   const db = tempDbPath();
@@ -274,8 +254,7 @@ describe('the cursor advances only with a stored page', () => {
 
 describe('a spent read budget', () => {
   it('stops the sweep at its cursor with resumeAt instead of waiting for the window, and run() keeps sending meanwhile', async () => {
-    output = captureConsole();
-    market = await startMarket({ quotas: { getBusinessOrders: { limit: 2, windowMs: 60_000 } } });
+    market = await t.start({ quotas: { getBusinessOrders: { limit: 2, windowMs: 60_000 } } });
     market.seedOrders(seeds(FBS, FBS_IDS[0]!, 120));
     const db = tempDbPath();
     dbs.push(db);

@@ -1,0 +1,63 @@
+// The shared frame of the effects test files: what a test opens is closed after it, and then
+// the API key must be nowhere. Kept apart from effects-fixtures.ts, which child processes run
+// outside vitest.
+
+import { afterEach } from 'vitest';
+import type { Engine } from '../../src/engine/engine.js';
+import type { Store } from '../../src/store/store.js';
+import type { FakeMarket, FakeMarketOptions } from '../../src/testing/index.js';
+import {
+  assertNoSecret,
+  captureConsole,
+  removeTempDirs,
+  startMarket,
+  type ConsoleCapture,
+  type RecordingClient,
+} from './effects-fixtures.js';
+
+/** What an effects test opened, closed after each test by {@link useEffectsTest}. */
+export interface EffectsTest {
+  readonly engines: Engine[];
+  readonly clients: RecordingClient[];
+  readonly stores: Store[];
+  readonly dbs: string[];
+  /** Errors the test caught: each is searched for the key. */
+  readonly errors: unknown[];
+  /** Starts the fake Market with the test key and records console output, for this test. */
+  start(options?: Partial<FakeMarketOptions>): Promise<FakeMarket>;
+}
+
+/**
+ * Registers an afterEach that closes everything the test opened and then checks that the API
+ * key appears in no database (rows and raw bytes), no caught error and no console output.
+ */
+export function useEffectsTest(): EffectsTest {
+  const markets: FakeMarket[] = [];
+  const captures: ConsoleCapture[] = [];
+  const t: EffectsTest = {
+    engines: [],
+    clients: [],
+    stores: [],
+    dbs: [],
+    errors: [],
+    async start(options = {}) {
+      captures.push(captureConsole());
+      const market = await startMarket(options);
+      markets.push(market);
+      return market;
+    },
+  };
+  afterEach(async () => {
+    for (const e of t.engines.splice(0)) await e.close();
+    const clients = t.clients.splice(0);
+    for (const c of clients) await c.close();
+    for (const s of t.stores.splice(0)) s.close();
+    for (const m of markets.splice(0)) await m.close();
+    const outputs = captures.splice(0);
+    for (const c of outputs) c.restore();
+    const errors = [...t.errors.splice(0), ...clients.flatMap((c) => c.errors())];
+    assertNoSecret({ dbPaths: t.dbs.splice(0), errors, extra: outputs.map((c) => c.text()) });
+    removeTempDirs();
+  });
+  return t;
+}
