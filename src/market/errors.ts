@@ -67,16 +67,24 @@ function describeMarketErrors(errors: readonly ApiError[]): string {
   return errors.length === 0 ? 'no error details' : errors.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; ');
 }
 
-/** 401 (missing or bad key) or 403 (revoked token, wrong scope, no access to the campaign). */
-export class MarketAuthError extends MarketError {
-  declare readonly code: typeof MARKET_ERROR_CODES.auth;
+/** An answer with an error status and the Market's `errors[]`: the fields 401/403, 4xx and 5xx share. */
+abstract class MarketStatusError extends MarketError {
   readonly httpStatus: number;
   readonly marketErrors: readonly ApiError[];
 
-  constructor({ call, httpStatus, rateLimit, marketErrors }: MarketErrorsFields) {
-    super(MARKET_ERROR_CODES.auth, `HTTP ${httpStatus}, not authorised: ${describeMarketErrors(marketErrors)}`, call, rateLimit, { httpStatus, marketErrors });
+  protected constructor(code: MarketErrorCode, summary: string, { call, httpStatus, rateLimit, marketErrors }: MarketErrorsFields) {
+    super(code, `HTTP ${httpStatus}${summary}: ${describeMarketErrors(marketErrors)}`, call, rateLimit, { httpStatus, marketErrors });
     this.httpStatus = httpStatus;
     this.marketErrors = marketErrors;
+  }
+}
+
+/** 401 (missing or bad key) or 403 (revoked token, wrong scope, no access to the campaign). */
+export class MarketAuthError extends MarketStatusError {
+  declare readonly code: typeof MARKET_ERROR_CODES.auth;
+
+  constructor(fields: MarketErrorsFields) {
+    super(MARKET_ERROR_CODES.auth, ', not authorised', fields);
   }
 }
 
@@ -104,28 +112,20 @@ export class MarketRateLimitedError extends MarketError {
 }
 
 /** Any other 4xx: the Market refused the request as it is; sending it again will not help. */
-export class MarketClientError extends MarketError {
+export class MarketClientError extends MarketStatusError {
   declare readonly code: typeof MARKET_ERROR_CODES.clientError;
-  readonly httpStatus: number;
-  readonly marketErrors: readonly ApiError[];
 
-  constructor({ call, httpStatus, rateLimit, marketErrors }: MarketErrorsFields) {
-    super(MARKET_ERROR_CODES.clientError, `HTTP ${httpStatus}: ${describeMarketErrors(marketErrors)}`, call, rateLimit, { httpStatus, marketErrors });
-    this.httpStatus = httpStatus;
-    this.marketErrors = marketErrors;
+  constructor(fields: MarketErrorsFields) {
+    super(MARKET_ERROR_CODES.clientError, '', fields);
   }
 }
 
 /** 5xx: the Market failed. Whether it acted on the request first is unknown. */
-export class MarketServerError extends MarketError {
+export class MarketServerError extends MarketStatusError {
   declare readonly code: typeof MARKET_ERROR_CODES.serverError;
-  readonly httpStatus: number;
-  readonly marketErrors: readonly ApiError[];
 
-  constructor({ call, httpStatus, rateLimit, marketErrors }: MarketErrorsFields) {
-    super(MARKET_ERROR_CODES.serverError, `HTTP ${httpStatus}: ${describeMarketErrors(marketErrors)}`, call, rateLimit, { httpStatus, marketErrors });
-    this.httpStatus = httpStatus;
-    this.marketErrors = marketErrors;
+  constructor(fields: MarketErrorsFields) {
+    super(MARKET_ERROR_CODES.serverError, '', fields);
   }
 }
 
