@@ -3,7 +3,7 @@
 // a naive client that sends one PUT per order through the same client and the same fake.
 
 import { createEngine } from '../src/engine/engine.js';
-import type { CampaignConfig } from '../src/engine/commands.js';
+import type { CampaignConfig, ChangeTarget } from '../src/engine/commands.js';
 import { createMarketClient } from '../src/market/client.js';
 import { runConcurrently } from '../src/engine/concurrency.js';
 import type { FakeRequest } from '../src/testing/fake-market.js';
@@ -23,7 +23,7 @@ const SHARES = [0.34, 0.27, 0.23, 0.16];
 const BATCH = 30;
 
 /** Where each model starts and the seller change it gets (LaaS: confirm a draft, which is synchronous). */
-function changeFor(model: CampaignConfig['model']) {
+function changeFor(model: CampaignConfig['model']): Pick<PlannedOrder, 'from' | 'to'> {
   return model === 'LAAS'
     ? { from: { status: 'RESERVED', substatus: 'RESERVED' }, to: { status: 'PROCESSING', substatus: 'STARTED' } }
     : { from: { status: 'PROCESSING', substatus: 'STARTED' }, to: { status: 'PROCESSING', substatus: 'READY_TO_SHIP' } };
@@ -33,7 +33,7 @@ interface PlannedOrder {
   readonly orderId: number;
   readonly campaignId: number;
   readonly from: { status: string; substatus: string };
-  readonly to: { status: string; substatus: string };
+  readonly to: ChangeTarget;
 }
 
 /** N orders spread over the campaigns by SHARES, interleaved by id as real traffic would be. */

@@ -121,7 +121,8 @@ async function sync(args: { path: string; url: string }): Promise<Measured> {
     const result = await engine.sync();
     const elapsed = performance.now() - t;
     const used = process.cpuUsage(cpu);
-    return { ms: elapsed, maxRss: peakRss(), detail: { ...result, engineCpuMs: (used.user + used.system) / 1000 } };
+    const { pages, seen, created, updated, skipped } = result;
+    return { ms: elapsed, maxRss: peakRss(), detail: { pages, seen, created, updated, skipped, engineCpuMs: (used.user + used.system) / 1000 } };
   } finally {
     await engine.close();
   }

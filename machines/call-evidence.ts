@@ -2,7 +2,8 @@
 // (OrderSubstatusType.yaml L18-24): at least 3 calls between 08:00 and 21:00 in the
 // buyer's time zone, at least 90 minutes between the first and the third, and each
 // connection at least 5 s. The Market answers 400 otherwise, so we check it locally
-// and say exactly which condition failed.
+// and say exactly which condition failed. The conditions do not apply "when the number is
+// unavailable" (L24, NOTES.md §d2): evidence may say so instead of listing calls.
 
 export interface CallAttempt {
   /** When the call started: an ISO 8601 string with `Z` or an offset (required), or epoch milliseconds. */
@@ -11,11 +12,23 @@ export interface CallAttempt {
   readonly connectedSeconds: number;
 }
 
-export interface CallEvidence {
+/** The calls made to the buyer, judged against CALL_RULES. */
+export interface CallLog {
   /** The buyer's IANA time zone, e.g. `Europe/Moscow`. */
   readonly buyerTimeZone: string;
   readonly calls: readonly CallAttempt[];
 }
+
+/**
+ * The buyer's number itself was unavailable (not in service, not reachable at all), the one case
+ * the documented call conditions exempt. The Market is not sent this; it is the seller's word,
+ * kept in the order's journal with the request.
+ */
+export interface NumberUnavailable {
+  readonly numberUnavailable: true;
+}
+
+export type CallEvidence = CallLog | NumberUnavailable;
 
 export const CALL_RULES = {
   minCalls: 3,
@@ -66,9 +79,15 @@ export function checkCallEvidence(evidence: CallEvidence | undefined): CallEvide
   if (evidence === undefined) {
     return {
       code: 'CALL_EVIDENCE_INSUFFICIENT',
-      message: 'USER_UNREACHABLE needs call evidence: at least 3 calls between 08:00 and 21:00 buyer time, 90 minutes from the first to the third, each connected for at least 5 s.',
+      message: 'USER_UNREACHABLE needs call evidence: at least 3 calls between 08:00 and 21:00 buyer time, 90 minutes from the first to the third, each connected for at least 5 s, or { numberUnavailable: true } when the number is unavailable.',
       qualifyingCalls: 0,
     };
+  }
+  if ('numberUnavailable' in evidence) {
+    // Only a literal `true` exempts: anything else is a mistake, not a quiet "no".
+    return evidence.numberUnavailable === true
+      ? undefined
+      : { code: 'CALL_EVIDENCE_INVALID', message: `numberUnavailable must be true when given, not ${JSON.stringify(evidence.numberUnavailable)}; omit it and list the calls instead.` };
   }
   if (typeof evidence.buyerTimeZone !== 'string' || !isValidTimeZone(evidence.buyerTimeZone)) {
     return { code: 'CALL_EVIDENCE_INVALID', message: `buyerTimeZone "${String(evidence.buyerTimeZone)}" is not an IANA time zone.` };

@@ -3,6 +3,7 @@
 // engine stores `nextPollAt` and `deadlineAt` as rows, so polling resumes after a restart.
 
 import { assign, setup } from 'xstate';
+import type { OperationStatus, OperationType } from './statuses.js';
 
 export const OPERATION_MACHINE_VERSION = 1;
 
@@ -24,7 +25,7 @@ export const DEFAULT_POLL_POLICY: PollPolicy = {
 
 export interface OperationContext {
   readonly operationId: string;
-  readonly operationType: string;
+  readonly operationType: OperationType;
   readonly businessId: number;
   /** The order whose change this operation carries, if any. */
   readonly orderId: number | null;
@@ -34,13 +35,13 @@ export interface OperationContext {
   readonly pollCount: number;
   readonly lastPolledAt: number | null;
   /** The last status the Market reported, verbatim (it may be a value no list has). */
-  readonly lastStatus: string;
+  readonly lastStatus: OperationStatus;
   readonly policy: PollPolicy;
 }
 
 export interface OperationInput {
   readonly operationId: string;
-  readonly operationType: string;
+  readonly operationType: OperationType;
   readonly businessId: number;
   readonly orderId?: number | null;
   readonly startedAt: number;
@@ -48,8 +49,36 @@ export interface OperationInput {
 }
 
 export type OperationEvent =
-  | { readonly type: 'POLL.RESULT'; readonly status: string; readonly at: number }
+  | { readonly type: 'POLL.RESULT'; readonly status: OperationStatus; readonly at: number }
   | { readonly type: 'POLL.CHECK_DEADLINE'; readonly at: number };
+
+/** The params of each effect the machine asks the engine to carry out, by action type. */
+export interface OperationEffectParams {
+  /** Poll again at `nextPollAt` (the operation row's next due time). */
+  readonly 'effect.schedulePoll': { readonly nextPollAt: number };
+  readonly 'effect.operationDone': { readonly orderId: number | null };
+  readonly 'effect.operationFailed': { readonly orderId: number | null; readonly reason: string };
+  /** No final status before the deadline: read the order back to learn what happened. */
+  readonly 'effect.operationExpired': { readonly orderId: number | null; readonly reason: string };
+}
+
+export type OperationEffectType = keyof OperationEffectParams;
+
+/** One effect with its params: a union discriminated by `type`. */
+export type OperationEffect = { [T in OperationEffectType]: { readonly type: T; readonly params: OperationEffectParams[T] } }[OperationEffectType];
+
+const OPERATION_EFFECT_TYPES: Readonly<Record<OperationEffectType, true>> = {
+  'effect.schedulePoll': true,
+  'effect.operationDone': true,
+  'effect.operationFailed': true,
+  'effect.operationExpired': true,
+};
+
+/** The effects among the actions `transition(operationMachine, …)` returns, typed (see orderEffects). */
+export function operationEffects(actions: readonly { readonly type: string; readonly params?: unknown }[]): OperationEffect[] {
+  // The params are the ones setup() below declares per effect; XState checks every resolver against them.
+  return actions.filter((a) => Object.hasOwn(OPERATION_EFFECT_TYPES, a.type)) as OperationEffect[];
+}
 
 /** The wait before poll number `pollCount + 1`. */
 export function pollInterval(policy: PollPolicy, pollCount: number): number {
@@ -77,10 +106,10 @@ export const operationMachine = setup({
         nextPollAt: Math.min(context.deadlineAt, event.at + pollInterval(context.policy, pollCount)),
       };
     }),
-    'effect.schedulePoll': () => {},
-    'effect.operationDone': () => {},
-    'effect.operationFailed': () => {},
-    'effect.operationExpired': () => {},
+    'effect.schedulePoll': (_, _params: OperationEffectParams['effect.schedulePoll']) => {},
+    'effect.operationDone': (_, _params: OperationEffectParams['effect.operationDone']) => {},
+    'effect.operationFailed': (_, _params: OperationEffectParams['effect.operationFailed']) => {},
+    'effect.operationExpired': (_, _params: OperationEffectParams['effect.operationExpired']) => {},
   },
 }).createMachine({
   id: 'operation',

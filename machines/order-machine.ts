@@ -12,7 +12,14 @@ import { assign, setup } from 'xstate';
 import { explainTransition, type Blocker } from './explain.js';
 import type { CallEvidence } from './call-evidence.js';
 import { findSellerRule, isTerminalStatus } from './rules.js';
-import { ORDER_STATUSES, type FulfilmentModel } from './statuses.js';
+import {
+  ORDER_STATUSES,
+  type FulfilmentModel,
+  type KnownOrderStatus,
+  type KnownOrderSubstatus,
+  type OrderStatus,
+  type OrderSubstatus,
+} from './statuses.js';
 
 /**
  * Bumped whenever the stored snapshot's shape changes; src/engine/order-snapshots.ts holds the
@@ -35,8 +42,9 @@ export const OBSERVATION_SOURCES = ['import', 'sync', 'readBack', 'dispatch', 'o
 export type ObservationSource = (typeof OBSERVATION_SOURCES)[number];
 
 export interface PendingChange {
-  readonly status: string;
-  readonly substatus: string;
+  readonly status: KnownOrderStatus;
+  /** '' when the target has no substatus. */
+  readonly substatus: KnownOrderSubstatus | '';
   readonly realDeliveryDate?: string;
   /** The order's n-th seller request: with orderId and target it makes the idempotency key. */
   readonly requestNo: number;
@@ -57,18 +65,40 @@ export interface PendingChange {
 export const CHANGE_OUTCOMES = ['accepted', 'rejected', 'superseded'] as const;
 export type ChangeOutcomeKind = (typeof CHANGE_OUTCOMES)[number];
 
+/**
+ * Why a change was rejected, as data (like a Blocker): a stable `code` and a sentence for people.
+ * The Market's refusals carry the codes of src/market/refusals.ts (MARKET_REFUSALS); the
+ * machine's own are REJECTION_CODES.
+ */
+export interface Rejection {
+  readonly code: string;
+  readonly message: string;
+  readonly [field: string]: unknown;
+}
+
+export const REJECTION_CODES = {
+  /**
+   * The change was queued under rules that allowed it, and the rules of this version do not
+   * (a snapshot written before a rules fix): it is settled before anything is sent.
+   */
+  noLongerAllowed: 'NO_LONGER_ALLOWED',
+} as const;
+
 export interface ChangeOutcome {
   readonly kind: ChangeOutcomeKind;
-  readonly status: string;
-  readonly substatus: string;
+  readonly status: KnownOrderStatus;
+  readonly substatus: KnownOrderSubstatus | '';
   readonly requestNo: number;
   readonly at: number;
+  /** In words; for a rejection by the Market, its text verbatim. */
   readonly reason?: string;
+  /** A rejected change: why, with a stable code. */
+  readonly rejection?: Rejection;
 }
 
 export interface Refusal {
-  readonly status: string;
-  readonly substatus?: string;
+  readonly status: KnownOrderStatus;
+  readonly substatus?: KnownOrderSubstatus;
   readonly blockers: readonly Blocker[];
   readonly at: number;
 }
@@ -78,8 +108,8 @@ export interface OrderContext {
   readonly campaignId: number;
   readonly model: FulfilmentModel;
   /** Verbatim from the Market: may be a value no list has. */
-  readonly status: string;
-  readonly substatus: string | null;
+  readonly status: OrderStatus;
+  readonly substatus: OrderSubstatus | null;
   /** The Market time of the observation applied last; older ones change nothing. */
   readonly observedAt: number;
   readonly observedSource: ObservationSource;
@@ -106,8 +136,8 @@ export interface OrderInput {
   readonly orderId: number;
   readonly campaignId: number;
   readonly model: FulfilmentModel;
-  readonly status: string;
-  readonly substatus?: string | null;
+  readonly status: OrderStatus;
+  readonly substatus?: OrderSubstatus | null;
   readonly observedAt: number;
   readonly source?: ObservationSource;
   readonly cancelRequested?: boolean;
@@ -118,8 +148,9 @@ export interface OrderInput {
 export type OrderEvent =
   | {
       readonly type: 'MARKET.OBSERVED';
-      readonly status: string;
-      readonly substatus?: string | null;
+      /** As the Market sent it: unknown values are data, kept verbatim. */
+      readonly status: OrderStatus;
+      readonly substatus?: OrderSubstatus | null;
       readonly observedAt: number;
       readonly source: ObservationSource;
       /** DBS: the Market's `cancelRequested` flag, when the observation carries it. */
@@ -127,20 +158,65 @@ export type OrderEvent =
     }
   | {
       readonly type: 'SELLER.REQUEST';
-      readonly status: string;
-      readonly substatus?: string;
+      /** A seller may only ask for a value the Market's lists have. */
+      readonly status: KnownOrderStatus;
+      readonly substatus?: KnownOrderSubstatus;
       readonly callEvidence?: CallEvidence;
       readonly realDeliveryDate?: string;
       readonly at: number;
     }
   | { readonly type: 'DISPATCH.SENT'; readonly at: number }
-  | { readonly type: 'DISPATCH.ACCEPTED'; readonly at: number; readonly status?: string; readonly substatus?: string | null }
-  | { readonly type: 'DISPATCH.REJECTED'; readonly at: number; readonly reason: string }
+  | { readonly type: 'DISPATCH.ACCEPTED'; readonly at: number; readonly status?: OrderStatus; readonly substatus?: OrderSubstatus | null }
+  | { readonly type: 'DISPATCH.REJECTED'; readonly at: number; readonly reason: string; readonly rejection?: Rejection }
   | { readonly type: 'DISPATCH.OPERATION_STARTED'; readonly at: number; readonly operationId: string; readonly operationType: string }
   | { readonly type: 'DISPATCH.UNKNOWN'; readonly at: number; readonly reason: string }
   | { readonly type: 'DISPATCH.DEFERRED'; readonly at: number; readonly notBefore: number; readonly reason: string };
 
 export type OrderEventType = OrderEvent['type'];
+
+/** The params of each effect the machine asks the engine to carry out, by action type. */
+export interface OrderEffectParams {
+  /** Queue the pending change for sending (an outbox row). */
+  readonly 'effect.sendStatusChange': { readonly orderId: number; readonly campaignId: number; readonly pending: PendingChange };
+  /** Read the order back before sending again; not before `notBefore` when set. */
+  readonly 'effect.readBack': { readonly orderId: number; readonly campaignId: number; readonly notBefore: number | undefined };
+  /** Poll the async operation the Market started for the change. */
+  readonly 'effect.trackOperation': {
+    readonly orderId: number;
+    readonly campaignId: number;
+    readonly operationId: string;
+    readonly operationType: string;
+  };
+  /** The change ended: settle its outbox row. */
+  readonly 'effect.settleStatusChange': { readonly orderId: number; readonly campaignId: number; readonly outcome: ChangeOutcome };
+  /** DBS: answer the buyer's cancellation request by `dueAt` (a timer row). */
+  readonly 'effect.startCancellationDeadline': { readonly orderId: number; readonly dueAt: number };
+  readonly 'effect.clearCancellationDeadline': { readonly orderId: number };
+}
+
+export type OrderEffectType = keyof OrderEffectParams;
+
+/** One effect with its params: a union discriminated by `type`. */
+export type OrderEffect = { [T in OrderEffectType]: { readonly type: T; readonly params: OrderEffectParams[T] } }[OrderEffectType];
+
+const ORDER_EFFECT_TYPES: Readonly<Record<OrderEffectType, true>> = {
+  'effect.sendStatusChange': true,
+  'effect.readBack': true,
+  'effect.trackOperation': true,
+  'effect.settleStatusChange': true,
+  'effect.startCancellationDeadline': true,
+  'effect.clearCancellationDeadline': true,
+};
+
+/**
+ * The effects among the actions `transition(orderMachine, …)` returns, typed: XState types each
+ * action's `params` as the union of all of them, so narrowing on `type` alone does not narrow
+ * `params`; narrowing an {@link OrderEffect} does.
+ */
+export function orderEffects(actions: readonly { readonly type: string; readonly params?: unknown }[]): OrderEffect[] {
+  // The params are the ones setup() below declares per effect; XState checks every resolver against them.
+  return actions.filter((a) => Object.hasOwn(ORDER_EFFECT_TYPES, a.type)) as OrderEffect[];
+}
 
 interface Observation {
   readonly status: string;
@@ -190,6 +266,41 @@ function pendingStillLegal(context: OrderContext, event: OrderEvent): boolean {
   return findSellerRule(context.model, { status: state.status, substatus: state.substatus ?? undefined }, pending) !== undefined;
 }
 
+/**
+ * The rules refuse the pending change from where the order already is: only possible for a
+ * change queued under older rules (a snapshot written before a rules fix), never for one this
+ * version judged, since the machine settles a change as soon as the Market moves the order.
+ */
+function rulesRefusePending(context: OrderContext): boolean {
+  const { pending } = context;
+  return pending !== null && findSellerRule(context.model, { status: context.status, substatus: context.substatus ?? undefined }, pending) === undefined;
+}
+
+function noLongerAllowed(context: OrderContext, pending: PendingChange): Rejection {
+  const here = { status: context.status, substatus: context.substatus ?? undefined };
+  const verdict = explainTransition(here, { status: pending.status, substatus: pending.substatus }, context.model);
+  const blockers = verdict.allowed ? [] : verdict.blockers;
+  const state = (s: { status: string; substatus?: string | null | undefined }) => (s.substatus ? `${s.status}/${s.substatus}` : s.status);
+  return {
+    code: REJECTION_CODES.noLongerAllowed,
+    message: `Not sent: ${state(pending)} was queued under older seller rules, and the current ones do not allow it from ${state(here)}. ${blockers.map((b) => b.message).join(' ')}`.trim(),
+    blockers,
+  };
+}
+
+function supersededReason(context: OrderContext, event: OrderEvent): string {
+  const after = marketStateAfter(context, event);
+  // Without a move, only a rules change can have made the change illegal (rulesRefusePending).
+  return after.status === context.status && after.substatus === context.substatus
+    ? `The order is still ${after.substatus ? `${after.status}/${after.substatus}` : after.status}, from where the current seller rules do not allow the change.`
+    : `The Market moved the order to ${after.status}, from where the change no longer applies.`;
+}
+
+/** A fresh observation shows the order in a final status other than the change's target. */
+function endsElsewhere(context: OrderContext, event: OrderEvent): boolean {
+  return event.type === 'MARKET.OBSERVED' && isFreshEvent(context, event) && isTerminalStatus(event.status) && !reachesTarget(context, event);
+}
+
 function isFreshEvent(context: OrderContext, event: OrderEvent): boolean {
   const seen = observationOf(context, event);
   return seen !== undefined && isFresh(context, seen);
@@ -227,6 +338,14 @@ function eventTime(event: OrderEvent): number {
 
 /** Market statuses that get a state node of their own; PROCESSING has substates. */
 const PROCESSING_SUBSTATES = ['STARTED', 'READY_TO_SHIP', 'SHIPPED'] as const;
+/** The substates of PROCESSING: those with a state of their own, and OTHER. */
+export type ProcessingState = (typeof PROCESSING_SUBSTATES)[number] | 'OTHER';
+
+/**
+ * The market region's state value: a known status, `{ PROCESSING: substate }`, or UNRECOGNIZED.
+ * (`routing` is transient: a snapshot never rests there.)
+ */
+export type MarketStateValue = 'routing' | 'UNRECOGNIZED' | Exclude<KnownOrderStatus, 'PROCESSING'> | { readonly PROCESSING: ProcessingState };
 
 function routingTable() {
   return [
@@ -242,7 +361,12 @@ function routingTable() {
   ];
 }
 
-function marketStates() {
+// Typed state by state (not Record<string, object>), so that XState infers the market region's value.
+type MarketStatesConfig = { routing: { always: ReturnType<typeof routingTable> }; UNRECOGNIZED: { description: string } } & {
+  [S in Exclude<KnownOrderStatus, 'PROCESSING'>]: {};
+} & { PROCESSING: { initial: 'OTHER'; states: { [S in ProcessingState]: { description?: string } } } };
+
+function marketStates(): MarketStatesConfig {
   const states: Record<string, object> = {
     routing: { always: routingTable() },
     UNRECOGNIZED: { description: 'A status the engine does not know: kept verbatim in context.status.' },
@@ -259,7 +383,16 @@ function marketStates() {
           }
         : {};
   }
-  return states;
+  return states as MarketStatesConfig;
+}
+
+/**
+ * What an effect of the change region is about. The state that asks for it is only entered
+ * after the value is set (recordRequest, recordOperation, settle), so a miss is a machine bug.
+ */
+function present<T>(value: T | null | undefined, what: string, context: OrderContext): T {
+  if (value === null || value === undefined) throw new Error(`order ${context.orderId}: the effect needs ${what}, and it is not set`);
+  return value;
 }
 
 const toIdle = (outcome: ChangeOutcomeKind) => ({
@@ -271,7 +404,7 @@ const toIdle = (outcome: ChangeOutcomeKind) => ({
       params: ({ context }: { context: OrderContext }) => ({
         orderId: context.orderId,
         campaignId: context.campaignId,
-        outcome: context.lastOutcome,
+        outcome: present(context.lastOutcome, 'the outcome', context),
       }),
     },
   ],
@@ -309,6 +442,10 @@ export const orderMachine = setup({
       isFreshEvent(context, event) && !reachesTarget(context, event) && !pendingStillLegal(context, event),
     // The change no longer applies where the Market now has the order (it moved while sending).
     pendingNoLongerLegal: ({ context, event }) => !pendingStillLegal(context, event),
+    rulesRefusePending: ({ context }) => rulesRefusePending(context),
+    // The Market ended the order (a LaaS draft it cancelled itself, a buyer's cancellation) while
+    // the change was on its way: no answer can make it apply now.
+    endsElsewhere: ({ context, event }) => endsElsewhere(context, event),
     readBackShowsNotApplied: ({ context, event }) => readBackShowsNotApplied(context, event),
     readBackInconclusive: ({ context, event }) => readBackShowsNotYet(context, event) && asyncMayStillApply(context, event),
     readBackAllowsResend: ({ context, event }) =>
@@ -383,14 +520,22 @@ export const orderMachine = setup({
     }),
     settle: assign(({ context, event }, params: { outcome: ChangeOutcomeKind }) => {
       if (!context.pending) return {};
+      const rejection =
+        event.type === 'DISPATCH.REJECTED'
+          ? event.rejection
+          : event.type === 'DISPATCH.SENT' && params.outcome === 'rejected'
+            ? noLongerAllowed(context, context.pending)
+            : undefined;
       const reason =
         event.type === 'DISPATCH.REJECTED'
           ? event.reason
-          : params.outcome === 'superseded'
-            ? `The Market moved the order to ${marketStateAfter(context, event).status}, from where the change no longer applies.`
-            : params.outcome === 'rejected'
-              ? `The outcome stayed unknown after ${context.pending.sends} send(s); the read-back shows the change did not apply.`
-              : undefined;
+          : rejection !== undefined
+            ? rejection.message
+            : params.outcome === 'superseded'
+              ? supersededReason(context, event)
+              : params.outcome === 'rejected'
+                ? `The outcome stayed unknown after ${context.pending.sends} send(s); the read-back shows the change did not apply.`
+                : undefined;
       const outcome: ChangeOutcome = {
         kind: params.outcome,
         status: context.pending.status,
@@ -398,19 +543,20 @@ export const orderMachine = setup({
         requestNo: context.pending.requestNo,
         at: eventTime(event),
         ...(reason !== undefined ? { reason } : {}),
+        ...(rejection !== undefined ? { rejection } : {}),
       };
       return { pending: null, lastOutcome: outcome };
     }),
     // Effects: no implementation here. transition() hands them, with resolved params,
     // to the engine, which turns them into outbox rows, read-backs and operation rows.
-    'effect.sendStatusChange': () => {},
-    'effect.readBack': () => {},
-    'effect.trackOperation': () => {},
-    'effect.settleStatusChange': () => {},
+    'effect.sendStatusChange': (_, _params: OrderEffectParams['effect.sendStatusChange']) => {},
+    'effect.readBack': (_, _params: OrderEffectParams['effect.readBack']) => {},
+    'effect.trackOperation': (_, _params: OrderEffectParams['effect.trackOperation']) => {},
+    'effect.settleStatusChange': (_, _params: OrderEffectParams['effect.settleStatusChange']) => {},
     recordCancellationRequest: assign(({ event }) => (event.type === 'MARKET.OBSERVED' ? { cancellationRequestedAt: event.observedAt } : {})),
     clearCancellationRequest: assign({ cancellationRequestedAt: null }),
-    'effect.startCancellationDeadline': () => {},
-    'effect.clearCancellationDeadline': () => {},
+    'effect.startCancellationDeadline': (_, _params: OrderEffectParams['effect.startCancellationDeadline']) => {},
+    'effect.clearCancellationDeadline': (_, _params: OrderEffectParams['effect.clearCancellationDeadline']) => {},
   },
 }).createMachine({
   id: 'order',
@@ -488,12 +634,17 @@ export const orderMachine = setup({
             params: ({ context }: { context: OrderContext }) => ({
               orderId: context.orderId,
               campaignId: context.campaignId,
-              pending: context.pending,
+              pending: present(context.pending, 'a pending change', context),
             }),
           },
           on: {
             'SELLER.REQUEST': { actions: 'recordRefusal' },
-            'DISPATCH.SENT': { target: 'sending', actions: 'recordSent' },
+            // Judged again at send time, before any I/O: a change queued under older rules that
+            // the current ones refuse is never sent.
+            'DISPATCH.SENT': [
+              { guard: 'rulesRefusePending', ...toIdle('rejected') },
+              { target: 'sending', actions: 'recordSent' },
+            ],
             // An OK answer for a row whose SENT was never recorded (a crash between the two):
             // the market region applies it, so the change must settle too.
             'DISPATCH.ACCEPTED': toIdle('accepted'),
@@ -516,7 +667,10 @@ export const orderMachine = setup({
               { guard: 'pendingNoLongerLegal', ...toIdle('superseded') },
               { target: 'queued', actions: 'recordDeferral' },
             ],
-            'MARKET.OBSERVED': { guard: 'reachesTarget', ...toIdle('accepted') },
+            'MARKET.OBSERVED': [
+              { guard: 'reachesTarget', ...toIdle('accepted') },
+              { guard: 'endsElsewhere', ...toIdle('superseded') },
+            ],
           },
         },
         awaitingOperation: {
@@ -525,8 +679,8 @@ export const orderMachine = setup({
             params: ({ context }: { context: OrderContext }) => ({
               orderId: context.orderId,
               campaignId: context.campaignId,
-              operationId: context.pending?.operationId,
-              operationType: context.pending?.operationType,
+              operationId: present(context.pending?.operationId, 'an operation id', context),
+              operationType: present(context.pending?.operationType, 'an operation type', context),
             }),
           },
           on: {
@@ -534,7 +688,10 @@ export const orderMachine = setup({
             'DISPATCH.ACCEPTED': toIdle('accepted'),
             'DISPATCH.REJECTED': toIdle('rejected'),
             'DISPATCH.UNKNOWN': { target: 'uncertain', actions: 'recordUncertain' },
-            'MARKET.OBSERVED': { guard: 'reachesTarget', ...toIdle('accepted') },
+            'MARKET.OBSERVED': [
+              { guard: 'reachesTarget', ...toIdle('accepted') },
+              { guard: 'endsElsewhere', ...toIdle('superseded') },
+            ],
           },
         },
         uncertain: {

@@ -4,7 +4,7 @@
 // To amend the table, edit a row or add one: the machines, explainTransition, the
 // fake Market and the README table all read this list.
 
-import type { FulfilmentModel } from './statuses.js';
+import type { FulfilmentModel, KnownOrderStatus, KnownOrderSubstatus } from './statuses.js';
 
 /** A status pattern: `substatus` absent means "any substatus of that status". */
 export interface StatusPattern {
@@ -14,8 +14,8 @@ export interface StatusPattern {
 
 /** The exact status and substatus a seller change sets. */
 export interface StatusTarget {
-  readonly status: string;
-  readonly substatus: string;
+  readonly status: KnownOrderStatus;
+  readonly substatus: KnownOrderSubstatus;
 }
 
 export const RULE_REQUIREMENTS = {
@@ -41,51 +41,47 @@ export interface SellerRule {
 
 const STATUS_UPDATE = 'partner-api/openapi/paths/v2_campaigns_campaignId_orders_status-update.yaml';
 const SUBSTATUS_ENUM = 'partner-api/openapi/components/schemas/OrderSubstatusType.yaml';
-const DBS_PAGE = 'NOTES.md §d, DBS "How order statuses change"';
 const DATES_DTO = 'partner-api/openapi/components/schemas/OrderStatusChangeDeliveryDatesDTO.yaml';
+/** The official DBS status-model page: its diagram (arrow colours say who moves the order) and its lists. */
+const DBS_PAGE = 'NOTES.md §d2 (DBS status-model page)';
 
-/** The cancellation reasons a DBS seller may give on the buyer's behalf. */
-export const DBS_BUYER_CANCEL_REASONS = [
-  'USER_CHANGED_MIND',
-  'USER_REFUSED_DELIVERY',
-  'USER_REFUSED_PRODUCT',
-  'USER_REFUSED_QUALITY',
-  'REPLACING_ORDER',
-  'USER_UNREACHABLE',
+/**
+ * DBS cancellation by the shop (NOTES.md §d2): the diagram's orange arrows leave exactly these
+ * three states, and the page lists, per current status, the substatuses the shop may send.
+ * The page warns that statuses sent out of the diagram's order are an error, so a list applies
+ * only where its status has an orange arrow, not to any substatus of the status.
+ */
+export const DBS_SHOP_CANCELLATIONS = [
+  {
+    from: { status: 'PROCESSING', substatus: 'STARTED' },
+    substatuses: ['SHOP_FAILED', 'USER_CHANGED_MIND', 'USER_UNREACHABLE', 'INCORRECT_PERSONAL_DATA'],
+  },
+  {
+    from: { status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' },
+    substatuses: ['SHOP_FAILED', 'USER_CHANGED_MIND', 'USER_UNREACHABLE'],
+  },
+  {
+    from: { status: 'PICKUP', substatus: 'PICKUP_SERVICE_RECEIVED' },
+    substatuses: ['SHOP_FAILED', 'USER_CHANGED_MIND', 'USER_UNREACHABLE', 'PICKUP_EXPIRED'],
+  },
 ] as const;
 
-const DBS_OPEN_STATUSES = ['PROCESSING', 'DELIVERY', 'PICKUP'] as const;
-
 function dbsCancellations(): SellerRule[] {
-  const rows: SellerRule[] = [];
-  for (const from of DBS_OPEN_STATUSES) {
-    rows.push({
-      id: `DBS.cancel-shop-failed-from-${from.toLowerCase()}`,
+  return DBS_SHOP_CANCELLATIONS.flatMap(({ from, substatuses }) =>
+    substatuses.map((substatus): SellerRule => ({
+      id: `DBS.cancel-${substatus.toLowerCase().replaceAll('_', '-')}-from-${from.status.toLowerCase()}`,
       models: ['DBS'],
-      from: { status: from },
-      to: { status: 'CANCELLED', substatus: 'SHOP_FAILED' },
-      source: DBS_PAGE,
-      ...(from === 'PROCESSING'
-        ? {}
-        : { assumption: `The DBS page says the shop cancels with SHOP_FAILED without naming the states; we allow it from ${from} too, as an order the shop still holds.` }),
-    });
-    for (const reason of DBS_BUYER_CANCEL_REASONS) {
-      rows.push({
-        id: `DBS.cancel-${reason.toLowerCase().replaceAll('_', '-')}-from-${from.toLowerCase()}`,
-        models: ['DBS'],
-        from: { status: from },
-        to: { status: 'CANCELLED', substatus: reason },
-        ...(reason === 'USER_UNREACHABLE' ? { requires: RULE_REQUIREMENTS.callEvidence } : {}),
-        source: `${SUBSTATUS_ENUM} (CANCELLED reasons); ${DBS_PAGE}`,
-        assumption: 'Buyer-reason cancellations by a DBS shop are allowed from every state the shop still holds; the docs list the reasons but not the states.',
-      });
-    }
-  }
-  return rows;
+      from,
+      to: { status: 'CANCELLED', substatus },
+      ...(substatus === 'USER_UNREACHABLE' ? { requires: RULE_REQUIREMENTS.callEvidence } : {}),
+      source: `${DBS_PAGE}: orange arrow from ${from.status}/${from.substatus}; ${substatus} is in the shop's list for ${from.status}${substatus === 'USER_UNREACHABLE' ? `; call conditions: ${SUBSTATUS_ENUM} L18-24` : ''}`,
+    })),
+  );
 }
 
 export const SELLER_RULES: readonly SellerRule[] = [
-  // FBS and Express: the seller packs (READY_TO_SHIP) or cancels; Market sets everything else.
+  // FBS and Express: the seller packs (READY_TO_SHIP) or cancels; Market sets everything else,
+  // and there is no seller edge beyond these three (no undo of READY_TO_SHIP; NOTES.md §d2).
   {
     id: 'FBS.ready-to-ship',
     models: ['FBS', 'EXPRESS'],
@@ -108,56 +104,58 @@ export const SELLER_RULES: readonly SellerRule[] = [
     source: `${STATUS_UPDATE} (description)`,
   },
 
-  // DBS: the shop drives delivery itself.
-  {
-    id: 'DBS.ready-to-ship',
-    models: ['DBS'],
-    from: { status: 'PROCESSING', substatus: 'STARTED' },
-    to: { status: 'PROCESSING', substatus: 'READY_TO_SHIP' },
-    source: `${STATUS_UPDATE} (description, not model-specific)`,
-    assumption: 'The DBS status table does not list READY_TO_SHIP; the bulk method allows STARTED → READY_TO_SHIP without naming a model, so DBS shops may mark packing too.',
-  },
+  // DBS: the shop drives delivery itself, along the diagram's green arrows and nowhere else.
+  // The DBS model has no PROCESSING/READY_TO_SHIP.
   {
     id: 'DBS.hand-to-delivery',
     models: ['DBS'],
-    from: { status: 'PROCESSING' },
+    from: { status: 'PROCESSING', substatus: 'STARTED' },
     to: { status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' },
-    source: DBS_PAGE,
+    source: `${DBS_PAGE}: green arrow "Заказ передан в доставку"`,
   },
   {
     id: 'DBS.arrive-at-pickup',
     models: ['DBS'],
-    from: { status: 'DELIVERY' },
+    from: { status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' },
     to: { status: 'PICKUP', substatus: 'PICKUP_SERVICE_RECEIVED' },
     acceptsRealDeliveryDate: true,
-    source: `${DBS_PAGE}; ${DATES_DTO}`,
+    source: `${DBS_PAGE}: green arrow "Заказ принят в ПВЗ"; ${DATES_DTO}`,
   },
   {
     id: 'DBS.deliver-from-delivery',
     models: ['DBS'],
-    from: { status: 'DELIVERY' },
+    from: { status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' },
     to: { status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED' },
     acceptsRealDeliveryDate: true,
-    source: `${DBS_PAGE}; ${DATES_DTO}`,
+    source: `${DBS_PAGE}: green arrow; ${DATES_DTO}`,
   },
   {
     id: 'DBS.deliver-from-pickup',
     models: ['DBS'],
-    from: { status: 'PICKUP' },
+    from: { status: 'PICKUP', substatus: 'PICKUP_SERVICE_RECEIVED' },
     to: { status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED' },
     acceptsRealDeliveryDate: true,
-    source: `${DBS_PAGE}; ${DATES_DTO}`,
+    source: `${DBS_PAGE}: green arrow; ${DATES_DTO}`,
+  },
+  {
+    id: 'DBS.deliver-after-arbitration',
+    models: ['DBS'],
+    from: { status: 'DELIVERY', substatus: 'DELIVERY_USER_NOT_RECEIVED' },
+    to: { status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED' },
+    acceptsRealDeliveryDate: true,
+    source: `${DBS_PAGE}: green arrow inside the arbitration box; ${DATES_DTO}`,
+    assumption: "The diagram draws this arrow green (the shop's), while the page's table says the arbitration that DELIVERY_USER_NOT_RECEIVED starts is ended by the Market; we follow the diagram and let the shop report the delivery.",
   },
   ...dbsCancellations(),
 
-  // LaaS: confirm a draft, or cancel; the cancellation completes asynchronously.
+  // LaaS: confirm a draft, or cancel; the cancellation completes asynchronously. A draft is an
+  // order the Market created in RESERVED; unconfirmed within an hour, the Market cancels it itself.
   {
     id: 'LAAS.confirm-draft',
     models: ['LAAS'],
     from: { status: 'RESERVED' },
     to: { status: 'PROCESSING', substatus: 'STARTED' },
-    source: `${STATUS_UPDATE} (description, LaaS section)`,
-    assumption: 'The spec says "confirm a draft with PROCESSING/STARTED"; a LaaS draft is an order in RESERVED (the only LaaS-only status).',
+    source: `${STATUS_UPDATE} (description, LaaS section); NOTES.md §d2 (a draft is an order in RESERVED, CreateOrderDTO.yaml)`,
   },
   {
     id: 'LAAS.cancel-draft',
@@ -165,8 +163,8 @@ export const SELLER_RULES: readonly SellerRule[] = [
     from: { status: 'RESERVED' },
     to: { status: 'CANCELLED', substatus: 'SHOP_FAILED' },
     async: true,
-    source: `${STATUS_UPDATE} (description, LaaS section); NOTES.md §b`,
-    assumption: 'Cancelling an unconfirmed draft uses the same CANCELLED/SHOP_FAILED request as a confirmed order.',
+    source: `${STATUS_UPDATE} (description, LaaS section); NOTES.md §b, §d2`,
+    assumption: 'NOTES.md §d2: whether a draft is cancelled with CANCELLED/SHOP_FAILED is not stated (the LaaS diagram was not retrieved); we use the same request as for a confirmed order.',
   },
   {
     id: 'LAAS.cancel',

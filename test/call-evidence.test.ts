@@ -3,7 +3,7 @@
 // connected ≥ 5 s. Boundaries on every condition, in zones that differ from UTC.
 
 import { describe, expect, it } from 'vitest';
-import { CALL_RULES, checkCallEvidence, type CallAttempt, type CallEvidence } from '../machines/call-evidence.js';
+import { CALL_RULES, checkCallEvidence, type CallAttempt, type CallLog } from '../machines/call-evidence.js';
 import { explainTransition } from '../machines/explain.js';
 
 /** Calls on 2025-05-12 at the given local wall-clock times, in a zone at `offset`. */
@@ -11,7 +11,7 @@ function callsAt(offset: string, times: readonly string[], connectedSeconds = 10
   return times.map((t) => ({ startedAt: `2025-05-12T${t.length === 5 ? `${t}:00` : t}${offset}`, connectedSeconds }));
 }
 
-function moscow(times: readonly string[], connectedSeconds = 10): CallEvidence {
+function moscow(times: readonly string[], connectedSeconds = 10): CallLog {
   return { buyerTimeZone: 'Europe/Moscow', calls: callsAt('+03:00', times, connectedSeconds) };
 }
 
@@ -110,7 +110,7 @@ describe('checkCallEvidence', () => {
 
   describe('each connection at least 5 s', () => {
     it('4.9 s does not count, 5 s does', () => {
-      const ev = (s: number): CallEvidence => ({
+      const ev = (s: number): CallLog => ({
         buyerTimeZone: 'Europe/Moscow',
         calls: [...callsAt('+03:00', ['08:00', '09:00'], 10), ...callsAt('+03:00', ['09:30'], s)],
       });
@@ -147,6 +147,33 @@ describe('checkCallEvidence', () => {
     expect(few?.message).toContain('Asia/Vladivostok');
     expect(few?.message).toContain('needs 3');
     expect(checkCallEvidence(moscow(['08:00', '08:30', '09:29']))?.message).toContain('span 89 minutes');
+  });
+});
+
+describe('the buyer\'s number is unavailable (OrderSubstatusType.yaml L24, NOTES.md §d2)', () => {
+  it('{ numberUnavailable: true } passes without calls', () => {
+    expect(checkCallEvidence({ numberUnavailable: true })).toBeUndefined();
+  });
+
+  it('anything but a literal true is invalid, not a quiet "no"', () => {
+    for (const value of [false, 'yes', 1, null]) {
+      const evidence = { numberUnavailable: value } as unknown as Parameters<typeof checkCallEvidence>[0];
+      expect(checkCallEvidence(evidence), String(value)).toMatchObject({ code: 'CALL_EVIDENCE_INVALID', message: expect.stringContaining('numberUnavailable') });
+    }
+  });
+
+  it('the message for missing evidence names the way to say so', () => {
+    expect(checkCallEvidence(undefined)?.message).toContain('{ numberUnavailable: true }');
+  });
+
+  it('allows DBS CANCELLED/USER_UNREACHABLE from every state that has the row', () => {
+    for (const order of [
+      { status: 'PROCESSING', substatus: 'STARTED' },
+      { status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' },
+      { status: 'PICKUP', substatus: 'PICKUP_SERVICE_RECEIVED' },
+    ]) {
+      expect(explainTransition(order, { status: 'CANCELLED', substatus: 'USER_UNREACHABLE', callEvidence: { numberUnavailable: true } }, 'DBS').allowed, order.status).toBe(true);
+    }
   });
 });
 

@@ -4,9 +4,11 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { Readable, Writable } from 'node:stream';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeMarket, type FakeMarket, type FakeOrderSeed } from '../src/testing/index.js';
+import { main } from '../src/cli/main.js';
 import { ensureBuilt, filesContaining, json, killRunning, makeTempDir, runCli, TEST_API_KEY, transcript, type CliResult } from './helpers/cli.js';
 
 const FBS = { campaignId: 101, businessId: 11, model: 'FBS' } as const;
@@ -28,7 +30,21 @@ beforeAll(async () => {
 afterAll(async () => {
   killRunning();
   await market?.close();
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  try {
+    // Every byte printed by every child of this file, and every database file written. The
+    // children ran with the key (the fake Market answers no other), so it was there to leak.
+    expect(transcript.length).toBeGreaterThan(0);
+    for (const text of transcript) expect(text).not.toContain(TEST_API_KEY);
+    const databases = dirs.flatMap((d) => fs.readdirSync(d).filter((f) => f.endsWith('.db')));
+    expect(databases.length).toBeGreaterThan(0);
+    for (const d of dirs) expect(filesContaining(d, TEST_API_KEY)).toEqual([]);
+    // And the scan does find the key where it is.
+    const canary = path.join(dirs[0]!, 'canary.bin');
+    fs.writeFileSync(canary, `before${TEST_API_KEY}after`);
+    expect(filesContaining(dirs[0]!, TEST_API_KEY)).toEqual([canary]);
+  } finally {
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  }
 });
 
 function tempDir(): string {
@@ -210,6 +226,38 @@ describe('sync', () => {
   });
 });
 
+describe('sync on a terminal', () => {
+  it('draws its progress in place (pages, orders read, new, updated), then clears it for the summary', async () => {
+    // Run in-process with a terminal-like stdout: a pipe never gets the redrawn line.
+    const slow = await startFakeMarket({ apiKey: TEST_API_KEY, campaigns: [FBS], latencyMs: 100 });
+    try {
+      const ids = Array.from({ length: 120 }, (_, i) => 7_900_000_001 + i);
+      slow.seedOrders(ids.map((id) => ({ id, campaignId: FBS.campaignId, status: 'PROCESSING', substatus: 'STARTED', updateDate: Date.now() - 60_000 })));
+      let written = '';
+      const stdout = Object.assign(new Writable({ write: (chunk, _encoding, done) => ((written += String(chunk)), done()) }), { isTTY: true, columns: 120 });
+      const stderr = new Writable({ write: (_chunk, _encoding, done) => done() });
+      const dir = tempDir();
+      const code = await main(['--db', path.join(dir, 'tty.db'), '--api-url', slow.url, '--campaign', '101:11:FBS', 'sync'], {
+        stdin: Readable.from([]),
+        stdout,
+        stderr,
+        env: { YM_API_KEY: TEST_API_KEY },
+        cwd: dir,
+      });
+      transcript.push(written);
+      expect(code).toBe(0);
+      expect(written).toContain('\r\x1b[Ksync: reading orders from the Market…');
+      for (const [pages, seen] of [[1, 50], [2, 100], [3, 120]]) {
+        expect(written).toContain(`\r\x1b[Ksync: ${pages} page(s), ${seen} order(s) read, ${seen} new, 0 updated (business 11)`);
+      }
+      // Cleared before the summary, which starts a clean line.
+      expect(written).toMatch(/\r\x1b\[Ksynced 1 campaign\(s\) in .*: 120 order\(s\) read in 3 page\(s\), 120 new/);
+    } finally {
+      await slow.close();
+    }
+  });
+});
+
 describe('status, history and graph', () => {
   it('history prints the timeline, a Mermaid path, and JSON', async () => {
     const [order] = seed(EXPRESS, 1, 'PROCESSING', 'STARTED');
@@ -333,11 +381,4 @@ describe('usage and input errors exit 2 with error [CODE]', () => {
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toMatch(/^error \[MARKET_NETWORK\]/m);
   });
-});
-
-afterAll(() => {
-  // Every byte printed by every child of this file, and every database file written.
-  expect(transcript.length).toBeGreaterThan(0);
-  for (const text of transcript) expect(text).not.toContain(TEST_API_KEY);
-  for (const d of dirs) if (fs.existsSync(d)) expect(filesContaining(d, TEST_API_KEY)).toEqual([]);
 });

@@ -3,17 +3,26 @@
 // again, never blindly), what a crash mid-send leaves and how it is recovered, and the rate
 // limiter's bookkeeping that the end-to-end suites rely on.
 
+import { existsSync } from 'node:fs';
+import BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { createEngine, type Engine } from '../src/engine/engine.js';
+import { InvalidOptionError, UnsafeOptionError } from '../src/engine/errors.js';
 import { resolveLimits } from '../src/engine/policies.js';
 import { RateLimiter, UNFINISHED_LINGER_MS, windowEnd } from '../src/engine/rate-limiter.js';
+import { YmOrdersError } from '../src/errors.js';
+import { MIGRATIONS } from '../src/store/migrations.js';
+import { APPLICATION_ID } from '../src/store/open-database.js';
 import { Store } from '../src/store/store.js';
 import type { FakeMarket } from '../src/testing/index.js';
 import {
   API_KEY,
   DBS,
   FBS,
+  LAAS,
   assertNoSecret,
   captureConsole,
+  countBudgetUse,
   engineFor,
   orderIdsOf,
   pastDeliveryDate,
@@ -22,10 +31,13 @@ import {
   runChild,
   seeds,
   tempDbPath,
+  waitUntil,
 } from './helpers/effects-fixtures.js';
 import { useEffectsTest } from './helpers/effects-harness.js';
 
 const READY = { status: 'PROCESSING', substatus: 'READY_TO_SHIP' } as const;
+/** DBS shops hand the order to delivery themselves; READY_TO_SHIP is FBS's and Express's. */
+const TO_DELIVERY = { status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' } as const;
 
 const t = useEffectsTest();
 const { engines, stores, dbs, errors } = t;
@@ -52,8 +64,8 @@ describe('batching', () => {
     const date = pastDeliveryDate();
     engine.requestChanges([
       ...range(1_001, 65).map((orderId) => ({ orderId, ...READY })),
-      ...range(2_001, 31).map((orderId) => ({ orderId, status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' })),
-      ...range(2_101, 3).map((orderId) => ({ orderId, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED', realDeliveryDate: date })),
+      ...range(2_001, 31).map((orderId) => ({ orderId, status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' }) as const),
+      ...range(2_101, 3).map((orderId) => ({ orderId, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED', realDeliveryDate: date }) as const),
     ]);
     const report = await engine.flush();
     expect(report.open).toBe(0);
@@ -80,7 +92,9 @@ describe('rounds never cut a batch short', () => {
     const dbs = range(200_001, 700);
     const interleaved: number[] = [];
     while (fbs.length > 0 || dbs.length > 0) interleaved.push(...fbs.splice(0, 2), ...dbs.splice(0, 1));
-    engine.requestChanges(interleaved.map((orderId) => ({ orderId, ...READY })));
+    const dbsIds = new Set(range(200_001, 700));
+    const queued = engine.requestChanges(interleaved.map((orderId) => ({ orderId, ...(dbsIds.has(orderId) ? TO_DELIVERY : READY) })));
+    expect(queued.refused).toEqual([]);
     const report = await engine.flush({ untilIdle: true, maxWaitMs: 20_000 });
     expect(report.open).toBe(0);
     expect(requestsTo(m, 'updateOrderStatuses', FBS.campaignId)).toHaveLength(Math.ceil(990 / 30));
@@ -184,6 +198,260 @@ describe('unknown outcomes are read back before anything is sent again', () => {
       expect(later.getOrder(id).lastOutcome?.kind).toBe('accepted');
     }
     expect(m.stats().duplicateApplications).toBe(0);
+  });
+});
+
+/** Read-backs the fake was asked for (a sync reads without orderIds). */
+const readBacks = (m: FakeMarket) => requestsTo(m, 'getBusinessOrders').filter((r) => (r.body as { orderIds?: number[] }).orderIds !== undefined);
+
+describe('read-backs back off on their own count', () => {
+  it('against a Market answering 500 to every read, each read-back waits the retry backoff for its failures in a row', async () => {
+    let now = Date.now();
+    const { market: m, engine } = await setup(
+      (mk) => mk.seedOrders(seeds(FBS, 1_001, 1)),
+      () => ({ clock: () => now, random: () => 0.5, retry: { initialIntervalMs: 1_000, backoffCoefficient: 2, maximumIntervalMs: 8_000 } }),
+    );
+    const row = () => engine.store.outbox.get(1_001, 1)!;
+    engine.requestChange({ orderId: 1_001, ...READY });
+    m.inject({ kind: 'status500', endpoint: 'updateOrderStatuses' });
+    m.inject({ kind: 'status500', endpoint: 'getBusinessOrders', times: Infinity });
+
+    await engine.flush();
+    // The 500 may have applied: read back after the backoff for the first send.
+    expect(row()).toMatchObject({ state: 'uncertain', attempts: 1, read_failures: 0, next_attempt_at: now + 500 });
+
+    // Full jitter with random() = 0.5: half of min(8 000, 1 000 x 2^(n-1)) after the n-th failed read.
+    const expected = [500, 1_000, 2_000, 4_000, 4_000, 4_000];
+    const waits: number[] = [];
+    for (const [i] of expected.entries()) {
+      const due = row().next_attempt_at;
+      now = due - 1;
+      await engine.flush();
+      expect(readBacks(m), 'not read before it is due').toHaveLength(i);
+      now = due;
+      await engine.flush();
+      expect(readBacks(m)).toHaveLength(i + 1);
+      expect(row()).toMatchObject({ state: 'uncertain', attempts: 1, read_failures: i + 1 });
+      waits.push(row().next_attempt_at - now);
+    }
+    expect(waits).toEqual(expected);
+    expect(engine.getOrder(1_001).change).toBe('uncertain');
+
+    // The Market recovers: the read shows the change did not apply, so it is sent once more, and
+    // the resend starts the count afresh.
+    m.clearFaults();
+    now = row().next_attempt_at;
+    await engine.flush();
+    expect(requestsTo(m, 'updateOrderStatuses').map((r) => r.status)).toEqual([500, 200]);
+    expect(row()).toMatchObject({ state: 'accepted', attempts: 2, read_failures: 0 });
+    expect(m.stats().duplicateApplications).toBe(0);
+  });
+
+  it('a database from before the counter (schema 1) opens, its rows at 0 read failures', () => {
+    const file = tempDbPath();
+    dbs.push(file);
+    const raw = new BetterSqlite3(file);
+    raw.pragma(`application_id = ${APPLICATION_ID}`);
+    raw.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    raw.exec(MIGRATIONS[0]!.sql);
+    raw.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (1, ?, 0)').run(MIGRATIONS[0]!.name);
+    raw
+      .prepare(`INSERT INTO outbox (idempotency_key, order_id, campaign_id, request_no, status, substatus, state, attempts, next_attempt_at, journal_seq, created_at, updated_at)
+        VALUES ('1:PROCESSING/READY_TO_SHIP:m3:r1', 1, ${FBS.campaignId}, 1, 'PROCESSING', 'READY_TO_SHIP', 'uncertain', 2, 0, 1, 0, 0)`)
+      .run();
+    raw.close();
+    const store = Store.open(file);
+    stores.push(store);
+    expect(store.db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all()).toEqual(MIGRATIONS.map((m) => m.version));
+    expect(store.outbox.get(1, 1)).toMatchObject({ state: 'uncertain', attempts: 2, read_failures: 0 });
+  });
+});
+
+describe('outbox leases: a change is sent by one engine only', () => {
+  /** The engines' request timeout (real time: held requests must not time out) and their lease, 3 x that. */
+  const TIMEOUT_MS = 60_000;
+  const LEASE_MS = 3 * TIMEOUT_MS;
+  /** How long each of A's requests takes on the shared clock: within the timeout. */
+  const REQUEST_MS = 50_000;
+  const IN_FLIGHT = 4;
+
+  /**
+   * Two engines on one file and one clock. A leases all `batches` batches of 30 for one round and
+   * sends them four at a time, each four taking REQUEST_MS, so the round outlasts the lease it
+   * started with. Returns once the clock is past that lease, with A's fourth four held at the Market.
+   */
+  async function roundPastItsLease(batches: number) {
+    const clock = { now: Date.now() };
+    const api = (mk: FakeMarket) => ({ baseUrl: mk.url, apiKey: API_KEY, timeoutMs: TIMEOUT_MS });
+    const count = 30 * batches;
+    const { market: m, engine: a, db } = await setup((mk) => mk.seedOrders(seeds(FBS, 1_001, count)), (mk) => ({ owner: 'A', clock: () => clock.now, api: api(mk) }));
+    const b = engineFor(m, db, { owner: 'B', clock: () => clock.now, api: api(m) });
+    engines.push(b);
+    a.requestChanges(range(1_001, count).map((orderId) => ({ orderId, ...READY })));
+    m.hold((r) => r.endpoint === 'updateOrderStatuses');
+    const leasedAt = clock.now;
+    const flushA = a.flush();
+    for (let step = 1; step <= 4; step++) {
+      await waitUntil(() => m.held().length === IN_FLIGHT, `A's requests ${4 * step - 3}..${4 * step} are at the Market`);
+      clock.now += REQUEST_MS;
+      if (step < 4) m.release({ keepHolding: true });
+    }
+    expect(clock.now - leasedAt).toBeGreaterThan(LEASE_MS);
+    return { m, a, b, count, flushA };
+  }
+
+  /** Every order id of every status update, held ones included. */
+  const sentIds = (m: FakeMarket) => requestsTo(m, 'updateOrderStatuses').flatMap(orderIdsOf).sort((x, y) => x - y);
+  const bulkCalls = (e: Engine) => e.stats().counters.calls.updateOrderStatuses ?? 0;
+
+  it('rows of a round that outlasted its lease, sent by another engine meanwhile, are not sent again', async () => {
+    const { m, a, b, count, flushA } = await roundPastItsLease(18);
+    // B finds A's last two batches queued under a lease that has run out and takes them; it
+    // waits for a free request slot.
+    const flushB = b.flush();
+    const takenByB = () => b.store.db.prepare("SELECT COUNT(*) FROM outbox WHERE lease_owner = 'B'").pluck().get() as number;
+    await waitUntil(() => takenByB() === 60, 'B has taken the rows');
+    // A's four answers arrive; A's round goes on to the same two batches, and both engines get a
+    // request slot for each (a permit comes right before a batch is marked sent, or found taken).
+    const permits = [countBudgetUse(a.store, 'updateOrderStatuses'), countBudgetUse(b.store, 'updateOrderStatuses')];
+    const callsBefore = bulkCalls(a) + bulkCalls(b);
+    m.release({ keepHolding: true });
+    await waitUntil(() => permits.every((p) => p.acquired === 2), 'each engine has tried both batches');
+    const sent = bulkCalls(a) + bulkCalls(b) - callsBefore;
+    await waitUntil(() => m.held().length === sent, 'the batches sent are at the Market');
+    expect(sentIds(m), 'both engines sent the same rows').toEqual(range(1_001, count));
+    expect(sent).toBe(2);
+    m.release();
+    await Promise.all([flushA, flushB]);
+    expect(sentIds(m)).toEqual(range(1_001, count));
+    for (const id of range(1_001, count)) expect(a.getOrder(id)).toMatchObject({ substatus: 'READY_TO_SHIP', change: 'idle' });
+    expect(m.stats().duplicateApplications).toBe(0);
+  });
+
+  it('a send late in a round keeps a lease for its own request: another engine does not take it as orphaned', async () => {
+    const { m, a, b, count, flushA } = await roundPastItsLease(16);
+    // A's last four requests are in flight, sent REQUEST_MS ago; B's flush first looks for sends a
+    // dead process orphaned (before its first await).
+    const flushB = b.flush();
+    expect(a.summary().outbox).toMatchObject({ sending: 120, uncertain: 0, queued: 0 });
+    m.release();
+    expect((await flushB).counters).toMatchObject({ uncertain: 0, readBacks: 0, ordersSent: 0 });
+    expect((await flushA).open).toBe(0);
+    expect(sentIds(m)).toEqual(range(1_001, count));
+    expect(m.stats().duplicateApplications).toBe(0);
+  });
+});
+
+/** Runs `fn`, which must throw a YmOrdersError; returns it. */
+function caught(fn: () => unknown): YmOrdersError {
+  let error: unknown;
+  try {
+    fn();
+  } catch (e) {
+    error = e;
+  }
+  expect(error, 'expected a throw').toBeInstanceOf(YmOrdersError);
+  return error as YmOrdersError;
+}
+
+/** The asyncSettleMs an engine gives the orders it starts tracking. */
+function settleOf(engine: Engine): number {
+  engine.trackOrders([{ orderId: 1, campaignId: FBS.campaignId, status: 'PROCESSING', substatus: 'STARTED' }]);
+  return (JSON.parse(engine.store.orders.get(1)!.snapshot) as { context: { asyncSettleMs: number } }).context.asyncSettleMs;
+}
+
+describe('settings that bear on exactly-once', () => {
+  const api = { baseUrl: 'http://127.0.0.1:9', apiKey: API_KEY, timeoutMs: 5_000 };
+  const campaigns = [{ campaignId: FBS.campaignId, businessId: FBS.businessId, model: FBS.model }];
+  const open = (options: Parameters<typeof createEngine>[0]) => {
+    const engine = createEngine({ db: ':memory:', campaigns, ...options });
+    engines.push(engine);
+    return engine;
+  };
+
+  it('asyncSettleMs below pollPolicy.timeoutMs plus the request time is refused with UNSAFE_OPTION, and nothing is opened', () => {
+    const file = tempDbPath();
+    const error = caught(() => createEngine({ db: file, campaigns, api, pollPolicy: { timeoutMs: 60_000 }, asyncSettleMs: 2_000 }));
+    errors.push(error);
+    expect(error).toBeInstanceOf(UnsafeOptionError);
+    // 60 s of polling, plus the longer of the 5 s client timeout and the Market's own 10 s.
+    expect(error).toMatchObject({ code: 'UNSAFE_OPTION', option: 'asyncSettleMs', value: 2_000, minimum: 70_000 });
+    expect(error.details).toEqual({ option: 'asyncSettleMs', value: 2_000, minimum: 70_000 });
+    expect(error.message).toMatch(/^Engine option asyncSettleMs = 2000 could send a change twice: .*pollPolicy\.timeoutMs 60000 ms.* Use at least 70000/);
+    expect(existsSync(file)).toBe(false);
+
+    expect(caught(() => open({ api, pollPolicy: { timeoutMs: 60_000 }, asyncSettleMs: 69_999 })).code).toBe('UNSAFE_OPTION');
+    expect(settleOf(open({ api, pollPolicy: { timeoutMs: 60_000 }, asyncSettleMs: 70_000 }))).toBe(70_000);
+    // Unset, it is that minimum: it follows the poll deadline and a client timeout above 10 s.
+    expect(settleOf(open({ api, pollPolicy: { timeoutMs: 60_000 } }))).toBe(70_000);
+    expect(settleOf(open({ api: { ...api, timeoutMs: 30_000 }, pollPolicy: { timeoutMs: 60_000 } }))).toBe(90_000);
+    expect(settleOf(open({}))).toBe(3_600_000 + 10_000);
+    // No longer tied to the retry policy: a short retry wait leaves the window alone.
+    expect(settleOf(open({ retry: { maximumIntervalMs: 200 } }))).toBe(3_600_000 + 10_000);
+  });
+
+  it('options of the wrong shape are refused with INVALID_OPTION naming each, and nothing is opened', () => {
+    const cases: [Parameters<typeof createEngine>[0], string, RegExp][] = [
+      [{ maxSends: 0 }, 'maxSends', /too small/i],
+      [{ maxSends: 1.5 }, 'maxSends', /expected int/i],
+      [{ retry: { backoffCoefficient: 0.5 } }, 'retry.backoffCoefficient', /too small/i],
+      [{ retry: { initialIntervalMs: Number.NaN } }, 'retry.initialIntervalMs', /number/i],
+      [{ retry: { maximumAttempts: 0 } }, 'retry.maximumAttempts', /too small/i],
+      [{ retry: { maxIntervalMs: 100 } as never }, 'retry', /unrecognized key.*maxIntervalMs/i],
+      [{ limits: { ordersPerStatusUpdate: 31 } }, 'limits.ordersPerStatusUpdate', /too big/i],
+      [{ limits: { ordersPerRead: 51 } }, 'limits.ordersPerRead', /too big/i],
+      [{ limits: { parallelPerScope: 0 } }, 'limits.parallelPerScope', /too small/i],
+      [{ limits: { resources: { updateOrderStatuses: { limit: 0, windowMs: 1_000 } } } }, 'limits.resources.updateOrderStatuses.limit', /too small/i],
+      [{ pollPolicy: { timeoutMs: 0 } }, 'pollPolicy.timeoutMs', /too small/i],
+      [{ asyncSettleMs: -1 }, 'asyncSettleMs', /too small/i],
+      [{ api: { ...api, timeoutMs: 0 } }, 'api.timeoutMs', /too small/i],
+    ];
+    for (const [options, path, message] of cases) {
+      const file = tempDbPath();
+      const error = caught(() => createEngine({ db: file, campaigns, ...options }));
+      errors.push(error);
+      expect(error, path).toBeInstanceOf(InvalidOptionError);
+      expect(error.code).toBe('INVALID_OPTION');
+      expect((error as InvalidOptionError).issues, path).toEqual([{ path, message: expect.stringMatching(message) }]);
+      expect(error.message).toContain(path);
+      expect(existsSync(file), path).toBe(false);
+    }
+  });
+
+  it('maxSends defaults to retry.maximumAttempts', () => {
+    const engine = open({ retry: { maximumAttempts: 5 } });
+    settleOf(engine);
+    expect((JSON.parse(engine.store.orders.get(1)!.snapshot) as { context: { maxSends: number } }).context.maxSends).toBe(5);
+  });
+
+  it('a LaaS cancellation that did not apply is read back as inconclusive until asyncSettleMs after its send, then sent once more', async () => {
+    const clock = { now: Date.now() };
+    market = await t.start({ now: () => clock.now, operationDelayMs: 1_000 });
+    const m = market;
+    m.seedOrders(seeds(LAAS, 3_001, 1));
+    const file = tempDbPath();
+    dbs.push(file);
+    // The window is 20 s of polling plus the Market's 10 s request limit.
+    const engine = engineFor(m, file, { clock: () => clock.now, random: () => 0.5, pollPolicy: { timeoutMs: 20_000 }, api: { baseUrl: m.url, apiKey: API_KEY, timeoutMs: 2_000 } });
+    engines.push(engine);
+    await engine.sync();
+    engine.requestChange({ orderId: 3_001, status: 'CANCELLED', substatus: 'SHOP_FAILED' });
+    m.inject({ kind: 'status500', endpoint: 'updateOrderStatuses' }); // refused before acting
+    const sentAt = clock.now;
+    // Step both clocks from one due time to the next until the change settles.
+    for (let step = 0; engine.getOrder(3_001).change !== 'idle'; step++) {
+      expect(step, 'steps to settle').toBeLessThan(100);
+      await engine.flush();
+      const next = Math.min(engine.store.outbox.nextDueAt() ?? Infinity, engine.store.operations.nextDueAt() ?? Infinity);
+      if (Number.isFinite(next)) clock.now = Math.max(clock.now, next);
+    }
+    const sends = requestsTo(m, 'updateOrderStatuses');
+    expect(sends.map((r) => [r.status, r.receivedAt - sentAt])).toEqual([[500, 0], [200, 30_000]]);
+    // Read back often while the operation might still run, each time "not yet", and never resent before.
+    const early = readBacks(m).filter((r) => r.receivedAt < sentAt + 30_000);
+    expect(early.length).toBeGreaterThan(3);
+    expect(engine.getOrder(3_001)).toMatchObject({ status: 'CANCELLED', substatus: 'SHOP_FAILED', change: 'idle', lastOutcome: { kind: 'accepted' } });
+    expect(m.stats().appliedChanges).toEqual({ 3_001: 1 });
   });
 });
 

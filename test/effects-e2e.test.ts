@@ -5,6 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine, RequestChangesResult } from '../src/engine/engine.js';
+import type { RequestChangeCommand } from '../src/engine/commands.js';
 import type { FakeMarket } from '../src/testing/index.js';
 import {
   API_KEY,
@@ -88,7 +89,7 @@ describe('1 000 orders end to end against the fake Market', () => {
   });
 
   it('refuses illegal requests locally with CHANGE_REFUSED', () => {
-    const illegal = [
+    const illegal: RequestChangeCommand[] = [
       { orderId: FBS_IDS[399]!, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED' }, // Market's move for FBS
       { orderId: DBS_IDS[240]!, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED' }, // not from PROCESSING
       { orderId: LAAS_IDS[299]!, status: 'PROCESSING', substatus: 'READY_TO_SHIP' }, // not a LaaS change

@@ -48,13 +48,14 @@ let market: FakeMarket | undefined;
 function faultSchedule(): Fault[] {
   const once = (kind: FaultKind, endpoint: Fault['endpoint']): Fault => ({ kind, endpoint, times: 1 });
   const often = (kind: FaultKind, endpoint: Fault['endpoint'], probability: number): Fault => ({ kind, endpoint, probability, times: Infinity });
-  const writeKinds: FaultKind[] = ['status500', 'timeoutAfterApply', 'hang', 'drop', 'dropAfterApply', 'status420', 'malformedJson', 'foreignIds', 'status503'];
+  const writeKinds: FaultKind[] = ['status500', 'status500AfterApply', 'timeoutAfterApply', 'hang', 'drop', 'dropAfterApply', 'status420', 'malformedJson', 'foreignIds', 'status503'];
   return [
     ...writeKinds.map((k) => once(k, 'updateOrderStatuses')),
     ...(['timeoutAfterApply', 'dropAfterApply', 'malformedJson', 'status500'] as const).map((k) => once(k, 'updateOrderStatus')),
     ...(['status500', 'malformedJson', 'foreignIds', 'drop', 'hang'] as const).map((k) => once(k, 'getBusinessOrders')),
     ...(['status500', 'malformedJson', 'foreignIds', 'drop'] as const).map((k) => once(k, 'getOperations')),
     often('status500', 'updateOrderStatuses', 0.06),
+    often('status500AfterApply', 'updateOrderStatuses', 0.04),
     often('timeoutAfterApply', 'updateOrderStatuses', 0.06),
     often('hang', 'updateOrderStatuses', 0.03),
     often('drop', 'updateOrderStatuses', 0.04),
@@ -92,7 +93,9 @@ describe('a seeded storm of faults', () => {
       maxSends: 12,
       random: seededRandom(SEED),
       retry: { initialIntervalMs: 40, backoffCoefficient: 2, maximumIntervalMs: 400 },
-      pollPolicy: { initialIntervalMs: 60, backoffCoefficient: 1.5, maximumIntervalMs: 300 },
+      // The fake's operations take 150 ms; a LaaS cancellation that did not apply is resent
+      // asyncSettleMs after its send: this 1 s deadline plus the Market's 10 s request limit.
+      pollPolicy: { initialIntervalMs: 60, backoffCoefficient: 1.5, maximumIntervalMs: 300, timeoutMs: 1_000 },
       limits: { resources: { updateOrderStatuses: STATUS_QUOTA } },
     });
     engines.push(engine);
@@ -103,7 +106,7 @@ describe('a seeded storm of faults', () => {
     const plan = [
       ...fbs.slice(0, 140).map((orderId) => ({ orderId, ...READY })),
       ...fbs.slice(140).map((orderId) => ({ orderId, ...CANCEL })),
-      ...dbs_.slice(0, 80).map((orderId) => ({ orderId, status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' })),
+      ...dbs_.slice(0, 80).map((orderId) => ({ orderId, status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' }) as const),
       ...laas.map((orderId) => ({ orderId, ...CANCEL })),
     ];
     // DBS orders first hand to delivery in the clean, then are delivered with a date (single PUT) in the storm.
@@ -113,7 +116,7 @@ describe('a seeded storm of faults', () => {
     for (const f of faultSchedule()) m.inject(f);
 
     const date = pastDeliveryDate();
-    const queued = engine.requestChanges([...plan, ...dated.map((orderId) => ({ orderId, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED', realDeliveryDate: date }))]);
+    const queued = engine.requestChanges([...plan, ...dated.map((orderId) => ({ orderId, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED', realDeliveryDate: date }) as const)]);
     expect(queued.refused).toEqual([]);
     const started = Date.now();
     const report = await engine.flush({ untilIdle: true, maxWaitMs: Number(process.env.FAULT_MAX_WAIT_MS ?? 60_000) });
@@ -166,7 +169,7 @@ describe('a seeded storm of faults', () => {
     for (const r of storm) if (r.fault) faults[`${r.endpoint}:${r.fault}`] = (faults[`${r.endpoint}:${r.fault}`] ?? 0) + 1;
     const faultCount = Object.values(faults).reduce((a, b) => a + b, 0);
     expect(faultCount).toBeGreaterThanOrEqual(22);
-    for (const kind of ['status500', 'timeoutAfterApply', 'hang', 'drop', 'dropAfterApply', 'status420', 'malformedJson', 'foreignIds']) {
+    for (const kind of ['status500', 'status500AfterApply', 'timeoutAfterApply', 'hang', 'drop', 'dropAfterApply', 'status420', 'malformedJson', 'foreignIds']) {
       expect(faults[`updateOrderStatuses:${kind}`] ?? 0, kind).toBeGreaterThan(0);
     }
     const bulk = storm.filter((r) => r.endpoint === 'updateOrderStatuses');
@@ -191,8 +194,13 @@ describe('unknown outcomes of async changes', () => {
     m.seedOrders(seeds(LAAS, ids[0]!, 30));
     const db = tempDbPath();
     dbs.push(db);
-    // The retry policy's longest interval (3 s) bounds how long a "not yet" read-back stays inconclusive.
-    const engine = engineFor(m, db, { retry: { initialIntervalMs: 20, maximumIntervalMs: 3_000 }, api: { baseUrl: m.url, apiKey: API_KEY, timeoutMs: 300 } });
+    // A "not yet" read-back stays inconclusive for asyncSettleMs: by default the poll deadline
+    // (here 5 s) plus the Market's 10 s request limit, far longer than the 800 ms operations.
+    const engine = engineFor(m, db, {
+      retry: { initialIntervalMs: 20, maximumIntervalMs: 200 },
+      pollPolicy: { timeoutMs: 5_000 },
+      api: { baseUrl: m.url, apiKey: API_KEY, timeoutMs: 300 },
+    });
     engines.push(engine);
     await engine.sync();
     engine.requestChanges(ids.map((orderId) => ({ orderId, ...CANCEL })));
@@ -211,6 +219,66 @@ describe('unknown outcomes of async changes', () => {
       expect(engine.getOrder(id).lastOutcome?.kind).toBe('accepted');
     }
     console.log(`[faults] LaaS unknown outcome: ${reads.length} read-backs over the 800 ms operation, 1 send, 0 duplicates`);
+  });
+});
+
+describe('a 5xx after the Market applied the change', () => {
+  const readBacksOf = (m: FakeMarket) => requestsTo(m, 'getBusinessOrders').filter((r) => (r.body as { orderIds?: number[] }).orderIds !== undefined);
+
+  it('a bulk update answered 500 after it applied: the orders are read back and accepted, never resent', async () => {
+    market = await t.start();
+    const m = market;
+    const ids = range(8_001, 30);
+    m.seedOrders(seeds(FBS, ids[0]!, ids.length));
+    const db = tempDbPath();
+    dbs.push(db);
+    const engine = engineFor(m, db, { retry: { initialIntervalMs: 20, maximumIntervalMs: 200 } });
+    engines.push(engine);
+    await engine.sync();
+    engine.requestChanges(ids.map((orderId) => ({ orderId, ...READY })));
+    m.inject({ kind: 'status500AfterApply', endpoint: 'updateOrderStatuses' });
+    const report = await engine.flush({ untilIdle: true, maxWaitMs: 10_000 });
+    expect(report.open).toBe(0);
+    // One status update at the Market for each order: the one answered 500.
+    const sends = requestsTo(m, 'updateOrderStatuses');
+    expect(sends.map((r) => [r.fault, r.status])).toEqual([['status500AfterApply', 500]]);
+    for (const id of ids) expect(sends.filter((r) => orderIdsOf(r).includes(id)), `order ${id}`).toHaveLength(1);
+    expect(readBacksOf(m).map((r) => (r.body as { orderIds: number[] }).orderIds)).toEqual([ids]);
+    for (const id of ids) {
+      expect(engine.getOrder(id)).toMatchObject({ substatus: 'READY_TO_SHIP', change: 'idle', lastOutcome: { kind: 'accepted' } });
+      const events = engine.history(id).map((h) => [h.event_type, h.source]);
+      expect(events.slice(-3)).toEqual([['DISPATCH.SENT', 'dispatcher'], ['DISPATCH.UNKNOWN', 'dispatcher'], ['MARKET.OBSERVED', 'readBack']]);
+      expect(m.stats().appliedChanges[id]).toBe(1);
+    }
+    expect(report.counters).toMatchObject({ ordersSent: 30, uncertain: 30, readBacks: 30, accepted: 0 });
+    expect(m.stats().duplicateApplications).toBe(0);
+  });
+
+  it('a LaaS cancellation answered 500 after its operation started: read back until the operation ends, never resent', async () => {
+    market = await t.start({ operationDelayMs: 1_500 });
+    const m = market;
+    const ids = range(9_001, 10);
+    m.seedOrders(seeds(LAAS, ids[0]!, ids.length));
+    const db = tempDbPath();
+    dbs.push(db);
+    // A short retry policy no longer shortens the window (it did: 200 ms here, against 1.5 s operations).
+    const engine = engineFor(m, db, { retry: { initialIntervalMs: 20, maximumIntervalMs: 200 }, pollPolicy: { timeoutMs: 5_000 } });
+    engines.push(engine);
+    await engine.sync();
+    engine.requestChanges(ids.map((orderId) => ({ orderId, ...CANCEL })));
+    m.inject({ kind: 'status500AfterApply', endpoint: 'updateOrderStatuses' });
+    const report = await engine.flush({ untilIdle: true, maxWaitMs: 20_000 });
+    expect(report.open).toBe(0);
+    expect(requestsTo(m, 'updateOrderStatuses').map((r) => r.status)).toEqual([500]);
+    // Read back while the operations ran ("not yet", inconclusive), then once they had ended.
+    expect(readBacksOf(m).length).toBeGreaterThan(1);
+    for (const id of ids) {
+      expect(engine.getOrder(id)).toMatchObject({ status: 'CANCELLED', substatus: 'SHOP_FAILED', change: 'idle', lastOutcome: { kind: 'accepted' } });
+      expect(m.stats().appliedChanges[id]).toBe(1);
+    }
+    expect(m.stats().duplicateApplications).toBe(0);
+    expect(m.stats().illegalRequests).toBe(0);
+    console.log(`[faults] LaaS 500 after apply: ${readBacksOf(m).length} read-backs over the 1.5 s operations, 1 send`);
   });
 });
 
@@ -233,8 +301,12 @@ describe('typed halts and splits', () => {
     const engine = engineFor(m, db, { client, pollPolicy: { initialIntervalMs: 50 } });
     engines.push(engine);
     await engine.sync();
-    engine.requestChanges([...range(1_001, 40), ...range(2_001, 40)].map((orderId) => ({ orderId, ...READY })));
-    engine.requestChanges(range(3_001, 10).map((orderId) => ({ orderId, ...CANCEL })));
+    const queued = engine.requestChanges([
+      ...range(1_001, 40).map((orderId) => ({ orderId, ...READY })),
+      ...range(2_001, 40).map((orderId) => ({ orderId, status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' }) as const),
+      ...range(3_001, 10).map((orderId) => ({ orderId, ...CANCEL })),
+    ]);
+    expect(queued.refused).toEqual([]);
 
     const started = Date.now();
     const report = await engine.flush({ untilIdle: true, maxWaitMs: 20_000 });

@@ -16,6 +16,7 @@ import {
   FBS,
   countBudgetUse,
   engineFor,
+  waitUntil,
   orderIdsOf,
   parallel420s,
   quota420s,
@@ -97,9 +98,11 @@ describe('a scaled-down quota: 50 orders per 1 s window', () => {
 
     const calls = requestsTo(m, 'updateOrderStatuses');
     const limited = quota420s(m);
-    // Before any answer the engine believes 10 000 orders: it may send one round of up to four
-    // batches, which the Market refuses beyond its 50. After the first answer, never again.
+    // Before any answer the engine believes 10 000 orders: its first round sends four batches of
+    // 30 at once, 120 orders, more than the Market's windows hold even if the four straddle two
+    // of them (2 x 50), so at least one is refused. After the first answer, never again.
     const firstRound = new Set(calls.slice(0, 4));
+    expect(limited.length).toBeGreaterThanOrEqual(1);
     expect(limited.every((r) => firstRound.has(r))).toBe(true);
     expect(limited.length).toBeLessThanOrEqual(3);
     expect(calls.slice(4).filter((r) => r.status === 420)).toEqual([]);
@@ -238,5 +241,54 @@ describe('one budget shared through the database file', () => {
     expect(reports.map((r) => r.budget.consulted > 0)).toEqual([true, true]);
     expect(reports[0]!.budget.acquired + reports[1]!.budget.acquired).toBe(requestsTo(m, 'updateOrderStatuses').length);
     console.log(`[limits] two processes, one file: ${reports.map((r) => r.counters.ordersSent).join(' + ')} orders, permits asked ${reports.map((r) => r.budget.consulted).join(' + ')}, windows ${windows.map((w) => w.units).join('/')}, ${parallel420s(m).length} parallel 420s`);
+  });
+});
+
+describe('at most 4 requests in flight per campaign', () => {
+  it('a slow Market holding the first four: no fifth is sent, by this engine or another on the same file, until one answers', async () => {
+    // The fake would take more at once: the cap under test is the engine's (its default).
+    market = await t.start({ parallelLimit: 8 });
+    const m = market;
+    const ids = range(1_000, 400);
+    m.seedOrders(seeds(FBS, ids[0]!, ids.length));
+    const db = tempDbPath();
+    dbs.push(db);
+    // Batches of 10, so the first engine's round (10 x 4 x 8 = 320 rows) leaves 80 for the second.
+    const limits = { ordersPerStatusUpdate: 10 };
+    const first = engineFor(m, db, { limits, owner: 'first' });
+    const second = engineFor(m, db, { limits, owner: 'second' });
+    engines.push(first, second);
+    await first.sync();
+    first.requestChanges(ids.map((orderId) => ({ orderId, ...READY })));
+    m.hold((r) => r.endpoint === 'updateOrderStatuses');
+
+    const flushes = [first.flush({ untilIdle: true, maxWaitMs: 60_000 })];
+    await waitUntil(() => m.held().length >= 4, 'four requests are in flight');
+    // A round's sends all start at once, with no answer awaited in between: had a fifth been
+    // allowed, it would have been handed to the client by now.
+    expect(first.stats().counters.calls.updateOrderStatuses).toBe(4);
+    expect(m.held()).toHaveLength(4);
+
+    // The second engine takes the other rows and asks the shared limiter for a slot, again and again.
+    let slotChecks = 0;
+    const inFlight = second.store.limiter.inFlight.bind(second.store.limiter);
+    second.store.limiter.inFlight = (scope) => {
+      if (scope === `campaign:${FBS.campaignId}`) slotChecks++;
+      return inFlight(scope);
+    };
+    flushes.push(second.flush({ untilIdle: true, maxWaitMs: 60_000 }));
+    await waitUntil(() => slotChecks >= 5 || m.held().length > 4, 'the second engine has asked for a slot five times');
+    expect(m.held()).toHaveLength(4);
+    expect(second.stats().counters.calls.updateOrderStatuses ?? 0).toBe(0);
+    expect(requestsTo(m, 'updateOrderStatuses')).toHaveLength(4);
+
+    m.release();
+    const reports = await Promise.all(flushes);
+    expect(reports.map((r) => r.open)).toEqual([0, 0]);
+    sentOnce(m, ids);
+    expect(m.stats().maxInFlight[`campaign:${FBS.campaignId}`]).toBe(4);
+    expect(m.stats().rateLimited).toBe(0);
+    expect(reports[0]!.counters.ordersSent + reports[1]!.counters.ordersSent).toBe(400);
+    console.log(`[limits] held 4 in flight: ${slotChecks} slot checks by the second engine, none sent; then ${requestsTo(m, 'updateOrderStatuses').length} calls, at most 4 at once`);
   });
 });

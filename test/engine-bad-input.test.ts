@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { inspect } from 'node:util';
 import { mkdtempSync, rmSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -65,7 +66,7 @@ function refusesWithoutWriting(fn: () => unknown, code: string, advice: RegExp):
 
 describe('malformed commands → INVALID_COMMAND', () => {
   const track = { orderId: 3, campaignId: 10, status: 'PROCESSING', substatus: 'STARTED' };
-  const request = { orderId: 2, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED' };
+  const request = { orderId: 2, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED' } as const;
   const observation = { orderId: 2, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED', observedAt: T0 + 5_000 };
 
   const cases: { name: string; run: () => unknown; path: string }[] = [
@@ -83,7 +84,7 @@ describe('malformed commands → INVALID_COMMAND', () => {
     { name: 'observe: negative time', run: () => engine.observe({ ...observation, observedAt: -1 }), path: 'observedAt' },
     { name: 'request: orderId as a string', run: () => engine.requestChange({ ...request, orderId: '2' as unknown as number }), path: 'orderId' },
     { name: 'request: negative orderId', run: () => engine.requestChange({ ...request, orderId: -2 }), path: 'orderId' },
-    { name: 'request: lower-case status', run: () => engine.requestChange({ ...request, status: 'delivered' }), path: 'status' },
+    { name: 'request: lower-case status', run: () => engine.requestChange({ ...request, status: 'delivered' as never }), path: 'status' },
     { name: 'request: extra field', run: () => engine.requestChange({ ...request, force: true } as never), path: '' },
     { name: 'request: expectedRowVersion 0', run: () => engine.requestChange({ ...request, expectedRowVersion: 0 }), path: 'expectedRowVersion' },
     { name: 'request: call evidence of the wrong shape', run: () => engine.requestChange({ ...request, callEvidence: { calls: 3 } as never }), path: 'callEvidence.calls' },
@@ -101,7 +102,7 @@ describe('malformed commands → INVALID_COMMAND', () => {
   }
 
   it('lower-case values are refused with a hint at the expected form', () => {
-    const error = refusesWithoutWriting(() => engine.requestChange({ orderId: 2, status: 'cancelled', substatus: 'SHOP_FAILED' }), 'INVALID_COMMAND', /status: an upper-case Market value such as PROCESSING/);
+    const error = refusesWithoutWriting(() => engine.requestChange({ orderId: 2, status: 'cancelled' as never, substatus: 'SHOP_FAILED' }), 'INVALID_COMMAND', /status: an upper-case Market value such as PROCESSING/);
     expect(error.details).toMatchObject({ command: 'change request' });
   });
 
@@ -369,5 +370,90 @@ describe('inputs outside the declared types get INVALID_COMMAND, not a TypeError
 
   it('createEngine with campaigns that are not a list', () => {
     expect(() => createEngine({ db: ':memory:', campaigns: 'FBS' as never })).toThrow(expect.objectContaining({ code: 'INVALID_COMMAND' }));
+  });
+});
+
+describe('the API key never reaches an INVALID_COMMAND, wherever a caller puts it by mistake', () => {
+  // zod names unknown keys in its messages; an engine with `api` redacts its key from them.
+  const KEY = 'y0_AgAAAAB-secret-key-bad-input-0987654321';
+  const request = { orderId: 2, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED' } as const;
+  const observation = { orderId: 2, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED', observedAt: T0 + 5_000 };
+  const track = { orderId: 3, campaignId: 10, status: 'PROCESSING', substatus: 'STARTED' };
+
+  function expectNoKey(error: unknown): void {
+    expect(error).toBeInstanceOf(InvalidCommandError);
+    const e = error as InvalidCommandError;
+    expect(e.message).not.toContain(KEY);
+    expect(JSON.stringify(e)).not.toContain(KEY);
+    expect(inspect(e, { depth: 20, showHidden: true })).not.toContain(KEY);
+    expect(String(e.stack)).not.toContain(KEY);
+  }
+
+  const cases: { name: string; run: (e: Engine) => unknown; shows: RegExp }[] = [
+    { name: 'requestChange: the key as a field name', run: (e) => e.requestChange({ ...request, [KEY]: true } as never), shows: /Unrecognized key: "\[REDACTED\]"/ },
+    { name: 'requestChange: the key as an unknown field', run: (e) => e.requestChange({ ...request, apiKey: KEY } as never), shows: /Unrecognized key: "apiKey"/ },
+    { name: 'requestChange: the key as every value', run: (e) => e.requestChange({ orderId: KEY as never, status: KEY as never, substatus: KEY as never }), shows: /orderId: .*status: .*substatus: / },
+    { name: 'requestChange: the key in call evidence', run: (e) => e.requestChange({ ...request, callEvidence: { [KEY]: KEY } as never }), shows: /callEvidence/ },
+    { name: 'requestChanges, atomic', run: (e) => e.requestChanges([request, { ...request, [KEY]: 1 } as never], { atomic: true }), shows: /\[REDACTED\]/ },
+    { name: 'observe: the key as a field name', run: (e) => e.observe({ ...observation, [KEY]: KEY } as never), shows: /Unrecognized key: "\[REDACTED\]"/ },
+    { name: 'trackOrders: the key as a field name', run: (e) => e.trackOrders([track, { ...track, orderId: 4, [KEY]: 1 } as never]), shows: /^Invalid order #2: Unrecognized key: "\[REDACTED\]"$/ },
+    { name: 'explain: the key as a field name', run: (e) => e.explain(1, { status: 'CANCELLED', [KEY]: 1 } as never), shows: /Unrecognized key: "\[REDACTED\]"/ },
+  ];
+
+  for (const c of cases) {
+    it(c.name, async () => {
+      const keyed = openEngine(file, clock, { api: { baseUrl: 'http://127.0.0.1:9', apiKey: KEY } });
+      try {
+        const before = dumpFile(file);
+        const error = caught(() => c.run(keyed));
+        expect(error.code).toBe('INVALID_COMMAND');
+        expect(error.message).toMatch(c.shows);
+        expectNoKey(error);
+        expect(dumpFile(file)).toEqual(before);
+      } finally {
+        await keyed.close();
+      }
+    });
+  }
+
+  it('requestChanges, partial: each refusal comes back without the key, the good ones are queued', async () => {
+    const keyed = openEngine(file, clock, { api: { baseUrl: 'http://127.0.0.1:9', apiKey: KEY } });
+    try {
+      const result = keyed.requestChanges([{ ...request, [KEY]: 1 } as never, { orderId: KEY as never, status: 'DELIVERED' }, request]);
+      expect(result.queued.map((s) => s.orderId)).toEqual([2]);
+      expect(result.refused.map((r) => [r.orderId, r.error.code])).toEqual([
+        [2, 'INVALID_COMMAND'],
+        [undefined, 'INVALID_COMMAND'],
+      ]);
+      for (const r of result.refused) expectNoKey(r.error);
+      expect(result.refused[0]!.error.message).toMatch(/Unrecognized key: "\[REDACTED\]"/);
+    } finally {
+      await keyed.close();
+    }
+  });
+
+  it('createEngine: the key as a field name of an option (INVALID_OPTION)', () => {
+    const before = dumpFile(file);
+    const error = caught(() => openEngine(file, clock, { api: { baseUrl: 'http://127.0.0.1:9', apiKey: KEY }, retry: { [KEY]: 1 } as never }));
+    expect(error.code).toBe('INVALID_OPTION');
+    expect(error.message).toMatch(/retry: Unrecognized key: "\[REDACTED\]"/);
+    expect(error.message).not.toContain(KEY);
+    expect(JSON.stringify(error)).not.toContain(KEY);
+    expect(inspect(error, { depth: 20, showHidden: true })).not.toContain(KEY);
+    expect(dumpFile(file)).toEqual(before);
+  });
+
+  it('createEngine: the key as a field name of a campaign', () => {
+    const before = dumpFile(file);
+    const error = caught(() =>
+      openEngine(file, clock, {
+        api: { baseUrl: 'http://127.0.0.1:9', apiKey: KEY },
+        campaigns: [{ campaignId: 10, businessId: 1, model: 'FBS', [KEY]: 'FBS' } as never],
+      }),
+    );
+    expect(error.code).toBe('INVALID_COMMAND');
+    expect(error.message).toMatch(/^Invalid campaign: Unrecognized key: "\[REDACTED\]"$/);
+    expectNoKey(error);
+    expect(dumpFile(file)).toEqual(before);
   });
 });

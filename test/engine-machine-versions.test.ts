@@ -8,10 +8,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ORDER_MACHINE_VERSION } from '../machines/order-machine.js';
+import { DBS_CANCELLATION_ANSWER_MS, ORDER_MACHINE_VERSION } from '../machines/order-machine.js';
 import type { Engine } from '../src/engine/engine.js';
 import { SnapshotTooNewError } from '../src/engine/errors.js';
-import { ORDER_SNAPSHOT_MIGRATIONS, upgradeStoredSnapshot, type SnapshotMigration, type StoredSnapshot } from '../src/engine/order-snapshots.js';
+import {
+  loadOrderSnapshot,
+  ORDER_SNAPSHOT_MIGRATIONS,
+  serializeOrderSnapshot,
+  upgradeStoredSnapshot,
+  type SnapshotMigration,
+  type StoredSnapshot,
+} from '../src/engine/order-snapshots.js';
 import { YmOrdersError } from '../src/errors.js';
 import { checkInvariants, dumpDatabase, FakeClock, makeTempDir, openEngine, removeDir, T0 } from './helpers/engine-fixtures.js';
 
@@ -211,6 +218,193 @@ describe('snapshots written by order machine version 1', () => {
       expect((error as Error).message).toMatch(/Upgrade ym-orders/);
     }
     expect(dumpDatabase(engine.store.db)).toEqual(before);
+  });
+});
+
+// The shipped migrations on the real v1 fixtures, compared whole: every field of the upgraded
+// snapshot is written out here, so a migration that does nothing, drops a field, or guesses a
+// state (e.g. a cancellation `requested` no v1 order can have been in) fails. Then each order
+// takes a real event: a v1 order must behave as an order of today's machine in that state.
+describe('the shipped migrations on the v1 fixtures', () => {
+  // What the fixtures must become under machine version 3; a version 4 adds its step here.
+  const MIGRATED: Record<number, StoredSnapshot> = {
+    501: {
+      status: 'active',
+      value: { market: { PROCESSING: 'STARTED' }, change: 'awaitingOperation', cancellation: 'none' },
+      historyValue: {},
+      context: {
+        orderId: 501,
+        campaignId: 30,
+        model: 'LAAS',
+        status: 'PROCESSING',
+        substatus: 'STARTED',
+        observedAt: 1_700_000_000_000,
+        observedSource: 'import',
+        pending: {
+          status: 'CANCELLED',
+          substatus: 'SHOP_FAILED',
+          requestNo: 1,
+          requestedAt: 1_700_000_001_000,
+          sends: 1,
+          async: true,
+          sentAt: 1_700_000_002_000,
+          operationId: 'op-501',
+          // v1 started operations only for LaaS status updates.
+          operationType: 'ORDER_STATUS_UPDATE',
+        },
+        lastOutcome: null,
+        lastRefusal: null,
+        requestCount: 1,
+        maxSends: 3,
+        cancellationRequestedAt: null,
+        asyncSettleMs: 60_000,
+      },
+      children: {},
+    },
+    502: {
+      status: 'active',
+      value: { market: { PROCESSING: 'STARTED' }, change: 'queued', cancellation: 'none' },
+      historyValue: {},
+      context: {
+        orderId: 502,
+        campaignId: 10,
+        model: 'FBS',
+        status: 'PROCESSING',
+        substatus: 'STARTED',
+        observedAt: 1_700_000_000_000,
+        observedSource: 'import',
+        pending: { status: 'PROCESSING', substatus: 'READY_TO_SHIP', requestNo: 1, requestedAt: 1_700_000_001_000, sends: 0, async: false },
+        lastOutcome: null,
+        lastRefusal: null,
+        requestCount: 1,
+        maxSends: 3,
+        cancellationRequestedAt: null,
+        asyncSettleMs: 60_000,
+      },
+      children: {},
+    },
+    503: {
+      status: 'active',
+      value: { market: 'DELIVERY', change: 'idle', cancellation: 'none' },
+      historyValue: {},
+      context: {
+        orderId: 503,
+        campaignId: 20,
+        model: 'DBS',
+        status: 'DELIVERY',
+        substatus: 'DELIVERY_SERVICE_RECEIVED',
+        observedAt: 1_700_000_000_000,
+        observedSource: 'import',
+        pending: null,
+        lastOutcome: null,
+        lastRefusal: null,
+        requestCount: 0,
+        maxSends: 3,
+        cancellationRequestedAt: null,
+        asyncSettleMs: 60_000,
+      },
+      children: {},
+    },
+  };
+
+  const fixture = (orderId: number): StoredSnapshot =>
+    JSON.parse(JSON.stringify(FIXTURE.snapshots.find((s) => s.context.orderId === orderId))) as StoredSnapshot;
+
+  function storedSnapshot(engine: Engine, orderId: number): unknown {
+    const row = engine.store.db.prepare('SELECT snapshot FROM orders WHERE order_id = ?').get(orderId) as { snapshot: string };
+    return JSON.parse(row.snapshot);
+  }
+
+  it('upgrade each v1 snapshot to exactly the expected v3 snapshot, v1 → v2 → v3', () => {
+    expect(ORDER_MACHINE_VERSION).toBe(3);
+    for (const orderId of [501, 502, 503]) {
+      expect(upgradeStoredSnapshot(fixture(orderId), 1, orderId)).toStrictEqual(MIGRATED[orderId]);
+      // v2 → v3 on its own: the v2 form is v3 without asyncSettleMs.
+      const { asyncSettleMs: _added, ...v2context } = MIGRATED[orderId]!.context;
+      expect(upgradeStoredSnapshot({ ...MIGRATED[orderId]!, context: v2context }, 2, orderId)).toStrictEqual(MIGRATED[orderId]);
+    }
+  });
+
+  it('the engine loads them whole: snapshot, order state with its pending change, no timers, the outbox untouched', () => {
+    insertV1Rows(file, FIXTURE.snapshots);
+    const engine = open();
+    const outboxBefore = engine.store.db.prepare('SELECT * FROM outbox ORDER BY id').all();
+    for (const orderId of [501, 502, 503]) {
+      const row = engine.store.db.prepare('SELECT snapshot FROM orders WHERE order_id = ?').get(orderId) as { snapshot: string };
+      // Through XState's resolveState and back: nothing is lost or guessed on the way.
+      expect(JSON.parse(serializeOrderSnapshot(loadOrderSnapshot(row.snapshot, 1, orderId)))).toStrictEqual(MIGRATED[orderId]);
+    }
+    const common = { lastOutcome: null, lastRefusal: null, cancellationRequestedAt: null, observedAt: 1_700_000_000_000, rowVersion: 1, machineVersion: 1, updatedAt: T0 };
+    expect([501, 502, 503].map((id) => engine.getOrder(id))).toStrictEqual([
+      {
+        orderId: 501, campaignId: 30, model: 'LAAS', status: 'PROCESSING', substatus: 'STARTED', marketState: 'PROCESSING.STARTED', change: 'awaitingOperation',
+        pending: MIGRATED[501]!.context.pending,
+        ...common,
+      },
+      {
+        orderId: 502, campaignId: 10, model: 'FBS', status: 'PROCESSING', substatus: 'STARTED', marketState: 'PROCESSING.STARTED', change: 'queued',
+        pending: { status: 'PROCESSING', substatus: 'READY_TO_SHIP', requestNo: 1, requestedAt: 1_700_000_001_000, sends: 0, async: false },
+        ...common,
+      },
+      {
+        orderId: 503, campaignId: 20, model: 'DBS', status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED', marketState: 'DELIVERY', change: 'idle',
+        pending: null,
+        ...common,
+      },
+    ]);
+    expect(engine.timers()).toEqual([]);
+    expect(engine.store.db.prepare('SELECT * FROM outbox ORDER BY id').all()).toEqual(outboxBefore);
+  });
+
+  it('each takes a real event as an order of the current machine would, and no deadline appears from nowhere', () => {
+    insertV1Rows(file, FIXTURE.snapshots);
+    const engine = open();
+    const t = clock.now;
+
+    // 501 (LaaS, awaiting op-501): a sync shows it not cancelled yet; it keeps waiting on the operation.
+    engine.observe({ orderId: 501, status: 'PROCESSING', substatus: 'STARTED', observedAt: t, source: 'sync' });
+    expect(storedSnapshot(engine, 501)).toStrictEqual({
+      ...MIGRATED[501],
+      context: { ...MIGRATED[501]!.context, observedAt: t, observedSource: 'sync' },
+    });
+
+    // 502 (FBS, queued READY_TO_SHIP): a sync shows it ready to ship; the change settles accepted.
+    engine.observe({ orderId: 502, status: 'PROCESSING', substatus: 'READY_TO_SHIP', observedAt: t, source: 'sync' });
+    expect(storedSnapshot(engine, 502)).toStrictEqual({
+      ...MIGRATED[502],
+      value: { market: { PROCESSING: 'READY_TO_SHIP' }, change: 'idle', cancellation: 'none' },
+      context: {
+        ...MIGRATED[502]!.context,
+        substatus: 'READY_TO_SHIP',
+        observedAt: t,
+        observedSource: 'sync',
+        pending: null,
+        lastOutcome: { kind: 'accepted', status: 'PROCESSING', substatus: 'READY_TO_SHIP', requestNo: 1, at: t },
+      },
+    });
+
+    // So far no cancellation region moved: no order has a deadline.
+    expect(engine.timers()).toEqual([]);
+
+    // 503 (DBS, in delivery): the buyer asks to cancel; the 48 h answer deadline counts from now.
+    engine.observe({ orderId: 503, status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED', observedAt: t, source: 'notification', cancelRequested: true });
+    expect(storedSnapshot(engine, 503)).toStrictEqual({
+      ...MIGRATED[503],
+      value: { market: 'DELIVERY', change: 'idle', cancellation: 'requested' },
+      context: { ...MIGRATED[503]!.context, observedAt: t, observedSource: 'notification', cancellationRequestedAt: t },
+    });
+    expect(engine.timers()).toEqual([{ kind: 'dbs.cancellationAnswer', orderId: 503, dueAt: t + DBS_CANCELLATION_ANSWER_MS }]);
+
+    expect(engine.store.db.prepare('SELECT order_id, state FROM outbox ORDER BY order_id').all()).toEqual([
+      { order_id: 501, state: 'awaitingOperation' },
+      { order_id: 502, state: 'accepted' },
+    ]);
+    expect(engine.store.db.prepare('SELECT order_id, machine_version, row_version FROM orders ORDER BY order_id').all()).toEqual([
+      { order_id: 501, machine_version: ORDER_MACHINE_VERSION, row_version: 2 },
+      { order_id: 502, machine_version: ORDER_MACHINE_VERSION, row_version: 2 },
+      { order_id: 503, machine_version: ORDER_MACHINE_VERSION, row_version: 2 },
+    ]);
+    expect(checkInvariants(engine.store.db)).toEqual([]);
   });
 });
 

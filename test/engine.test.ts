@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ORDER_MACHINE_VERSION } from '../machines/order-machine.js';
 import { createEngine, type Engine } from '../src/engine/engine.js';
+import type { RequestChangeCommand } from '../src/engine/commands.js';
 import { ChangeRefusedError, ConcurrentUpdateError } from '../src/engine/errors.js';
 import { DEFAULT_DB_PATH } from '../src/store/open-database.js';
 import { YmOrdersError } from '../src/errors.js';
@@ -202,7 +203,7 @@ describe('requestChanges', () => {
     clock.tick();
   }
 
-  const batch = [
+  const batch: RequestChangeCommand[] = [
     { orderId: 21, status: 'PROCESSING', substatus: 'READY_TO_SHIP' },
     { orderId: 22, status: 'CANCELLED', substatus: 'SHOP_FAILED' }, // terminal: refused
     { orderId: 23, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED', realDeliveryDate: '2025-05-11' },

@@ -131,10 +131,13 @@ describe('explainTransition, one case per blocker code', () => {
     expect(r.blockers[0]!['expectedSubstatuses']).toEqual(['SHOP_FAILED']);
     expect(r.blockers[0]!.message).toContain('CANCELLED needs a substatus here; one of SHOP_FAILED');
     expect(r.blockers[0]!.message).toContain(FBS_FROM_STARTED_HINT);
-    const dbs = refusal(explainTransition({ status: 'DELIVERY', substatus: 'USER_RECEIVED' }, { status: 'CANCELLED' }, 'DBS'));
-    expect(dbs.blockers[0]!['expectedSubstatuses']).toEqual([
-      'SHOP_FAILED', 'USER_CHANGED_MIND', 'USER_REFUSED_DELIVERY', 'USER_REFUSED_PRODUCT', 'USER_REFUSED_QUALITY', 'REPLACING_ORDER', 'USER_UNREACHABLE',
-    ]);
+    // DBS: the substatuses the shop may send from the order's status (NOTES.md §d2).
+    const dbs = refusal(explainTransition(DBS_DELIVERY, { status: 'CANCELLED' }, 'DBS'));
+    expect(dbs.blockers[0]!['expectedSubstatuses']).toEqual(['SHOP_FAILED', 'USER_CHANGED_MIND', 'USER_UNREACHABLE']);
+    const pickup = refusal(explainTransition(DBS_PICKUP, { status: 'CANCELLED' }, 'DBS'));
+    expect(pickup.blockers[0]!['expectedSubstatuses']).toEqual(['SHOP_FAILED', 'USER_CHANGED_MIND', 'USER_UNREACHABLE', 'PICKUP_EXPIRED']);
+    // No orange arrow leaves DELIVERY/USER_RECEIVED (Yandex Delivery has the order): no cancellation from there.
+    expect(codes(explainTransition({ status: 'DELIVERY', substatus: 'USER_RECEIVED' }, SHOP_FAILED, 'DBS'))).toEqual(['NOT_FROM_CURRENT_STATE']);
   });
 
   it('WRONG_SUBSTATUS: a status allowed from here, with a substatus no seller sets', () => {

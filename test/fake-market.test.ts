@@ -322,6 +322,24 @@ describe('faults', () => {
     expect(m.requests.map((r) => r.status)).toEqual([undefined, undefined]);
   });
 
+  it('status500AfterApply acts, then answers 500; status500 answers 500 without acting', async () => {
+    const m = await start();
+    m.seedOrders([
+      { id: 1, campaignId: FBS, status: 'PROCESSING', substatus: 'STARTED' },
+      { id: 2, campaignId: FBS, status: 'PROCESSING', substatus: 'STARTED' },
+    ]);
+    m.inject({ kind: 'status500' });
+    const refused = await statusUpdate(m, FBS, [{ id: 1, status: 'PROCESSING', substatus: 'READY_TO_SHIP' }]);
+    expect(refused.status).toBe(500);
+    expect(m.getOrder(1)?.substatus).toBe('STARTED');
+    m.inject({ kind: 'status500AfterApply' });
+    const applied = await statusUpdate(m, FBS, [{ id: 2, status: 'PROCESSING', substatus: 'READY_TO_SHIP' }]);
+    expect(applied).toMatchObject({ status: 500, body: { status: 'ERROR', errors: [{ code: 'INTERNAL_ERROR' }] } });
+    expect(m.getOrder(2)?.substatus).toBe('READY_TO_SHIP');
+    expect(m.stats().appliedChanges).toEqual({ 2: 1 });
+    expect(m.requests.map((r) => [r.fault, r.status])).toEqual([['status500', 500], ['status500AfterApply', 500]]);
+  });
+
   it('hang with delayMs answers late; timeoutAfterApply applies before hanging', async () => {
     const m = await start();
     m.seedOrders([{ id: 1, campaignId: FBS, status: 'PROCESSING', substatus: 'STARTED' }]);
@@ -358,6 +376,61 @@ describe('faults', () => {
     await m.close();
     market = undefined;
     expect(performance.now() - started).toBeLessThan(500);
+    expect(await pending).toBe('failed');
+  });
+});
+
+describe('holding requests in flight', () => {
+  const heldCount = async (m: FakeMarket, n: number) => {
+    while (m.held().length < n) await new Promise((resolve) => setTimeout(resolve, 1));
+  };
+
+  it('holds matching requests, counted in flight and not acted on, until released', async () => {
+    const m = await start();
+    m.seedOrders([1, 2, 3].map((id) => ({ id, campaignId: FBS, status: 'PROCESSING', substatus: 'STARTED' })));
+    m.hold((r) => r.endpoint === 'updateOrderStatuses');
+    const answers = [1, 2, 3].map((id) => statusUpdate(m, FBS, [{ id, status: 'PROCESSING', substatus: 'READY_TO_SHIP' }]));
+    await heldCount(m, 3);
+    // Other endpoints are not held.
+    expect((await operations(m, ['a'])).status).toBe(200);
+    expect(m.held().map((r) => r.status)).toEqual([undefined, undefined, undefined]);
+    expect(m.stats().maxInFlight[`campaign:${FBS}`]).toBe(3);
+    expect([1, 2, 3].map((id) => m.getOrder(id)?.substatus)).toEqual(['STARTED', 'STARTED', 'STARTED']);
+
+    // The first one goes; holding goes on for the others and for newcomers.
+    m.release({ count: 1, keepHolding: true });
+    expect((await answers[0]!).status).toBe(200);
+    expect(m.getOrder(1)?.substatus).toBe('READY_TO_SHIP');
+    const late = statusUpdate(m, FBS, [{ id: 1, status: 'PROCESSING', substatus: 'READY_TO_SHIP' }]);
+    await heldCount(m, 3);
+    expect(m.getOrder(2)?.substatus).toBe('STARTED');
+
+    m.release();
+    expect((await Promise.all([answers[1]!, answers[2]!, late])).map((a) => a.status)).toEqual([200, 200, 200]);
+    expect(m.held()).toEqual([]);
+    // Holding has stopped.
+    expect((await statusUpdate(m, FBS, [{ id: 3, status: 'CANCELLED', substatus: 'SHOP_FAILED' }])).status).toBe(200);
+    expect(m.stats().duplicateApplications).toBe(1); // the late re-send of order 1
+  });
+
+  it('a request beyond the parallel limit is answered 420 at once, not held', async () => {
+    const m = await start({ parallelLimit: 2 });
+    m.hold();
+    const answers = [0, 1, 2].map(() => operations(m, ['a']));
+    // Whichever arrives last finds two in flight: it is the first answered.
+    expect((await Promise.race(answers)).status).toBe(420);
+    expect(m.held()).toHaveLength(2);
+    m.release();
+    expect((await Promise.all(answers)).map((a) => a.status).sort()).toEqual([200, 200, 420]);
+  });
+
+  it('close() lets held requests go without answering them', async () => {
+    const m = await start();
+    m.hold();
+    const pending = operations(m, ['a']).then(() => 'answered', () => 'failed');
+    await heldCount(m, 1);
+    await m.close();
+    market = undefined;
     expect(await pending).toBe('failed');
   });
 });

@@ -53,10 +53,18 @@ async function expectError<Code extends MarketErrorCode>(action: Promise<unknown
   return error as Extract<AnyMarketError, { code: Code }>;
 }
 
+/** Neither util.inspect (hidden fields included) nor JSON shows the key. */
 function expectNoSecret(value: unknown): void {
   expect(inspect(value, { depth: 20, showHidden: true })).not.toContain(API_KEY);
   expect(JSON.stringify(value)).not.toContain(API_KEY);
-  if (value instanceof Error) expect(value.message).not.toContain(API_KEY);
+}
+
+/** An error: its message and stack too. */
+function expectErrorWithoutSecret(error: unknown): void {
+  expect(error).toBeInstanceOf(Error);
+  expect((error as Error).message).not.toContain(API_KEY);
+  expect(String((error as Error).stack)).not.toContain(API_KEY);
+  expectNoSecret(error);
 }
 
 beforeEach(() => {
@@ -65,7 +73,7 @@ beforeEach(() => {
 });
 
 afterEach(async () => {
-  for (const error of errors) expectNoSecret(error);
+  for (const error of errors) expectErrorWithoutSecret(error);
   expectNoSecret(client);
   await client.close();
   await market.close();
@@ -311,6 +319,49 @@ describe('the API key stays secret', () => {
     await expectError(echo.getOperations(BUSINESS, { operationType: 'ORDER_STATUS_UPDATE', operationIds: ['a'] }), MARKET_ERROR_CODES.serverError);
     await echo.close();
     await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('is not echoed by request validation, wherever a caller puts it by mistake; nothing is sent', async () => {
+    await setUp();
+    const key = API_KEY as unknown as number;
+    const cases: { call: () => Promise<unknown>; issue: RegExp; path: string }[] = [
+      // Ids: the path is built from them, and the issue names the value.
+      { call: () => client.getOperations(key, { operationType: 'ORDER_STATUS_UPDATE', operationIds: ['a'] }), issue: /^businessId: expected a positive integer, got a string$/, path: '/v1/businesses/{businessId}/operations' },
+      { call: () => client.updateOrderStatus(FBS, key, { status: 'PROCESSING', substatus: 'READY_TO_SHIP' }), issue: /^orderId: expected a positive integer, got a string$/, path: `/v2/campaigns/${FBS}/orders/{orderId}/status` },
+      { call: () => client.updateOrderStatuses(key, [{ id: 1, status: 'PROCESSING' }]), issue: /^campaignId: /, path: '/v2/campaigns/{campaignId}/orders/status-update' },
+      { call: () => client.acceptOrderCancellation(DBS, key, { accepted: true }), issue: /^orderId: /, path: `/v2/campaigns/${DBS}/orders/{orderId}/cancellation/accept` },
+      { call: () => client.getBusinessOrders(key, {}), issue: /^businessId: /, path: '/v1/businesses/{businessId}/orders' },
+      // Bodies: zod names unknown keys in its messages, and the key may be one.
+      { call: () => client.getBusinessOrders(BUSINESS, { [API_KEY]: true } as never), issue: /^\(root\): Unrecognized key: "\[REDACTED\]"$/, path: `/v1/businesses/${BUSINESS}/orders` },
+      { call: () => client.updateOrderStatuses(FBS, [{ id: 1, status: 'PROCESSING', [API_KEY]: API_KEY } as never]), issue: /^orders\.0: Unrecognized key: "\[REDACTED\]"$/, path: `/v2/campaigns/${FBS}/orders/status-update` },
+      { call: () => client.getBusinessOrders(BUSINESS, {}, { [API_KEY]: 1 } as never), issue: /Unrecognized key: "\[REDACTED\]"/, path: `/v1/businesses/${BUSINESS}/orders` },
+      // Values of the wrong type or form.
+      { call: () => client.getOperations(BUSINESS, { operationType: 'ORDER_STATUS_UPDATE', operationIds: API_KEY as never }), issue: /^operationIds: Invalid input: expected array, received string$/, path: `/v1/businesses/${BUSINESS}/operations` },
+      { call: () => client.getBusinessOrders(BUSINESS, {}, { pageToken: API_KEY, limit: API_KEY as never }), issue: /^limit: /, path: `/v1/businesses/${BUSINESS}/orders` },
+      { call: () => client.updateOrderStatus(FBS, 2, { status: 'DELIVERED', delivery: { dates: { realDeliveryDate: API_KEY } } }), issue: /^delivery\.dates\.realDeliveryDate: /, path: `/v2/campaigns/${FBS}/orders/2/status` },
+      { call: () => client.acceptOrderCancellation(DBS, 20, API_KEY as never), issue: /^\(root\): /, path: `/v2/campaigns/${DBS}/orders/20/cancellation/accept` },
+    ];
+    for (const c of cases) {
+      const error = await expectError(c.call(), MARKET_ERROR_CODES.requestInvalid);
+      expectErrorWithoutSecret(error);
+      expect(error.call.path).toBe(c.path);
+      expect(error.issues.length).toBeGreaterThan(0);
+      expect(error.issues.some((issue) => c.issue.test(issue)), `${error.issues.join('; ')} should match ${String(c.issue)}`).toBe(true);
+    }
+    expect(market.requests).toHaveLength(0);
+  });
+
+  it('is not echoed when it is given as the base URL (the two settings swapped)', async () => {
+    await setUp();
+    let error: unknown;
+    try {
+      createMarketClient({ baseUrl: API_KEY, apiKey: market.url });
+    } catch (e) {
+      error = e;
+    }
+    expectErrorWithoutSecret(error);
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).message).toMatch(/^createMarketClient: baseUrl is not an absolute http\(s\) URL/);
   });
 
   it('is not shown by inspect or JSON of the client', async () => {

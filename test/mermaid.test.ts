@@ -94,7 +94,8 @@ describe('rulesToMermaid', () => {
     expect(edges(d)).toHaveLength(SELLER_RULES.length);
     for (const r of SELLER_RULES) expect(d).toContain(`  ${id(r.from)} -->|"${r.models.join(',')}`);
     expect(d).toContain('PROCESSING_STARTED["PROCESSING/STARTED"]');
-    expect(d).toContain('DELIVERY["DELIVERY/*"]');
+    expect(d).toContain('RESERVED["RESERVED/*"]');
+    expect(d).toContain('DELIVERY_DELIVERY_USER_NOT_RECEIVED["DELIVERY/DELIVERY_USER_NOT_RECEIVED"]');
     expect(d).toContain('RESERVED -->|"LAAS · async"| CANCELLED_SHOP_FAILED');
     expect(d).toContain('|"DBS · callEvidence"| CANCELLED_USER_UNREACHABLE');
   });
@@ -108,7 +109,7 @@ describe('rulesToMermaid', () => {
     }
     expect(edges(d).filter((l) => l.includes('==>'))).toHaveLength(SELLER_RULES.filter((r) => r.models.includes('FBS')).length);
     expect(d).toContain('PROCESSING_STARTED ==>|"FBS,EXPRESS"| PROCESSING_READY_TO_SHIP');
-    expect(d).toContain('PROCESSING -.-> DELIVERY_DELIVERY_SERVICE_RECEIVED');
+    expect(d).toContain('PROCESSING_STARTED -.-> DELIVERY_DELIVERY_SERVICE_RECEIVED');
   });
 
   it("with 'LAAS': only the LaaS edges are bold", () => {

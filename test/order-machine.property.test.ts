@@ -7,7 +7,7 @@ import { createActor, initialTransition, transition, type StateValue } from 'xst
 import { allowedTargets, explainTransition } from '../machines/explain.js';
 import { orderMachine, type OrderContext, type OrderEvent, type OrderInput } from '../machines/order-machine.js';
 import { findSellerRule, sellerTargets } from '../machines/rules.js';
-import { FULFILMENT_MODELS, ORDER_STATUSES, ORDER_SUBSTATUSES, isKnownStatus } from '../machines/statuses.js';
+import { FULFILMENT_MODELS, ORDER_STATUSES, ORDER_SUBSTATUSES, isKnownStatus, type KnownOrderStatus, type KnownOrderSubstatus } from '../machines/statuses.js';
 import { CAMPAIGN_ID, ORDER_ID, T0, VALID_CALL_EVIDENCE, changeState, marketState, type OrderSnapshot } from './helpers/machine-fixtures.js';
 
 const NUM_RUNS = 300;
@@ -54,10 +54,12 @@ const requestTemplate = fc
         : mode === 'random'
           ? random
           : allSellerTargets[pick % allSellerTargets.length]!;
+    // The random mode sends what only a JavaScript caller can (a value no list has): the types
+    // forbid it, and the machine must refuse it all the same.
     return {
       type: 'SELLER.REQUEST',
-      status: target.status,
-      ...(target.substatus !== undefined ? { substatus: target.substatus } : {}),
+      status: target.status as KnownOrderStatus,
+      ...(target.substatus !== undefined ? { substatus: target.substatus as KnownOrderSubstatus } : {}),
       ...(evidence === 'valid' ? { callEvidence: VALID_CALL_EVIDENCE } : evidence === 'bad' ? { callEvidence: { buyerTimeZone: 'Nowhere/Land', calls: [] } } : {}),
       ...(date !== undefined ? { realDeliveryDate: date } : {}),
       at: s.context.observedAt + d,

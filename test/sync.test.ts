@@ -3,9 +3,12 @@
 // in the transaction that stores a page, so a crash or a failure between pages repeats at most
 // that page and never skips one.
 
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import type { Engine } from '../src/engine/engine.js';
-import { syncCursorName, type SyncCursor } from '../src/engine/order-sync.js';
+import { createEngine, type Engine } from '../src/engine/engine.js';
+import { SyncPageTokenRepeatedError } from '../src/engine/errors.js';
+import { syncCursorName, type SyncCursor, type SyncProgress } from '../src/engine/order-sync.js';
 import type { FakeMarket } from '../src/testing/index.js';
 import {
   API_KEY,
@@ -45,8 +48,8 @@ async function setup(options: { campaigns?: typeof CAMPAIGNS } = {}) {
   return { market, db };
 }
 
-function open(m: FakeMarket, db: string, client?: RecordingClient): Engine {
-  const engine = engineFor(m, db, client ? { client } : {});
+function open(m: FakeMarket, db: string, client?: RecordingClient, api: { timeoutMs?: number } = {}): Engine {
+  const engine = engineFor(m, db, client ? { client } : api.timeoutMs ? { api: { baseUrl: m.url, apiKey: API_KEY, timeoutMs: api.timeoutMs } } : {});
   engines.push(engine);
   return engine;
 }
@@ -274,6 +277,243 @@ describe('a spent read budget', () => {
     controller.abort();
     await running;
     expect(Date.now() - started).toBeLessThan(5_000);
+    expect(engine.getOrder(FBS_IDS[0]!)).toMatchObject({ substatus: 'READY_TO_SHIP', change: 'idle' });
+  });
+});
+
+// ---- sync must always end (issue 9, item 1) --------------------------------------------------
+
+/** Polls `condition` until it holds; the test's own timeout bounds the wait. */
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((r) => setTimeout(r, 10));
+}
+
+interface PagingRequest {
+  readonly businessId: number;
+  readonly pageToken: string | undefined;
+}
+
+/**
+ * A minimal Market on loopback that serves only getBusinessOrders, each answer from `answer`
+ * (a body, or an HTTP status to fail with), so a test can make it lead a sweep in a circle.
+ */
+async function pagingMarket(answer: (request: PagingRequest, n: number) => { orders: unknown[]; nextPageToken?: string } | number) {
+  const requests: PagingRequest[] = [];
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const request = { businessId: Number(/\/v1\/businesses\/(\d+)\/orders$/.exec(url.pathname)?.[1]), pageToken: url.searchParams.get('pageToken') ?? undefined };
+      requests.push(request);
+      const got = answer(request, requests.length);
+      const [status, body] = typeof got === 'number' ? [got, { status: 'ERROR', errors: [{ code: 'INTERNAL_ERROR' }] }] : [200, { orders: got.orders, paging: got.nextPageToken ? { nextPageToken: got.nextPageToken } : {} }];
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { url, requests, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+function businessOrders(firstId: number, count: number): unknown[] {
+  return range(firstId, count).map((orderId) => ({ orderId, campaignId: FBS.campaignId, status: 'PROCESSING', substatus: 'STARTED', updateDate: new Date(TEN_MINUTES_AGO()).toISOString() }));
+}
+
+async function failureOf(promise: Promise<unknown>): Promise<unknown> {
+  const failure = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  errors.push(failure);
+  return failure;
+}
+
+describe('a page token the Market repeats', () => {
+  it('ends the sweep with SYNC_PAGE_TOKEN_REPEATED, stores what it read, and leaves a cursor the next sync resumes from', async () => {
+    // Like an OpenAPI mock: every page of business A names the same next page, "SAME".
+    let broken = true;
+    const m = await pagingMarket(({ businessId, pageToken }, n) => {
+      if (n > 20) return 500; // today's endless loop ends here instead of hanging the suite
+      if (businessId !== BUSINESS_A) return { orders: [] };
+      if (pageToken === undefined) return { orders: businessOrders(60_001, 3), nextPageToken: 'SAME' };
+      return broken ? { orders: businessOrders(60_004, 3), nextPageToken: 'SAME' } : { orders: businessOrders(60_004, 3) };
+    });
+    const db = tempDbPath();
+    dbs.push(db);
+    const engine = createEngine({ db, campaigns: CAMPAIGNS.map(({ campaignId, businessId, model }) => ({ campaignId, businessId, model })), api: { baseUrl: m.url, apiKey: API_KEY, timeoutMs: 5_000 } });
+    engines.push(engine);
+    try {
+      const failure = await failureOf(engine.sync());
+      expect(failure).toBeInstanceOf(SyncPageTokenRepeatedError);
+      expect(failure).toMatchObject({ code: 'SYNC_PAGE_TOKEN_REPEATED', businessId: BUSINESS_A, pageToken: 'SAME', pages: 2 });
+      expect(m.requests).toEqual([{ businessId: BUSINESS_A, pageToken: undefined }, { businessId: BUSINESS_A, pageToken: 'SAME' }]);
+      // Both pages are stored; the cursor stays on the page whose answer repeated the token.
+      expect(engine.summary().orders).toBe(6);
+      const cursor = cursorOf(engine, BUSINESS_A)!;
+      expect(cursor).toMatchObject({ pageToken: 'SAME' });
+      expect(cursor.updatedFrom).toBeUndefined();
+
+      // Still broken: a later sync costs one request and ends with the same error.
+      const again = await failureOf(engine.sync());
+      expect(again).toMatchObject({ code: 'SYNC_PAGE_TOKEN_REPEATED', pages: 1 });
+      expect(m.requests.slice(2)).toEqual([{ businessId: BUSINESS_A, pageToken: 'SAME' }]);
+      expect(cursorOf(engine, BUSINESS_A)).toEqual(cursor);
+
+      // Mended: the next sync resumes from the stored page and completes the sweep.
+      broken = false;
+      const mended = await engine.sync();
+      expect(mended).toMatchObject({ complete: true, pages: 2, seen: 3, created: 0 });
+      expect(m.requests.slice(3)).toEqual([{ businessId: BUSINESS_A, pageToken: 'SAME' }, { businessId: BUSINESS_B, pageToken: undefined }]);
+      expect(cursorOf(engine, BUSINESS_A)?.pageToken).toBeUndefined();
+      expect(cursorOf(engine, BUSINESS_A)?.updatedFrom).toBeDefined();
+    } finally {
+      await m.close();
+    }
+  });
+});
+
+describe('a page cap per sweep', () => {
+  it('maxPagesPerSweep stops each sweep at its cursor; the next sync resumes it and reads every page once', async () => {
+    const { market: m, db } = await setup();
+    const engine = open(m, db);
+    const first = await engine.sync({ maxPagesPerSweep: 2 });
+    // Business A: 2 of its 3 pages; business B: its only page.
+    expect(first).toMatchObject({ pages: 3, seen: 120, created: 120, complete: false, stoppedBy: 'pageCap' });
+    const readsOfA = requestsTo(m, 'getBusinessOrders', BUSINESS_A);
+    expect(readsOfA).toHaveLength(2);
+    expect(cursorOf(engine, BUSINESS_A)?.pageToken).toBeDefined();
+    expect(cursorOf(engine, BUSINESS_B)?.pageToken).toBeUndefined();
+
+    const second = await engine.sync({ maxPagesPerSweep: 2 });
+    expect(second).toMatchObject({ complete: true, created: 20 });
+    expect(second.stoppedBy).toBeUndefined();
+    const tokens = requestsTo(m, 'getBusinessOrders', BUSINESS_A).map((r) => query(r.path).get('pageToken'));
+    expect(tokens).toHaveLength(3);
+    expect(new Set(tokens).size).toBe(3);
+    expect(engine.summary().orders).toBe(140);
+  });
+
+  it('refuses a cap that is not a positive integer before reading anything', async () => {
+    const { market: m, db } = await setup();
+    const engine = open(m, db);
+    for (const maxPagesPerSweep of [0, -1, 1.5]) {
+      const failure = await failureOf(engine.sync({ maxPagesPerSweep }));
+      expect(failure).toMatchObject({ code: 'INVALID_COMMAND', issues: [expect.objectContaining({ path: 'maxPagesPerSweep' })] });
+    }
+    expect(m.requests).toHaveLength(0);
+  });
+});
+
+describe('sync({ signal, onProgress })', () => {
+  it('reports every stored page, and an abort between pages stops the sweep at its cursor', async () => {
+    const { market: m, db } = await setup();
+    const engine = open(m, db);
+    const controller = new AbortController();
+    const progress: SyncProgress[] = [];
+    const stopped = await engine.sync({
+      signal: controller.signal,
+      onProgress: (p) => {
+        progress.push(p);
+        if (p.pages === 1) controller.abort();
+      },
+    });
+    expect(stopped).toMatchObject({ pages: 1, seen: 50, created: 50, complete: false, stoppedBy: 'aborted' });
+    expect(progress).toEqual([{ businessId: BUSINESS_A, pages: 1, seen: 50, created: 50, updated: 0, skipped: 0 }]);
+    // Neither A's second page nor B's first was asked for.
+    expect(requestsTo(m, 'getBusinessOrders')).toHaveLength(1);
+    expect(engine.summary().orders).toBe(50);
+
+    const rest: SyncProgress[] = [];
+    const resumed = await engine.sync({ onProgress: (p) => rest.push(p) });
+    expect(resumed).toMatchObject({ complete: true, pages: 3, seen: 90, created: 90 });
+    expect(rest.map((p) => [p.businessId, p.pages, p.seen, p.created])).toEqual([
+      [BUSINESS_A, 1, 50, 50],
+      [BUSINESS_A, 2, 70, 70],
+      [BUSINESS_B, 3, 90, 90],
+    ]);
+    expect(engine.summary().orders).toBe(140);
+  });
+
+  it('an abort abandons the read in flight instead of waiting for the request timeout', async () => {
+    const { market: m, db } = await setup();
+    m.inject({ kind: 'hang', endpoint: 'getBusinessOrders', times: Infinity });
+    // A timeout far beyond the test's own: only the abort can end this read in time.
+    const engine = open(m, db, undefined, { timeoutMs: 120_000 });
+    const controller = new AbortController();
+    const syncing = engine.sync({ signal: controller.signal });
+    await until(() => requestsTo(m, 'getBusinessOrders').length === 1);
+    controller.abort();
+    const result = await syncing;
+    expect(result).toMatchObject({ pages: 0, seen: 0, complete: false, stoppedBy: 'aborted' });
+    expect(cursorOf(engine, BUSINESS_A)).toBeUndefined();
+    // A read abandoned on purpose is no Market failure.
+    expect(engine.stats()).toMatchObject({ marketCalls: { answered: 0, failed: 0 }, lastErrors: [] });
+    m.clearFaults();
+    expect(await engine.sync()).toMatchObject({ complete: true, created: 140 });
+  });
+});
+
+describe('run() and the sweep', () => {
+  it('passes its signal to the sweep: an abort ends run() while a sync read hangs', async () => {
+    const { market: m, db } = await setup();
+    m.inject({ kind: 'hang', endpoint: 'getBusinessOrders', times: Infinity });
+    const engine = open(m, db, undefined, { timeoutMs: 120_000 });
+    const controller = new AbortController();
+    const running = engine.run({ signal: controller.signal, syncIntervalMs: 60_000, idleMs: 50 });
+    await until(() => requestsTo(m, 'getBusinessOrders').length === 1);
+    controller.abort();
+    const report = await running;
+    expect(report.open).toBe(0);
+    expect(requestsTo(m, 'getBusinessOrders')).toHaveLength(1);
+  });
+
+  it('reports a repeated page token through onSyncError and keeps sending', async () => {
+    const { market: m, db } = await setup();
+    // Between the engine and the fake: every sync page is the first one again, named "SAME".
+    const client = recordingClient(m, {
+      hooks: {
+        getBusinessOrders: async (inner, businessId, body, q, options) => {
+          if (body.orderIds !== undefined) return inner.getBusinessOrders(businessId, body, q, options);
+          const { pageToken: _same, ...first } = q ?? {};
+          const page = await inner.getBusinessOrders(businessId, body, first, options);
+          return { ...page, body: { ...page.body, paging: { nextPageToken: 'SAME' } } };
+        },
+      },
+    });
+    clients.push(client);
+    const engine = open(m, db, client);
+    engine.trackOrders([{ orderId: FBS_IDS[0]!, campaignId: FBS.campaignId, status: 'PROCESSING', substatus: 'STARTED' }]);
+    engine.requestChange({ orderId: FBS_IDS[0]!, status: 'PROCESSING', substatus: 'READY_TO_SHIP' });
+    const syncErrors: unknown[] = [];
+    const controller = new AbortController();
+    const running = engine.run({ signal: controller.signal, syncIntervalMs: 60_000, idleMs: 50, onSyncError: (e) => void syncErrors.push(e) });
+    let ended = false;
+    void running.finally(() => (ended = true)).catch(() => undefined);
+    await until(() => ended || engine.getOrder(FBS_IDS[0]!).change === 'idle' || requestsTo(m, 'getBusinessOrders').length > 50);
+    controller.abort();
+    await running;
+    errors.push(...syncErrors);
+    expect(syncErrors[0]).toMatchObject({ code: 'SYNC_PAGE_TOKEN_REPEATED', businessId: BUSINESS_A, pageToken: 'SAME' });
+    expect(engine.getOrder(FBS_IDS[0]!)).toMatchObject({ substatus: 'READY_TO_SHIP', change: 'idle' });
+    expect(m.getOrder(FBS_IDS[0]!)?.substatus).toBe('READY_TO_SHIP');
+  });
+
+  it('reads a long sweep a page cap at a time and sends between the parts', async () => {
+    const { market: m, db } = await setup();
+    const engine = open(m, db);
+    engine.trackOrders([{ orderId: FBS_IDS[0]!, campaignId: FBS.campaignId, status: 'PROCESSING', substatus: 'STARTED' }]);
+    engine.requestChange({ orderId: FBS_IDS[0]!, status: 'PROCESSING', substatus: 'READY_TO_SHIP' });
+    const controller = new AbortController();
+    const running = engine.run({ signal: controller.signal, syncIntervalMs: 60_000, idleMs: 50, maxPagesPerSweep: 1 });
+    await until(() => engine.summary().orders === 140 && engine.getOrder(FBS_IDS[0]!).change === 'idle');
+    controller.abort();
+    await running;
+    const log = m.requests.map((r) => r.endpoint);
+    const sent = log.indexOf('updateOrderStatuses');
+    const lastPageOfA = m.requests.indexOf(requestsTo(m, 'getBusinessOrders', BUSINESS_A)[2]!);
+    // The change went out after the first page, long before the sweep's last.
+    expect(sent).toBeGreaterThan(0);
+    expect(sent).toBeLessThan(lastPageOfA);
     expect(engine.getOrder(FBS_IDS[0]!)).toMatchObject({ substatus: 'READY_TO_SHIP', change: 'idle' });
   });
 });

@@ -4,7 +4,7 @@
 // `cancel` and `set-status` (queueAndReport, with --flush to send at once).
 
 import type { Engine, RequestChangesResult } from '../engine/engine.js';
-import type { RequestChangeCommand } from '../engine/commands.js';
+import type { ChangeTarget as EngineChangeTarget, RequestChangeCommand } from '../engine/commands.js';
 import { ChangeRefusedError, OrderNotFoundError } from '../engine/errors.js';
 import type { Blocker } from '../../machines/explain.js';
 import type { StatusTarget } from '../../machines/rules.js';
@@ -12,6 +12,7 @@ import type { CommandContext } from './command.js';
 import { apiKeyOf, withEngine } from './context.js';
 import { CLI_ERROR_CODES, CliError, EXIT_CODES } from './errors.js';
 import { describeFlush, flushFailure, flushJson, flushWithProgress, type FlushOutcome } from './flushing.js';
+import { stopOnSignals } from './stop-signals.js';
 import { collectIds } from './input.js';
 import { label, num } from './format.js';
 
@@ -63,11 +64,14 @@ export function requireTracked(engine: Engine, ids: readonly number[]): void {
  */
 export function queueChanges(engine: Engine, ids: readonly number[], target: ChangeTarget, options: { atomic?: boolean } = {}): QueueOutcome {
   requireTracked(engine, ids);
-  const commands: RequestChangeCommand[] = ids.map((orderId) => ({ orderId, ...target }));
+  // The operator's words, judged by the engine: a value no list has is refused (UNKNOWN_TARGET)
+  // with the targets allowed, so the typed target is asserted here rather than checked twice.
+  const request = target as EngineChangeTarget;
+  const commands: RequestChangeCommand[] = ids.map((orderId) => ({ orderId, ...request }));
   if (options.atomic) {
     const refused: Refused[] = [];
     for (const id of ids) {
-      const explanation = engine.explain(id, target);
+      const explanation = engine.explain(id, request);
       if (!explanation.allowed) {
         refused.push(refusedOf(engine, id, new ChangeRefusedError(id, target, explanation.blockers, explanation.allowedTargets)));
       }
@@ -132,7 +136,14 @@ export async function queueAndReport(ctx: CommandContext<ChangeOptions>, args: r
   return withEngine(io, globals, { mustExist: true, api: opts.flush ? '--flush' : false }, async (engine) => {
     const outcome = queueChanges(engine, orderIds, target, { atomic: opts.allOrNothing ?? false });
     let flushed: FlushOutcome | undefined;
-    if (opts.flush && outcome.queued.length > 0) flushed = await flushWithProgress(engine, out);
+    if (opts.flush && outcome.queued.length > 0) {
+      const stop = stopOnSignals(out);
+      try {
+        flushed = await flushWithProgress(engine, out, { stop });
+      } finally {
+        stop.dispose();
+      }
+    }
     out.result(
       () => [...describeQueue(outcome, opts.allOrNothing ?? false), ...(flushed ? describeFlush(flushed) : [])],
       () => ({ ...queueJson(outcome), ...(flushed ? { flush: flushJson(flushed) } : {}) }),

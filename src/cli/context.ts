@@ -1,6 +1,6 @@
 // Global options and how a command gets its engine: the database, the campaigns (from
-// --config, --campaign and the database itself) and the Market API (--api-url plus the key
-// from YM_API_KEY, which is never a flag).
+// --config, --campaign and the database itself) and the Market API (its URL from --api-url,
+// YM_API_URL or the config file; the key from YM_API_KEY only, never a flag).
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,11 +14,13 @@ import { parseSeconds } from './input.js';
 
 export const DEFAULT_API_URL = 'https://api.partner.market.yandex.ru';
 export const API_KEY_ENV = 'YM_API_KEY';
+export const API_URL_ENV = 'YM_API_URL';
 export const MODELS = ['FBS', 'EXPRESS', 'DBS', 'LAAS'] as const;
 
 export interface GlobalOptions {
   readonly db: string;
-  readonly apiUrl: string;
+  /** `--api-url` as given; see apiUrlOf for where the URL comes from without it. */
+  readonly apiUrl?: string;
   /** Seconds the Market has to answer one call (the API's own timeout is 10 s). */
   readonly apiTimeout: string;
   readonly config?: string;
@@ -38,7 +40,7 @@ export function globalsOf(command: Command): GlobalOptions {
   const o = command.optsWithGlobals() as Partial<GlobalOptions>;
   return {
     db: o.db ?? './ym-orders.db',
-    apiUrl: o.apiUrl ?? DEFAULT_API_URL,
+    ...(o.apiUrl !== undefined ? { apiUrl: o.apiUrl } : {}),
     apiTimeout: o.apiTimeout ?? '10',
     ...(o.config !== undefined ? { config: o.config } : {}),
     campaign: o.campaign ?? [],
@@ -56,7 +58,17 @@ const campaignSchema = z.strictObject({
   businessId: z.number().int().positive(),
   model: z.enum(MODELS),
 });
-const configSchema = z.object({ campaigns: z.array(campaignSchema).min(1) });
+// Strict: a misspelt key ("apiURL", "campaign") is refused rather than silently ignored.
+const configSchema = z.strictObject({
+  apiUrl: z.string().optional(),
+  campaigns: z.array(campaignSchema).min(1).optional(),
+});
+const CONFIG_SHAPE = '{"apiUrl"?: "https://…", "campaigns"?: [{"campaignId", "businessId", "model": FBS|EXPRESS|DBS|LAAS}]}';
+
+export interface ConfigFile {
+  readonly campaigns: readonly CampaignConfig[];
+  readonly apiUrl?: string;
+}
 
 /** `21000001:1100001:FBS` → a campaign; the model is case-insensitive. */
 export function parseCampaignSpec(spec: string): CampaignConfig {
@@ -71,7 +83,7 @@ export function parseCampaignSpec(spec: string): CampaignConfig {
   return { campaignId: Number(match[1]), businessId: Number(match[2]), model: model as CampaignConfig['model'] };
 }
 
-export function readConfigFile(file: string, cwd: string): CampaignConfig[] {
+export function readConfigFile(file: string, cwd: string): ConfigFile {
   const full = path.resolve(cwd, file);
   let text: string;
   try {
@@ -83,20 +95,24 @@ export function readConfigFile(file: string, cwd: string): CampaignConfig[] {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new CliError(CLI_ERROR_CODES.configInvalid, `Config file ${file} is not JSON (${(error as Error).message}). Expected {"campaigns": [{"campaignId": 1, "businessId": 2, "model": "FBS"}]}.`);
+    throw new CliError(CLI_ERROR_CODES.configInvalid, `Config file ${file} is not JSON (${(error as Error).message}). Expected ${CONFIG_SHAPE}.`);
   }
   const parsed = configSchema.safeParse(json);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new CliError(CLI_ERROR_CODES.configInvalid, `Config file ${file} is invalid: ${issues}. Expected {"campaigns": [{"campaignId", "businessId", "model": FBS|EXPRESS|DBS|LAAS}]}.`);
+    throw new CliError(CLI_ERROR_CODES.configInvalid, `Config file ${file} is invalid: ${issues}. Expected ${CONFIG_SHAPE}.`);
   }
-  return parsed.data.campaigns;
+  return { campaigns: parsed.data.campaigns ?? [], ...(parsed.data.apiUrl !== undefined ? { apiUrl: parsed.data.apiUrl } : {}) };
+}
+
+export function configOf(globals: GlobalOptions, cwd: string): ConfigFile | undefined {
+  return globals.config === undefined ? undefined : readConfigFile(globals.config, cwd);
 }
 
 /** Campaigns from --config then --campaign (a later one with the same id wins). */
-export function campaignsOf(globals: GlobalOptions, cwd: string): CampaignConfig[] {
+export function campaignsOf(globals: GlobalOptions, config: ConfigFile | undefined): CampaignConfig[] {
   const byId = new Map<number, CampaignConfig>();
-  if (globals.config !== undefined) for (const c of readConfigFile(globals.config, cwd)) byId.set(c.campaignId, c);
+  for (const c of config?.campaigns ?? []) byId.set(c.campaignId, c);
   for (const spec of globals.campaign) {
     const c = parseCampaignSpec(spec);
     byId.set(c.campaignId, c);
@@ -116,15 +132,36 @@ export function apiKeyOf(io: CliIo, what: string): string {
   return key;
 }
 
-export function parseApiUrl(value: string): string {
+/** Where the Market URL was found, the first of: --api-url, $YM_API_URL, the config's apiUrl, the default. */
+export type ApiUrlSource = '--api-url' | typeof API_URL_ENV | 'the config file\'s "apiUrl"' | 'the default';
+
+export interface ApiUrl {
+  readonly baseUrl: string;
+  readonly source: ApiUrlSource;
+}
+
+export function apiUrlOf(globals: GlobalOptions, env: NodeJS.ProcessEnv, config: ConfigFile | undefined): ApiUrl {
+  const fromEnv = env[API_URL_ENV]?.trim();
+  const [value, source]: [string, ApiUrlSource] =
+    globals.apiUrl !== undefined
+      ? [globals.apiUrl, '--api-url']
+      : fromEnv
+        ? [fromEnv, API_URL_ENV]
+        : config?.apiUrl !== undefined
+          ? [config.apiUrl, 'the config file\'s "apiUrl"']
+          : [DEFAULT_API_URL, 'the default'];
+  return { baseUrl: parseApiUrl(value, source), source };
+}
+
+export function parseApiUrl(value: string, source: ApiUrlSource = '--api-url'): string {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw usageError(`--api-url "${value}" is not a URL; e.g. ${DEFAULT_API_URL} or http://127.0.0.1:8080 for a fake Market.`);
+    throw usageError(`The Market URL "${value}" from ${source} is not a URL; e.g. ${DEFAULT_API_URL} or http://127.0.0.1:8080 for a fake Market.`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw usageError(`--api-url must be http(s), not ${url.protocol}`);
-  if (url.username || url.password) throw usageError('--api-url must not carry credentials; the key comes from YM_API_KEY.');
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw usageError(`The Market URL from ${source} must be http(s), not ${url.protocol}`);
+  if (url.username || url.password) throw usageError(`The Market URL from ${source} must not carry credentials; the key comes from YM_API_KEY.`);
   return value;
 }
 
@@ -140,13 +177,23 @@ export function dbPath(globals: GlobalOptions, cwd: string): string {
   return globals.db === ':memory:' ? globals.db : path.resolve(cwd, globals.db);
 }
 
-/** Opens the engine for a command; closes it (and its HTTP pool) when `fn` settles. */
-export async function withEngine<T>(io: CliIo, globals: GlobalOptions, options: OpenOptions, fn: (engine: Engine) => Promise<T>): Promise<T> {
-  const campaigns = campaignsOf(globals, io.cwd);
+/**
+ * Opens the engine for a command; closes it (and its HTTP pool) when `fn` settles. `fn` gets the
+ * Market URL too when the command calls the Market.
+ */
+export async function withEngine<T>(
+  io: CliIo,
+  globals: GlobalOptions,
+  options: OpenOptions,
+  fn: (engine: Engine, api: ApiUrl | undefined) => Promise<T>,
+): Promise<T> {
+  const config = configOf(globals, io.cwd);
+  const campaigns = campaignsOf(globals, config);
   const file = dbPath(globals, io.cwd);
-  const api = options.api
+  const url = options.api ? apiUrlOf(globals, io.env, config) : undefined;
+  const api = options.api && url
     ? {
-        baseUrl: parseApiUrl(globals.apiUrl),
+        baseUrl: url.baseUrl,
         apiKey: apiKeyOf(io, options.api),
         timeoutMs: Math.max(1, parseSeconds(globals.apiTimeout, '--api-timeout')),
       }
@@ -159,7 +206,7 @@ export async function withEngine<T>(io: CliIo, globals: GlobalOptions, options: 
   }
   const engine = createEngine({ db: file, campaigns, ...(api ? { api } : {}), ...options.engine });
   try {
-    return await fn(engine);
+    return await fn(engine, url);
   } finally {
     await engine.close();
   }

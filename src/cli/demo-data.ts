@@ -2,6 +2,7 @@
 // businesses, and orders spread over the statuses each fulfilment model really sees.
 
 import type { CampaignConfig } from '../engine/commands.js';
+import type { KnownOrderStatus, KnownOrderSubstatus } from '../../machines/statuses.js';
 import type { FakeOrderSeed } from '../testing/index.js';
 import { seededRandom } from '../testing/faults.js';
 
@@ -73,8 +74,8 @@ export interface PlannedGroup {
   readonly name: string;
   readonly requests: readonly {
     orderId: number;
-    status: string;
-    substatus: string;
+    status: KnownOrderStatus;
+    substatus: KnownOrderSubstatus;
     realDeliveryDate?: string;
   }[];
 }
@@ -110,7 +111,7 @@ export function planChanges(orders: readonly FakeOrderSeed[], campaigns: readonl
   const pool = (model: string, status: string, substatus?: string): FakeOrderSeed[] =>
     orders.filter((o) => modelOf.get(o.campaignId) === model && o.status === status && (substatus === undefined || o.substatus === substatus));
   const { yesterday, tomorrow } = moscowDays(now);
-  const to = (status: string, substatus: string, extra: { realDeliveryDate?: string } = {}) => (o: FakeOrderSeed) => ({ orderId: o.id, status, substatus, ...extra });
+  const to = (status: KnownOrderStatus, substatus: KnownOrderSubstatus, extra: { realDeliveryDate?: string } = {}) => (o: FakeOrderSeed) => ({ orderId: o.id, status, substatus, ...extra });
 
   const fbsStarted = pool('FBS', 'PROCESSING', 'STARTED');
   const fbsReady = pool('FBS', 'PROCESSING', 'READY_TO_SHIP');

@@ -24,6 +24,7 @@ export const CLI_ERROR_CODES = {
   changeRefused: 'CHANGE_REFUSED',
   marketRejected: 'MARKET_REJECTED',
   notSettled: 'NOT_SETTLED',
+  interrupted: 'INTERRUPTED',
   internal: 'INTERNAL',
 } as const;
 export type CliErrorCode = (typeof CLI_ERROR_CODES)[keyof typeof CLI_ERROR_CODES];

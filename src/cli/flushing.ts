@@ -3,11 +3,14 @@
 
 import type { Engine } from '../engine/engine.js';
 import type { DispatchCounters, CampaignHalt } from '../engine/dispatcher.js';
+import type { CampaignError, MarketCallCounts } from '../engine/market-call-log.js';
+import { MARKET_ERROR_CODES } from '../market/errors.js';
 import type { OutboxState } from '../store/outbox-table.js';
 import { CLI_ERROR_CODES, CliError, EXIT_CODES } from './errors.js';
-import { label, num, seconds } from './format.js';
+import { isoTime, label, num, seconds } from './format.js';
 import type { Output } from './output.js';
 import { createProgress } from './progress.js';
+import type { StopSignals } from './stop-signals.js';
 
 export interface Rejection {
   readonly orderId: number;
@@ -28,6 +31,32 @@ export interface FlushOutcome {
   readonly counters: DispatchCounters;
   readonly rejections: readonly Rejection[];
   readonly halted: readonly CampaignHalt[];
+  /** Market calls of this flush that were answered and that failed. */
+  readonly marketCalls: MarketCallCounts;
+  /** The latest failed Market call of each campaign during this flush. */
+  readonly lastErrors: readonly CampaignError[];
+  /** The signal (SIGINT, SIGTERM) that stopped the flush early, if one did. */
+  readonly interruptedBy?: NodeJS.Signals;
+}
+
+/**
+ * Prints each campaign's latest Market error on stderr when it is new, not on every retry, so an
+ * operator sees at once why nothing moves. `above` clears a progress line drawn meanwhile.
+ */
+export function errorReporter(out: Output, above: (write: () => void) => void, since: number): (errors: readonly CampaignError[]) => void {
+  const shown = new Map<number, string>();
+  return (errors) => {
+    for (const e of errors) {
+      const text = `[${e.code}] ${e.message}`;
+      if (e.at < since || shown.get(e.campaignId) === text) continue;
+      shown.set(e.campaignId, text);
+      above(() => out.warn(`campaign ${e.campaignId}: ${text}`));
+    }
+  };
+}
+
+export function describeLastErrors(errors: readonly CampaignError[]): string[] {
+  return errors.map((e) => `  campaign ${e.campaignId}: last error at ${isoTime(e.at)} [${e.code}] ${e.message}`);
 }
 
 /**
@@ -44,28 +73,36 @@ export function rejectedSince(engine: Engine, since: number, limit = 1_000): Rej
 export async function flushWithProgress(
   engine: Engine,
   out: Output,
-  options: { maxWaitMs?: number; signal?: AbortSignal; label?: string } = {},
+  options: { maxWaitMs?: number; stop?: StopSignals; label?: string } = {},
 ): Promise<FlushOutcome> {
   const started = engine.clock();
   const atStart = engine.stats();
   const openAtStart = atStart.open;
   const progress = createProgress(out, options.label ?? 'flush');
+  const reportErrors = errorReporter(out, progress.above, started);
   progress.update(0, openAtStart);
   let report;
   try {
     report = await engine.flush({
       untilIdle: true,
       maxWaitMs: options.maxWaitMs ?? 60_000,
-      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.stop ? { signal: options.stop.signal } : {}),
       onProgress: (r) => {
+        reportErrors(r.lastErrors);
         const total = Math.max(openAtStart, r.open);
         const c = r.counters;
-        progress.update(total - r.open, total, `accepted ${c.accepted}  rejected ${c.rejected}  ops ${c.operationsStarted}  read-backs ${c.readBacks}`);
+        const failed = r.marketCalls.failed - atStart.marketCalls.failed;
+        progress.update(
+          total - r.open,
+          total,
+          `accepted ${c.accepted}  rejected ${c.rejected}  ops ${c.operationsStarted}  read-backs ${c.readBacks}${failed > 0 ? `  failed calls ${failed}` : ''}`,
+        );
       },
     });
   } finally {
     progress.stop();
   }
+  const interruptedBy = options.stop?.received;
   return {
     elapsedMs: engine.clock() - started,
     openAtStart,
@@ -79,6 +116,12 @@ export async function flushWithProgress(
     counters: report.counters,
     rejections: rejectedSince(engine, started),
     halted: report.halted,
+    marketCalls: {
+      answered: report.marketCalls.answered - atStart.marketCalls.answered,
+      failed: report.marketCalls.failed - atStart.marketCalls.failed,
+    },
+    lastErrors: report.lastErrors.filter((e) => e.at >= started),
+    ...(interruptedBy ? { interruptedBy } : {}),
   };
 }
 
@@ -98,6 +141,8 @@ export function describeFlush(outcome: FlushOutcome): string[] {
   for (const r of outcome.rejections.slice(0, 20)) lines.push(`  order ${r.orderId}: the Market rejected ${label(r.status, r.substatus)}: ${r.reason}`);
   if (outcome.rejections.length > 20) lines.push(`  … and ${outcome.rejections.length - 20} more rejection(s)`);
   for (const h of outcome.halted) lines.push(`  campaign ${h.campaignId} halted [${h.code}]: ${h.message}`);
+  if (outcome.marketCalls.failed > 0) lines.push(`  Market calls: ${num(outcome.marketCalls.answered)} answered, ${num(outcome.marketCalls.failed)} failed`);
+  lines.push(...describeLastErrors(outcome.lastErrors));
   return lines;
 }
 
@@ -111,10 +156,19 @@ export function flushJson(outcome: FlushOutcome): Record<string, unknown> {
     counters: outcome.counters,
     rejections: outcome.rejections,
     halted: outcome.halted,
+    marketCalls: outcome.marketCalls,
+    lastErrors: outcome.lastErrors,
+    ...(outcome.interruptedBy ? { interruptedBy: outcome.interruptedBy } : {}),
   };
 }
 
-/** The error a flush ends with, if any: halted campaigns, Market rejections, unsettled changes. */
+// Codes that point at the address or the network rather than at the Market itself.
+const UNREACHABLE_CODES: ReadonlySet<string> = new Set([MARKET_ERROR_CODES.network, MARKET_ERROR_CODES.timeout]);
+
+/**
+ * The error a flush ends with, if any: halted campaigns, Market rejections, a stop signal, a
+ * Market that failed every call (its latest error's code, e.g. MARKET_NETWORK), unsettled changes.
+ */
 export function flushFailure(outcome: FlushOutcome): CliError | undefined {
   const halt = outcome.halted[0];
   if (halt) {
@@ -125,6 +179,26 @@ export function flushFailure(outcome: FlushOutcome): CliError | undefined {
       CLI_ERROR_CODES.marketRejected,
       `The Market rejected ${outcome.rejections.length} change(s) (listed above); their orders keep the status the Market reports.`,
       EXIT_CODES.failed,
+    );
+  }
+  // The operator stopped it: say so first, whatever the Market did meanwhile (listed above).
+  if (outcome.open > 0 && outcome.interruptedBy) {
+    return new CliError(
+      CLI_ERROR_CODES.interrupted,
+      `${outcome.interruptedBy} stopped the flush with ${outcome.open} change(s) still open; they are kept (a send left unanswered is read back before any resend). Run \`ym-orders flush\` again.`,
+      EXIT_CODES.failed,
+    );
+  }
+  const latest = outcome.lastErrors.reduce<CampaignError | undefined>((a, e) => (a === undefined || e.at > a.at ? e : a), undefined);
+  if (outcome.open > 0 && outcome.marketCalls.answered === 0 && latest) {
+    const hint = UNREACHABLE_CODES.has(latest.code)
+      ? 'check the Market URL (--api-url, YM_API_URL or the config file\'s "apiUrl") and the network'
+      : 'the Market is failing; try again later';
+    return new CliError(
+      latest.code,
+      `Every Market call of this flush failed (${num(outcome.marketCalls.failed)}); the latest, for campaign ${latest.campaignId}: ${latest.message}. ${outcome.open} change(s) stay open: ${hint}, then run \`ym-orders flush\` again.`,
+      EXIT_CODES.failed,
+      { campaignId: latest.campaignId, operation: latest.operation },
     );
   }
   if (outcome.open > 0) {

@@ -64,3 +64,9 @@ export function parseSeconds(text: string, option: string): number {
   if (!Number.isFinite(n) || n < 0 || text.trim() === '') throw usageError(`${option} "${text}" is not a number of seconds.`);
   return n * 1000;
 }
+
+/** A whole number of at least 1 from an option (a count of pages, say). */
+export function parsePositiveInteger(text: string, option: string): number {
+  if (!/^\d{1,9}$/.test(text.trim()) || Number(text) < 1) throw usageError(`${option} "${text}" is not a whole number of at least 1.`);
+  return Number(text);
+}

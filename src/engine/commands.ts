@@ -1,8 +1,11 @@
 // The engine's command shapes, validated with zod before anything is read or written.
 
 import { z } from 'zod';
+import type { CallEvidence } from '../../machines/call-evidence.js';
 import { OBSERVATION_SOURCES } from '../../machines/order-machine.js';
+import type { KnownOrderStatus, KnownOrderSubstatus, OrderStatus, OrderSubstatus } from '../../machines/statuses.js';
 import { InvalidCommandError } from './errors.js';
+import { redactSecret } from '../market/redact.js';
 
 const orderId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 const campaignId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
@@ -19,7 +22,11 @@ export const trackOrderSchema = z.strictObject({
   /** DBS: the buyer asked to cancel (getBusinessOrders' `cancelRequested`). */
   cancelRequested: z.boolean().optional(),
 });
-export type TrackOrderCommand = z.input<typeof trackOrderSchema>;
+/** Statuses as the Market reports them: a known value, or any other kept verbatim (unknown ones are data). */
+export interface TrackOrderCommand extends Omit<z.input<typeof trackOrderSchema>, 'status' | 'substatus'> {
+  readonly status: OrderStatus;
+  readonly substatus?: OrderSubstatus | null | undefined;
+}
 
 export const observeSchema = z.strictObject({
   orderId,
@@ -30,12 +37,33 @@ export const observeSchema = z.strictObject({
   /** DBS: true for an ORDER_CANCELLATION_REQUEST notification, false once it is answered. */
   cancelRequested: z.boolean().optional(),
 });
-export type ObserveCommand = z.input<typeof observeSchema>;
+export interface ObserveCommand extends Omit<z.input<typeof observeSchema>, 'status' | 'substatus'> {
+  readonly status: OrderStatus;
+  readonly substatus?: OrderSubstatus | null | undefined;
+}
 
-const callEvidence = z.strictObject({
-  buyerTimeZone: z.string().min(1),
-  calls: z.array(z.strictObject({ startedAt: z.union([z.string(), z.number()]), connectedSeconds: z.number().nonnegative() })).max(100),
-});
+const callRecord = z.strictObject({ startedAt: z.union([z.string(), z.number()]), connectedSeconds: z.number().nonnegative() });
+// One object with the fields of both forms rather than a union: zod reports a failed union as a
+// bare "Invalid input", and a seller whose call log has a wrong field needs to be told which.
+const callEvidence = z
+  .strictObject({
+    buyerTimeZone: z.string().min(1).optional(),
+    calls: z.array(callRecord).max(100).optional(),
+    // The buyer's number was unavailable: USER_UNREACHABLE's call conditions do not apply (machines/call-evidence.ts).
+    numberUnavailable: z.literal(true).optional(),
+  })
+  .superRefine((v, ctx) => {
+    if (v.numberUnavailable) {
+      for (const key of ['buyerTimeZone', 'calls'] as const) {
+        if (v[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'not allowed with numberUnavailable' });
+      }
+      return;
+    }
+    for (const key of ['buyerTimeZone', 'calls'] as const) {
+      if (v[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'required (or give { numberUnavailable: true })' });
+    }
+  })
+  .transform((v): CallEvidence => (v.numberUnavailable ? { numberUnavailable: true } : { buyerTimeZone: v.buyerTimeZone ?? '', calls: v.calls ?? [] }));
 
 export const requestChangeSchema = z.strictObject({
   orderId,
@@ -46,7 +74,18 @@ export const requestChangeSchema = z.strictObject({
   /** Refuse with CONCURRENT_UPDATE if the order's row version is no longer this one. */
   expectedRowVersion: z.number().int().positive().optional(),
 });
-export type RequestChangeCommand = z.input<typeof requestChangeSchema>;
+/**
+ * A seller's change. Its target is typed by the Market's lists, so a misspelt status does not
+ * compile; at run time a value no list has is refused (UNKNOWN_TARGET), for JavaScript callers.
+ */
+export interface RequestChangeCommand extends Omit<z.input<typeof requestChangeSchema>, 'status' | 'substatus' | 'callEvidence'> {
+  readonly status: KnownOrderStatus;
+  readonly substatus?: KnownOrderSubstatus | undefined;
+  readonly callEvidence?: CallEvidence | undefined;
+}
+
+/** What `explain()` judges: a change's target as requestChange takes it, without the order id. */
+export type ChangeTarget = Omit<RequestChangeCommand, 'orderId' | 'expectedRowVersion'>;
 
 export const orderIdSchema = orderId;
 
@@ -63,12 +102,15 @@ export const campaignSchema = z.strictObject({
 });
 export type CampaignConfig = z.infer<typeof campaignSchema>;
 
-/** Parses `input` or throws INVALID_COMMAND naming every wrong field. */
-export function parseCommand<S extends z.ZodType>(schema: S, command: string, input: unknown): z.output<S> {
+/**
+ * Parses `input` or throws INVALID_COMMAND naming every wrong field. zod's messages name unknown
+ * keys as given, so `secret` (the API key, if a caller put it there) is redacted from them.
+ */
+export function parseCommand<S extends z.ZodType>(schema: S, command: string, input: unknown, secret = ''): z.output<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   throw new InvalidCommandError(
     command,
-    result.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
+    redactSecret(result.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })), secret),
   );
 }

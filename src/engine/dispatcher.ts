@@ -134,7 +134,7 @@ export class Dispatcher {
       );
       this.#d.counters.readBacks += found.size;
       const missing = rows.filter((r) => !found.has(r.order_id));
-      this.#releaseRows(missing, now + backoffDelay(this.#d.retry, missing[0]?.attempts ?? 1, this.#d.random));
+      this.#readFailed(missing, (attempt) => now + backoffDelay(this.#d.retry, attempt, this.#d.random));
     } catch (error) {
       if (!isMarketError(error)) {
         this.#d.limiter.release(permit.permit, { kind: 'notCounted' }, this.#d.clock());
@@ -142,8 +142,25 @@ export class Dispatcher {
         throw error;
       }
       this.#releasePermit(permit.permit, error);
-      this.#releaseRows(rows, this.#retryAt(error, rows[0]?.attempts ?? 1));
+      // A 420 is the budget speaking, not a failed read: it waits for the window, uncounted.
+      if (error.code === MARKET_ERROR_CODES.rateLimited) return this.#releaseRows(rows, this.#retryAt(error, 1));
+      this.#readFailed(rows, (attempt) => this.#retryAt(error, attempt));
     }
+  }
+
+  /**
+   * Gives back rows whose read-back learnt nothing, due again after the retry policy's backoff
+   * for their read failures in a row (never their sends, which read-backs do not increase). One
+   * time for the batch, so its orders are read back together.
+   */
+  #readFailed(rows: readonly OutboxRow[], retryAt: (attempt: number) => number): void {
+    if (rows.length === 0) return;
+    const attempt = Math.max(...rows.map((r) => r.read_failures)) + 1;
+    const nextAttemptAt = retryAt(attempt);
+    const now = this.#d.clock();
+    this.#d.store.write(() => {
+      for (const r of rows) this.#d.store.outbox.releaseAfterFailedRead(r.id, this.#d.owner, attempt, nextAttemptAt, now);
+    });
   }
 
   /**
@@ -202,6 +219,9 @@ export class Dispatcher {
     const now = this.#d.clock();
     const sending = this.#d.store.write(() =>
       rows.filter((r) => {
+        // Still queued, or another process has it in flight; the lease, renewed here, covers this
+        // request however long the round has run.
+        if (!this.#d.store.outbox.claimForSend(r.id, this.#d.owner, now, this.#d.leaseMs)) return false;
         const { state } = this.#d.orders.apply(r.order_id, { type: 'DISPATCH.SENT', at: now }, now);
         return state.change === 'sending' && state.pending?.requestNo === r.request_no;
       }),

@@ -4,6 +4,7 @@
 
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import type { z } from 'zod';
 import type { Explanation } from '../../machines/explain.js';
 import type { PollPolicy } from '../../machines/operation-machine.js';
 import type { JournalRow } from '../store/journal-table.js';
@@ -20,24 +21,30 @@ import {
   requestChangeSchema,
   trackOrderSchema,
   type CampaignConfig,
+  type ChangeTarget,
   type ObserveCommand,
   type RequestChangeCommand,
   type TrackOrderCommand,
 } from './commands.js';
-import { ApiNotConfiguredError, CampaignConflictError, EngineClosedError, isEngineError, type EngineError } from './errors.js';
+import { ApiNotConfiguredError, CampaignConflictError, EngineClosedError, isEngineError, SyncPageTokenRepeatedError, type EngineError } from './errors.js';
 import { OperationBook } from './operation-book.js';
 import { OrderBook, type OrderState } from './order-book.js';
 import { createMarketClient, type AuthScheme, type MarketClient } from '../market/client.js';
 import { Dispatcher, emptyCounters, type CampaignHalt, type DispatchCounters } from './dispatcher.js';
 import { OperationPoller } from './operation-poller.js';
-import { OrderSync, type SyncResult } from './order-sync.js';
-import { DEFAULT_RETRY_POLICY, resolveLimits, type LimitsOverrides, type LimitsPolicy, type RetryPolicy } from './policies.js';
+import { OrderSync, syncOptionsSchema, type SyncOptions, type SyncProgress, type SyncResult } from './order-sync.js';
+import { MarketCallLog, type CampaignError, type MarketCallCounts } from './market-call-log.js';
+import { resolveDispatchSettings, type LimitsOverrides, type LimitsPolicy, type RetryPolicy } from './policies.js';
 import { RateLimiter } from './rate-limiter.js';
 import { sleep } from './concurrency.js';
 import { isMarketError, type AnyMarketError } from '../market/errors.js';
 
-const SYNC_RETRY_MS = 5_000;
 import { OrderInspection, type InspectOptions, type Inspector } from './inspection.js';
+
+const SYNC_RETRY_MS = 5_000;
+// run() reads a long sweep this many pages at a time per business, flushing between the parts,
+// so a first sync of many thousand orders does not hold every send back until it ends.
+const RUN_PAGES_PER_SYNC = 100;
 
 export interface EngineOptions {
   /** A database file path (default `./ym-orders.db`), `:memory:`, or an open Store. */
@@ -49,6 +56,13 @@ export interface EngineOptions {
   /** Sends with an unknown outcome before a change is given up (default 3). */
   readonly maxSends?: number;
   readonly pollPolicy?: Partial<PollPolicy>;
+  /**
+   * How long after an async change (a LaaS cancellation) is sent a read-back showing "not yet"
+   * proves nothing, its operation possibly still running. Default, and the least accepted:
+   * pollPolicy.timeoutMs plus the request timeout (at least 10 s); README, "Settings that bear
+   * on exactly-once".
+   */
+  readonly asyncSettleMs?: number;
   /** Names this process in outbox leases (default host:pid:random). */
   readonly owner?: string;
   readonly sqlite?: OpenDatabaseOptions;
@@ -89,6 +103,27 @@ export interface FlushReport {
   /** Changes not settled yet: queued, sending, awaiting an operation, uncertain. */
   readonly open: number;
   readonly halted: readonly CampaignHalt[];
+  /** Market calls answered and failed over this engine's life (sync, sends, read-backs, polls). */
+  readonly marketCalls: MarketCallCounts;
+  /**
+   * The latest failed Market call of each campaign, over this engine's life; a business-wide call
+   * (a read or an operation poll) counts for every campaign of the business.
+   */
+  readonly lastErrors: readonly CampaignError[];
+}
+
+export interface RunOptions {
+  readonly signal: AbortSignal;
+  /** Sync this often (default: no sync). */
+  readonly syncIntervalMs?: number;
+  /** The longest sleep when there is nothing to do (default 1 s). */
+  readonly idleMs?: number;
+  /** Pages per business in one sync pass (default 100); a capped sweep goes on after the next flush pass. */
+  readonly maxPagesPerSweep?: number;
+  readonly onProgress?: (report: FlushReport) => void;
+  readonly onSyncProgress?: (progress: SyncProgress) => void;
+  /** A sync that failed at the Market (or was led in a circle); the loop goes on and syncs again later. */
+  readonly onSyncError?: (error: AnyMarketError | SyncPageTokenRepeatedError) => void;
 }
 
 export interface TrackResult {
@@ -112,7 +147,9 @@ export interface EngineSummary {
 
 export class Engine {
   readonly store: Store;
+  /** @internal The engine's methods are the API: these write without its validation and transaction. */
   readonly orders: OrderBook;
+  /** @internal */
   readonly operations: OperationBook;
   readonly owner: string;
   readonly clock: () => number;
@@ -125,13 +162,19 @@ export class Engine {
   readonly #ownsClient: boolean;
   readonly #random: () => number;
   readonly #inspection: OrderInspection | undefined;
+  readonly #calls: MarketCallLog;
   #closed = false;
   readonly #ownsStore: boolean;
+  /** Redacted from INVALID_COMMAND messages, which name unknown keys as given. */
+  readonly #apiKey: string;
 
   constructor(options: EngineOptions = {}) {
     this.clock = options.clock ?? Date.now;
-    const configured = parseCommand(commandListSchema, 'campaigns', options.campaigns ?? []).map((c) =>
-      parseCommand(campaignSchema, 'campaign', c),
+    // Before anything is opened: a bad or unsafe setting changes nothing.
+    const settings = resolveDispatchSettings(options);
+    this.#apiKey = options.api?.apiKey ?? '';
+    const configured = this.#parse(commandListSchema, 'campaigns', options.campaigns ?? []).map((c) =>
+      this.#parse(campaignSchema, 'campaign', c),
     );
     this.#ownsStore = !(options.db instanceof Store);
     this.store = options.db instanceof Store ? options.db : Store.open(options.db ?? DEFAULT_DB_PATH, { ...options.sqlite, now: this.clock() });
@@ -156,19 +199,20 @@ export class Engine {
       this.store.campaigns.all().map((r) => [r.campaign_id, { campaignId: r.campaign_id, businessId: r.business_id, model: r.model as CampaignConfig['model'] }]),
     );
     this.owner = options.owner ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
-    this.limits = resolveLimits(options.limits);
-    this.retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+    this.limits = settings.limits;
+    this.retry = settings.retry;
     this.#random = options.random ?? Math.random;
-    this.operations = new OperationBook(this.store, options.pollPolicy);
+    this.operations = new OperationBook(this.store, settings.pollPolicy);
     this.#inspection = options.inspect ? new OrderInspection(options.inspect, options.inspectOptions) : undefined;
     this.orders = new OrderBook(this.store, this.campaigns, this.operations, {
-      maxSends: options.maxSends ?? this.retry.maximumAttempts,
-      // A lost answer of an async change is read back as inconclusive for the longest retry wait.
-      asyncSettleMs: this.retry.maximumIntervalMs,
+      maxSends: settings.maxSends,
+      asyncSettleMs: settings.asyncSettleMs,
       inspection: this.#inspection,
     });
     this.#ownsClient = options.client === undefined && options.api !== undefined;
-    this.#client = options.client ?? (options.api ? createMarketClient(options.api) : undefined);
+    this.#calls = new MarketCallLog(this.campaigns, this.clock);
+    const client = options.client ?? (options.api ? createMarketClient(options.api) : undefined);
+    this.#client = client ? this.#calls.wrap(client) : undefined;
     this.#timeoutMs = options.api?.timeoutMs ?? 10_000;
   }
 
@@ -198,7 +242,22 @@ export class Engine {
       outbox,
       open: outbox.queued + outbox.sending + outbox.awaitingOperation + outbox.uncertain,
       halted: [...this.halted.values()],
+      marketCalls: this.#calls.counts(),
+      lastErrors: this.#calls.latest(),
     };
+  }
+
+  /**
+   * One round of the dispatcher: orphans, read-backs, sends, operation polls. Once `signal`
+   * aborts no new phase starts, so only requests already in flight (each bounded by the request
+   * timeout) are waited for.
+   */
+  async #pass({ dispatcher, poller }: { dispatcher: Dispatcher; poller: OperationPoller }, signal: AbortSignal | undefined): Promise<number> {
+    dispatcher.recoverOrphanedSends();
+    let worked = await dispatcher.readBackUncertain();
+    if (!signal?.aborted) worked += await dispatcher.sendDue(signal);
+    if (!signal?.aborted) worked += await poller.pollDue();
+    return worked;
   }
 
   /**
@@ -208,17 +267,15 @@ export class Engine {
    */
   async flush(options: FlushOptions = {}): Promise<FlushReport> {
     this.#open();
-    const { dispatcher, poller } = this.#effects();
+    const effects = this.#effects();
     const deadline = this.clock() + (options.maxWaitMs ?? 60_000);
     for (;;) {
-      dispatcher.recoverOrphanedSends();
-      const worked =
-        (await dispatcher.readBackUncertain()) + (await dispatcher.sendDue(options.signal)) + (await poller.pollDue());
+      const worked = await this.#pass(effects, options.signal);
       const report = this.#report();
       options.onProgress?.(report);
       const settled = report.open === 0 || this.#onlyHaltedOpen();
       if (!options.untilIdle || settled || options.signal?.aborted || this.clock() >= deadline) return report;
-      if (worked === 0) await sleep(this.#untilNextDue(deadline));
+      if (worked === 0) await sleep(this.#untilNextDue(deadline), options.signal);
     }
   }
 
@@ -240,45 +297,51 @@ export class Engine {
     return this.#effects().poller.pollDue();
   }
 
-  /** Reads every order the Market changed since the last sync and observes it. */
-  async sync(): Promise<SyncResult> {
+  /**
+   * Reads every order the Market changed since the last sync and observes it. Ends when every
+   * sweep is complete, or stopped at its stored cursor (`complete: false`, `stoppedBy`): by the
+   * read budget, `maxPagesPerSweep` or `signal`. A page token the Market repeats within a sweep
+   * throws SYNC_PAGE_TOKEN_REPEATED.
+   */
+  async sync(options: SyncOptions = {}): Promise<SyncResult> {
     this.#open();
-    return this.#effects().sync.syncAll();
+    this.#parse(syncOptionsSchema, 'sync options', { maxPagesPerSweep: options.maxPagesPerSweep });
+    return this.#effects().sync.syncAll(options);
   }
 
   /**
-   * The long-running loop: flush, poll and sync until `signal` aborts. The batch in flight
-   * finishes and is persisted before it returns.
+   * The long-running loop: flush, poll and sync until `signal` aborts. The sync read in flight is
+   * abandoned; a send batch in flight finishes (within the request timeout) and is persisted
+   * before it returns.
    */
-  async run(options: {
-    signal: AbortSignal;
-    syncIntervalMs?: number;
-    idleMs?: number;
-    onProgress?: (report: FlushReport) => void;
-    /** A sync that failed at the Market; the loop goes on and syncs again later. */
-    onSyncError?: (error: AnyMarketError) => void;
-  }): Promise<FlushReport> {
+  async run(options: RunOptions): Promise<FlushReport> {
     this.#open();
-    const { dispatcher, poller, sync } = this.#effects();
+    const { signal } = options;
+    this.#parse(syncOptionsSchema, 'run options', { maxPagesPerSweep: options.maxPagesPerSweep });
+    const effects = this.#effects();
+    const idleMs = options.idleMs ?? 1_000;
     let nextSync = this.clock();
-    while (!options.signal.aborted) {
+    while (!signal.aborted) {
       if (options.syncIntervalMs !== undefined && this.clock() >= nextSync) {
         try {
-          const synced = await sync.syncAll();
-          nextSync = Math.max(this.clock() + options.syncIntervalMs, synced.resumeAt ?? 0);
+          const synced = await effects.sync.syncAll({
+            signal,
+            maxPagesPerSweep: options.maxPagesPerSweep ?? RUN_PAGES_PER_SYNC,
+            ...(options.onSyncProgress ? { onProgress: options.onSyncProgress } : {}),
+          });
+          // A sweep cut at the page cap goes on right after this pass; a finished one waits.
+          nextSync = synced.stoppedBy === 'pageCap' ? this.clock() : Math.max(this.clock() + options.syncIntervalMs, synced.resumeAt ?? 0);
         } catch (error) {
-          if (!isMarketError(error)) throw error;
+          if (!isMarketError(error) && !(error instanceof SyncPageTokenRepeatedError)) throw error;
           options.onSyncError?.(error);
           nextSync = this.clock() + Math.min(options.syncIntervalMs, SYNC_RETRY_MS);
         }
       }
-      dispatcher.recoverOrphanedSends();
-      const worked =
-        (await dispatcher.readBackUncertain()) + (await dispatcher.sendDue(options.signal)) + (await poller.pollDue());
+      if (signal.aborted) break;
+      const worked = await this.#pass(effects, signal);
       options.onProgress?.(this.#report());
-      if (worked === 0 && !options.signal.aborted) {
-        await sleepOrAbort(Math.min(this.#untilNextDue(this.clock() + (options.idleMs ?? 1_000)), options.idleMs ?? 1_000), options.signal);
-      }
+      const syncDue = options.syncIntervalMs !== undefined && this.clock() >= nextSync;
+      if (worked === 0 && !syncDue) await sleep(Math.min(this.#untilNextDue(this.clock() + idleMs), idleMs), signal);
     }
     return this.#report();
   }
@@ -292,11 +355,15 @@ export class Engine {
     if (this.#closed) throw new EngineClosedError();
   }
 
+  #parse<S extends z.ZodType>(schema: S, command: string, input: unknown): z.output<S> {
+    return parseCommand(schema, command, input, this.#apiKey);
+  }
+
   /** Starts tracking orders (or observes them, if tracked): all in one transaction, or none. */
   trackOrders(orders: readonly TrackOrderCommand[]): TrackResult {
     this.#open();
     const now = this.clock();
-    const parsed = parseCommand(commandListSchema, 'orders', orders).map((o, i) => parseCommand(trackOrderSchema, `order #${i + 1}`, o));
+    const parsed = this.#parse(commandListSchema, 'orders', orders).map((o, i) => this.#parse(trackOrderSchema, `order #${i + 1}`, o));
     return this.store.write(() => {
       let created = 0;
       let updated = 0;
@@ -312,7 +379,7 @@ export class Engine {
   /** Tells the engine what the Market shows (e.g. a push notification); older news changes nothing. */
   observe(observation: ObserveCommand): OrderState {
     this.#open();
-    const o = parseCommand(observeSchema, 'observation', observation);
+    const o = this.#parse(observeSchema, 'observation', observation);
     const now = this.clock();
     return this.store.write(
       () =>
@@ -334,7 +401,7 @@ export class Engine {
   /** Queues one seller change; an illegal one throws CHANGE_REFUSED and writes nothing. */
   requestChange(command: RequestChangeCommand): OrderState {
     this.#open();
-    const c = parseCommand(requestChangeSchema, 'change request', command);
+    const c = this.#parse(requestChangeSchema, 'change request', command);
     const now = this.clock();
     const { orderId, expectedRowVersion, ...target } = c;
     return this.store.write(() => this.orders.request(orderId, target, now, { expectedRowVersion }).state);
@@ -351,9 +418,9 @@ export class Engine {
     return this.store.write(() => {
       const queued: OrderState[] = [];
       const refused: { orderId: number | undefined; error: EngineError }[] = [];
-      for (const command of parseCommand(commandListSchema, 'change requests', commands) as RequestChangeCommand[]) {
+      for (const command of this.#parse(commandListSchema, 'change requests', commands) as RequestChangeCommand[]) {
         try {
-          const c = parseCommand(requestChangeSchema, 'change request', command);
+          const c = this.#parse(requestChangeSchema, 'change request', command);
           const { orderId, expectedRowVersion, ...target } = c;
           queued.push(this.orders.request(orderId, target, now, { expectedRowVersion }).state);
         } catch (error) {
@@ -367,28 +434,28 @@ export class Engine {
   }
 
   /** Whether a change is allowed now, and if not every reason why; writes nothing. */
-  explain(orderId: number, target: { status: string; substatus?: string; realDeliveryDate?: string }): Explanation {
+  explain(orderId: number, target: ChangeTarget): Explanation {
     this.#open();
-    const id = parseCommand(orderIdSchema, 'order id', orderId);
-    const t = parseCommand(explainTargetSchema, 'target', target);
+    const id = this.#parse(orderIdSchema, 'order id', orderId);
+    const t = this.#parse(explainTargetSchema, 'target', target);
     return this.store.read(() => this.orders.explain(id, t, this.clock()));
   }
 
   getOrder(orderId: number): OrderState {
     this.#open();
-    const id = parseCommand(orderIdSchema, 'order id', orderId);
+    const id = this.#parse(orderIdSchema, 'order id', orderId);
     return this.store.read(() => this.orders.get(id));
   }
 
   findOrder(orderId: number): OrderState | undefined {
     this.#open();
-    const id = parseCommand(orderIdSchema, 'order id', orderId);
+    const id = this.#parse(orderIdSchema, 'order id', orderId);
     return this.store.read(() => this.orders.find(id));
   }
 
   history(orderId: number): JournalRow[] {
     this.#open();
-    const id = parseCommand(orderIdSchema, 'order id', orderId);
+    const id = this.#parse(orderIdSchema, 'order id', orderId);
     return this.store.read(() => this.orders.history(id));
   }
 
@@ -428,18 +495,6 @@ export class Engine {
     if (this.#ownsStore) this.store.close();
     return this.#ownsClient && this.#client ? this.#client.close() : Promise.resolve();
   }
-}
-
-function sleepOrAbort(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }
 
 export function createEngine(options: EngineOptions = {}): Engine {

@@ -14,6 +14,9 @@ export const ENGINE_ERROR_CODES = {
   apiNotConfigured: 'API_NOT_CONFIGURED',
   campaignConflict: 'CAMPAIGN_CONFLICT',
   snapshotMigrationMissing: 'SNAPSHOT_MIGRATION_MISSING',
+  invalidOption: 'INVALID_OPTION',
+  unsafeOption: 'UNSAFE_OPTION',
+  syncPageTokenRepeated: 'SYNC_PAGE_TOKEN_REPEATED',
 } as const;
 export type EngineErrorCode = (typeof ENGINE_ERROR_CODES)[keyof typeof ENGINE_ERROR_CODES];
 
@@ -143,4 +146,56 @@ export class ApiNotConfiguredError extends EngineError {
 
 export function isEngineError(value: unknown): value is EngineError {
   return value instanceof EngineError;
+}
+
+/**
+ * The Market answered a sync page with a page token it had already given in the same sweep:
+ * following it would read the same pages forever. The cursor stays at the last stored page.
+ */
+export class SyncPageTokenRepeatedError extends EngineError {
+  readonly businessId: number;
+  readonly pageToken: string;
+  /** Pages read in this sync before the repeat. */
+  readonly pages: number;
+  constructor(businessId: number, pageToken: string, pages: number) {
+    const shown = pageToken.length > 40 ? `${pageToken.slice(0, 40)}…` : pageToken;
+    super(
+      ENGINE_ERROR_CODES.syncPageTokenRepeated,
+      `Sync of business ${businessId} stopped after ${pages} page(s): the Market gave the page token "${shown}" a second time in one sweep, so following it would never end. The cursor stays at the last stored page; the next sync asks for that page again and goes on if the Market then answers a new token.`,
+      { businessId, pageToken, pages },
+    );
+    this.businessId = businessId;
+    this.pageToken = pageToken;
+    this.pages = pages;
+  }
+}
+
+/** Engine options of the wrong shape (a negative interval, a batch the API refuses, a typo'd key); nothing was opened. */
+export class InvalidOptionError extends EngineError {
+  readonly issues: readonly { path: string; message: string }[];
+  constructor(issues: { path: string; message: string }[]) {
+    super(
+      ENGINE_ERROR_CODES.invalidOption,
+      `Invalid engine options: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ')}`,
+      { issues },
+    );
+    this.issues = issues;
+  }
+}
+
+/** An engine option that could make the engine send a change twice; nothing was opened. */
+export class UnsafeOptionError extends EngineError {
+  readonly option: string;
+  readonly value: number;
+  readonly minimum: number;
+  constructor(option: string, value: number, minimum: number, why: string) {
+    super(
+      ENGINE_ERROR_CODES.unsafeOption,
+      `Engine option ${option} = ${value} could send a change twice: ${why} Use at least ${minimum}, or leave it unset.`,
+      { option, value, minimum },
+    );
+    this.option = option;
+    this.value = value;
+    this.minimum = minimum;
+  }
 }

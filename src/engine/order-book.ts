@@ -12,7 +12,8 @@ import {
   type PendingChange,
   type Refusal,
 } from '../../machines/order-machine.js';
-import type { FulfilmentModel } from '../../machines/statuses.js';
+import type { FulfilmentModel, OrderStatus, OrderSubstatus } from '../../machines/statuses.js';
+import { readMarketRefusal } from '../market/refusals.js';
 import type { JournalRow } from '../store/journal-table.js';
 import type { OrderRow } from '../store/orders-table.js';
 import type { OutboxState } from '../store/outbox-table.js';
@@ -34,8 +35,9 @@ export interface OrderState {
   readonly orderId: number;
   readonly campaignId: number;
   readonly model: FulfilmentModel;
-  readonly status: string;
-  readonly substatus: string | null;
+  /** As the Market reports it: a known value, or any other kept verbatim. */
+  readonly status: OrderStatus;
+  readonly substatus: OrderSubstatus | null;
   /** The market region's state, e.g. `PROCESSING.READY_TO_SHIP` or `UNRECOGNIZED`. */
   readonly marketState: string;
   readonly change: string;
@@ -77,6 +79,11 @@ function sourceOf(event: OrderEvent): string {
 
 function eventTime(event: OrderEvent): number {
   return 'at' in event ? event.at : event.observedAt;
+}
+
+/** A rejection in the Market's words gets its stable code too (the outcome keeps the words). */
+function withRejectionCode(event: OrderEvent): OrderEvent {
+  return event.type === 'DISPATCH.REJECTED' && event.rejection === undefined ? { ...event, rejection: readMarketRefusal(event.reason) } : event;
 }
 
 function stateOf(row: OrderRow, snapshot: OrderSnapshot): OrderState {
@@ -259,7 +266,7 @@ export class OrderBook {
   /** Applies one machine event to a tracked order. Call inside a write transaction. */
   apply(orderId: number, event: OrderEvent, now: number, options: EventOptions = {}): AppliedEvent {
     const { row, snapshot } = this.#load(orderId, options);
-    return this.#step(row, snapshot, event, now);
+    return this.#step(row, snapshot, withRejectionCode(event), now);
   }
 
   #load(orderId: number, options: EventOptions): { row: OrderRow; snapshot: OrderSnapshot } {

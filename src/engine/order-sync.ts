@@ -2,6 +2,7 @@
 // tracks new ones and observes every status. The cursor moves in the same transaction that
 // stores the page, so a crash repeats at most one page and never skips one.
 
+import { z } from 'zod';
 import type { MarketClient } from '../market/client.js';
 import type { BusinessOrder } from '../market/schemas.js';
 import type { Store } from '../store/store.js';
@@ -11,6 +12,7 @@ import type { OrderBook } from './order-book.js';
 import type { LimitsPolicy } from './policies.js';
 import { requestEndOf, type RateLimiter } from './rate-limiter.js';
 import { sleep } from './concurrency.js';
+import { SyncPageTokenRepeatedError } from './errors.js';
 
 export interface SyncCursor {
   /** ISO 8601: orders updated at or after this instant (absent on the first sweep). */
@@ -21,18 +23,53 @@ export interface SyncCursor {
   readonly sweepStartedAt: string;
 }
 
-export interface SyncResult {
+export interface SyncCounts {
   readonly pages: number;
   readonly seen: number;
   readonly created: number;
   readonly updated: number;
   /** Orders of campaigns this engine is not configured for: left alone. */
   readonly skipped: number;
+}
+
+/** Why a sync returned before every sweep was complete; each sweep stopped at its stored cursor. */
+export type SyncStop =
+  /** The getBusinessOrders budget is spent until `resumeAt`. */
+  | 'budget'
+  /** `maxPagesPerSweep` pages were read for a business. */
+  | 'pageCap'
+  /** The caller's signal aborted (the read in flight was abandoned; it changes nothing). */
+  | 'aborted';
+
+export interface SyncResult extends SyncCounts {
+  /** Every business's sweep reached its last page; otherwise `stoppedBy` says why not. */
+  readonly complete: boolean;
+  readonly stoppedBy?: SyncStop;
   /**
    * Set when the read budget ran out mid-sweep: the sweep stopped at its stored cursor and can
    * resume from this time (epoch ms).
    */
   readonly resumeAt?: number;
+}
+
+/** Totals of this sync so far, after each stored page. */
+export interface SyncProgress extends SyncCounts {
+  /** The business whose page was just stored. */
+  readonly businessId: number;
+}
+
+/** The options sync() and run() check before anything is read (the callbacks are taken as given). */
+export const syncOptionsSchema = z.object({ maxPagesPerSweep: z.number().int().positive().optional() });
+
+export interface SyncOptions {
+  /** Stops the sync between pages and abandons the read in flight; what was stored stays. */
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: SyncProgress) => void;
+  /**
+   * Pages read per business in this call (default: no cap). When reached, the sweep stops at its
+   * stored cursor (`stoppedBy: 'pageCap'`) and the next sync resumes it.
+   */
+  readonly maxPagesPerSweep?: number;
 }
 
 export interface SyncDeps {
@@ -50,6 +87,10 @@ export interface SyncDeps {
 // start (clocks differ); re-reading a little overlap is harmless, since stale news is ignored.
 const OVERLAP_MS = 60_000;
 
+// When sweeps stop for different reasons, the result names the one the caller acts on first: a
+// capped sweep can go on at once (a business whose budget is spent then stops again at no cost).
+const STOP_RANK: Record<SyncStop, number> = { budget: 0, pageCap: 1, aborted: 2 };
+
 export function syncCursorName(businessId: number): string {
   return `sync:business:${businessId}`;
 }
@@ -66,32 +107,53 @@ export class OrderSync {
     return raw === undefined ? undefined : (JSON.parse(raw) as SyncCursor);
   }
 
-  /** One full sweep for every configured business; resumes a sweep a crash interrupted. */
-  async syncAll(): Promise<SyncResult> {
+  /** One sweep for every configured business (resuming a sweep an earlier sync stopped). */
+  async syncAll(options: SyncOptions = {}): Promise<SyncResult> {
     const businesses = new Map<number, number[]>();
     for (const c of this.#d.campaigns.values()) businesses.set(c.businessId, [...(businesses.get(c.businessId) ?? []), c.campaignId]);
     const total = { pages: 0, seen: 0, created: 0, updated: 0, skipped: 0 };
+    let stoppedBy: SyncStop | undefined;
     let resumeAt: number | undefined;
     for (const [businessId, campaignIds] of businesses) {
-      const r = await this.syncBusiness(businessId, campaignIds);
-      for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += r[k];
+      if (options.signal?.aborted) {
+        stoppedBy = 'aborted';
+        break;
+      }
+      const r = await this.#syncBusiness(businessId, campaignIds, options, total);
       if (r.resumeAt !== undefined) resumeAt = Math.max(resumeAt ?? 0, r.resumeAt);
+      if (r.stoppedBy !== undefined && STOP_RANK[r.stoppedBy] > (stoppedBy === undefined ? -1 : STOP_RANK[stoppedBy])) stoppedBy = r.stoppedBy;
     }
-    return resumeAt === undefined ? total : { ...total, resumeAt };
+    return {
+      ...total,
+      complete: stoppedBy === undefined,
+      ...(stoppedBy !== undefined ? { stoppedBy } : {}),
+      ...(resumeAt !== undefined ? { resumeAt } : {}),
+    };
   }
 
-  async syncBusiness(businessId: number, campaignIds: readonly number[]): Promise<SyncResult> {
-    const result = { pages: 0, seen: 0, created: 0, updated: 0, skipped: 0 };
+  /** Reads one business's pages from its cursor, adding what it stores to `total`. */
+  async #syncBusiness(
+    businessId: number,
+    campaignIds: readonly number[],
+    options: SyncOptions,
+    total: { pages: number; seen: number; created: number; updated: number; skipped: number },
+  ): Promise<{ stoppedBy?: SyncStop; resumeAt?: number }> {
+    const { signal } = options;
     const stored = this.#cursor(businessId);
     let cursor: SyncCursor =
       stored?.pageToken !== undefined ? stored : { ...(stored?.updatedFrom ? { updatedFrom: stored.updatedFrom } : {}), sweepStartedAt: new Date(this.#d.clock()).toISOString() };
+    // Tokens this sweep was given: a repeat means the Market would lead it in a circle.
+    const tokens = new Set<string>(cursor.pageToken !== undefined ? [cursor.pageToken] : []);
+    let pages = 0;
     for (;;) {
+      if (signal?.aborted) return { stoppedBy: 'aborted' };
+      if (options.maxPagesPerSweep !== undefined && pages >= options.maxPagesPerSweep) return { stoppedBy: 'pageCap' };
       const got = this.#d.limiter.tryAcquire('getBusinessOrders', { kind: 'business', id: businessId }, 1, this.#d.clock());
       if (!got.ok) {
         // A busy parallel slot frees within a request's time; a spent budget may take an hour:
         // stop at the stored cursor rather than hold the caller (and the run loop) that long.
-        if (got.reason !== 'parallel') return { ...result, resumeAt: got.retryAt };
-        await sleep(Math.max(1, got.retryAt - this.#d.clock()));
+        if (got.reason !== 'parallel') return { stoppedBy: 'budget', resumeAt: got.retryAt };
+        await sleep(Math.max(1, got.retryAt - this.#d.clock()), signal);
         continue;
       }
       this.#d.counters.calls.getBusinessOrders = (this.#d.counters.calls.getBusinessOrders ?? 0) + 1;
@@ -101,24 +163,38 @@ export class OrderSync {
           businessId,
           { campaignIds: [...campaignIds], ...(cursor.updatedFrom ? { dates: { updateDateFrom: cursor.updatedFrom } } : {}) },
           { limit: this.#d.limits.ordersPerRead, ...(cursor.pageToken ? { pageToken: cursor.pageToken } : {}) },
+          signal ? { signal } : {},
         );
       } catch (error) {
         this.#d.limiter.release(got.permit, requestEndOf(error), this.#d.clock());
+        // The read was abandoned on purpose: a read changes nothing, so there is nothing to report.
+        if (signal?.aborted) return { stoppedBy: 'aborted' };
         throw error;
       }
       const now = this.#d.clock();
       this.#d.limiter.release(got.permit, { kind: 'answered', rateLimit: page.rateLimit }, now);
       const next = page.body.paging?.nextPageToken;
-      const nextCursor: SyncCursor = next
-        ? { ...cursor, pageToken: next }
-        : { updatedFrom: new Date(Date.parse(cursor.sweepStartedAt) - OVERLAP_MS).toISOString(), sweepStartedAt: cursor.sweepStartedAt };
+      // The page itself is a valid answer and is stored; the cursor stays on it, so the next sync
+      // asks for it again rather than follow the circle.
+      const repeated = next !== undefined && next !== '' && tokens.has(next);
+      const nextCursor: SyncCursor = repeated
+        ? cursor
+        : next
+          ? { ...cursor, pageToken: next }
+          : { updatedFrom: new Date(Date.parse(cursor.sweepStartedAt) - OVERLAP_MS).toISOString(), sweepStartedAt: cursor.sweepStartedAt };
+      const counts = { seen: 0, created: 0, updated: 0, skipped: 0 };
       this.#d.store.write(() => {
-        for (const order of page.body.orders) this.#take(order, now, result);
+        for (const order of page.body.orders) this.#take(order, now, counts);
         this.#d.store.cursors.set(syncCursorName(businessId), JSON.stringify(nextCursor), now);
       });
-      result.pages++;
+      pages++;
+      total.pages++;
+      for (const k of Object.keys(counts) as (keyof typeof counts)[]) total[k] += counts[k];
+      options.onProgress?.({ businessId, ...total });
+      if (repeated) throw new SyncPageTokenRepeatedError(businessId, next, pages);
+      if (!next) return {};
+      tokens.add(next);
       cursor = nextCursor;
-      if (!next) return result;
     }
   }
 

@@ -94,7 +94,11 @@ export class RateLimiter {
     const { limit, windowMs } = this.#limits.resources[operation];
     if (!row) return { resource_key: key, capacity: limit, remaining: limit, window_ends_at: now + windowMs, blocked_until: 0, updated_at: now };
     if (now >= row.window_ends_at) {
-      return { ...row, remaining: row.capacity, window_ends_at: now + windowMs, updated_at: now };
+      // A permit is taken before its request goes out, so a request still in flight may reach the
+      // Market in this new window (on a loaded machine, long after): it counts here too until its
+      // answer's headers tell.
+      const inFlight = this.#store.limiter.inFlightWeight(key, '');
+      return { ...row, remaining: Math.max(0, row.capacity - inFlight), window_ends_at: now + windowMs, updated_at: now };
     }
     return row;
   }
@@ -121,12 +125,15 @@ export class RateLimiter {
     this.#store.write(() => {
       const key = resourceKey(permit.operation, permit.scope);
       if (end.kind === 'unfinished') {
-        // The weight was taken from the budget at acquire time and stays taken.
+        // The weight was taken from the budget at acquire time and stays taken; while the lease
+        // lingers, a window that opens counts it too.
         this.#store.limiter.lingerLease(permit.leaseId, now + UNFINISHED_LINGER_MS);
         return;
       }
-      this.#store.limiter.removeLease(permit.leaseId);
+      // Read before the lease goes: a window that opens now has this request's weight in it, which
+      // a request the Market did not count (below) gives back.
       let budget = this.#budget(permit.operation, permit.scope, now);
+      this.#store.limiter.removeLease(permit.leaseId);
       const storedWindowEnd = budget.window_ends_at;
       if (end.kind === 'notCounted') budget = { ...budget, remaining: Math.min(budget.capacity, budget.remaining + permit.weight) };
       const info = end.rateLimit;

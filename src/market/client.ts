@@ -62,8 +62,11 @@ export interface MarketClient {
   /** POST /v1/businesses/{businessId}/operations: statuses of async operations (LaaS cancellations). */
   getOperations(businessId: number, request: GetOperationsRequest):
     Promise<MarketResponse<GetOperationsResponse> & WithMissingIds<string>>;
-  /** POST /v1/businesses/{businessId}/orders: one page; follow `body.paging.nextPageToken`. */
-  getBusinessOrders(businessId: number, body: GetBusinessOrdersRequest, query?: GetBusinessOrdersQuery):
+  /**
+   * POST /v1/businesses/{businessId}/orders: one page; follow `body.paging.nextPageToken`.
+   * `signal` aborts the read (a sync stopped between pages); reads change nothing at the Market.
+   */
+  getBusinessOrders(businessId: number, body: GetBusinessOrdersRequest, query?: GetBusinessOrdersQuery, options?: { signal?: AbortSignal }):
     Promise<MarketResponse<GetBusinessOrdersResponse>>;
   /** PUT /v2/campaigns/{campaignId}/orders/{orderId}/cancellation/accept (DBS). */
   acceptOrderCancellation(campaignId: number, orderId: number, body: AcceptOrderCancellationRequest):
@@ -87,6 +90,24 @@ function validId(value: number): boolean {
   return Number.isSafeInteger(value) && value > 0;
 }
 
+/**
+ * The base URL, or a TypeError that does not repeat it: when the settings are swapped, it is the
+ * key (URL's own error carries the input).
+ */
+function parseBaseUrl(baseUrl: string): URL {
+  const url = URL.canParse(baseUrl) ? new URL(baseUrl) : undefined;
+  if (url?.protocol !== 'http:' && url?.protocol !== 'https:') {
+    throw new TypeError('createMarketClient: baseUrl is not an absolute http(s) URL, e.g. https://api.partner.market.yandex.ru');
+  }
+  return url;
+}
+
+/** A wrong number is shown (it cannot be a secret); anything else only by its type. */
+function describeId(value: unknown): string {
+  if (typeof value === 'number') return String(value);
+  return value === null ? 'null' : `a ${typeof value}`;
+}
+
 function transportCode(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
@@ -97,6 +118,7 @@ interface SendArgs<Schema extends z.ZodType> {
   body: unknown;
   query?: Record<string, string>;
   responseSchema: Schema;
+  signal?: AbortSignal | undefined;
 }
 
 export function createMarketClient(options: MarketClientOptions): MarketClient {
@@ -114,7 +136,7 @@ class PartnerApiClient implements MarketClient {
   readonly #authScheme: AuthScheme;
 
   constructor(options: MarketClientOptions) {
-    const url = new URL(options.baseUrl);
+    const url = parseBaseUrl(options.baseUrl);
     if (options.apiKey === '') throw new TypeError('createMarketClient: apiKey is empty');
     this.#apiKey = options.apiKey;
     this.#authScheme = options.authScheme ?? 'api-key';
@@ -133,8 +155,7 @@ class PartnerApiClient implements MarketClient {
   }
 
   async updateOrderStatuses(campaignId: number, orders: readonly OrderState[]) {
-    const call = this.#call('updateOrderStatuses', 'POST', `/v2/campaigns/${campaignId}/orders/status-update`);
-    this.#checkIds(call, { campaignId });
+    const call = this.#call('updateOrderStatuses', 'POST', '/v2/campaigns/{campaignId}/orders/status-update', { campaignId });
     const body = this.#validate(call, UpdateOrderStatusesRequestSchema, { orders });
     const response = await this.#send({ call, body, responseSchema: UpdateOrderStatusesResponseSchema });
     const asked = new Set(body.orders.map((o) => o.id));
@@ -145,8 +166,7 @@ class PartnerApiClient implements MarketClient {
   }
 
   async updateOrderStatus(campaignId: number, orderId: number, change: OrderStatusChange) {
-    const call = this.#call('updateOrderStatus', 'PUT', `/v2/campaigns/${campaignId}/orders/${orderId}/status`);
-    this.#checkIds(call, { campaignId, orderId });
+    const call = this.#call('updateOrderStatus', 'PUT', '/v2/campaigns/{campaignId}/orders/{orderId}/status', { campaignId, orderId });
     const order = this.#validate(call, OrderStatusChangeSchema, change);
     const response = await this.#send({ call, body: { order }, responseSchema: UpdateOrderStatusResponseSchema });
     this.#rejectForeign(call, response, response.body.order.id === orderId ? [] : [response.body.order.id]);
@@ -154,8 +174,7 @@ class PartnerApiClient implements MarketClient {
   }
 
   async getOperations(businessId: number, request: GetOperationsRequest) {
-    const call = this.#call('getOperations', 'POST', `/v1/businesses/${businessId}/operations`);
-    this.#checkIds(call, { businessId });
+    const call = this.#call('getOperations', 'POST', '/v1/businesses/{businessId}/operations', { businessId });
     const body = this.#validate(call, GetOperationsRequestSchema, request);
     const response = await this.#send({ call, body, responseSchema: GetOperationsResponseSchema });
     const asked = new Set(body.operationIds);
@@ -165,15 +184,14 @@ class PartnerApiClient implements MarketClient {
     return { ...response, missingIds: body.operationIds.filter((id) => !answeredSet.has(id)) };
   }
 
-  async getBusinessOrders(businessId: number, request: GetBusinessOrdersRequest, query: GetBusinessOrdersQuery = {}) {
-    const call = this.#call('getBusinessOrders', 'POST', `/v1/businesses/${businessId}/orders`);
-    this.#checkIds(call, { businessId });
+  async getBusinessOrders(businessId: number, request: GetBusinessOrdersRequest, query: GetBusinessOrdersQuery = {}, options: { signal?: AbortSignal } = {}) {
+    const call = this.#call('getBusinessOrders', 'POST', '/v1/businesses/{businessId}/orders', { businessId });
     const body = this.#validate(call, GetBusinessOrdersRequestSchema, request);
     const { pageToken, limit } = this.#validate(call, GetBusinessOrdersQuerySchema, query);
     const search: Record<string, string> = {};
     if (pageToken !== undefined) search.pageToken = pageToken;
     if (limit !== undefined) search.limit = String(limit);
-    const response = await this.#send({ call, body, query: search, responseSchema: GetBusinessOrdersResponseSchema });
+    const response = await this.#send({ call, body, query: search, responseSchema: GetBusinessOrdersResponseSchema, signal: options.signal });
     if (body.orderIds !== undefined) {
       const asked = new Set(body.orderIds);
       this.#rejectForeign(call, response, response.body.orders.map((o) => o.orderId).filter((id) => !asked.has(id)));
@@ -182,8 +200,7 @@ class PartnerApiClient implements MarketClient {
   }
 
   async acceptOrderCancellation(campaignId: number, orderId: number, request: AcceptOrderCancellationRequest) {
-    const call = this.#call('acceptOrderCancellation', 'PUT', `/v2/campaigns/${campaignId}/orders/${orderId}/cancellation/accept`);
-    this.#checkIds(call, { campaignId, orderId });
+    const call = this.#call('acceptOrderCancellation', 'PUT', '/v2/campaigns/{campaignId}/orders/{orderId}/cancellation/accept', { campaignId, orderId });
     const body = this.#validate(call, AcceptOrderCancellationRequestSchema, request);
     return this.#send({ call, body, responseSchema: EmptyApiResponseSchema });
   }
@@ -201,13 +218,19 @@ class PartnerApiClient implements MarketClient {
     return `MarketClient ${inspect(this.toJSON())}`;
   }
 
-  #call(operation: MarketOperation, method: MarketCall['method'], path: string): MarketCall {
-    return { operation, method, path };
-  }
-
-  #checkIds(call: MarketCall, ids: Record<string, number>): void {
-    const issues = Object.entries(ids).filter(([, id]) => !validId(id)).map(([name, id]) => `${name}: expected a positive integer, got ${id}`);
-    if (issues.length > 0) throw new MarketRequestInvalidError({ call, issues });
+  /**
+   * The call, its path filled in from `template` with the ids. An id that is not a positive
+   * integer stops the call before anything is sent. It stays a `{name}` placeholder in the path
+   * and the issue shows it only if it is a number: it may be anything, even the key in the wrong place.
+   */
+  #call(operation: MarketOperation, method: MarketCall['method'], template: string, ids: Record<string, number>): MarketCall {
+    const invalid = Object.keys(ids).filter((name) => !validId(ids[name]!));
+    const path = template.replace(/\{(\w+)\}/g, (placeholder, name: string) => (invalid.includes(name) ? placeholder : String(ids[name])));
+    const call = { operation, method, path };
+    if (invalid.length > 0) {
+      throw new MarketRequestInvalidError({ call, issues: invalid.map((name) => `${name}: expected a positive integer, got ${describeId(ids[name])}`) });
+    }
+    return call;
   }
 
   #validate<Schema extends z.ZodType>(call: MarketCall, schema: Schema, value: unknown): z.output<Schema> {
@@ -222,7 +245,7 @@ class PartnerApiClient implements MarketClient {
     }
   }
 
-  async #send<Schema extends z.ZodType>({ call, body, query, responseSchema }: SendArgs<Schema>): Promise<MarketResponse<z.output<Schema>>> {
+  async #send<Schema extends z.ZodType>({ call, body, query, responseSchema, signal }: SendArgs<Schema>): Promise<MarketResponse<z.output<Schema>>> {
     const path = `${this.#pathPrefix}${call.path}`;
     const search = query !== undefined && Object.keys(query).length > 0 ? `?${new URLSearchParams(query).toString()}` : '';
 
@@ -244,7 +267,7 @@ class PartnerApiClient implements MarketClient {
         method: call.method,
         headers: { 'content-type': 'application/json', accept: 'application/json', ...this.#authHeader },
         body: JSON.stringify(body),
-        signal: deadline.signal,
+        signal: signal ? AbortSignal.any([deadline.signal, signal]) : deadline.signal,
       });
       httpStatus = response.statusCode;
       rateLimit = parseRateLimitHeaders(response.headers);

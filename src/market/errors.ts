@@ -24,7 +24,7 @@ export const MARKET_OPERATIONS = [
 ] as const;
 export type MarketOperation = (typeof MARKET_OPERATIONS)[number];
 
-/** Which call failed: the operation, and the HTTP method and path (ids only, no secrets). */
+/** Which call failed: the operation, and the HTTP method and path (ids only; an invalid id stays a `{name}` placeholder). */
 export interface MarketCall {
   readonly operation: MarketOperation;
   readonly method: 'POST' | 'PUT';
@@ -32,13 +32,13 @@ export interface MarketCall {
 }
 
 /** Fields of an error that came with an HTTP response. */
-interface ResponseFields {
+export interface ResponseFields {
   call: MarketCall;
   httpStatus: number;
   rateLimit: RateLimitInfo;
 }
 
-interface MarketErrorsFields extends ResponseFields {
+export interface MarketErrorsFields extends ResponseFields {
   marketErrors: readonly ApiError[];
 }
 
@@ -68,7 +68,7 @@ function describeMarketErrors(errors: readonly ApiError[]): string {
 }
 
 /** An answer with an error status and the Market's `errors[]`: the fields 401/403, 4xx and 5xx share. */
-abstract class MarketStatusError extends MarketError {
+export abstract class MarketStatusError extends MarketError {
   readonly httpStatus: number;
   readonly marketErrors: readonly ApiError[];
 

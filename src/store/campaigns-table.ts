@@ -6,7 +6,10 @@ export interface CampaignRow {
   readonly model: string;
 }
 
-/** The campaigns an engine was configured with, kept so later processes (the CLI) know them too. */
+/**
+ * The campaigns an engine was configured with, kept so later processes (the CLI) know them too.
+ * @internal The SQLite driver stays out of the published types.
+ */
 export class CampaignsTable {
   readonly #all: Statement<[], CampaignRow>;
   readonly #upsert: Statement;

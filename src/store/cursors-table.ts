@@ -1,6 +1,9 @@
 import type { Database, Statement } from 'better-sqlite3';
 
-/** Named positions (e.g. the sync cursor) that advance only inside the transaction that used them. */
+/**
+ * Named positions (e.g. the sync cursor) that advance only inside the transaction that used them.
+ * @internal The SQLite driver stays out of the published types.
+ */
 export class CursorsTable {
   readonly #get: Statement<[string], { value: string }>;
   readonly #set: Statement;

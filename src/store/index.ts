@@ -1,6 +1,6 @@
 export { Store } from './store.js';
-export { openDatabase, APPLICATION_ID, DEFAULT_DB_PATH, type OpenDatabaseOptions } from './open-database.js';
-export { MIGRATIONS, LATEST_SCHEMA_VERSION } from './migrations.js';
+export { APPLICATION_ID, DEFAULT_DB_PATH, type OpenDatabaseOptions } from './open-database.js';
+export { MIGRATIONS, LATEST_SCHEMA_VERSION, type Migration } from './migrations.js';
 export { StoreError, STORE_ERROR_CODES, type StoreErrorCode } from './errors.js';
 export type { OrderRow } from './orders-table.js';
 export type { JournalRow } from './journal-table.js';

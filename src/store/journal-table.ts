@@ -18,6 +18,7 @@ export interface JournalRow {
 
 export type JournalWrite = Omit<JournalRow, 'seq'>;
 
+/** @internal The SQLite driver stays out of the published types. */
 export class JournalTable {
   readonly #append: Statement;
   readonly #forOrder: Statement<[number], JournalRow>;

@@ -9,7 +9,10 @@ export interface BudgetRow {
   readonly updated_at: number;
 }
 
-/** Budgets and in-flight leases of the rate limiter, shared by every process on the file. */
+/**
+ * Budgets and in-flight leases of the rate limiter, shared by every process on the file.
+ * @internal The SQLite driver stays out of the published types.
+ */
 export class LimiterTable {
   readonly #get: Statement<[string], BudgetRow>;
   readonly #put: Statement;
@@ -32,7 +35,7 @@ export class LimiterTable {
     this.#inFlightWeight = db.prepare('SELECT SUM(weight) AS w FROM limiter_leases WHERE resource_key = ? AND lease_id <> ?');
     this.#addLease = db.prepare('INSERT INTO limiter_leases (lease_id, scope_key, resource_key, weight, expires_at) VALUES (?, ?, ?, ?, ?)');
     this.#removeLease = db.prepare('DELETE FROM limiter_leases WHERE lease_id = ?');
-    this.#lingerLease = db.prepare('UPDATE limiter_leases SET weight = 0, expires_at = MIN(expires_at, ?) WHERE lease_id = ?');
+    this.#lingerLease = db.prepare('UPDATE limiter_leases SET expires_at = MIN(expires_at, ?) WHERE lease_id = ?');
     this.#all = db.prepare('SELECT * FROM limiter ORDER BY resource_key');
   }
 
@@ -66,8 +69,9 @@ export class LimiterTable {
   }
 
   /**
-   * Keeps a lease's parallel slot taken until `until` (or its own expiry, if sooner) but drops
-   * its weight: for a request abandoned without an answer, which the Market may still be serving.
+   * Keeps a lease, its parallel slot and its weight, until `until` (or its own expiry, if sooner):
+   * for a request abandoned without an answer, which the Market may have counted, in a window
+   * that may outlast ours, and may still be serving.
    */
   lingerLease(leaseId: string, until: number): boolean {
     return this.#lingerLease.run(until, leaseId).changes === 1;

@@ -133,16 +133,29 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'outbox read_failures: read-backs back off on their own count',
+    sql: `
+      -- Read-backs of this row's unknown outcome in a row that learnt nothing about the order (an
+      -- error, or the order missing from the answer); their backoff follows it, not the sends.
+      ALTER TABLE outbox ADD COLUMN read_failures INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
+/** @internal The SQLite driver stays out of the published types. */
 export function currentSchemaVersion(db: Database): number {
   const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
   return row.v ?? 0;
 }
 
-/** Applies every migration newer than the database; returns the versions applied. */
+/**
+ * Applies every migration newer than the database; returns the versions applied.
+ * @internal The SQLite driver stays out of the published types.
+ */
 export function migrate(db: Database, now: number): number[] {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
   const applied: number[] = [];

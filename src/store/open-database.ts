@@ -90,6 +90,7 @@ function enableWal(db: Database, busyTimeoutMs: number): void {
   }
 }
 
+/** @internal The SQLite driver stays out of the published types. Open a {@link Store} instead. */
 export function openDatabase(path: string = DEFAULT_DB_PATH, options: OpenDatabaseOptions = {}): Database {
   const inMemory = path === ':memory:';
   let db: Database;

@@ -17,6 +17,7 @@ export interface OperationRow {
 
 export type OperationWrite = Omit<OperationRow, 'row_version' | 'created_at'>;
 
+/** @internal The SQLite driver stays out of the published types. */
 export class OperationsTable {
   readonly #get: Statement<[string], OperationRow>;
   readonly #insert: Statement;

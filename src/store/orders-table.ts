@@ -17,6 +17,7 @@ export interface OrderRow {
 
 export type OrderWrite = Omit<OrderRow, 'created_at' | 'row_version'>;
 
+/** @internal The SQLite driver stays out of the published types. */
 export class OrdersTable {
   readonly #get: Statement<[number], OrderRow>;
   readonly #insert: Statement;

@@ -17,6 +17,8 @@ export interface OutboxRow {
   readonly real_delivery_date: string | null;
   readonly state: OutboxState;
   readonly attempts: number;
+  /** Read-backs in a row that learnt nothing about the order; 0 again once one does, or on a resend. */
+  readonly read_failures: number;
   readonly next_attempt_at: number;
   readonly lease_owner: string | null;
   readonly lease_expires_at: number | null;
@@ -39,12 +41,15 @@ export interface OutboxEnqueue {
   readonly now: number;
 }
 
+/** @internal The SQLite driver stays out of the published types. */
 export class OutboxTable {
   readonly #enqueue: Statement;
   readonly #setState: Statement;
   readonly #lease: Statement;
+  readonly #claimForSend: Statement;
   readonly #dueCampaigns: Statement<[string, number, number], { campaign_id: number }>;
   readonly #release: Statement;
+  readonly #releaseAfterFailedRead: Statement;
   readonly #reschedule: Statement;
   readonly #byOrderRequest: Statement<[number, number], OutboxRow>;
   readonly #open: Statement<[number], OutboxRow>;
@@ -58,7 +63,7 @@ export class OutboxTable {
       (idempotency_key, order_id, campaign_id, request_no, status, substatus, real_delivery_date, state, next_attempt_at, journal_seq, created_at, updated_at)
       VALUES (@idempotency_key, @order_id, @campaign_id, @request_no, @status, @substatus, @real_delivery_date, 'queued', @next_attempt_at, @journal_seq, @now, @now)
       ON CONFLICT (order_id, request_no) DO UPDATE SET state = 'queued', next_attempt_at = excluded.next_attempt_at,
-        lease_owner = NULL, lease_expires_at = NULL, updated_at = excluded.updated_at`);
+        read_failures = 0, lease_owner = NULL, lease_expires_at = NULL, updated_at = excluded.updated_at`);
     this.#setState = db.prepare(`UPDATE outbox SET state = @state, updated_at = @now,
         attempts = attempts + @sent, last_error = COALESCE(@last_error, last_error),
         lease_owner = CASE WHEN @keep_lease THEN lease_owner ELSE NULL END,
@@ -71,13 +76,18 @@ export class OutboxTable {
           AND (@campaign_id IS NULL OR campaign_id = @campaign_id)
         ORDER BY next_attempt_at, id LIMIT @limit)
       RETURNING *`);
+    this.#claimForSend = db.prepare(`UPDATE outbox SET lease_owner = @owner, lease_expires_at = @expires, updated_at = @now
+      WHERE id = @id AND state = 'queued'`);
     this.#dueCampaigns = db.prepare(`SELECT campaign_id FROM outbox WHERE state = ? AND next_attempt_at <= ?
         AND (lease_expires_at IS NULL OR lease_expires_at < ?)
       GROUP BY campaign_id ORDER BY MIN(next_attempt_at)`);
     this.#release = db.prepare(`UPDATE outbox SET lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = @next_attempt_at, updated_at = @now
       WHERE id = @id AND lease_owner = @owner`);
+    this.#releaseAfterFailedRead = db.prepare(`UPDATE outbox SET lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = @next_attempt_at,
+        read_failures = @read_failures, updated_at = @now
+      WHERE id = @id AND lease_owner = @owner`);
     this.#reschedule = db.prepare(
-      'UPDATE outbox SET next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL WHERE order_id = ? AND request_no = ?',
+      'UPDATE outbox SET next_attempt_at = ?, read_failures = 0, lease_owner = NULL, lease_expires_at = NULL WHERE order_id = ? AND request_no = ?',
     );
     this.#byOrderRequest = db.prepare('SELECT * FROM outbox WHERE order_id = ? AND request_no = ?');
     this.#open = db.prepare(`SELECT * FROM outbox WHERE state IN ('queued', 'sending', 'awaitingOperation', 'uncertain') ORDER BY id LIMIT ?`);
@@ -108,6 +118,16 @@ export class OutboxTable {
     return this.#lease.all({ state, owner, now, expires: now + leaseMs, limit, campaign_id: campaignId ?? null }) as OutboxRow[];
   }
 
+  /**
+   * Takes a row for `owner` right before it is sent, its lease now running from `now`; false
+   * when it is no longer queued. A round can outlast the lease it started with, and another
+   * process may have taken the row and sent it since: of two that hold it, only the first to
+   * claim it (under the write lock, in the transaction that marks it sent) sends it.
+   */
+  claimForSend(id: number, owner: string, now: number, leaseMs: number): boolean {
+    return this.#claimForSend.run({ id, owner, now, expires: now + leaseMs }).changes === 1;
+  }
+
   /** Campaigns with rows in `state` due and free, the longest-waiting first. */
   dueCampaigns(state: OutboxState, now: number): number[] {
     return this.#dueCampaigns.all(state, now, now).map((r) => r.campaign_id);
@@ -118,6 +138,12 @@ export class OutboxTable {
     this.#release.run({ id, owner, next_attempt_at: nextAttemptAt, now });
   }
 
+  /** Gives a leased row back after a read-back that learnt nothing: `readFailures` in a row now. */
+  releaseAfterFailedRead(id: number, owner: string, readFailures: number, nextAttemptAt: number, now: number): void {
+    this.#releaseAfterFailedRead.run({ id, owner, read_failures: readFailures, next_attempt_at: nextAttemptAt, now });
+  }
+
+  /** The next read-back of an unknown outcome, at `nextAttemptAt`: a fresh start for its backoff. */
   reschedule(orderId: number, requestNo: number, nextAttemptAt: number): void {
     this.#reschedule.run(nextAttemptAt, orderId, requestNo);
   }

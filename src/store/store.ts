@@ -1,5 +1,8 @@
 // The store: one SQLite database and its tables. Every write the engine makes goes through
 // `write()`, a BEGIN IMMEDIATE transaction, so a crash leaves the file before or after a change.
+// The driver's handle and the tables are @internal: the published declarations (stripInternal)
+// show open/read/write/close only, never better-sqlite3's types, so a consumer needs no
+// @types/better-sqlite3 (and the tables stay free to change behind the store).
 
 import type { Database } from 'better-sqlite3';
 import { CampaignsTable } from './campaigns-table.js';
@@ -14,16 +17,17 @@ import { OutboxTable } from './outbox-table.js';
 import { TimersTable } from './timers-table.js';
 
 export class Store {
-  readonly db: Database;
-  readonly orders: OrdersTable;
-  readonly journal: JournalTable;
-  readonly outbox: OutboxTable;
-  readonly operations: OperationsTable;
-  readonly cursors: CursorsTable;
-  readonly campaigns: CampaignsTable;
-  readonly limiter: LimiterTable;
-  readonly timers: TimersTable;
+  /** @internal */ readonly db: Database;
+  /** @internal */ readonly orders: OrdersTable;
+  /** @internal */ readonly journal: JournalTable;
+  /** @internal */ readonly outbox: OutboxTable;
+  /** @internal */ readonly operations: OperationsTable;
+  /** @internal */ readonly cursors: CursorsTable;
+  /** @internal */ readonly campaigns: CampaignsTable;
+  /** @internal */ readonly limiter: LimiterTable;
+  /** @internal */ readonly timers: TimersTable;
 
+  /** @internal Open one with {@link Store.open}. */
   constructor(db: Database) {
     this.db = db;
     this.orders = new OrdersTable(db);

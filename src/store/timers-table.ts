@@ -7,7 +7,10 @@ export interface TimerRow {
   readonly payload: string | null;
 }
 
-/** Absolute due times that must survive restarts, keyed by kind and the thing they belong to. */
+/**
+ * Absolute due times that must survive restarts, keyed by kind and the thing they belong to.
+ * @internal The SQLite driver stays out of the published types.
+ */
 export class TimersTable {
   readonly #set: Statement;
   readonly #clear: Statement;

@@ -95,6 +95,19 @@ export interface FakeMarket {
   /** Adds a fault; see FAULT_KINDS. */
   inject(fault: Fault): void;
   clearFaults(): void;
+  /**
+   * From now on, holds every request that gets past the parallel limit (so it counts as in
+   * flight) and matches `filter`, before acting on it, until release(): a slow Market whose
+   * requests a test lets go of when it has seen what it waits for.
+   */
+  hold(filter?: (request: FakeRequest) => boolean): void;
+  /** The requests held now, in arrival order. */
+  held(): readonly FakeRequest[];
+  /**
+   * Lets the held requests go on: all of them, or the first `count` in arrival order. Holding
+   * stops, unless `keepHolding` (then later requests are held too).
+   */
+  release(options?: { count?: number; keepHolding?: boolean }): void;
   stats(): FakeMarketStats;
   /** Stops the server and destroys every socket, hung requests included. */
   close(): Promise<void>;
@@ -214,6 +227,14 @@ export async function startFakeMarket(options: FakeMarketOptions): Promise<FakeM
   const maxInFlight: Record<string, number> = {};
   const timers = new Set<NodeJS.Timeout>();
   let rateLimited = 0;
+  let holding: ((request: FakeRequest) => boolean) | undefined;
+  let held: { record: FakeRequest; go: () => void }[] = [];
+  const release = (count: number, keepHolding: boolean): void => {
+    if (!keepHolding) holding = undefined;
+    const going = held.slice(0, count);
+    held = held.slice(count);
+    for (const h of going) h.go();
+  };
 
   const sleep = (ms: number): Promise<void> => new Promise((resolve) => {
     const timer = setTimeout(() => {
@@ -407,6 +428,7 @@ export async function startFakeMarket(options: FakeMarketOptions): Promise<FakeM
       return reply(errorReply(420, 'LIMIT_EXCEEDED', `Hit rate limit of ${parallelLimit} parallel requests for ${owner.kind}Id ${owner.id}`), headers());
     }
     if (latencyMs > 0) await sleep(latencyMs);
+    if (holding?.(record)) await new Promise<void>((go) => held.push({ record, go }));
 
     const fault = faults.take(endpoint);
     record.fault = fault?.kind;
@@ -445,6 +467,8 @@ export async function startFakeMarket(options: FakeMarketOptions): Promise<FakeM
       case FAULT_KINDS.dropAfterApply:
         req.socket.destroy();
         return;
+      case FAULT_KINDS.status500AfterApply:
+        return reply(errorReply(500, 'INTERNAL_ERROR', 'Internal server error'), headers());
       case FAULT_KINDS.malformedJson: {
         const json = JSON.stringify(answer.body);
         return send(res, record, answer.status, json.slice(0, Math.ceil(json.length / 2)), headers());
@@ -477,6 +501,11 @@ export async function startFakeMarket(options: FakeMarketOptions): Promise<FakeM
     requestCancellation: (orderId) => book.requestCancellation(orderId),
     inject: (fault) => faults.add(fault),
     clearFaults: () => faults.clear(),
+    hold: (filter) => {
+      holding = filter ?? (() => true);
+    },
+    held: () => held.map((h) => h.record),
+    release: (releaseOptions) => release(releaseOptions?.count ?? Infinity, releaseOptions?.keepHolding ?? false),
     stats: () => ({
       requestsByEndpoint: { ...requestsByEndpoint },
       rateLimited,
@@ -488,6 +517,8 @@ export async function startFakeMarket(options: FakeMarketOptions): Promise<FakeM
     close: () => new Promise<void>((resolve, reject) => {
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
+      // Held requests go on to find their sockets destroyed, so no handler is left waiting.
+      release(Infinity, false);
       server.close((error) => (error ? reject(error) : resolve()));
       server.closeAllConnections();
     }),

@@ -8,6 +8,8 @@ export const FAULT_KINDS = {
   status500: 'status500',
   /** Answer 503 without acting. */
   status503: 'status503',
+  /** Apply the request, then answer 500: a server error that is no proof the change did not happen. */
+  status500AfterApply: 'status500AfterApply',
   /** Answer 420 LIMIT_EXCEEDED without acting (the quota is not touched). */
   status420: 'status420',
   /** Never answer (or answer normally after `delayMs`); nothing is applied before that. */

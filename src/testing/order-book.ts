@@ -2,7 +2,7 @@
 // It decides changes with the same SELLER_RULES table the engine uses (machines/rules.ts),
 // so the fake refuses exactly what the engine believes is illegal.
 
-import { findSellerRule, type SellerRule } from '../../machines/rules.js';
+import { findSellerRule, rulesFrom, type SellerRule } from '../../machines/rules.js';
 import type { FulfilmentModel } from '../../machines/statuses.js';
 import { moscowDate } from '../market/dates.js';
 
@@ -205,7 +205,7 @@ export class OrderBook {
     const rule = findSellerRule(campaign.model, order, target);
     if (rule === undefined) {
       this.illegalRequests += 1;
-      return { ok: false, refusal: CHANGE_REFUSALS.notAllowed, order: { ...order }, message: `Order ${orderId}: status change from ${from} to ${to} is not allowed for ${campaign.model}` };
+      return { ok: false, refusal: CHANGE_REFUSALS.notAllowed, order: { ...order }, message: `Order ${orderId}: ${refusalText(campaign.model, order, target)}` };
     }
     if (realDeliveryDate !== undefined) {
       const refusal = this.#checkDeliveryDate(rule, realDeliveryDate, orderId);
@@ -307,6 +307,22 @@ export class OrderBook {
     if (order === undefined) throw new Error(`fake Market: no order ${orderId}`);
     return order;
   }
+}
+
+/** The statuses the Market accepts as a seller's target at all (NOTES.md §d2, "Status not allowed"). */
+const TARGET_STATUSES: readonly string[] = ['PROCESSING', 'CANCELLED', 'DELIVERY', 'PICKUP', 'DELIVERED'];
+
+/**
+ * A refusal in the words the Market uses (NOTES.md §d2, the error-codes page), so that a client
+ * meets the real forms. The role name is the fake's own: the page does not give one.
+ */
+function refusalText(model: FulfilmentModel, order: FakeOrder, target: StatusTarget): string {
+  if (!TARGET_STATUSES.includes(target.status)) return `Status not allowed: '${target.status}'`;
+  const cancelsFromHere = rulesFrom(model, order.status, order.substatus).some((r) => r.to.status === 'CANCELLED');
+  if (target.status === 'CANCELLED' && cancelsFromHere) {
+    return `Cancellation request substatus '${target.substatus ?? ''}' is not available for status '${order.status}' and role 'SHOP_USER'`;
+  }
+  return `Transition '${order.status}/${order.substatus}' -> '${targetKey(target)}' is not allowed. Reason: ${model} sellers have no such change`;
 }
 
 function publicOperation(op: FakeOperation & { willFail?: boolean }): FakeOperation {

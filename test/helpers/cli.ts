@@ -5,6 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,7 +97,9 @@ export interface CliOptions {
 }
 
 function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, YM_API_KEY: TEST_API_KEY, NO_COLOR: '1' };
+  // A YM_API_URL of the shell running the tests must not point the children anywhere.
+  const { YM_API_URL: _fromShell, ...inherited } = process.env;
+  const env: NodeJS.ProcessEnv = { ...inherited, YM_API_KEY: TEST_API_KEY, NO_COLOR: '1' };
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];
     else env[k] = v;
@@ -108,6 +111,8 @@ export interface RunningCli {
   readonly child: ChildProcess;
   /** Resolves with the stdout text so far once it matches `pattern`. */
   waitForStdout(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** The same for stderr (warnings, errors). */
+  waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<string>;
   readonly done: Promise<CliResult>;
 }
 
@@ -118,19 +123,22 @@ export function startCli(args: readonly string[], options: CliOptions = {}): Run
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   running.add(child);
-  let stdout = '';
-  let stderr = '';
-  const waiters: { pattern: RegExp; resolve: (s: string) => void }[] = [];
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
+  const streams = { stdout: '', stderr: '' };
+  const waiters: { stream: keyof typeof streams; pattern: RegExp; resolve: (s: string) => void }[] = [];
+  const listen = (stream: keyof typeof streams) => (chunk: string) => {
+    streams[stream] += chunk;
     for (const w of [...waiters]) {
-      if (w.pattern.test(stdout)) {
+      if (w.stream === stream && w.pattern.test(streams[stream])) {
         waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(stdout);
+        w.resolve(streams[stream]);
       }
     }
-  });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  };
+  child.stdout!.setEncoding('utf8').on('data', listen('stdout'));
+  child.stderr!.setEncoding('utf8').on('data', listen('stderr'));
+  // A spawn that fails (its cwd removed, say) ends as a failed run ('close' follows), not as an
+  // error nobody handles.
+  child.on('error', (error) => (streams.stderr += `spawn failed: ${error.message}\n`));
   if (options.input !== undefined) child.stdin!.end(options.input);
   else child.stdin!.end();
   const timeout = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
@@ -138,21 +146,23 @@ export function startCli(args: readonly string[], options: CliOptions = {}): Run
     child.on('close', (code, signal) => {
       clearTimeout(timeout);
       running.delete(child);
-      transcript.push(stdout, stderr);
-      resolve({ code, signal, stdout, stderr });
+      transcript.push(streams.stdout, streams.stderr);
+      resolve({ code, signal, stdout: streams.stdout, stderr: streams.stderr });
     });
   });
+  const waitFor = (stream: keyof typeof streams, pattern: RegExp, timeoutMs = 20_000): Promise<string> => {
+    if (pattern.test(streams[stream])) return Promise.resolve(streams[stream]);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${pattern} on ${stream} within ${timeoutMs} ms; got:\n${streams.stdout}\n${streams.stderr}`)), timeoutMs);
+      waiters.push({ stream, pattern, resolve: (s) => (clearTimeout(timer), resolve(s)) });
+      void done.then(() => reject(new Error(`exited before ${pattern} on ${stream}; stdout:\n${streams.stdout}\nstderr:\n${streams.stderr}`)));
+    });
+  };
   return {
     child,
     done,
-    waitForStdout(pattern, timeoutMs = 20_000) {
-      if (pattern.test(stdout)) return Promise.resolve(stdout);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no ${pattern} on stdout within ${timeoutMs} ms; got:\n${stdout}\n${stderr}`)), timeoutMs);
-        waiters.push({ pattern, resolve: (s) => (clearTimeout(timer), resolve(s)) });
-        void done.then(() => reject(new Error(`exited before ${pattern}; stdout:\n${stdout}\nstderr:\n${stderr}`)));
-      });
-    },
+    waitForStdout: (pattern, timeoutMs) => waitFor('stdout', pattern, timeoutMs),
+    waitForStderr: (pattern, timeoutMs) => waitFor('stderr', pattern, timeoutMs),
   };
 }
 
@@ -186,4 +196,13 @@ export function filesContaining(dir: string, secret: string): string[] {
   };
   walk(dir);
   return hits;
+}
+
+/** A loopback URL nothing listens on: a port bound and closed again, so connecting is refused. */
+export async function unreachableUrl(): Promise<string> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
 }

@@ -268,7 +268,7 @@ export function orderIdsOf(r: FakeRequest): number[] {
 }
 
 /** Faults the fake applies after acting on the request (quota used, change applied). */
-const AFTER_APPLY = new Set(['timeoutAfterApply', 'dropAfterApply', 'malformedJson', 'foreignIds']);
+const AFTER_APPLY = new Set(['timeoutAfterApply', 'dropAfterApply', 'status500AfterApply', 'malformedJson', 'foreignIds']);
 
 /** Whether the fake charged the request to its quota: answered < 500 (not 420), or faulted after applying. */
 export function charged(r: FakeRequest): boolean {
@@ -332,6 +332,18 @@ export function mismatches(engine: Engine, market: FakeMarket, ids: readonly num
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Waits on progress, not a clock: until `condition()` holds, looking again after each turn of
+ * the event loop. The limit only turns a hang into a failure that names `what`.
+ */
+export async function waitUntil(condition: () => boolean, what: string, limitMs = 60_000): Promise<void> {
+  const started = Date.now();
+  while (!condition()) {
+    if (Date.now() - started > limitMs) throw new Error(`gave up waiting until ${what}`);
+    await sleep(1);
+  }
 }
 
 // ---- child processes -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import type { OrderEvent } from '../../machines/order-machine.js';
+import type { KnownOrderStatus, KnownOrderSubstatus } from '../../machines/statuses.js';
 import { createEngine, type Engine, type EngineOptions } from '../../src/engine/engine.js';
 import type { CampaignConfig } from '../../src/engine/commands.js';
 import { YmOrdersError } from '../../src/errors.js';
@@ -289,7 +290,7 @@ export const RULE_START_STATES: readonly { status: string; substatus: string | n
 ];
 
 /** Seller targets: every legal target of some model, plus ones no rule allows. */
-export const TARGETS: readonly { status: string; substatus?: string; realDeliveryDate?: string }[] = [
+export const TARGETS: readonly { status: KnownOrderStatus; substatus?: KnownOrderSubstatus; realDeliveryDate?: string }[] = [
   { status: 'PROCESSING', substatus: 'READY_TO_SHIP' },
   { status: 'PROCESSING', substatus: 'READY_TO_SHIP' },
   { status: 'CANCELLED', substatus: 'SHOP_FAILED' },
@@ -318,8 +319,8 @@ export type DispatchType = (typeof DISPATCH_TYPES)[number];
 
 export interface RequestSpec {
   readonly orderId: number;
-  readonly status: string;
-  readonly substatus?: string;
+  readonly status: KnownOrderStatus;
+  readonly substatus?: KnownOrderSubstatus;
   readonly realDeliveryDate?: string;
 }
 

@@ -3,7 +3,7 @@
 // XState's transition()/initialTransition() that returns the effects with resolved params.
 
 import { initialTransition, transition, type SnapshotFrom } from 'xstate';
-import type { CallEvidence } from '../../machines/call-evidence.js';
+import type { CallLog } from '../../machines/call-evidence.js';
 import type { StatusPattern } from '../../machines/rules.js';
 import { orderMachine, type OrderEvent, type OrderInput } from '../../machines/order-machine.js';
 import type { FulfilmentModel } from '../../machines/statuses.js';
@@ -81,7 +81,7 @@ export function marketState(snapshot: OrderSnapshot): string {
 }
 
 /** Three 10-second calls at 09:00, 10:00 and 10:30 Moscow time: meets every condition. */
-export const VALID_CALL_EVIDENCE: CallEvidence = {
+export const VALID_CALL_EVIDENCE: CallLog = {
   buyerTimeZone: 'Europe/Moscow',
   calls: [
     { startedAt: '2025-05-12T09:00:00+03:00', connectedSeconds: 10 },

@@ -84,18 +84,12 @@ function transitionsMermaid(engine: Engine): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Syncs with a progress bar fed by the fake's request log (the engine's sync has no progress hook). */
-async function syncWithProgress(engine: Engine, market: FakeMarket, out: Output, expectedPages: number, name: string) {
+/** Syncs with a progress bar; the demo knows how many pages to expect from its seeded orders. */
+async function syncWithProgress(engine: Engine, out: Output, expectedPages: number, name: string) {
   const progress = createProgress(out, name);
-  const before = market.requests.filter((r) => r.endpoint === 'getBusinessOrders').length;
-  const timer = setInterval(() => {
-    const pages = market.requests.filter((r) => r.endpoint === 'getBusinessOrders').length - before;
-    progress.update(Math.min(pages, expectedPages), expectedPages, 'pages');
-  }, 50);
   try {
-    return await engine.sync();
+    return await engine.sync({ onProgress: (p) => progress.update(Math.min(p.pages, expectedPages), expectedPages, 'pages') });
   } finally {
-    clearInterval(timer);
     progress.stop();
   }
 }
@@ -205,7 +199,9 @@ export function registerDemo(program: Command, cli: Cli): void {
             db: dbFile,
             campaigns,
             api: { baseUrl: market.url, apiKey, timeoutMs: chaos ? 1_500 : 5_000 },
-            pollPolicy: { initialIntervalMs: 100, backoffCoefficient: 1.5, maximumIntervalMs: 500, timeoutMs: 60_000 },
+            // The fake's operations end in 150 ms: a 5 s deadline is ample, and it bounds asyncSettleMs
+            // (deadline + request timeout), the wait before a LaaS change whose answer was lost is resent.
+            pollPolicy: { initialIntervalMs: 100, backoffCoefficient: 1.5, maximumIntervalMs: 500, timeoutMs: 5_000 },
             retry: { initialIntervalMs: 100, maximumIntervalMs: 1_000 },
           });
           const e = engine;
@@ -227,7 +223,7 @@ export function registerDemo(program: Command, cli: Cli): void {
           }
           const expectedPages = [...perBusiness.values()].reduce((n, k) => n + Math.ceil(k / ORDERS_PER_PAGE), 0);
           const t1 = Date.now();
-          const firstSync = await syncWithProgress(e, market, out, expectedPages, '1. sync');
+          const firstSync = await syncWithProgress(e, out, expectedPages, '1. sync');
           out.line(`1. sync: read ${num(firstSync.seen)} orders in ${num(firstSync.pages)} pages (getBusinessOrders), ${num(firstSync.created)} new, in ${seconds(Date.now() - t1)}`);
 
           // 2. Seller changes: the legal ones are queued, the mistakes refused before any I/O.
@@ -259,7 +255,7 @@ export function registerDemo(program: Command, cli: Cli): void {
           const ready = seeded.filter((o) => market.getOrder(o.id)?.substatus === 'READY_TO_SHIP').slice(0, Math.round(orderCount / 20));
           for (const o of ready) market.setOrderStatus(o.id, 'DELIVERY', 'DELIVERY_SERVICE_RECEIVED');
           const t4 = Date.now();
-          const secondSync = await syncWithProgress(e, market, out, Math.max(1, Math.ceil((legal.queued.length + ready.length) / ORDERS_PER_PAGE)), '4. sync');
+          const secondSync = await syncWithProgress(e, out, Math.max(1, Math.ceil((legal.queued.length + ready.length) / ORDERS_PER_PAGE)), '4. sync');
           out.line(`4. sync: couriers picked up ${num(ready.length)} packed orders at the Market; incremental sync read ${num(secondSync.seen)} changed orders in ${num(secondSync.pages)} pages, ${num(secondSync.updated)} updated, in ${seconds(Date.now() - t4)}`);
 
           // The numbers.

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { startFakeMarket, FAULT_KINDS, type FaultKind } from '../../testing/index.js';
 import { MARKET_OPERATIONS, type MarketOperation } from '../../market/errors.js';
 import { act, collect, type Cli } from '../command.js';
-import { API_KEY_ENV, campaignsOf } from '../context.js';
+import { API_KEY_ENV, campaignsOf, configOf } from '../context.js';
 import { CLI_ERROR_CODES, CliError, usageError } from '../errors.js';
 import { num } from '../format.js';
 import { DEMO_CAMPAIGNS, generateOrders } from '../demo-data.js';
@@ -57,7 +57,7 @@ export function registerFakeMarket(program: Command, cli: Cli): void {
         const operationDelayMs = parseCount(opts.operationDelay, '--operation-delay', 3_600_000);
         const latencyMs = parseCount(opts.latency, '--latency', 60_000);
         const faults = (opts.fault ?? []).map(parseFault);
-        const configured = campaignsOf(globals, io.cwd);
+        const configured = campaignsOf(globals, configOf(globals, io.cwd));
         const campaigns = configured.length > 0 ? configured : DEMO_CAMPAIGNS;
         let market;
         try {

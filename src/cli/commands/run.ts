@@ -5,10 +5,14 @@ import type { Command } from 'commander';
 import type { FlushReport } from '../../engine/engine.js';
 import { act, type Cli } from '../command.js';
 import { withEngine } from '../context.js';
+import { isMarketError } from '../../market/errors.js';
 import { errorCode, errorMessage } from '../errors.js';
-import { callsLine } from '../flushing.js';
+import { callsLine, describeLastErrors, errorReporter } from '../flushing.js';
 import { num, seconds } from '../format.js';
-import { parseSeconds } from '../input.js';
+import { parsePositiveInteger, parseSeconds } from '../input.js';
+import { createStatusLine } from '../progress.js';
+import { stopOnSignals } from '../stop-signals.js';
+import { describeSyncProgress } from './sync.js';
 
 const STATUS_EVERY_MS = 5_000;
 
@@ -17,68 +21,62 @@ export function registerRun(program: Command, cli: Cli): void {
     .command('run')
     .description('keep sending, polling and syncing until SIGINT/SIGTERM (finishes the batch in flight, then exits 0)')
     .option('--sync-interval <seconds>', 'sync from the Market this often; 0 turns syncing off', '60')
+    .option('--sync-pages <n>', 'pages per business read in one sync pass; a longer sweep goes on after the next send pass', '100')
     .option('--idle <seconds>', 'sleep this long at most when there is nothing to do', '1')
     .addHelpText('after', '\nExample:\n  YM_API_KEY=... ym-orders run --sync-interval 30')
     .action(
-      act<{ syncInterval: string; idle: string }>(cli, async ({ io, out, globals, opts }) => {
+      act<{ syncInterval: string; syncPages: string; idle: string }>(cli, async ({ io, out, globals, opts }) => {
         const syncMs = parseSeconds(opts.syncInterval, '--sync-interval');
+        const syncPages = parsePositiveInteger(opts.syncPages, '--sync-pages');
         const idleMs = Math.max(10, parseSeconds(opts.idle, '--idle'));
-        return withEngine(io, globals, { api: 'run' }, async (engine) => {
-          const controller = new AbortController();
-          let signals = 0;
-          const stop = (signal: NodeJS.Signals): void => {
-            signals++;
-            if (signals === 1) {
-              out.line(`${signal}: stopping after the batch in flight…`);
-              controller.abort();
-            } else {
-              out.note(`${signal} again: exiting now; an interrupted send is read back on the next run.`);
-              process.exit(130);
-            }
-          };
-          process.on('SIGINT', stop);
-          process.on('SIGTERM', stop);
+        return withEngine(io, globals, { api: 'run' }, async (engine, api) => {
+          const stop = stopOnSignals(out);
           const started = Date.now();
           const syncing = syncMs > 0 && engine.campaigns.size > 0;
           out.line(
-            `running on ${globals.db} with ${engine.campaigns.size} campaign(s); ${syncing ? `sync every ${seconds(syncMs)}` : 'no sync'}; SIGINT/SIGTERM stops cleanly`,
+            `running on ${globals.db} with ${engine.campaigns.size} campaign(s) against ${api?.baseUrl}; ${syncing ? `sync every ${seconds(syncMs)}` : 'no sync'}; SIGINT/SIGTERM stops cleanly`,
           );
+          const status = createStatusLine(out, { plainEveryMs: STATUS_EVERY_MS, firstAtOnce: true });
+          const reportErrors = errorReporter(out, status.above, engine.clock());
           let last: FlushReport = engine.stats();
-          let lastLine = 0;
           let lastShown = '';
+          const show = (text: string): void => {
+            // In a log, a line that says nothing new is left out.
+            if (!out.interactive && text === lastShown) return;
+            lastShown = text;
+            status.update(text);
+          };
           const onProgress = (report: FlushReport): void => {
             last = report;
-            const text = `open ${num(report.open)}  accepted ${num(report.counters.accepted)}  rejected ${num(report.counters.rejected)}  calls: ${callsLine(report.counters)}`;
-            if (out.interactive) {
-              out.raw(`\r\x1b[K${text.slice(0, out.columns - 1)}`);
-            } else if (text !== lastShown && Date.now() - lastLine >= STATUS_EVERY_MS) {
-              lastLine = Date.now();
-              lastShown = text;
-              out.line(text);
-            }
+            reportErrors(report.lastErrors);
+            show(`open ${num(report.open)}  accepted ${num(report.counters.accepted)}  rejected ${num(report.counters.rejected)}  calls: ${callsLine(report.counters)}`);
           };
           try {
             last = await engine.run({
-              signal: controller.signal,
+              signal: stop.signal,
               idleMs,
               onProgress,
-              // The Market being unreachable is no reason to stop the loop: say so; it syncs again later.
+              onSyncProgress: (p) => show(describeSyncProgress(p)),
+              // The Market being unreachable is no reason to stop the loop: it syncs again later. Its
+              // errors are shown per campaign with the others (onProgress); a repeated page token
+              // is no failed call, so it is shown here.
               onSyncError: (error) => {
                 if (error.code === 'MARKET_AUTH') throw error;
-                out.warn(`[${errorCode(error)}] ${errorMessage(error)}; syncing again later`);
+                if (!isMarketError(error)) status.above(() => out.warn(`[${errorCode(error)}] ${errorMessage(error)}; syncing again later`));
               },
-              ...(syncing ? { syncIntervalMs: syncMs } : {}),
+              ...(syncing ? { syncIntervalMs: syncMs, maxPagesPerSweep: syncPages } : {}),
             });
           } finally {
-            process.off('SIGINT', stop);
-            process.off('SIGTERM', stop);
-            if (out.interactive) out.raw('\r\x1b[K');
+            stop.dispose();
+            status.stop();
           }
           const elapsedMs = Date.now() - started;
           out.result(
             () => [
               `stopped after ${seconds(elapsedMs)}: ${num(last.counters.accepted)} accepted, ${num(last.counters.rejected)} rejected, ${num(last.open)} still open (kept for the next run)`,
               `  HTTP calls: ${callsLine(last.counters)}`,
+              ...(last.marketCalls.failed > 0 ? [`  Market calls: ${num(last.marketCalls.answered)} answered, ${num(last.marketCalls.failed)} failed`] : []),
+              ...describeLastErrors(last.lastErrors),
             ],
             () => ({ elapsedMs, ...last }),
           );

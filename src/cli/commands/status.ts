@@ -7,16 +7,41 @@ import type { Engine } from '../../engine/engine.js';
 import type { OrderState } from '../../engine/order-book.js';
 import { act, type Cli } from '../command.js';
 import { withEngine } from '../context.js';
-import { isoTime, label, num } from '../format.js';
+import type { OutboxRow } from '../../store/outbox-table.js';
+import { isoTime, label, num, seconds } from '../format.js';
 import { describeStatusRows, statusRows } from '../status-table.js';
 import { parseOrderId } from '../input.js';
+
+/** The outbox row of the order's open change: its sends, last error and next attempt. */
+function changeRow(engine: Engine, order: OrderState): OutboxRow | undefined {
+  const pending = order.pending;
+  return pending ? engine.store.read(() => engine.store.outbox.get(order.orderId, pending.requestNo)) : undefined;
+}
+
+// Only these states wait for next_attempt_at (a send, or a read-back of an unknown outcome).
+const WAITING_STATES: ReadonlySet<string> = new Set(['queued', 'uncertain']);
+
+function outboxJson(row: OutboxRow | undefined): Record<string, unknown> | null {
+  if (!row) return null;
+  return {
+    state: row.state,
+    attempts: row.attempts,
+    lastError: row.last_error,
+    nextAttemptAt: WAITING_STATES.has(row.state) ? row.next_attempt_at : null,
+  };
+}
 
 function orderJson(engine: Engine, order: OrderState): Record<string, unknown> {
   return {
     ...order,
     allowedTargets: allowedTargets({ status: order.status, substatus: order.substatus ?? undefined }, order.model),
     journalEntries: engine.history(order.orderId).length,
+    outbox: outboxJson(changeRow(engine, order)),
   };
+}
+
+function describeNextAttempt(at: number, now: number): string {
+  return at <= now ? `${isoTime(at)} (due now; the next flush or run tries it)` : `${isoTime(at)} (in ${seconds(at - now)})`;
 }
 
 function describeOrder(engine: Engine, order: OrderState): string[] {
@@ -31,6 +56,9 @@ function describeOrder(engine: Engine, order: OrderState): string[] {
   ];
   if (order.pending?.operationId) lines.push(kv('operation', `${order.pending.operationId} (waiting for the Market)`));
   if (order.pending?.uncertainReason) lines.push(kv('uncertain', order.pending.uncertainReason));
+  const row = changeRow(engine, order);
+  if (row?.last_error) lines.push(kv('last error', row.last_error));
+  if (row && WAITING_STATES.has(row.state)) lines.push(kv('next try', describeNextAttempt(row.next_attempt_at, engine.clock())));
   if (order.lastOutcome) {
     const o = order.lastOutcome;
     lines.push(kv('last', `${o.kind} ${label(o.status, o.substatus)} at ${isoTime(o.at)}${o.reason ? `: ${o.reason}` : ''}`));
