@@ -3,8 +3,11 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    setupFiles: ['test/helpers/fast-check-seed.ts'],
+    // Tests wait on progress, not on a clock; a timeout only stops a hang, so it is set for a
+    // loaded machine (`npm run test:busy`), where a test takes several times as long as at rest.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
     pool: 'forks',
   },
 });

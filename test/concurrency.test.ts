@@ -8,18 +8,32 @@
 //  - SQLITE_BUSY never surfaces (busy_timeout waits for the other writer); both finish;
 //  - two processes creating the same new file at the same instant both succeed.
 //
-// Replay: YM_CONCURRENCY_SEED=<seed> npx vitest run test/concurrency.test.ts
+// Nothing here races the clock: two workers begin together once both have loaded (their start
+// line, test/workers/start-line.ts), and the lock tests learn when the lock was taken and let go
+// from the holder itself. The timeouts only stop a hang.
+//
+// Seed: fixed in `npm test`, random under SOAK=1. Replay: YM_CONCURRENCY_SEED=<seed> npx vitest run test/concurrency.test.ts
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createEngine } from '../src/engine/engine.js';
 import { YmOrdersError } from '../src/errors.js';
 import { checkInvariants, dumpDatabase, FakeClock, makeTempDir, openEngine, removeDir, REPO_ROOT, T0, workerArgs } from './helpers/engine-fixtures.js';
+import { seedFrom } from './helpers/seeds.js';
 
 const COMMANDS_PER_WORKER = 3_000;
+const SEED = seedFrom('YM_CONCURRENCY_SEED', 99_991);
+/** How far ahead of the `go` line the workers begin: time for both to read it. */
+const START_LEAD_MS = 100;
 const root = makeTempDir('ym-orders-concurrency-');
-afterAll(() => removeDir(root));
+const live = new Map<ChildProcess, Promise<unknown>>();
+afterAll(async () => {
+  // Workers of a test that failed early may still run on files in `root`: stop them first.
+  for (const child of live.keys()) child.kill('SIGKILL');
+  await Promise.all(live.values());
+  removeDir(root);
+});
 
 interface Output {
   readonly code: number | null;
@@ -27,9 +41,29 @@ interface Output {
   readonly stderr: string;
 }
 
-function spawnWorker(script: string, args: readonly string[], onLine?: (line: string) => void): Promise<Output> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, workerArgs(script, args), { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+interface Worker {
+  readonly child: ChildProcess;
+  readonly done: Promise<Output>;
+}
+
+/** Waits until every worker said `loaded`, then gives them all the same start instant. */
+async function startTogether(workers: readonly { worker: Worker; loaded: Promise<void> }[]): Promise<Output[]> {
+  await Promise.all(workers.map((w) => Promise.race([w.loaded, w.worker.done])));
+  const go = `go ${Date.now() + START_LEAD_MS}\n`;
+  for (const { worker } of workers) worker.child.stdin!.end(go);
+  return Promise.all(workers.map((w) => w.worker.done));
+}
+
+/** Starts a worker that waits for its start line; `loaded` resolves once it is ready for it. */
+function loadWorker(script: string, args: readonly string[]): { worker: Worker; loaded: Promise<void> } {
+  let loaded!: () => void;
+  const isLoaded = new Promise<void>((resolve) => (loaded = resolve));
+  return { worker: spawnWorker(script, args, (line) => line === 'loaded' && loaded()), loaded: isLoaded };
+}
+
+function spawnWorker(script: string, args: readonly string[], onLine?: (line: string) => void): Worker {
+  const child = spawn(process.execPath, workerArgs(script, args), { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  const done = new Promise<Output>((resolve, reject) => {
     const lines: string[] = [];
     let buffered = '';
     let stderr = '';
@@ -46,8 +80,13 @@ function spawnWorker(script: string, args: readonly string[], onLine?: (line: st
     });
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, lines, stderr }));
+    child.on('close', (code) => {
+      live.delete(child);
+      resolve({ code, lines, stderr });
+    });
   });
+  live.set(child, done.catch(() => undefined));
+  return { child, done };
 }
 
 type AckRecord =
@@ -62,13 +101,10 @@ function acksOf(out: Output): AckRecord[] {
 
 describe('two processes on one database file', () => {
   it('interleave writes to the same orders without lost updates, duplicate outbox rows or SQLITE_BUSY', async () => {
-    const seed = Number(process.env.YM_CONCURRENCY_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    const seed = SEED;
     console.log(`concurrency: seed ${seed} (replay with YM_CONCURRENCY_SEED=${seed})`);
     const file = path.join(root, 'shared.db'); // does not exist yet: both create it at once
-    const startAt = Date.now() + 1_500; // after both have loaded their modules
-    const outputs = await Promise.all(
-      [0, 1].map((proc) => spawnWorker('concurrency-worker.ts', [file, String(seed + proc), String(proc), String(COMMANDS_PER_WORKER), String(startAt)])),
-    );
+    const outputs = await startTogether([0, 1].map((proc) => loadWorker('concurrency-worker.ts', [file, String(seed + proc), String(proc), String(COMMANDS_PER_WORKER)])));
     for (const [proc, out] of outputs.entries()) {
       expect(out.stderr, `worker ${proc}`).toBe('');
       expect(out.code, `worker ${proc}`).toBe(0);
@@ -144,41 +180,58 @@ describe('two processes on one database file', () => {
     } finally {
       engine.close();
     }
-  }, 60_000);
+  }, 10 * 60_000);
 
   it('a write waits for another process holding the write lock (busy_timeout) instead of failing', async () => {
     const file = path.join(root, 'locked.db');
     const clock = new FakeClock();
-    const engine = openEngine(file, clock);
+    // A busy timeout far above any hold below: the write must wait, however late it starts.
+    const engine = openEngine(file, clock, { sqlite: { busyTimeoutMs: 120_000 } });
     try {
-      engine.trackOrders([{ orderId: 1, campaignId: 10, status: 'PROCESSING', substatus: 'STARTED', observedAt: T0 }]);
-      let locked!: () => void;
-      const isLocked = new Promise<void>((resolve) => (locked = resolve));
-      const holder = spawnWorker('lock-holder.ts', [file, '1200'], (line) => line === 'locked' && locked());
-      await isLocked;
-      const started = Date.now();
-      const state = engine.requestChange({ orderId: 1, status: 'PROCESSING', substatus: 'READY_TO_SHIP' }); // blocks until released
-      const waited = Date.now() - started;
-      const out = await holder;
-      expect(out.lines).toEqual(['locked', 'released']);
-      expect(state).toMatchObject({ change: 'queued', rowVersion: 2 });
-      expect(waited).toBeGreaterThan(500);
-      expect(checkInvariants(engine.store.db)).toEqual([]);
+      const holds = [1_000, 4_000, 16_000, 64_000];
+      engine.trackOrders(holds.map((_, i) => ({ orderId: i + 1, campaignId: 10, status: 'PROCESSING', substatus: 'STARTED', observedAt: T0 })));
+      // The write must start while the lock is held; on a busy machine this process may see
+      // `locked` late, after a short hold is over, so the hold grows until it does (one order each).
+      for (const [i, holdMs] of holds.entries()) {
+        let locked!: () => void;
+        const isLocked = new Promise<void>((resolve) => (locked = resolve));
+        const holder = spawnWorker('lock-holder.ts', [file, String(holdMs)], (line) => line.startsWith('locked ') && locked());
+        await isLocked;
+        const startedAt = Date.now();
+        const state = engine.requestChange({ orderId: i + 1, status: 'PROCESSING', substatus: 'READY_TO_SHIP' }); // blocks until released
+        const doneAt = Date.now();
+        const out = await holder.done;
+        expect(out.lines.map((l) => l.split(' ')[0])).toEqual(['locked', 'committing', 'released']);
+        const committingAt = Number(out.lines[1]!.split(' ')[1]);
+        if (startedAt >= committingAt) {
+          console.log(`concurrency: the write started ${startedAt - committingAt} ms after a ${holdMs} ms hold ended; holding longer`);
+          continue;
+        }
+        // It started while the other process held the lock, and returned only once that one committed.
+        expect(doneAt).toBeGreaterThanOrEqual(committingAt);
+        expect(state).toMatchObject({ orderId: i + 1, change: 'queued', rowVersion: 2 });
+        expect(checkInvariants(engine.store.db)).toEqual([]);
+        return;
+      }
+      expect.fail('the write never started while the lock was held');
     } finally {
       engine.close();
     }
-  }, 30_000);
+  }, 10 * 60_000);
 
   it('when the lock is held longer than the busy timeout, the write fails and writes nothing', async () => {
     const file = path.join(root, 'too-long.db');
     const clock = new FakeClock();
     const engine = openEngine(file, clock, { sqlite: { busyTimeoutMs: 200 } });
     try {
+      // The option reaches SQLite (the lock below is held until released, so no clock could tell).
+      expect(engine.store.db.pragma('busy_timeout', { simple: true })).toBe(200);
       engine.trackOrders([{ orderId: 1, campaignId: 10, status: 'PROCESSING', substatus: 'STARTED', observedAt: T0 }]);
       const before = dumpDatabase(engine.store.db);
       let locked!: () => void;
       const isLocked = new Promise<void>((resolve) => (locked = resolve));
-      const holder = spawnWorker('lock-holder.ts', [file, '1500'], (line) => line === 'locked' && locked());
+      // Held until this test lets go (a line on its stdin), however slowly this process runs.
+      const holder = spawnWorker('lock-holder.ts', [file, 'stdin'], (line) => line.startsWith('locked ') && locked());
       await isLocked;
       let error: unknown;
       try {
@@ -186,24 +239,25 @@ describe('two processes on one database file', () => {
       } catch (e) {
         error = e;
       }
-      await holder;
-      // Today this is better-sqlite3's SqliteError (code SQLITE_BUSY), not a YmOrdersError: see the report.
+      holder.child.stdin!.end('release\n');
+      const out = await holder.done;
+      expect(out.lines.map((l) => l.split(' ')[0])).toEqual(['locked', 'committing', 'released']);
       expect(error).toBeInstanceOf(YmOrdersError);
       expect((error as YmOrdersError).code).toBe('DB_BUSY');
       expect(dumpDatabase(engine.store.db)).toEqual(before);
     } finally {
       engine.close();
     }
-  }, 30_000);
+  }, 10 * 60_000);
 
   it('two processes creating the same new database file at the same instant both succeed', async () => {
     const dir = makeTempDir('ym-orders-open-race-');
     try {
       const files = 150;
-      const startAt = Date.now() + 1_500;
-      const outputs = await Promise.all([0, 1].map((proc) => spawnWorker('open-race-worker.ts', [dir, String(startAt), String(files), String(proc)])));
+      const outputs = await startTogether([0, 1].map((proc) => loadWorker('open-race-worker.ts', [dir, String(files), String(proc)])));
       const results = outputs.map((o) => {
         expect(o.stderr).toBe('');
+        expect(o.lines[0]).toBe('loaded');
         return JSON.parse(o.lines.at(-1)!.slice(5)) as { outcomes: Record<string, number>; firstError: string | null };
       });
       expect(results).toEqual([

@@ -15,6 +15,11 @@
 //    bytes of the database file and its -wal/-shm;
 //  - no file in the temp directory the commands ran in.
 // It also checks the key did its job: the fake Market answered requests with it.
+//
+// On a busy machine each command starts slowly, so waits follow the commands (a line printed, a
+// request the Market saw) and the timeouts only stop a hang. After the teardown no command
+// starts: a test that timed out still runs on, and its next command used to spawn in the removed
+// temp folder (an unhandled `spawn … ENOENT`).
 
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -23,9 +28,13 @@ import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine } from '../../src/engine/engine.js';
 import { startFakeMarket, type FakeMarket } from '../../src/testing/index.js';
-import { dumpDatabase, pastDeliveryDate, rawDatabaseBytes, renderError } from '../helpers/effects-fixtures.js';
-import { ensureBuilt, filesContaining, killRunning, makeTempDir, runCli, startCli, type CliResult } from '../helpers/cli.js';
+import { dumpDatabase, orderIdsOf, pastDeliveryDate, rawDatabaseBytes, renderError } from '../helpers/effects-fixtures.js';
+import { ensureBuilt, filesContaining, killRunning, makeTempDir, startCli, type CliResult, type RunningCli } from '../helpers/cli.js';
 import { figures, sized, sleep } from './support.js';
+
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await sleep(50);
+}
 
 const SECRET_PART = randomBytes(18).toString('hex');
 const KEY = `ymk-RELIABILITY-${SECRET_PART}`;
@@ -37,12 +46,18 @@ const DBS = { campaignId: 41002, businessId: 4100, model: 'DBS' } as const;
 const LAAS = { campaignId: 41003, businessId: 4101, model: 'LAAS' } as const;
 const CAMPAIGN_ARGS = [FBS, DBS, LAAS].flatMap((c) => ['--campaign', `${c.campaignId}:${c.businessId}:${c.model}`]);
 const ORDERS = sized(60, 600);
+/** A backstop for one command (`flush --max-wait 20` takes 20 s by design) and for the whole test. */
+const COMMAND_TIMEOUT_MS = 5 * 60_000;
+const TEST_TIMEOUT_MS = sized(20 * 60_000, 60 * 60_000);
 
 const outputs: { cmd: string; result: CliResult }[] = [];
 const rendered: string[] = [];
 let dir: string;
 let market: FakeMarket | undefined;
 let refusing: FakeMarket | undefined;
+/** Set by the teardown: from then on no command starts. */
+let closed = false;
+const commands = new Set<Promise<CliResult>>();
 
 beforeAll(async () => {
   await ensureBuilt();
@@ -50,7 +65,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  closed = true;
   killRunning();
+  await Promise.all(commands);
   await market?.close();
   await refusing?.close();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
@@ -60,14 +77,23 @@ function leaksIn(text: string): string[] {
   return NEEDLES.filter((n) => text.includes(n));
 }
 
+/** Starts a command in the temp folder unless the teardown has begun; the teardown waits for it. */
+function start(args: readonly string[], options: { input?: string; env?: Record<string, string | undefined> } = {}): RunningCli {
+  if (closed) throw new Error(`the suite is over; not starting ${args.join(' ')}`);
+  const running = startCli(args, { cwd: dir, env: { YM_API_KEY: KEY, ...options.env }, ...(options.input !== undefined ? { input: options.input } : {}), timeoutMs: COMMAND_TIMEOUT_MS });
+  commands.add(running.done);
+  void running.done.then(() => commands.delete(running.done));
+  return running;
+}
+
 async function cli(args: readonly string[], options: { input?: string; env?: Record<string, string | undefined> } = {}): Promise<CliResult> {
-  const result = await runCli(args, { cwd: dir, env: { YM_API_KEY: KEY, ...options.env }, ...(options.input !== undefined ? { input: options.input } : {}), timeoutMs: 90_000 });
+  const result = await start(args, options).done;
   outputs.push({ cmd: args.join(' '), result });
   return result;
 }
 
 describe('secrets: the API key leaks nowhere', () => {
-  it('not in output, errors, database rows, database bytes or files after a representative workload', { timeout: sized(90_000, 10 * 60_000) }, async () => {
+  it('not in output, errors, database rows, database bytes or files after a representative workload', { timeout: TEST_TIMEOUT_MS }, async () => {
     const t0 = Date.now();
     const windowed = { limit: 100_000, windowMs: 1_000 };
     market = await startFakeMarket({
@@ -109,10 +135,13 @@ describe('secrets: the API key leaks nowhere', () => {
     await cli([...base, '--json', 'flush', '--max-wait', '5']);
 
     // The run loop, stopped by SIGINT, with more work queued while it runs.
-    const running = startCli([...base, 'run', '--sync-interval', '0.5', '--idle', '0.05'], { cwd: dir, env: { YM_API_KEY: KEY }, timeoutMs: 60_000 });
-    await running.waitForStdout(/SIGINT\/SIGTERM stops cleanly/);
-    await cli([...base, 'ship', ...fbs.slice(half + 5, half + 15).map(String)]);
-    await sleep(1_500);
+    const running = start([...base, 'run', '--sync-interval', '0.5', '--idle', '0.05']);
+    await running.waitForStdout(/SIGINT\/SIGTERM stops cleanly/, COMMAND_TIMEOUT_MS);
+    const shippedWhileRunning = fbs.slice(half + 5, half + 15);
+    const shipped = await cli([...base, 'ship', ...shippedWhileRunning.map(String)]);
+    expect(shipped.code, shipped.stderr).toBe(0);
+    // Stopped once the loop has sent some of them (through the random faults: it retries).
+    await until(() => m.requests.some((r) => r.status === 200 && orderIdsOf(r).some((id) => shippedWhileRunning.includes(id))) || running.child.exitCode !== null);
     running.child.kill('SIGINT');
     const ran = await running.done;
     outputs.push({ cmd: 'run', result: ran });
@@ -141,8 +170,8 @@ describe('secrets: the API key leaks nowhere', () => {
     await cli([...base, '--verbose', 'sync'], { env: { YM_API_KEY: `${KEY}x` } });
 
     // fake-market itself, holding the key.
-    const fake = startCli(['fake-market', '--seed-orders', '20', '--fault', 'status500:0.2'], { cwd: dir, env: { YM_API_KEY: KEY }, timeoutMs: 60_000 });
-    const url = /(http:\/\/127\.0\.0\.1:\d+)/.exec(await fake.waitForStdout(/listening on http/))![1]!;
+    const fake = start(['fake-market', '--seed-orders', '20', '--fault', 'status500:0.2']);
+    const url = /(http:\/\/127\.0\.0\.1:\d+)/.exec(await fake.waitForStdout(/listening on http/, COMMAND_TIMEOUT_MS))![1]!;
     await cli(['--db', path.join(dir, 'demo.db'), '--api-url', url, '--campaign', '21000101:1100001:FBS', 'sync']);
     fake.child.kill('SIGINT');
     outputs.push({ cmd: 'fake-market', result: await fake.done });

@@ -1,4 +1,5 @@
-// Shared plumbing for the reliability suites (issue #6): sizes (normal vs SOAK=1), seeds,
+// Shared plumbing for the reliability suites (issue #6): sizes (normal vs SOAK=1), seeds (fixed
+// in `npm test`, random under SOAK=1: test/helpers/seeds.ts),
 // the run-loop worker as a child process, and small tallies for the figures each suite prints.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -11,16 +12,20 @@ import type { RunWorkerConfig } from './workers/run-worker.js';
 
 export const SOAK = process.env.SOAK === '1';
 
+/**
+ * How long the suites poll a LaaS operation (pollPolicy.timeoutMs). It also sets how long a LaaS
+ * change whose answer was lost (a timeout, a drop, a kill) stays inconclusive before a read-back
+ * showing "not yet" may lead to a resend: asyncSettleMs, by default this plus the Market's 10 s
+ * request limit. The fake's operations take a fraction of a second, so it is short.
+ */
+export const POLL_TIMEOUT_MS = 10_000;
+
 /** `normal` in `npm test`, `soak` under `npm run soak`. */
 export function sized<T>(normal: T, soak: T): T {
   return SOAK ? soak : normal;
 }
 
-/** A seed from the environment (to replay a run) or a fresh random one. */
-export function seedFrom(name: string): number {
-  const given = process.env[name];
-  return given !== undefined && given !== '' ? Number(given) : Math.floor(Math.random() * 2 ** 31);
-}
+export { seedFrom } from '../helpers/seeds.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const RUN_WORKER = path.join(REPO_ROOT, 'test', 'reliability', 'workers', 'run-worker.ts');
@@ -41,12 +46,15 @@ export interface RunningWorker {
   exited(): boolean;
 }
 
-const live = new Set<ChildProcess>();
+const live = new Map<ChildProcess, Promise<WorkerExit>>();
 
-/** SIGKILLs every worker still running (by its own pid); for afterAll. */
-export function killWorkers(): void {
-  for (const child of live) child.kill('SIGKILL');
-  live.clear();
+/**
+ * SIGKILLs every worker still running (by its own pid) and waits until they have exited; for
+ * afterAll, before the temp folders their databases are in are removed.
+ */
+export async function killWorkers(): Promise<void> {
+  for (const child of live.keys()) child.kill('SIGKILL');
+  await Promise.all(live.values());
 }
 
 /** Starts `test/reliability/workers/run-worker.ts` with `config`; the key goes in YM_API_KEY. */
@@ -56,7 +64,6 @@ export function startRunWorker(config: RunWorkerConfig, apiKey: string): Running
     env: { ...process.env, YM_API_KEY: apiKey },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  live.add(child);
   let stdout = '';
   let stderr = '';
   let exited = false;
@@ -71,6 +78,8 @@ export function startRunWorker(config: RunWorkerConfig, apiKey: string): Running
     if (/^ready \d+$/m.test(stdout)) onReady();
   });
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  // A failed spawn is a failed worker ('close' follows), not an error nobody handles.
+  child.on('error', (error) => (stderr += `fatal spawn failed: ${error.message}\n`));
   const done = new Promise<WorkerExit>((resolve) => {
     child.on('close', (code, signal) => {
       exited = true;
@@ -79,6 +88,7 @@ export function startRunWorker(config: RunWorkerConfig, apiKey: string): Running
       resolve({ code, signal, stdout, stderr });
     });
   });
+  live.set(child, done);
   // A kill before `ready` is a legitimate chaos outcome: callers that do not await `ready` must
   // not see an unhandled rejection.
   ready.catch(() => undefined);
@@ -87,6 +97,32 @@ export function startRunWorker(config: RunWorkerConfig, apiKey: string): Running
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * How long the open changes may go without one of them settling before a suite gives up: long
+ * enough that only a hang (nothing settles at all) reaches it, never a slow or busy machine,
+ * since the suites wait on progress, not on a time budget. Their test timeouts are a backstop.
+ */
+export const STALL_MS = 90_000;
+
+/**
+ * Waits until `open()` is 0 (or `stop()` is true), for as long as `open()` keeps falling: it gives
+ * up only once `stallMs` passed without it falling (`every` runs at each look). Returns what is still open.
+ */
+export async function untilSettled(open: () => number, options: { stop?: () => boolean; stallMs?: number; every?: () => void } = {}): Promise<number> {
+  const stallMs = options.stallMs ?? STALL_MS;
+  let last = open();
+  let progressAt = Date.now();
+  while (last > 0 && !options.stop?.()) {
+    await sleep(100);
+    options.every?.();
+    const now = open();
+    if (now < last) progressAt = Date.now();
+    else if (Date.now() - progressAt > stallMs) break;
+    last = now;
+  }
+  return open();
 }
 
 /** Faults the fake Market served, by kind (and by endpoint:kind). */
@@ -107,6 +143,25 @@ export function faultTally(requests: readonly FakeRequest[]): { byKind: Record<s
 /** `k=v` pairs for a suite's one-line summary. */
 export function figures(name: string, values: Record<string, unknown>): string {
   return `${name}: ${Object.entries(values).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' ')}`;
+}
+
+/**
+ * For a failure report: each 420 the quota caused, with the last dozen requests to its endpoint
+ * and owner up to it (times relative to the 420's arrival: received, answered; status; units) and the
+ * windows replayed from the log, so a report shows which window overflowed and how.
+ */
+export function quota420Report(requests: readonly FakeRequest[], rejected: readonly FakeRequest[], windowMs: number, latencyMs = 0): string[] {
+  const lines: string[] = [];
+  for (const r of rejected.slice(0, 3)) {
+    const endpoint = r.endpoint!;
+    const owner = ownerOf(r);
+    const near = requests.filter((q) => q.endpoint === endpoint && ownerOf(q) === owner && q.receivedAt <= r.receivedAt + windowMs / 4).slice(-12);
+    const windows = replayQuotaWindows(requests, endpoint, owner, windowMs, latencyMs).filter((w) => w.startedAt >= r.receivedAt - 3 * windowMs && w.startedAt <= r.receivedAt + windowMs);
+    lines.push(`quota 420 ${endpoint}@${owner} at ${r.receivedAt}: ${r.responseBody ?? ''}`);
+    lines.push(`  windows (start relative, units): ${windows.map((w) => `${w.startedAt - r.receivedAt}:${w.units}`).join(' ')}`);
+    for (const q of near) lines.push(`  ${q.receivedAt - r.receivedAt} ${q.answeredAt === undefined ? '-' : q.answeredAt - r.receivedAt} ${q.status ?? '-'} ${q.fault ?? ''} units=${unitsOf(q)}`);
+  }
+  return lines;
 }
 
 /**

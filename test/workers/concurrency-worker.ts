@@ -1,4 +1,5 @@
-// Concurrency worker: `node --import tsx test/workers/concurrency-worker.ts <dbfile> <seed> <proc> <commands> <startAt>`.
+// Concurrency worker: `node --import tsx test/workers/concurrency-worker.ts <dbfile> <seed> <proc> <commands>`,
+// started together with the other through its start line (test/workers/start-line.ts).
 // Two of these write the same database file at once: the same orders, interleaved imports,
 // observations, requests (some with expectedRowVersion), bulk requests and dispatcher events,
 // each through the public engine API in its own transaction. Each write this process made is
@@ -10,12 +11,13 @@ import { createEngine } from '../../src/engine/engine.js';
 import type { OrderState } from '../../src/engine/order-book.js';
 import { YmOrdersError } from '../../src/errors.js';
 import { CAMPAIGNS, campaignOf, DISPATCH_TYPES, MARKET_STATES, pick, rng, RULE_START_STATES, T0, TARGETS } from '../helpers/engine-fixtures.js';
+import { waitForStartLine } from './start-line.js';
 
 export const CONCURRENCY_ORDERS = 8;
 
-const [file, seedArg, procArg, countArg, startAtArg] = process.argv.slice(2);
-if (!file || !seedArg || !procArg || !countArg || !startAtArg) {
-  process.stderr.write('usage: concurrency-worker.ts <dbfile> <seed> <proc> <commands> <startAt>\n');
+const [file, seedArg, procArg, countArg] = process.argv.slice(2);
+if (!file || !seedArg || !procArg || !countArg) {
+  process.stderr.write('usage: concurrency-worker.ts <dbfile> <seed> <proc> <commands>\n');
   process.exit(2);
 }
 const proc = Number(procArg);
@@ -48,7 +50,7 @@ function ackRequest(s: OrderState): void {
 }
 
 // Both processes open the (possibly not yet existing) file at the same moment.
-const startAt = Number(startAtArg);
+const startAt = waitForStartLine();
 while (Date.now() < startAt) {
   /* spin: the two processes start together */
 }

@@ -1,5 +1,6 @@
-// Open race worker: `node --import tsx test/workers/open-race-worker.ts <dir> <startAt> <files> <proc>`.
-// Opens <dir>/f<i>.db for i = 0..files-1 at startAt + i*15 ms; process 1 adds a lag that sweeps
+// Open race worker: `node --import tsx test/workers/open-race-worker.ts <dir> <files> <proc>`.
+// After its start line (test/workers/start-line.ts) gives it the instant startAt, it opens
+// <dir>/f<i>.db for i = 0..files-1 at startAt + i*15 ms; process 1 adds a lag that sweeps
 // 0–2 ms, so two of these create the same new files at every relative timing within a typical
 // open. Prints `done <json>` with the outcomes.
 
@@ -7,10 +8,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { openDatabase } from '../../src/store/open-database.js';
+import { waitForStartLine } from './start-line.js';
 
-const [dir, startAtArg, filesArg, procArg] = process.argv.slice(2);
-const startAt = Number(startAtArg);
+const [dir, filesArg, procArg] = process.argv.slice(2);
 const proc = Number(procArg ?? 0);
+const startAt = waitForStartLine();
 const now = () => performance.timeOrigin + performance.now();
 const outcomes: Record<string, number> = {};
 const firstError: string[] = [];

@@ -9,7 +9,8 @@
 // The key comes from YM_API_KEY, as for the CLI; it is never printed.
 //
 // stdout, one line each: `ready <pid>` once the engine is open, `stopped <json report>` after a
-// clean stop. Market errors the loop survives go to stderr as `warn [CODE] message`; anything
+// clean stop. Market errors the loop survives go to stderr as `warn [CODE] message` (a failed
+// sync as `warn [CODE] sync: message`); anything
 // else is `fatal …` on stderr and exit code 1.
 
 import { createEngine, type EngineOptions } from '../../../src/engine/engine.js';
@@ -20,6 +21,8 @@ export interface RunWorkerConfig {
   readonly db: string;
   readonly url: string;
   readonly timeoutMs: number;
+  /** SQLite's busy timeout (sqlite.busyTimeoutMs); the engine's default when absent. */
+  readonly busyTimeoutMs?: number;
   readonly owner?: string;
   readonly seed?: number;
   readonly maxSends?: number;
@@ -41,6 +44,7 @@ async function main(): Promise<void> {
   const engine = createEngine({
     db: config.db,
     api: { baseUrl: config.url, apiKey, timeoutMs: config.timeoutMs },
+    ...(config.busyTimeoutMs !== undefined ? { sqlite: { busyTimeoutMs: config.busyTimeoutMs } } : {}),
     ...(config.owner !== undefined ? { owner: config.owner } : {}),
     ...(config.seed !== undefined ? { random: seededRandom(config.seed) } : {}),
     ...(config.maxSends !== undefined ? { maxSends: config.maxSends } : {}),
@@ -61,6 +65,8 @@ async function main(): Promise<void> {
           signal: controller.signal,
           idleMs: config.idleMs ?? 50,
           ...(config.syncIntervalMs !== undefined ? { syncIntervalMs: config.syncIntervalMs } : {}),
+          // As `ym-orders run` does: a failed sync is said, and the loop syncs again later.
+          onSyncError: (error) => write(2, `warn [${error.code}] sync: ${error.message}`),
         });
       } catch (error) {
         // As `ym-orders run` does: a Market failure (sync, poll) is no reason to stop the loop.
