@@ -158,7 +158,7 @@ export const operationMachine = setup({
     },
     expired: {
       type: 'final',
-      description: 'No final status before the deadline: the engine reads the order back to learn what happened.',
+      description: 'No final status before the deadline: the operation may still finish, so the engine gives the change up without sending it again; a sync or a notification shows what happened.',
       entry: { type: 'effect.operationExpired', params: ({ context }: { context: OperationContext }) => ({ orderId: context.orderId, reason: `Operation ${context.operationId} still ${context.lastStatus} at its deadline.` }) },
     },
   },

@@ -29,13 +29,17 @@ import {
  */
 export const ORDER_MACHINE_VERSION = 3;
 
-/** A DBS buyer's cancellation request is cancelled by the Market if the shop does not answer in 48 h (NOTES.md §d). */
-/** How long after sending an async change (LaaS) a read-back showing "not yet" proves nothing. */
+/**
+ * How long after sending an async change (LaaS) a read-back showing "not yet" proves nothing, for
+ * a machine stepped without `asyncSettleMs`; the engine always passes its own, at least its poll
+ * deadline plus the request time (src/engine/policies.ts).
+ */
 export const DEFAULT_ASYNC_SETTLE_MS = 60_000;
 
 /** The shortest wait before reading an inconclusive async change back again. */
 const MIN_READ_BACK_GAP_MS = 250;
 
+/** A DBS buyer's cancellation request is cancelled by the Market if the shop does not answer in 48 h (NOTES.md §d). */
 export const DBS_CANCELLATION_ANSWER_MS = 48 * 60 * 60 * 1000;
 
 export const OBSERVATION_SOURCES = ['import', 'sync', 'readBack', 'dispatch', 'operation', 'notification'] as const;

@@ -10,7 +10,6 @@ import { createEngine, type Engine } from '../src/engine/engine.js';
 import { InvalidOptionError, UnsafeOptionError } from '../src/engine/errors.js';
 import { resolveLimits } from '../src/engine/policies.js';
 import { RateLimiter, UNFINISHED_LINGER_MS, windowEnd } from '../src/engine/rate-limiter.js';
-import { YmOrdersError } from '../src/errors.js';
 import { MIGRATIONS } from '../src/store/migrations.js';
 import { APPLICATION_ID } from '../src/store/open-database.js';
 import { Store } from '../src/store/store.js';
@@ -34,6 +33,7 @@ import {
   waitUntil,
 } from './helpers/effects-fixtures.js';
 import { useEffectsTest } from './helpers/effects-harness.js';
+import { thrownYmError } from './helpers/engine-fixtures.js';
 
 const READY = { status: 'PROCESSING', substatus: 'READY_TO_SHIP' } as const;
 /** DBS shops hand the order to delivery themselves; READY_TO_SHIP is FBS's and Express's. */
@@ -342,17 +342,6 @@ describe('outbox leases: a change is sent by one engine only', () => {
   });
 });
 
-/** Runs `fn`, which must throw a YmOrdersError; returns it. */
-function caught(fn: () => unknown): YmOrdersError {
-  let error: unknown;
-  try {
-    fn();
-  } catch (e) {
-    error = e;
-  }
-  expect(error, 'expected a throw').toBeInstanceOf(YmOrdersError);
-  return error as YmOrdersError;
-}
 
 /** The asyncSettleMs an engine gives the orders it starts tracking. */
 function settleOf(engine: Engine): number {
@@ -371,7 +360,7 @@ describe('settings that bear on exactly-once', () => {
 
   it('asyncSettleMs below pollPolicy.timeoutMs plus the request time is refused with UNSAFE_OPTION, and nothing is opened', () => {
     const file = tempDbPath();
-    const error = caught(() => createEngine({ db: file, campaigns, api, pollPolicy: { timeoutMs: 60_000 }, asyncSettleMs: 2_000 }));
+    const error = thrownYmError(() => createEngine({ db: file, campaigns, api, pollPolicy: { timeoutMs: 60_000 }, asyncSettleMs: 2_000 }));
     errors.push(error);
     expect(error).toBeInstanceOf(UnsafeOptionError);
     // 60 s of polling, plus the longer of the 5 s client timeout and the Market's own 10 s.
@@ -380,7 +369,7 @@ describe('settings that bear on exactly-once', () => {
     expect(error.message).toMatch(/^Engine option asyncSettleMs = 2000 could send a change twice: .*pollPolicy\.timeoutMs 60000 ms.* Use at least 70000/);
     expect(existsSync(file)).toBe(false);
 
-    expect(caught(() => open({ api, pollPolicy: { timeoutMs: 60_000 }, asyncSettleMs: 69_999 })).code).toBe('UNSAFE_OPTION');
+    expect(thrownYmError(() => open({ api, pollPolicy: { timeoutMs: 60_000 }, asyncSettleMs: 69_999 })).code).toBe('UNSAFE_OPTION');
     expect(settleOf(open({ api, pollPolicy: { timeoutMs: 60_000 }, asyncSettleMs: 70_000 }))).toBe(70_000);
     // Unset, it is that minimum: it follows the poll deadline and a client timeout above 10 s.
     expect(settleOf(open({ api, pollPolicy: { timeoutMs: 60_000 } }))).toBe(70_000);
@@ -408,7 +397,7 @@ describe('settings that bear on exactly-once', () => {
     ];
     for (const [options, path, message] of cases) {
       const file = tempDbPath();
-      const error = caught(() => createEngine({ db: file, campaigns, ...options }));
+      const error = thrownYmError(() => createEngine({ db: file, campaigns, ...options }));
       errors.push(error);
       expect(error, path).toBeInstanceOf(InvalidOptionError);
       expect(error.code).toBe('INVALID_OPTION');

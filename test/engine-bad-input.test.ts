@@ -16,7 +16,7 @@ import { EngineError, InvalidCommandError } from '../src/engine/errors.js';
 import { YmOrdersError } from '../src/errors.js';
 import { LATEST_SCHEMA_VERSION } from '../src/store/migrations.js';
 import { StoreError } from '../src/store/errors.js';
-import { CAMPAIGNS, dumpDatabase, dumpFile, FakeClock, fileBytes, makeTempDir, openEngine, removeDir, T0, type Dump } from './helpers/engine-fixtures.js';
+import { CAMPAIGNS, dumpDatabase, dumpFile, FakeClock, fileBytes, makeTempDir, openEngine, removeDir, T0, thrownYmError, type Dump } from './helpers/engine-fixtures.js';
 
 let dir: string;
 let file: string;
@@ -41,22 +41,11 @@ afterEach(() => {
   removeDir(dir);
 });
 
-function caught(fn: () => unknown): YmOrdersError {
-  let error: unknown;
-  try {
-    fn();
-  } catch (e) {
-    error = e;
-  }
-  expect(error, 'expected a throw').toBeDefined();
-  expect(error).toBeInstanceOf(YmOrdersError);
-  return error as YmOrdersError;
-}
 
 /** Runs `fn`, expects `code`, and checks every table is exactly as before. */
 function refusesWithoutWriting(fn: () => unknown, code: string, advice: RegExp): YmOrdersError {
   const before: Dump = dumpDatabase(engine.store.db);
-  const error = caught(fn);
+  const error = thrownYmError(fn);
   expect(error.code).toBe(code);
   expect(error.message).toMatch(advice);
   expect(error.toJSON()).toMatchObject({ code, message: error.message });
@@ -189,7 +178,7 @@ describe('campaigns', () => {
       const bytes = fileBytes(file);
       const dump = dumpFile(file);
       const make = (db: string) => () => createEngine({ db, campaigns: c.campaigns as never, clock: clock.fn });
-      const error = caught(make(file));
+      const error = thrownYmError(make(file));
       expect(error.code).toBe('INVALID_COMMAND');
       expect(error.message).toMatch(/^Invalid campaign: /);
       expect((error as InvalidCommandError).issues.map((i) => i.path)).toContain(c.path);
@@ -198,7 +187,7 @@ describe('campaigns', () => {
       expect(dumpFile(file)).toEqual(dump);
 
       const fresh = path.join(dir, 'never.db');
-      expect(caught(make(fresh)).code).toBe('INVALID_COMMAND');
+      expect(thrownYmError(make(fresh)).code).toBe('INVALID_COMMAND');
       expect(fs.existsSync(fresh)).toBe(false);
       engine = openEngine(file, clock);
     });
@@ -210,7 +199,7 @@ describe('database files that are not usable', () => {
   function refusesFile(target: string, code: string, advice: RegExp): StoreError {
     const bytes = fileBytes(target);
     const listing = fs.readdirSync(path.dirname(target)).sort();
-    const error = caught(() => createEngine({ db: target, campaigns: CAMPAIGNS, clock: clock.fn }));
+    const error = thrownYmError(() => createEngine({ db: target, campaigns: CAMPAIGNS, clock: clock.fn }));
     expect(error).toBeInstanceOf(StoreError);
     expect(error.code).toBe(code);
     expect(error.message).toContain(target);
@@ -289,7 +278,7 @@ describe('database files that are not usable', () => {
   });
 
   it('a path that cannot be opened → DB_CANNOT_OPEN', () => {
-    const error = caught(() => createEngine({ db: path.join(dir, 'no', 'such', 'dir', 'x.db'), campaigns: CAMPAIGNS }));
+    const error = thrownYmError(() => createEngine({ db: path.join(dir, 'no', 'such', 'dir', 'x.db'), campaigns: CAMPAIGNS }));
     expect(error.code).toBe('DB_CANNOT_OPEN');
     expect(error.message).toMatch(/Cannot open database/);
     expect(fs.existsSync(path.join(dir, 'no'))).toBe(false);
@@ -314,7 +303,7 @@ describe('after close → ENGINE_CLOSED', () => {
       summary: () => engine.summary(),
     };
     for (const [name, run] of Object.entries(methods)) {
-      const error = caught(run);
+      const error = thrownYmError(run);
       expect(error.code, name).toBe('ENGINE_CLOSED');
       expect(error.message).toMatch(/closed; create a new one/);
     }
@@ -405,7 +394,7 @@ describe('the API key never reaches an INVALID_COMMAND, wherever a caller puts i
       const keyed = openEngine(file, clock, { api: { baseUrl: 'http://127.0.0.1:9', apiKey: KEY } });
       try {
         const before = dumpFile(file);
-        const error = caught(() => c.run(keyed));
+        const error = thrownYmError(() => c.run(keyed));
         expect(error.code).toBe('INVALID_COMMAND');
         expect(error.message).toMatch(c.shows);
         expectNoKey(error);
@@ -434,7 +423,7 @@ describe('the API key never reaches an INVALID_COMMAND, wherever a caller puts i
 
   it('createEngine: the key as a field name of an option (INVALID_OPTION)', () => {
     const before = dumpFile(file);
-    const error = caught(() => openEngine(file, clock, { api: { baseUrl: 'http://127.0.0.1:9', apiKey: KEY }, retry: { [KEY]: 1 } as never }));
+    const error = thrownYmError(() => openEngine(file, clock, { api: { baseUrl: 'http://127.0.0.1:9', apiKey: KEY }, retry: { [KEY]: 1 } as never }));
     expect(error.code).toBe('INVALID_OPTION');
     expect(error.message).toMatch(/retry: Unrecognized key: "\[REDACTED\]"/);
     expect(error.message).not.toContain(KEY);
@@ -445,7 +434,7 @@ describe('the API key never reaches an INVALID_COMMAND, wherever a caller puts i
 
   it('createEngine: the key as a field name of a campaign', () => {
     const before = dumpFile(file);
-    const error = caught(() =>
+    const error = thrownYmError(() =>
       openEngine(file, clock, {
         api: { baseUrl: 'http://127.0.0.1:9', apiKey: KEY },
         campaigns: [{ campaignId: 10, businessId: 1, model: 'FBS', [KEY]: 'FBS' } as never],

@@ -29,6 +29,17 @@ export function campaignOf(orderId: number): number {
 }
 
 /** A fresh directory under the OS temp dir; remove it with `removeDir`. */
+/** Runs `fn`, which must throw one of our typed errors; returns it (the test goes on to check it). */
+export function thrownYmError(fn: () => unknown): YmOrdersError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof YmOrdersError) return error;
+    throw new Error(`expected a YmOrdersError, got ${String(error)}`, { cause: error });
+  }
+  throw new Error('expected the call to throw a YmOrdersError');
+}
+
 export function makeTempDir(prefix = 'ym-orders-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
