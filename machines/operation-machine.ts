@@ -58,7 +58,7 @@ export interface OperationEffectParams {
   readonly 'effect.schedulePoll': { readonly nextPollAt: number };
   readonly 'effect.operationDone': { readonly orderId: number | null };
   readonly 'effect.operationFailed': { readonly orderId: number | null; readonly reason: string };
-  /** No final status before the deadline: read the order back to learn what happened. */
+  /** No final status before the deadline: the change is given up without a resend, since the operation may still finish. */
   readonly 'effect.operationExpired': { readonly orderId: number | null; readonly reason: string };
 }
 
