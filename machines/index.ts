@@ -7,5 +7,6 @@ export * from './call-evidence.js';
 export * from './explain.js';
 export * from './order-machine.js';
 export * from './operation-machine.js';
+export type { EffectOf } from './effects.js';
 export { toMermaid, rulesToMermaid } from './mermaid.js';
 export { rulesToMarkdown } from './rules-table.js';

@@ -3,6 +3,7 @@
 // engine stores `nextPollAt` and `deadlineAt` as rows, so polling resumes after a restart.
 
 import { assign, setup } from 'xstate';
+import { effectsAmong, type EffectOf } from './effects.js';
 import type { OperationStatus, OperationType } from './statuses.js';
 
 export const OPERATION_MACHINE_VERSION = 1;
@@ -65,7 +66,7 @@ export interface OperationEffectParams {
 export type OperationEffectType = keyof OperationEffectParams;
 
 /** One effect with its params: a union discriminated by `type`. */
-export type OperationEffect = { [T in OperationEffectType]: { readonly type: T; readonly params: OperationEffectParams[T] } }[OperationEffectType];
+export type OperationEffect = EffectOf<OperationEffectParams>;
 
 const OPERATION_EFFECT_TYPES: Readonly<Record<OperationEffectType, true>> = {
   'effect.schedulePoll': true,
@@ -76,8 +77,7 @@ const OPERATION_EFFECT_TYPES: Readonly<Record<OperationEffectType, true>> = {
 
 /** The effects among the actions `transition(operationMachine, …)` returns, typed (see orderEffects). */
 export function operationEffects(actions: readonly { readonly type: string; readonly params?: unknown }[]): OperationEffect[] {
-  // The params are the ones setup() below declares per effect; XState checks every resolver against them.
-  return actions.filter((a) => Object.hasOwn(OPERATION_EFFECT_TYPES, a.type)) as OperationEffect[];
+  return effectsAmong<OperationEffectParams>(OPERATION_EFFECT_TYPES, actions);
 }
 
 /** The wait before poll number `pollCount + 1`. */

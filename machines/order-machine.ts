@@ -9,6 +9,7 @@
 // `effect.*` actions that `transition()` returns for the engine to carry out.
 
 import { assign, setup } from 'xstate';
+import { effectsAmong, type EffectOf } from './effects.js';
 import { explainTransition, type Blocker } from './explain.js';
 import type { CallEvidence } from './call-evidence.js';
 import { findSellerRule, isTerminalStatus } from './rules.js';
@@ -201,7 +202,7 @@ export interface OrderEffectParams {
 export type OrderEffectType = keyof OrderEffectParams;
 
 /** One effect with its params: a union discriminated by `type`. */
-export type OrderEffect = { [T in OrderEffectType]: { readonly type: T; readonly params: OrderEffectParams[T] } }[OrderEffectType];
+export type OrderEffect = EffectOf<OrderEffectParams>;
 
 const ORDER_EFFECT_TYPES: Readonly<Record<OrderEffectType, true>> = {
   'effect.sendStatusChange': true,
@@ -212,14 +213,9 @@ const ORDER_EFFECT_TYPES: Readonly<Record<OrderEffectType, true>> = {
   'effect.clearCancellationDeadline': true,
 };
 
-/**
- * The effects among the actions `transition(orderMachine, …)` returns, typed: XState types each
- * action's `params` as the union of all of them, so narrowing on `type` alone does not narrow
- * `params`; narrowing an {@link OrderEffect} does.
- */
+/** The effects among the actions `transition(orderMachine, …)` returns, as {@link OrderEffect}s (see machines/effects.ts). */
 export function orderEffects(actions: readonly { readonly type: string; readonly params?: unknown }[]): OrderEffect[] {
-  // The params are the ones setup() below declares per effect; XState checks every resolver against them.
-  return actions.filter((a) => Object.hasOwn(ORDER_EFFECT_TYPES, a.type)) as OrderEffect[];
+  return effectsAmong<OrderEffectParams>(ORDER_EFFECT_TYPES, actions);
 }
 
 interface Observation {

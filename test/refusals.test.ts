@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MARKET_REFUSALS, readMarketRefusal } from '../src/market/refusals.js';
-import { DBS, pastDeliveryDate, engineFor, seeds, tempDbPath } from './helpers/effects-fixtures.js';
+import { DBS, pastDeliveryDate, engineFor, seeds } from './helpers/effects-fixtures.js';
 import { useEffectsTest } from './helpers/effects-harness.js';
 
 describe('readMarketRefusal, each documented form', () => {
@@ -107,10 +107,7 @@ describe('refusals end to end: the order\'s lastOutcome carries the code, the re
     const market = await t.start();
     // The engine last saw these in DELIVERY or PICKUP; the Market has since moved them on.
     market.seedOrders([...seeds(DBS, 701, 2, 'DELIVERY', 'DELIVERY_SERVICE_RECEIVED'), ...seeds(DBS, 703, 1, 'PICKUP', 'PICKUP_SERVICE_RECEIVED')]);
-    const db = tempDbPath();
-    t.dbs.push(db);
-    const engine = engineFor(market, db);
-    t.engines.push(engine);
+    const { engine } = t.open(market);
     await engine.sync();
     market.setOrderStatus(701, 'CANCELLED', 'USER_CHANGED_MIND');
     market.setOrderStatus(702, 'CANCELLED', 'USER_CHANGED_MIND');

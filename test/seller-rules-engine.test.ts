@@ -11,7 +11,7 @@ import { initialTransition, transition } from 'xstate';
 import { orderMachine, type OrderEvent } from '../machines/order-machine.js';
 import { isYmOrdersError } from '../src/errors.js';
 import type { FakeMarket, FakeRequest } from '../src/testing/index.js';
-import { DBS, LAAS, engineFor, orderIdsOf, seeds, tempDbPath } from './helpers/effects-fixtures.js';
+import { DBS, LAAS, engineFor, orderIdsOf, seeds, tempDbPath, waitUntil } from './helpers/effects-fixtures.js';
 import { useEffectsTest } from './helpers/effects-harness.js';
 
 const statusCalls = (market: FakeMarket): FakeRequest[] =>
@@ -115,10 +115,7 @@ describe('a LaaS draft the Market cancels itself (unconfirmed after an hour)', (
   it('settles a queued confirmation as superseded, and it is never sent', async () => {
     const market = await t.start();
     market.seedOrders(seeds(LAAS, 931, 1, 'RESERVED', 'AWAIT_CONFIRMATION'));
-    const db = tempDbPath();
-    t.dbs.push(db);
-    const engine = engineFor(market, db);
-    t.engines.push(engine);
+    const { engine } = t.open(market);
     await engine.sync();
     engine.requestChange({ orderId: 931, status: 'PROCESSING', substatus: 'STARTED' });
     market.setOrderStatus(931, 'CANCELLED', 'RESERVATION_EXPIRED');
@@ -134,17 +131,14 @@ describe('a LaaS draft the Market cancels itself (unconfirmed after an hour)', (
   it('settles an in-flight confirmation as superseded; the Market’s late refusal changes nothing', async () => {
     const market = await t.start();
     market.seedOrders(seeds(LAAS, 941, 1, 'RESERVED', 'AWAIT_CONFIRMATION'));
-    const db = tempDbPath();
-    t.dbs.push(db);
-    const engine = engineFor(market, db);
-    t.engines.push(engine);
+    const { engine } = t.open(market);
     await engine.sync();
     engine.requestChange({ orderId: 941, status: 'PROCESSING', substatus: 'STARTED' });
     market.hold((r) => r.endpoint === 'updateOrderStatuses');
     const flushing = engine.flush({ untilIdle: true });
     let observed;
     try {
-      while (market.held().length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      await waitUntil(() => market.held().length > 0, 'the confirmation is in flight');
       expect(engine.getOrder(941).change).toBe('sending');
       // The hour ran out while the request was on its way; the notification arrives first.
       market.setOrderStatus(941, 'CANCELLED', 'RESERVATION_EXPIRED');
@@ -162,10 +156,7 @@ describe('a LaaS draft the Market cancels itself (unconfirmed after an hour)', (
   it('settles a cancellation awaiting its operation as superseded, without waiting for the operation', async () => {
     const market = await t.start({ operationDelayMs: 3_600_000 });
     market.seedOrders(seeds(LAAS, 951, 1, 'RESERVED', 'AWAIT_CONFIRMATION'));
-    const db = tempDbPath();
-    t.dbs.push(db);
-    const engine = engineFor(market, db);
-    t.engines.push(engine);
+    const { engine } = t.open(market);
     await engine.sync();
     engine.requestChange({ orderId: 951, status: 'CANCELLED', substatus: 'SHOP_FAILED' });
     await engine.flush();

@@ -3,14 +3,16 @@
 // outside vitest.
 
 import { afterEach } from 'vitest';
-import type { Engine } from '../../src/engine/engine.js';
+import type { Engine, EngineOptions } from '../../src/engine/engine.js';
 import type { Store } from '../../src/store/store.js';
 import type { FakeMarket, FakeMarketOptions } from '../../src/testing/index.js';
 import {
   assertNoSecret,
   captureConsole,
+  engineFor,
   removeTempDirs,
   startMarket,
+  tempDbPath,
   type ConsoleCapture,
   type RecordingClient,
 } from './effects-fixtures.js';
@@ -25,6 +27,8 @@ export interface EffectsTest {
   readonly errors: unknown[];
   /** Starts the fake Market with the test key and records console output, for this test. */
   start(options?: Partial<FakeMarketOptions>): Promise<FakeMarket>;
+  /** An engine on a new temporary database against `market`; both are closed and scanned after the test. */
+  open(market: FakeMarket, options?: Partial<EngineOptions>): { readonly db: string; readonly engine: Engine };
 }
 
 /**
@@ -45,6 +49,13 @@ export function useEffectsTest(): EffectsTest {
       const market = await startMarket(options);
       markets.push(market);
       return market;
+    },
+    open(market, options = {}) {
+      const db = tempDbPath();
+      t.dbs.push(db);
+      const engine = engineFor(market, db, options);
+      t.engines.push(engine);
+      return { db, engine };
     },
   };
   afterEach(async () => {
