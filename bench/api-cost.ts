@@ -22,11 +22,20 @@ const CAMPAIGNS: readonly CampaignConfig[] = [
 const SHARES = [0.34, 0.27, 0.23, 0.16];
 const BATCH = 30;
 
-/** Where each model starts and the seller change it gets (LaaS: confirm a draft, which is synchronous). */
+/**
+ * Where each model starts and the seller change it gets, one synchronous batchable change per
+ * model (machines/rules.ts): FBS/EXPRESS ready to ship, DBS handed to delivery (DBS has no
+ * READY_TO_SHIP), LaaS a confirmed draft.
+ */
 function changeFor(model: CampaignConfig['model']): Pick<PlannedOrder, 'from' | 'to'> {
-  return model === 'LAAS'
-    ? { from: { status: 'RESERVED', substatus: 'RESERVED' }, to: { status: 'PROCESSING', substatus: 'STARTED' } }
-    : { from: { status: 'PROCESSING', substatus: 'STARTED' }, to: { status: 'PROCESSING', substatus: 'READY_TO_SHIP' } };
+  switch (model) {
+    case 'LAAS':
+      return { from: { status: 'RESERVED', substatus: 'RESERVED' }, to: { status: 'PROCESSING', substatus: 'STARTED' } };
+    case 'DBS':
+      return { from: { status: 'PROCESSING', substatus: 'STARTED' }, to: { status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' } };
+    default:
+      return { from: { status: 'PROCESSING', substatus: 'STARTED' }, to: { status: 'PROCESSING', substatus: 'READY_TO_SHIP' } };
+  }
 }
 
 interface PlannedOrder {
@@ -71,7 +80,7 @@ interface EngineRunResult {
 
 async function engineRun(args: EngineRunArgs): Promise<EngineRunResult> {
   const dir = makeTempDir('api-cost');
-  const engine = createEngine({
+  const engine = await createEngine({
     db: `${dir}/orders.db`,
     campaigns: CAMPAIGNS,
     api: { baseUrl: args.url, apiKey: API_KEY },
@@ -79,8 +88,8 @@ async function engineRun(args: EngineRunArgs): Promise<EngineRunResult> {
     sqlite: { synchronous: 'NORMAL' },
   });
   try {
-    engine.trackOrders(args.orders.map((o) => ({ orderId: o.orderId, campaignId: o.campaignId, ...o.from })));
-    const { refused } = engine.requestChanges(args.orders.map((o) => ({ orderId: o.orderId, ...o.to })));
+    await engine.trackOrders(args.orders.map((o) => ({ orderId: o.orderId, campaignId: o.campaignId, ...o.from })));
+    const { refused } = await engine.requestChanges(args.orders.map((o) => ({ orderId: o.orderId, ...o.to })));
     if (refused.length > 0) throw new Error(`engine refused ${refused.length} requests: ${refused[0]!.error.message}`);
     const t = performance.now();
     const report = await engine.flush({ untilIdle: true, maxWaitMs: 120_000 });

@@ -34,7 +34,7 @@ async function flush(args: FlushArgs): Promise<FlushResult> {
   const dir = makeTempDir('quota');
   // The engine starts from the documented default budget (10 000) and must learn the real one
   // (300) from the headers; it is told the window's length, as users configure the Market's hour.
-  const engine = createEngine({
+  const engine = await createEngine({
     db: `${dir}/orders.db`,
     campaigns: [CAMPAIGN],
     api: { baseUrl: args.url, apiKey: API_KEY },
@@ -43,8 +43,8 @@ async function flush(args: FlushArgs): Promise<FlushResult> {
   });
   try {
     const ids = Array.from({ length: args.orders }, (_, i) => i + 1);
-    engine.trackOrders(ids.map((orderId) => ({ orderId, campaignId: CAMPAIGN.campaignId, status: 'PROCESSING', substatus: 'STARTED' })));
-    engine.requestChanges(ids.map((orderId) => ({ orderId, status: 'PROCESSING', substatus: 'READY_TO_SHIP' })));
+    await engine.trackOrders(ids.map((orderId) => ({ orderId, campaignId: CAMPAIGN.campaignId, status: 'PROCESSING', substatus: 'STARTED' })));
+    await engine.requestChanges(ids.map((orderId) => ({ orderId, status: 'PROCESSING', substatus: 'READY_TO_SHIP' })));
     const t = performance.now();
     const report = await engine.flush({ untilIdle: true, maxWaitMs: args.maxWaitMs });
     return {

@@ -21,24 +21,25 @@ interface Sizes {
 }
 
 /** Orders 1..queued+uncertain with a queued change each; the last `uncertain` are then sent with no answer. */
-function prepare(args: { path: string } & Sizes): { ms: number; outbox: Record<string, number> } {
+async function prepare(args: { path: string } & Sizes): Promise<{ ms: number; outbox: Record<string, number> }> {
   const t = performance.now();
-  const engine = createEngine({ db: args.path, campaigns: [CAMPAIGN], sqlite: { synchronous: 'NORMAL' } });
+  const engine = await createEngine({ db: args.path, campaigns: [CAMPAIGN], sqlite: { synchronous: 'NORMAL' } });
   const total = args.queued + args.uncertain;
   for (let from = 1; from <= total; from += BATCH) {
     const ids = Array.from({ length: Math.min(BATCH, total - from + 1) }, (_, i) => from + i);
-    engine.trackOrders(ids.map((orderId) => ({ orderId, campaignId: CAMPAIGN.campaignId, status: 'PROCESSING', substatus: 'STARTED' })));
-    engine.requestChanges(ids.map((orderId) => ({ orderId, status: 'PROCESSING', substatus: 'READY_TO_SHIP' })));
+    await engine.trackOrders(ids.map((orderId) => ({ orderId, campaignId: CAMPAIGN.campaignId, status: 'PROCESSING', substatus: 'STARTED' })));
+    await engine.requestChanges(ids.map((orderId) => ({ orderId, status: 'PROCESSING', substatus: 'READY_TO_SHIP' })));
   }
+  // The dispatcher's own steps, sent and then no answer, as a process that died mid-call leaves them.
   const now = Date.now();
-  engine.store.write(() => {
+  await engine.store.transaction(async (tx) => {
     for (let orderId = args.queued + 1; orderId <= total; orderId++) {
-      engine.orders.apply(orderId, { type: 'DISPATCH.SENT', at: now }, now);
-      engine.orders.apply(orderId, { type: 'DISPATCH.UNKNOWN', at: now, reason: 'benchmark: the process stopped before the answer' }, now);
+      await engine.orders.apply(tx, orderId, { type: 'DISPATCH.SENT', at: now }, now);
+      await engine.orders.apply(tx, orderId, { type: 'DISPATCH.UNKNOWN', at: now, reason: 'benchmark: the process stopped before the answer' }, now);
     }
   });
-  const outbox = engine.stats().outbox;
-  void engine.close();
+  const outbox = (await engine.stats()).outbox;
+  await engine.close();
   return { ms: performance.now() - t, outbox };
 }
 
@@ -53,7 +54,7 @@ interface Recovered {
 
 async function recover(args: { path: string; url: string }): Promise<Recovered> {
   const openingAt = Date.now();
-  const engine = createEngine({ db: args.path, campaigns: [CAMPAIGN], api: { baseUrl: args.url, apiKey: API_KEY }, limits: UNLIMITED_LIMITS });
+  const engine = await createEngine({ db: args.path, campaigns: [CAMPAIGN], api: { baseUrl: args.url, apiKey: API_KEY }, limits: UNLIMITED_LIMITS });
   const openedAt = Date.now();
   try {
     const report = await engine.flush();

@@ -1,7 +1,9 @@
-// `npm run bench [-- --quick] [-- --only <name>[,<name>]] [-- --write]`
+// `npm run bench [-- --quick] [-- --only <name>[,<name>]] [-- --baseline <ref>|none] [-- --write]`
 //
 // Runs the five benchmarks of issue #6 and prints one table: every figure with the baseline it
-// is compared with (measured in the same run), the ratio, the target and PASS/MISS. Each
+// is compared with (measured in the same run), the ratio, the target and PASS/MISS. Bench 1
+// also runs on the code of a git ref (default DEFAULT_BASELINE_REF, the commit before issue 10's
+// async engine; `--baseline none` skips it), in children alternating with ours. Each
 // measurement runs in a child process of its own (a fresh heap and its own peak RSS); every
 // child has a deadline, and the fake Market listens on loopback only. With --write the table,
 // the machine and the date go to BENCHMARKS.md (the analysis part of that file is kept).
@@ -9,7 +11,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { removeCompiled } from './lib/compiled.js';
+import { removeCompiled, resolveCommit } from './lib/compiled.js';
 import { describeMachine, machineLine } from './lib/machine.js';
 import { formatTable, type Row } from './lib/report.js';
 import * as throughput from './throughput.js';
@@ -21,11 +23,11 @@ import * as recovery from './recovery.js';
 interface Benchmark {
   readonly name: string;
   readonly title: string;
-  readonly run: (quick: boolean) => Promise<Row[]>;
+  readonly run: (quick: boolean, cli: Cli) => Promise<Row[]>;
 }
 
 const BENCHMARKS: readonly Benchmark[] = [
-  { name: 'throughput', title: '1. Engine throughput', run: (quick) => throughput.run({ quick, synchronous: ['FULL', 'NORMAL'] }) },
+  { name: 'throughput', title: '1. Engine throughput', run: (quick, cli) => throughput.run({ quick, synchronous: ['FULL', 'NORMAL'], baseline: cli.baseline }) },
   { name: 'api-cost', title: '2. API cost', run: (quick) => apiCost.run({ quick }) },
   { name: 'quota', title: '3. Quota use', run: (quick) => quota.run({ quick }) },
   { name: 'scale', title: '4. Scale', run: (quick) => scale.run({ quick }) },
@@ -35,16 +37,22 @@ const BENCHMARKS: readonly Benchmark[] = [
 const BENCHMARKS_MD = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
 const RESULTS_START = '<!-- bench:results:start -->';
 const RESULTS_END = '<!-- bench:results:end -->';
+/** The last commit with the synchronous engine: issue 10 (the async engine) must cost bench 1 at most 10 % against it. */
+const DEFAULT_BASELINE_REF = '701e7a0';
 
 interface Cli {
   readonly quick: boolean;
   readonly write: boolean;
   readonly only: readonly string[];
+  /** The `--baseline` argument as given: a ref, or `none`. */
+  readonly baselineArg: string;
+  readonly baseline: throughput.BaselineCommit | undefined;
 }
 
 function parseCli(argv: readonly string[]): Cli {
   let quick = false;
   let write = false;
+  let baselineArg = DEFAULT_BASELINE_REF;
   const only: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -52,8 +60,12 @@ function parseCli(argv: readonly string[]): Cli {
     else if (arg === '--write') write = true;
     else if (arg === '--only') only.push(...(argv[++i] ?? '').split(','));
     else if (arg.startsWith('--only=')) only.push(...arg.slice('--only='.length).split(','));
+    else if (arg === '--baseline') baselineArg = argv[++i] ?? '';
+    else if (arg.startsWith('--baseline=')) baselineArg = arg.slice('--baseline='.length);
     else if (arg === '--help' || arg === '-h') {
-      console.log(`usage: tsx bench/run.ts [--quick] [--only ${BENCHMARKS.map((b) => b.name).join('|')}[,...]] [--write]`);
+      console.log(
+        `usage: tsx bench/run.ts [--quick] [--only ${BENCHMARKS.map((b) => b.name).join('|')}[,...]] [--baseline <git ref>|none (default ${DEFAULT_BASELINE_REF})] [--write]`,
+      );
       process.exit(0);
     } else {
       console.error(`unknown argument: ${arg}`);
@@ -66,7 +78,21 @@ function parseCli(argv: readonly string[]): Cli {
       process.exit(2);
     }
   }
-  return { quick, write, only: only.filter(Boolean) };
+  if (baselineArg === '') {
+    console.error('--baseline: give a git ref of this repository, or none');
+    process.exit(2);
+  }
+  let baseline: throughput.BaselineCommit | undefined;
+  if (baselineArg !== 'none') {
+    try {
+      const commit = resolveCommit(baselineArg);
+      baseline = { commit, label: commit.startsWith(baselineArg) ? baselineArg : `${baselineArg} (${commit.slice(0, 7)})` };
+    } catch (error) {
+      console.error(error instanceof Error ? error.message : String(error));
+      process.exit(2);
+    }
+  }
+  return { quick, write, only: only.filter(Boolean), baselineArg, baseline };
 }
 
 function writeResults(block: string): void {
@@ -81,19 +107,30 @@ function writeResults(block: string): void {
   fs.writeFileSync(BENCHMARKS_MD, next);
 }
 
+/** The command that reproduces this run, for BENCHMARKS.md. */
+function commandLine(cli: Cli): string {
+  const flags = [
+    cli.quick ? '--quick' : '',
+    cli.only.length > 0 ? `--only ${cli.only.join(',')}` : '',
+    cli.baselineArg !== DEFAULT_BASELINE_REF ? `--baseline ${cli.baselineArg}` : '',
+  ].filter(Boolean);
+  return flags.length > 0 ? `npm run bench -- ${flags.join(' ')}` : 'npm run bench';
+}
+
 async function main(): Promise<void> {
   const cli = parseCli(process.argv.slice(2));
   const machine = describeMachine();
   const started = new Date();
+  const selected = BENCHMARKS.filter((b) => cli.only.length === 0 || cli.only.includes(b.name));
   const header = [
     `ym-orders benchmarks (issue #6)${cli.quick ? ' — QUICK run (smaller sizes)' : ''}`,
     `Machine: ${machineLine(machine)}`,
     `Date: ${started.toISOString()}`,
+    ...(cli.baseline && selected.some((b) => b.name === 'throughput') ? [`Bench 1 before/after: this tree against ${cli.baseline.label} = ${cli.baseline.commit}`] : []),
   ];
   console.log(header.join('\n'));
   const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
   const loadBefore = load();
-  const selected = BENCHMARKS.filter((b) => cli.only.length === 0 || cli.only.includes(b.name));
   const rows: Row[] = [];
   let failed = false;
   process.on('exit', removeCompiled);
@@ -107,7 +144,7 @@ async function main(): Promise<void> {
     const t = performance.now();
     console.error(`… ${b.title}`);
     try {
-      rows.push(...(await b.run(cli.quick)));
+      rows.push(...(await b.run(cli.quick, cli)));
     } catch (error) {
       failed = true;
       console.error(`${b.title} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
@@ -123,7 +160,7 @@ async function main(): Promise<void> {
   if (cli.write) {
     writeResults(
       [
-        `Command: \`npm run bench${cli.quick || cli.only.length ? ` -- ${[cli.quick ? '--quick' : '', cli.only.length ? `--only ${cli.only.join(',')}` : ''].filter(Boolean).join(' ')}` : ''}\``,
+        `Command: \`${commandLine(cli)}\``,
         '',
         `- Machine: ${machineLine(machine)}`,
         `- Date: ${started.toISOString()}`,

@@ -1,14 +1,16 @@
 // Benchmark 4: a store of a million orders. We build it (engine.trackOrders for the first
-// `small` orders, then copies of those rows with new ids by SQL, since the engine would spend
-// minutes on identical imports), and measure in child processes, each with its own peak RSS
+// `small` orders, then copies of those rows with new ids written through the store port, since
+// the engine would spend minutes on identical imports), and measure in child processes, each with its own peak RSS
 // (process.resourceUsage().maxRSS): a full sync sweep against the fake Market seeded with the
 // same orders, and a flush of 100 000 queued changes. Each is measured on the small store and
 // on the large one, to show memory does not grow with the number of orders stored.
 
 import fs from 'node:fs';
-import BetterSqlite3 from 'better-sqlite3';
 import { createEngine } from '../src/engine/engine.js';
 import type { CampaignConfig } from '../src/engine/commands.js';
+import type { JournalRow, JournalWrite } from '../src/store/journal.js';
+import type { OrderRow, OrderWrite } from '../src/store/orders.js';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { runChild } from './lib/child.js';
 import { API_KEY, startBenchMarket, UNLIMITED_LIMITS } from './lib/market.js';
 import { mb, ms, num, verdict, type Row } from './lib/report.js';
@@ -18,6 +20,8 @@ const CAMPAIGN: CampaignConfig = { campaignId: 301, businessId: 31, model: 'FBS'
 /** The Market time of every imported order; whole seconds, as getBusinessOrders renders them. */
 const OBSERVED_AT = Date.UTC(2025, 0, 1);
 const TRACK_BATCH = 10_000;
+/** Orders read at a time by `grow`, then written once per shift. */
+const GROW_CHUNK = 10_000;
 export const RSS_TARGET_BYTES = 256 * 1024 * 1024;
 /**
  * "Memory does not grow with the orders": 10× the orders may cost at most this much more peak
@@ -48,73 +52,97 @@ function openEngine(path: string, url?: string) {
   });
 }
 
-function checkpoint(path: string): void {
-  const db = new BetterSqlite3(path);
-  db.pragma('wal_checkpoint(TRUNCATE)');
-  db.close();
+/**
+ * A closed store is all in its main file: closing the last connection folds SQLite's WAL into
+ * it and deletes the WAL. We copy and measure the file alone, so check that nothing was left.
+ */
+function assertNoWal(path: string): void {
+  const wal = `${path}-wal`;
+  if (fs.existsSync(wal) && fs.statSync(wal).size > 0) throw new Error(`${wal} is still there after close: the database file alone is not the whole store`);
 }
 
 /** Imports orders 1..count through the engine, in big batches. */
-function build(args: { path: string; count: number }): Measured {
-  const engine = openEngine(args.path);
+async function build(args: { path: string; count: number }): Promise<Measured> {
+  const engine = await openEngine(args.path);
   const t = performance.now();
   for (let from = 1; from <= args.count; from += TRACK_BATCH) {
     const n = Math.min(TRACK_BATCH, args.count - from + 1);
-    engine.trackOrders(
+    await engine.trackOrders(
       Array.from({ length: n }, (_, i) => ({ orderId: from + i, campaignId: CAMPAIGN.campaignId, status: 'PROCESSING', substatus: 'STARTED', observedAt: OBSERVED_AT })),
     );
   }
   const elapsed = performance.now() - t;
-  void engine.close();
-  checkpoint(args.path);
+  await engine.close();
+  assertNoWal(args.path);
   return { ms: elapsed, maxRss: peakRss(), detail: { orders: args.count } };
+}
+
+/** The order with its id moved by `shift`: the row, and the snapshot's context.orderId. */
+function shiftedOrder(row: OrderRow, shift: number): OrderWrite {
+  const snapshot = JSON.parse(row.snapshot) as { context: { orderId: number } };
+  snapshot.context.orderId = row.order_id + shift;
+  const { created_at: _created, row_version: _version, ...rest } = row;
+  return { ...rest, order_id: row.order_id + shift, snapshot: JSON.stringify(snapshot) };
+}
+
+/** The journal row with its order id moved by `shift`: the row, and the event's orderId. */
+function shiftedJournal(row: JournalRow, shift: number): JournalWrite {
+  const event = JSON.parse(row.event) as { orderId: number };
+  event.orderId = row.order_id + shift;
+  const { seq: _seq, ...rest } = row;
+  return { ...rest, order_id: row.order_id + shift, event: JSON.stringify(event) };
 }
 
 /**
  * Grows a store of orders 1..small to 1..large by copying rows with shifted ids (orders and
- * their TRACK journal rows, the snapshot's context.orderId rewritten): what `large / small`
- * imports would have written, without the import time.
+ * their TRACK journal rows, the snapshot's context.orderId and the event's orderId rewritten):
+ * what `large / small` imports would have written, without the import time. It writes through
+ * the store port, as the engine does, not through the engine: no transition is replayed.
  */
-function grow(args: { path: string; small: number; large: number }): Measured {
-  const db = new BetterSqlite3(args.path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
+async function grow(args: { path: string; small: number; large: number }): Promise<Measured> {
+  const store = SqliteStore.open(args.path, { synchronous: 'NORMAL' });
   const t = performance.now();
-  const copyOrders = db.prepare(`INSERT INTO orders
-      (order_id, campaign_id, model, status, substatus, change_state, observed_at, machine_version, snapshot, row_version, created_at, updated_at)
-    SELECT order_id + @shift, campaign_id, model, status, substatus, change_state, observed_at, machine_version,
-      json_set(snapshot, '$.context.orderId', order_id + @shift), row_version, created_at, updated_at
-    FROM orders WHERE order_id BETWEEN 1 AND @small`);
-  const copyJournal = db.prepare(`INSERT INTO journal
-      (order_id, row_version, event_type, event, source, from_status, from_substatus, from_change, to_status, to_substatus, to_change, at)
-    SELECT order_id + @shift, row_version, event_type, json_set(event, '$.orderId', order_id + @shift), source,
-      from_status, from_substatus, from_change, to_status, to_substatus, to_change, at
-    FROM journal WHERE order_id BETWEEN 1 AND @small ORDER BY seq`);
-  for (let shift = args.small; shift < args.large; shift += args.small) {
-    db.transaction(() => {
-      copyOrders.run({ shift, small: args.small });
-      copyJournal.run({ shift, small: args.small });
-    })();
+  for (let from = 1; from <= args.small; from += GROW_CHUNK) {
+    const ids = Array.from({ length: Math.min(GROW_CHUNK, args.small - from + 1) }, (_, i) => from + i);
+    const chunk = await store.read(async (tx) => {
+      const rows: { order: OrderRow; journal: JournalRow[] }[] = [];
+      for (const id of ids) {
+        const order = await tx.orders.get(id);
+        if (!order) throw new Error(`grow: order ${id} of the small store is missing`);
+        // A copy is inserted at row_version 1, so the source must be there too (tracked, never changed).
+        if (order.row_version !== 1) throw new Error(`grow: order ${id} is at row_version ${order.row_version}, not 1`);
+        rows.push({ order, journal: await tx.journal.forOrder(id) });
+      }
+      return rows;
+    });
+    for (let shift = args.small; shift < args.large; shift += args.small) {
+      await store.transaction(async (tx) => {
+        for (const { order, journal } of chunk) {
+          await tx.orders.insert(shiftedOrder(order, shift));
+          for (const row of journal) await tx.journal.append(shiftedJournal(row, shift));
+        }
+      });
+    }
   }
   const elapsed = performance.now() - t;
-  db.pragma('wal_checkpoint(TRUNCATE)');
-  const orders = (db.prepare('SELECT COUNT(*) AS n FROM orders').get() as { n: number }).n;
-  db.close();
+  const orders = (await store.read((tx) => tx.orders.countByStatus())).reduce((n, c) => n + c.n, 0);
+  await store.close();
+  assertNoWal(args.path);
   return { ms: elapsed, maxRss: peakRss(), detail: { orders, bytes: fs.statSync(args.path).size } };
 }
 
 /** Opens the store and reads its counters: the floor every other measurement stands on. */
-function open(args: { path: string }): Measured {
+async function open(args: { path: string }): Promise<Measured> {
   const t = performance.now();
-  const engine = openEngine(args.path);
-  const stats = engine.stats();
+  const engine = await openEngine(args.path);
+  const stats = await engine.stats();
   const elapsed = performance.now() - t;
-  void engine.close();
+  await engine.close();
   return { ms: elapsed, maxRss: peakRss(), detail: { open: stats.open } };
 }
 
 async function sync(args: { path: string; url: string }): Promise<Measured> {
-  const engine = openEngine(args.path, args.url);
+  const engine = await openEngine(args.path, args.url);
   try {
     const t = performance.now();
     const cpu = process.cpuUsage();
@@ -129,21 +157,21 @@ async function sync(args: { path: string; url: string }): Promise<Measured> {
 }
 
 /** Queues one change for each of orders 1..count (setup for `flush`, not measured). */
-function queue(args: { path: string; count: number }): Measured {
-  const engine = openEngine(args.path);
+async function queue(args: { path: string; count: number }): Promise<Measured> {
+  const engine = await openEngine(args.path);
   const t = performance.now();
   for (let from = 1; from <= args.count; from += TRACK_BATCH) {
     const n = Math.min(TRACK_BATCH, args.count - from + 1);
-    const { refused } = engine.requestChanges(Array.from({ length: n }, (_, i) => ({ orderId: from + i, status: 'PROCESSING', substatus: 'READY_TO_SHIP' })));
+    const { refused } = await engine.requestChanges(Array.from({ length: n }, (_, i) => ({ orderId: from + i, status: 'PROCESSING', substatus: 'READY_TO_SHIP' })));
     if (refused.length > 0) throw new Error(`refused: ${refused[0]!.error.message}`);
   }
   const elapsed = performance.now() - t;
-  void engine.close();
+  await engine.close();
   return { ms: elapsed, maxRss: peakRss(), detail: { queued: args.count } };
 }
 
 async function flush(args: { path: string; url: string }): Promise<Measured> {
-  const engine = openEngine(args.path, args.url);
+  const engine = await openEngine(args.path, args.url);
   try {
     const t = performance.now();
     const cpu = process.cpuUsage();
@@ -246,7 +274,7 @@ export async function run(options: { quick: boolean }): Promise<Row[]> {
       {
         id: '4',
         bench: 'Scale',
-        metric: `building the store: engine.trackOrders of ${S} orders (batches of ${num(TRACK_BATCH)}), then SQL copies up to ${L} (${mb(d(grown, 'bytes'))} file)`,
+        metric: `building the store: engine.trackOrders of ${S} orders (batches of ${num(TRACK_BATCH)}), then copies through the store port up to ${L} (${mb(d(grown, 'bytes'))} file)`,
         value: `${num(sizes.small / (built.ms / 1000))} orders/s tracked`,
         baseline: `copy ${ms(grown.ms)}`,
         ratio: '—',

@@ -15,17 +15,17 @@ market.seedOrders([
   { id: 3, campaignId: 1001, status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' },
 ]);
 
-const engine = createEngine({
+const engine = await createEngine({
   db: join(mkdtempSync(join(tmpdir(), 'ym-orders-')), 'orders.db'),
   campaigns,
   api: { baseUrl: market.url, apiKey: 'demo-key' },
 });
 
 await engine.sync(); // reads the orders the Market has and tracks them
-engine.requestChange({ orderId: 1, status: 'PROCESSING', substatus: 'READY_TO_SHIP' });
-engine.requestChange({ orderId: 2, status: 'CANCELLED', substatus: 'SHOP_FAILED' });
+await engine.requestChange({ orderId: 1, status: 'PROCESSING', substatus: 'READY_TO_SHIP' });
+await engine.requestChange({ orderId: 2, status: 'CANCELLED', substatus: 'SHOP_FAILED' });
 try {
-  engine.requestChange({ orderId: 3, status: 'CANCELLED', substatus: 'SHOP_FAILED' });
+  await engine.requestChange({ orderId: 3, status: 'CANCELLED', substatus: 'SHOP_FAILED' });
 } catch (error) {
   if (!(error instanceof ChangeRefusedError)) throw error;
   console.log(`refused ${error.orderId}: ${error.blockers.map((b) => b.code).join(', ')}`);
@@ -34,10 +34,10 @@ try {
 const report = await engine.flush({ untilIdle: true });
 console.log(`status-update calls: ${report.counters.calls.updateOrderStatuses}`);
 for (const id of [1, 2, 3]) {
-  const order = engine.getOrder(id);
+  const order = await engine.getOrder(id);
   console.log(`order ${id}: ${order.status}/${order.substatus} (${order.lastOutcome?.kind ?? 'no change'})`);
 }
-console.log(engine.history(1).map((row) => `${row.event_type}: ${row.to_status}/${row.to_substatus} ${row.to_change}`).join('\n'));
+console.log((await engine.history(1)).map((row) => `${row.event_type}: ${row.to_status}/${row.to_substatus} ${row.to_change}`).join('\n'));
 
 await engine.close();
 await market.close();

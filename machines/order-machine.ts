@@ -10,7 +10,7 @@
 
 import { assign, setup } from 'xstate';
 import { effectsAmong, type EffectOf } from './effects.js';
-import { explainTransition, type Blocker } from './explain.js';
+import { explainTransition, type Blocker, type Explanation, type TransitionRequest } from './explain.js';
 import type { CallEvidence } from './call-evidence.js';
 import { findSellerRule, isTerminalStatus } from './rules.js';
 import {
@@ -174,7 +174,8 @@ export type OrderEvent =
   | { readonly type: 'DISPATCH.ACCEPTED'; readonly at: number; readonly status?: OrderStatus; readonly substatus?: OrderSubstatus | null }
   | { readonly type: 'DISPATCH.REJECTED'; readonly at: number; readonly reason: string; readonly rejection?: Rejection }
   | { readonly type: 'DISPATCH.OPERATION_STARTED'; readonly at: number; readonly operationId: string; readonly operationType: string }
-  | { readonly type: 'DISPATCH.UNKNOWN'; readonly at: number; readonly reason: string }
+  /** `readBackAt`: read the order back not before then (a struggling Market is not asked again at once). */
+  | { readonly type: 'DISPATCH.UNKNOWN'; readonly at: number; readonly reason: string; readonly readBackAt?: number }
   | { readonly type: 'DISPATCH.DEFERRED'; readonly at: number; readonly notBefore: number; readonly reason: string };
 
 export type OrderEventType = OrderEvent['type'];
@@ -184,13 +185,24 @@ export interface OrderEffectParams {
   /** Queue the pending change for sending (an outbox row). */
   readonly 'effect.sendStatusChange': { readonly orderId: number; readonly campaignId: number; readonly pending: PendingChange };
   /** Read the order back before sending again; not before `notBefore` when set. */
-  readonly 'effect.readBack': { readonly orderId: number; readonly campaignId: number; readonly notBefore: number | undefined };
+  readonly 'effect.readBack': { readonly orderId: number; readonly campaignId: number; readonly requestNo: number; readonly notBefore: number | undefined };
   /** Poll the async operation the Market started for the change. */
   readonly 'effect.trackOperation': {
     readonly orderId: number;
     readonly campaignId: number;
     readonly operationId: string;
     readonly operationType: string;
+  };
+  /**
+   * The pending change moved within the change region (sent, deferred back to the queue, handed to
+   * an operation, its outcome unknown): its outbox row follows. `sent` counts a send.
+   */
+  readonly 'effect.recordChangeState': {
+    readonly orderId: number;
+    readonly requestNo: number;
+    readonly state: 'queued' | 'sending' | 'awaitingOperation' | 'uncertain';
+    readonly sent: boolean;
+    readonly reason: string | undefined;
   };
   /** The change ended: settle its outbox row. */
   readonly 'effect.settleStatusChange': { readonly orderId: number; readonly campaignId: number; readonly outcome: ChangeOutcome };
@@ -208,6 +220,7 @@ const ORDER_EFFECT_TYPES: Readonly<Record<OrderEffectType, true>> = {
   'effect.sendStatusChange': true,
   'effect.readBack': true,
   'effect.trackOperation': true,
+  'effect.recordChangeState': true,
   'effect.settleStatusChange': true,
   'effect.startCancellationDeadline': true,
   'effect.clearCancellationDeadline': true,
@@ -274,6 +287,23 @@ function pendingStillLegal(context: OrderContext, event: OrderEvent): boolean {
 function rulesRefusePending(context: OrderContext): boolean {
   const { pending } = context;
   return pending !== null && findSellerRule(context.model, { status: context.status, substatus: context.substatus ?? undefined }, pending) === undefined;
+}
+
+/**
+ * The one judge of a seller request: the rules, from where the machine has the order, with the
+ * change already pending. The machine's guard, its refusal record and the engine all ask it.
+ */
+export function judgeRequest(
+  context: Pick<OrderContext, 'status' | 'substatus' | 'pending' | 'model'>,
+  target: TransitionRequest,
+  now?: number,
+): Explanation {
+  return explainTransition(
+    { status: context.status, substatus: context.substatus ?? undefined, pending: context.pending },
+    target,
+    context.model,
+    now === undefined ? {} : { now },
+  );
 }
 
 function noLongerAllowed(context: OrderContext, pending: PendingChange): Rejection {
@@ -395,6 +425,18 @@ function present<T>(value: T | null | undefined, what: string, context: OrderCon
   return value;
 }
 
+/** The pending change moves to `state`: its outbox row follows (see effect.recordChangeState). */
+const recordChangeState = (state: OrderEffectParams['effect.recordChangeState']['state'], sent = false) => ({
+  type: 'effect.recordChangeState' as const,
+  params: ({ context, event }: { context: OrderContext; event: OrderEvent }) => ({
+    orderId: context.orderId,
+    requestNo: present(context.pending, 'a pending change', context).requestNo,
+    state,
+    sent,
+    reason: 'reason' in event ? event.reason : undefined,
+  }),
+});
+
 const toIdle = (outcome: ChangeOutcomeKind) => ({
   target: 'idle' as const,
   actions: [
@@ -428,14 +470,7 @@ export const orderMachine = setup({
       isFreshEvent(context, event) &&
       (event.cancelRequested === false || isTerminalStatus(event.status)),
     isFreshObservation: ({ context, event }) => isFreshEvent(context, event),
-    isLegalRequest: ({ context, event }) =>
-      event.type === 'SELLER.REQUEST' &&
-      explainTransition(
-        { status: context.status, substatus: context.substatus ?? undefined, pending: context.pending },
-        event,
-        context.model,
-        { now: event.at },
-      ).allowed,
+    isLegalRequest: ({ context, event }) => event.type === 'SELLER.REQUEST' && judgeRequest(context, event, event.at).allowed,
     reachesTarget: ({ context, event }) => reachesTarget(context, event),
     // Only a fresh observation supersedes: a stale one changes nothing, in any state.
     supersedesPending: ({ context, event }) =>
@@ -475,12 +510,7 @@ export const orderMachine = setup({
     }),
     recordRefusal: assign(({ context, event }) => {
       if (event.type !== 'SELLER.REQUEST') return {};
-      const explanation = explainTransition(
-        { status: context.status, substatus: context.substatus ?? undefined, pending: context.pending },
-        event,
-        context.model,
-        { now: event.at },
-      );
+      const explanation = judgeRequest(context, event, event.at);
       const blockers = explanation.allowed ? [] : explanation.blockers;
       return {
         lastRefusal: {
@@ -508,7 +538,7 @@ export const orderMachine = setup({
     recordUncertain: assign(({ context, event }) => {
       if (!context.pending || event.type !== 'DISPATCH.UNKNOWN') return {};
       const { readBackAt: _earlier, ...pending } = context.pending;
-      return { pending: { ...pending, uncertainReason: event.reason } };
+      return { pending: { ...pending, uncertainReason: event.reason, ...(event.readBackAt !== undefined ? { readBackAt: event.readBackAt } : {}) } };
     }),
     scheduleReadBack: assign(({ context, event }) => {
       if (!context.pending) return {};
@@ -552,6 +582,7 @@ export const orderMachine = setup({
     'effect.sendStatusChange': (_, _params: OrderEffectParams['effect.sendStatusChange']) => {},
     'effect.readBack': (_, _params: OrderEffectParams['effect.readBack']) => {},
     'effect.trackOperation': (_, _params: OrderEffectParams['effect.trackOperation']) => {},
+    'effect.recordChangeState': (_, _params: OrderEffectParams['effect.recordChangeState']) => {},
     'effect.settleStatusChange': (_, _params: OrderEffectParams['effect.settleStatusChange']) => {},
     recordCancellationRequest: assign(({ event }) => (event.type === 'MARKET.OBSERVED' ? { cancellationRequestedAt: event.observedAt } : {})),
     clearCancellationRequest: assign({ cancellationRequestedAt: null }),
@@ -643,7 +674,7 @@ export const orderMachine = setup({
             // the current ones refuse is never sent.
             'DISPATCH.SENT': [
               { guard: 'rulesRefusePending', ...toIdle('rejected') },
-              { target: 'sending', actions: 'recordSent' },
+              { target: 'sending', actions: ['recordSent', recordChangeState('sending', true)] },
             ],
             // An OK answer for a row whose SENT was never recorded (a crash between the two):
             // the market region applies it, so the change must settle too.
@@ -659,13 +690,13 @@ export const orderMachine = setup({
             'SELLER.REQUEST': { actions: 'recordRefusal' },
             'DISPATCH.ACCEPTED': toIdle('accepted'),
             'DISPATCH.REJECTED': toIdle('rejected'),
-            'DISPATCH.OPERATION_STARTED': { target: 'awaitingOperation', actions: 'recordOperation' },
-            'DISPATCH.UNKNOWN': { target: 'uncertain', actions: 'recordUncertain' },
+            'DISPATCH.OPERATION_STARTED': { target: 'awaitingOperation', actions: ['recordOperation', recordChangeState('awaitingOperation')] },
+            'DISPATCH.UNKNOWN': { target: 'uncertain', actions: ['recordUncertain', recordChangeState('uncertain')] },
             // A deferred send never reached the Market; if the Market meanwhile moved the order
             // where the change no longer applies, queueing it again would send an illegal change.
             'DISPATCH.DEFERRED': [
               { guard: 'pendingNoLongerLegal', ...toIdle('superseded') },
-              { target: 'queued', actions: 'recordDeferral' },
+              { target: 'queued', actions: ['recordDeferral', recordChangeState('queued')] },
             ],
             'MARKET.OBSERVED': [
               { guard: 'reachesTarget', ...toIdle('accepted') },
@@ -687,7 +718,7 @@ export const orderMachine = setup({
             'SELLER.REQUEST': { actions: 'recordRefusal' },
             'DISPATCH.ACCEPTED': toIdle('accepted'),
             'DISPATCH.REJECTED': toIdle('rejected'),
-            'DISPATCH.UNKNOWN': { target: 'uncertain', actions: 'recordUncertain' },
+            'DISPATCH.UNKNOWN': { target: 'uncertain', actions: ['recordUncertain', recordChangeState('uncertain')] },
             'MARKET.OBSERVED': [
               { guard: 'reachesTarget', ...toIdle('accepted') },
               { guard: 'endsElsewhere', ...toIdle('superseded') },
@@ -701,6 +732,7 @@ export const orderMachine = setup({
             params: ({ context }: { context: OrderContext }) => ({
               orderId: context.orderId,
               campaignId: context.campaignId,
+              requestNo: present(context.pending, 'a pending change', context).requestNo,
               notBefore: context.pending?.readBackAt,
             }),
           },

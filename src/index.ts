@@ -2,11 +2,13 @@
 // public signature names is exported here too (test/package-exports.test.ts checks it).
 
 export { createEngine, Engine, type EngineOptions, type EngineSummary, type RequestChangesResult, type TrackResult } from './engine/engine.js';
+export type { SettledChangesQuery } from './engine/commands.js';
 export type { OrderState } from './engine/order-book.js';
 export type { CampaignConfig, ChangeTarget, ObserveCommand, RequestChangeCommand, TrackOrderCommand } from './engine/commands.js';
 export * from './engine/errors.js';
 export { ORDER_SNAPSHOT_MIGRATIONS, type SnapshotMigration, type StoredSnapshot } from './engine/order-snapshots.js';
-export type { CampaignHalt, DispatchCounters } from './engine/dispatcher.js';
+export type { CampaignHalt } from './engine/dispatcher.js';
+export type { DispatchCounters } from './engine/counter-book.js';
 export * from './store/index.js';
 export { YmOrdersError, isYmOrdersError } from './errors.js';
 export {
@@ -61,6 +63,6 @@ export type {
 } from './market/schemas.js';
 export { DEFAULT_LIMITS, DEFAULT_RETRY_POLICY, type LimitsPolicy, type LimitsOverrides, type RetryPolicy, type ResourceBudget } from './engine/policies.js';
 export type { FlushOptions, FlushReport, RunOptions } from './engine/engine.js';
-export type { CampaignError, MarketCallCounts } from './engine/market-call-log.js';
+export type { CampaignError, MarketCallCounts } from './engine/metered-market.js';
 export type { SyncCounts, SyncOptions, SyncProgress, SyncResult, SyncStop } from './engine/order-sync.js';
 export type { Inspector, InspectOptions } from './engine/inspection.js';

@@ -5,11 +5,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeMarket, type FakeMarket, type FakeOrderSeed } from '../src/testing/index.js';
 import { main } from '../src/cli/main.js';
-import { ensureBuilt, filesContaining, json, killRunning, makeTempDir, runCli, TEST_API_KEY, transcript, type CliResult } from './helpers/cli.js';
+import { ensureBuilt, filesContaining, json, killRunning, makeTempDir, runCli, TEST_API_KEY, transcript, writeForeignDatabase, type CliResult } from './helpers/cli.js';
 
 const FBS = { campaignId: 101, businessId: 11, model: 'FBS' } as const;
 const EXPRESS = { campaignId: 102, businessId: 11, model: 'EXPRESS' } as const;
@@ -193,6 +192,11 @@ describe('ship, cancel, set-status and flush', () => {
     expect(shipped.stdout).toMatch(/\[TERMINAL_STATE\] The order is DELIVERED\/DELIVERY_SERVICE_DELIVERED, a final state/);
     expect(shipped.stdout).toMatch(/\[FORBIDDEN_FOR_MODEL\] PROCESSING\/READY_TO_SHIP is a seller change for .*not for LAAS/);
     expect(shipped.stderr).toMatch(/^error \[CHANGE_REFUSED\]: 2 of 2 change\(s\) refused locally \(TERMINAL_STATE, FORBIDDEN_FOR_MODEL\)/m);
+    // One legal and one refused, all or nothing: nothing is queued, and the count names both asked for.
+    const atomic = await cli(['ship', String(good!.id), String(delivered!.id), '--all-or-nothing']);
+    expect(atomic.code).toBe(1);
+    expect(atomic.stdout).toMatch(/^queued nothing \(--all-or-nothing\)/m);
+    expect(atomic.stderr).toMatch(/^error \[CHANGE_REFUSED\]: 1 of 2 change\(s\) refused locally \(TERMINAL_STATE\)/m);
     // Mixed with a legal one and --json: the legal one is queued, the refusal listed, exit 1.
     const mixed = await cli(['ship', String(good!.id), String(delivered!.id), '--json']);
     expect(mixed.code).toBe(1);
@@ -351,16 +355,22 @@ describe('usage and input errors exit 2 with error [CODE]', () => {
     expect(noKeyShip.code).toBe(2);
     expect(json(await cli(['status', String(order!.id), '--json']))).toMatchObject({ change: 'idle' }); // nothing was queued
     const foreign = path.join(dir, 'foreign.db');
-    const db = new BetterSqlite3(foreign);
-    db.exec('CREATE TABLE invoices (id INTEGER PRIMARY KEY)');
-    db.close();
+    writeForeignDatabase(foreign);
+    const foreignBytes = fs.readFileSync(foreign);
     const notOurs = await runCli(['--db', foreign, 'status']);
     expect(notOurs.code).toBe(2);
     expect(notOurs.stderr).toMatch(/^error \[DB_NOT_OURS\]: .* is an SQLite database of another application/m);
     const notOursDemo = await runCli(['--db', foreign, 'demo']);
     expect(notOursDemo.code).toBe(2);
     expect(notOursDemo.stderr).toMatch(/^error \[DB_NOT_OURS\]/m);
-    expect(fs.existsSync(foreign)).toBe(true);
+    expect(fs.readFileSync(foreign)).toEqual(foreignBytes);
+    // A database URL this version has no adapter for: a setup error, the password never shown.
+    const before = fs.readdirSync(dir).sort();
+    const url = await runCli(['--db', 'postgres://ym:s3cret-pw@127.0.0.1:5432/test', 'status']);
+    expect(url.code).toBe(2);
+    expect(url.stderr).toMatch(/^error \[DB_UNSUPPORTED\]: postgres:\/\/ym:\*\*\*@127\.0\.0\.1:5432\/test/m);
+    expect(url.stdout + url.stderr).not.toContain('s3cret-pw');
+    expect(fs.readdirSync(dir).sort()).toEqual(before);
   });
 
   it('never takes the key as a flag nor echoes it, even with --verbose or a refused key', async () => {

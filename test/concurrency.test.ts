@@ -17,9 +17,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createEngine } from '../src/engine/engine.js';
+import { createEngine, type Engine } from '../src/engine/engine.js';
 import { YmOrdersError } from '../src/errors.js';
-import { checkInvariants, dumpDatabase, FakeClock, makeTempDir, openEngine, removeDir, REPO_ROOT, T0, workerArgs } from './helpers/engine-fixtures.js';
+import type { JournalRow } from '../src/store/journal.js';
+import { OUTBOX_STATES, type OutboxRow } from '../src/store/outbox.js';
+import { checkInvariants, dumpViaPort, FakeClock, makeTempDir, openEngine, removeDir, REPO_ROOT, T0, workerArgs } from './helpers/engine-fixtures.js';
 import { seedFrom } from './helpers/seeds.js';
 
 const COMMANDS_PER_WORKER = 3_000;
@@ -95,6 +97,15 @@ type AckRecord =
   | { op: 'request'; o: number; v: number; rq: number; key: string }
   | { op: 'dispatch'; o: number; v: number; type: string; at: number };
 
+/** Every outbox row, by id: the open ones and every settled one. */
+async function allOutboxRows(engine: Engine): Promise<OutboxRow[]> {
+  return engine.store.read(async (tx) => {
+    const rows = await tx.outbox.open(1_000_000);
+    for (const state of ['accepted', 'rejected', 'superseded'] as const) rows.push(...(await tx.outbox.settledSince(state, Number.MIN_SAFE_INTEGER, 1_000_000)));
+    return rows.sort((a, b) => a.id - b.id);
+  });
+}
+
 function acksOf(out: Output): AckRecord[] {
   return out.lines.filter((l) => l.startsWith('ack ')).map((l) => JSON.parse(l.slice(4)) as AckRecord);
 }
@@ -112,32 +123,33 @@ describe('two processes on one database file', () => {
     }
     const summaries = outputs.map((o) => JSON.parse(o.lines.at(-1)!.slice(5)) as { proc: number; refusals: Record<string, number> });
 
-    const engine = createEngine({ db: file, clock: () => T0 });
+    const engine = await createEngine({ db: file, clock: () => T0 });
     try {
-      const db = engine.store.db;
-      expect(checkInvariants(db)).toEqual([]);
+      // The orders the workers write (CONCURRENCY_ORDERS in the worker).
+      const ids = [1, 2, 3, 4, 5, 6, 7, 8];
+      expect(await checkInvariants(engine.store, ids)).toEqual([]);
       // Lost updates would show as a row_version ahead of (or behind) the journal.
-      const perOrder = db
-        .prepare('SELECT o.order_id, o.row_version, COUNT(j.seq) AS n, MAX(j.row_version) AS top FROM orders o JOIN journal j USING (order_id) GROUP BY o.order_id')
-        .all() as { order_id: number; row_version: number; n: number; top: number }[];
-      expect(perOrder).toHaveLength(8);
-      for (const r of perOrder) expect([r.order_id, r.n, r.top]).toEqual([r.order_id, r.row_version, r.row_version]);
+      const { orders, journal } = await engine.store.read(async (tx) => {
+        const rows: { order_id: number; row_version: number; n: number; top: number }[] = [];
+        const all: JournalRow[] = [];
+        for (const id of ids) {
+          const order = await tx.orders.get(id);
+          const entries = await tx.journal.forOrder(id);
+          all.push(...entries);
+          if (order && entries.length > 0) rows.push({ order_id: id, row_version: order.row_version, n: entries.length, top: Math.max(...entries.map((j) => j.row_version)) });
+        }
+        return { orders: rows, journal: all };
+      });
+      expect(orders).toHaveLength(8);
+      for (const r of orders) expect([r.order_id, r.n, r.top]).toEqual([r.order_id, r.row_version, r.row_version]);
 
-      const journal = db.prepare('SELECT seq, order_id, row_version, event_type, event, source FROM journal').all() as {
-        seq: number;
-        order_id: number;
-        row_version: number;
-        event_type: string;
-        event: string;
-        source: string;
-      }[];
       const byVersion = new Map(journal.map((j) => [`${j.order_id}/${j.row_version}`, j]));
       const claimedBy = new Map<string, number>();
       const writes: { seq: number; proc: number }[] = [];
       for (const [proc, out] of outputs.entries()) {
         for (const ack of acksOf(out)) {
           if (ack.op === 'track') {
-            for (const id of ack.ids) expect(engine.findOrder(id), `tracked order ${id}`).toBeDefined();
+            for (const id of ack.ids) expect(await engine.findOrder(id), `tracked order ${id}`).toBeDefined();
             continue;
           }
           const k = `${ack.o}/${ack.v}`;
@@ -153,7 +165,7 @@ describe('two processes on one database file', () => {
             expect([row!.event_type, event.at]).toEqual([ack.type, ack.at]);
           } else {
             expect(row!.event_type).toBe('SELLER.REQUEST');
-            const outbox = engine.store.outbox.get(ack.o, ack.rq);
+            const outbox = await engine.store.read((tx) => tx.outbox.get(ack.o, ack.rq));
             expect(outbox?.idempotency_key, `outbox row of ${JSON.stringify(ack)}`).toMatch(new RegExp(`^${ack.key}:m\\d+:r${ack.rq}$`));
           }
         }
@@ -162,23 +174,28 @@ describe('two processes on one database file', () => {
       const unclaimed = journal.filter((j) => j.source !== 'import' && !claimedBy.has(`${j.order_id}/${j.row_version}`));
       expect(unclaimed.map((j) => `${j.order_id}/${j.row_version} ${j.event_type}`)).toEqual([]);
 
-      // One outbox row per idempotency key, and per (order, request number).
-      const dupKeys = db.prepare('SELECT idempotency_key, COUNT(*) AS n FROM outbox GROUP BY idempotency_key HAVING n > 1').all();
-      const dupRequests = db.prepare('SELECT order_id, request_no, COUNT(*) AS n FROM outbox GROUP BY order_id, request_no HAVING n > 1').all();
-      expect([dupKeys, dupRequests]).toEqual([[], []]);
+      // One outbox row per idempotency key, and per (order, request number); the listings hold every row.
+      const outboxRows = await allOutboxRows(engine);
+      const counts = await engine.store.read((tx) => tx.outbox.counts());
+      expect(outboxRows).toHaveLength(OUTBOX_STATES.reduce((n, state) => n + counts[state], 0));
+      const duplicates = (key: (r: OutboxRow) => string) => {
+        const seen = new Map<string, number>();
+        for (const r of outboxRows) seen.set(key(r), (seen.get(key(r)) ?? 0) + 1);
+        return [...seen].filter(([, n]) => n > 1);
+      };
+      expect([duplicates((r) => r.idempotency_key), duplicates((r) => `${r.order_id}/${r.request_no}`)]).toEqual([[], []]);
 
       // The two really wrote at the same time: their commits interleave in the journal.
       writes.sort((a, b) => a.seq - b.seq);
       const switches = writes.filter((w, i) => i > 0 && w.proc !== writes[i - 1]!.proc).length;
       const perProc = [0, 1].map((p) => writes.filter((w) => w.proc === p).length);
-      const outboxRows = (db.prepare('SELECT COUNT(*) FROM outbox').pluck().get() as number);
-      console.log(`concurrency: writes per process ${perProc.join(' / ')}, ${switches} switches between them, ${outboxRows} outbox rows, refusals ${JSON.stringify(summaries.map((s) => s.refusals))}`);
+      console.log(`concurrency: writes per process ${perProc.join(' / ')}, ${switches} switches between them, ${outboxRows.length} outbox rows, refusals ${JSON.stringify(summaries.map((s) => s.refusals))}`);
       expect(Math.min(...perProc)).toBeGreaterThan(50);
       expect(switches).toBeGreaterThan(30);
       // Stale expectedRowVersion reads met the other process's writes and were refused, not applied.
       expect(summaries.reduce((n, s) => n + (s.refusals.CONCURRENT_UPDATE ?? 0), 0)).toBeGreaterThan(0);
     } finally {
-      engine.close();
+      await engine.close();
     }
   }, 10 * 60_000);
 
@@ -186,10 +203,10 @@ describe('two processes on one database file', () => {
     const file = path.join(root, 'locked.db');
     const clock = new FakeClock();
     // A busy timeout far above any hold below: the write must wait, however late it starts.
-    const engine = openEngine(file, clock, { sqlite: { busyTimeoutMs: 120_000 } });
+    const engine = await openEngine(file, clock, { sqlite: { busyTimeoutMs: 120_000 } });
     try {
       const holds = [1_000, 4_000, 16_000, 64_000];
-      engine.trackOrders(holds.map((_, i) => ({ orderId: i + 1, campaignId: 10, status: 'PROCESSING', substatus: 'STARTED', observedAt: T0 })));
+      await engine.trackOrders(holds.map((_, i) => ({ orderId: i + 1, campaignId: 10, status: 'PROCESSING', substatus: 'STARTED', observedAt: T0 })));
       // The write must start while the lock is held; on a busy machine this process may see
       // `locked` late, after a short hold is over, so the hold grows until it does (one order each).
       for (const [i, holdMs] of holds.entries()) {
@@ -198,7 +215,7 @@ describe('two processes on one database file', () => {
         const holder = spawnWorker('lock-holder.ts', [file, String(holdMs)], (line) => line.startsWith('locked ') && locked());
         await isLocked;
         const startedAt = Date.now();
-        const state = engine.requestChange({ orderId: i + 1, status: 'PROCESSING', substatus: 'READY_TO_SHIP' }); // blocks until released
+        const state = await engine.requestChange({ orderId: i + 1, status: 'PROCESSING', substatus: 'READY_TO_SHIP' }); // blocks until released
         const doneAt = Date.now();
         const out = await holder.done;
         expect(out.lines.map((l) => l.split(' ')[0])).toEqual(['locked', 'committing', 'released']);
@@ -210,43 +227,47 @@ describe('two processes on one database file', () => {
         // It started while the other process held the lock, and returned only once that one committed.
         expect(doneAt).toBeGreaterThanOrEqual(committingAt);
         expect(state).toMatchObject({ orderId: i + 1, change: 'queued', rowVersion: 2 });
-        expect(checkInvariants(engine.store.db)).toEqual([]);
+        expect(await checkInvariants(engine.store, holds.map((_, n) => n + 1))).toEqual([]);
         return;
       }
       expect.fail('the write never started while the lock was held');
     } finally {
-      engine.close();
+      await engine.close();
     }
   }, 10 * 60_000);
 
   it('when the lock is held longer than the busy timeout, the write fails and writes nothing', async () => {
     const file = path.join(root, 'too-long.db');
     const clock = new FakeClock();
-    const engine = openEngine(file, clock, { sqlite: { busyTimeoutMs: 200 } });
+    const engine = await openEngine(file, clock, { sqlite: { busyTimeoutMs: 200 } });
     try {
-      // The option reaches SQLite (the lock below is held until released, so no clock could tell).
-      expect(engine.store.db.pragma('busy_timeout', { simple: true })).toBe(200);
-      engine.trackOrders([{ orderId: 1, campaignId: 10, status: 'PROCESSING', substatus: 'STARTED', observedAt: T0 }]);
-      const before = dumpDatabase(engine.store.db);
+      await engine.trackOrders([{ orderId: 1, campaignId: 10, status: 'PROCESSING', substatus: 'STARTED', observedAt: T0 }]);
+      const before = await dumpViaPort(engine, [1]);
       let locked!: () => void;
       const isLocked = new Promise<void>((resolve) => (locked = resolve));
       // Held until this test lets go (a line on its stdin), however slowly this process runs.
       const holder = spawnWorker('lock-holder.ts', [file, 'stdin'], (line) => line.startsWith('locked ') && locked());
       await isLocked;
       let error: unknown;
+      const startedAt = Date.now();
       try {
-        engine.requestChange({ orderId: 1, status: 'PROCESSING', substatus: 'READY_TO_SHIP' });
+        await engine.requestChange({ orderId: 1, status: 'PROCESSING', substatus: 'READY_TO_SHIP' });
       } catch (e) {
         error = e;
       }
+      const waited = Date.now() - startedAt;
       holder.child.stdin!.end('release\n');
       const out = await holder.done;
       expect(out.lines.map((l) => l.split(' ')[0])).toEqual(['locked', 'committing', 'released']);
       expect(error).toBeInstanceOf(YmOrdersError);
       expect((error as YmOrdersError).code).toBe('DB_BUSY');
-      expect(dumpDatabase(engine.store.db)).toEqual(before);
+      // The option reached SQLite: the write gave up after the 200 ms asked for, not the 5 s default
+      // (the lock is held until this test lets go, so only the busy timeout ends the wait).
+      expect(waited).toBeGreaterThanOrEqual(200);
+      expect(waited).toBeLessThan(5_000);
+      expect(await dumpViaPort(engine, [1])).toEqual(before);
     } finally {
-      engine.close();
+      await engine.close();
     }
   }, 10 * 60_000);
 

@@ -1,13 +1,14 @@
 // Crash safety (issue #3): a child process (test/workers/crash-worker.ts) applies a long,
 // seeded stream of commands — imports, requests, bulk requests, observations, dispatcher
-// events — to a database file, printing `ack <n>` after each commit. We SIGKILL it at random
-// moments (during startup and migrations too), reopen the file each time and check:
+// events — to a database file, printing `ack <n>` after each command and its stream position
+// are committed. We SIGKILL it at random moments (during startup and migrations too), reopen the
+// file each time and check, through the store port:
 //  - the store invariants (journal ↔ order row, row versions 1..n, outbox ↔ journal, open
 //    outbox rows ↔ pending changes) and "no order between two states" (columns = snapshot);
 //  - nothing acknowledged is lost, and at most the one command in flight committed unacked;
 //  - every order loads through the engine;
-// then restart the worker on the same file to resume. At the end the file must equal, table
-// by table, what one uninterrupted run of the same seed writes.
+// then restart the worker on the same file to resume. At the end everything the port reads of
+// the file must equal what one uninterrupted run of the same seed writes.
 //
 // The kills follow the worker's progress, not the clock: a kill counted from the first ack lands
 // after a seeded number of acks, and one counted from the spawn fires at a seeded moment but no
@@ -21,6 +22,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createEngine } from '../src/engine/engine.js';
+import type { OutboxRow } from '../src/store/outbox.js';
+import { SqliteStore } from '../src/store/index.js';
 import { seedsFrom } from './helpers/seeds.js';
 import {
   CAMPAIGNS,
@@ -33,6 +36,7 @@ import {
   T0,
   workerArgs,
 } from './helpers/engine-fixtures.js';
+import { CRASH_CURSOR, CRASH_ORDER_IDS, streamPosition } from './workers/crash-stream.js';
 
 const TOTAL = 2_500;
 const KILLS_PER_SEED = 8;
@@ -42,7 +46,6 @@ const MAX_ACKS_BEFORE_KILL = 120;
 const MAX_SPAWN_KILL_MS = 600;
 const STARTUP_KILL_ACKS = 5;
 const SEEDS = seedsFrom('YM_CRASH_SEEDS', [1_001, 271_828, 31_415_926]);
-const CURSOR = 'crash-worker';
 
 const root = makeTempDir('ym-orders-crash-');
 const children = new Map<ChildProcess, Promise<unknown>>();
@@ -140,51 +143,58 @@ class Ledger {
 }
 
 /** Reopens the file with the engine and checks everything a crash must not break. */
-function checkAfterCrash(file: string, ledger: Ledger, label: string): number {
-  const engine = createEngine({ db: file, campaigns: CAMPAIGNS, clock: () => T0 });
+async function checkAfterCrash(file: string, ledger: Ledger, label: string): Promise<number> {
+  const store = SqliteStore.open(file, { now: T0 });
+  const engine = await createEngine({ db: store, campaigns: CAMPAIGNS, clock: () => T0 });
   try {
-    const db = engine.store.db;
-    expect(checkInvariants(db), `${label}: invariants`).toEqual([]);
-    expect(db.pragma('integrity_check', { simple: true }), label).toBe('ok');
+    expect(await store.integrityCheck(), `${label}: SQLite integrity`).toEqual([]);
+    expect(await checkInvariants(engine.store, CRASH_ORDER_IDS), `${label}: invariants`).toEqual([]);
 
-    const cursor = Number(engine.store.cursors.get(CURSOR) ?? 0);
+    const { position } = await streamPosition(engine.store);
     // Nothing acknowledged is lost; at most the command in flight committed without its ack.
-    expect(cursor, `${label}: cursor vs last ack ${ledger.lastAck}`).toBeGreaterThanOrEqual(ledger.lastAck);
-    expect(cursor, `${label}: cursor vs last ack ${ledger.lastAck}`).toBeLessThanOrEqual(ledger.lastAck + 1);
+    expect(position, `${label}: position vs last ack ${ledger.lastAck}`).toBeGreaterThanOrEqual(ledger.lastAck);
+    expect(position, `${label}: position vs last ack ${ledger.lastAck}`).toBeLessThanOrEqual(ledger.lastAck + 1);
 
-    const journal = new Set(
-      (db.prepare('SELECT order_id, row_version, event_type FROM journal').raw().all() as [number, number, string][]).map(([o, v, t]) => `${o}/${v}/${t}`),
-    );
+    const { journal, outbox } = await engine.store.read(async (tx) => {
+      const rows = new Set<string>();
+      for (const id of CRASH_ORDER_IDS) for (const j of await tx.journal.forOrder(id)) rows.add(`${j.order_id}/${j.row_version}/${j.event_type}`);
+      const changes: OutboxRow[] = await tx.outbox.open(1_000_000);
+      for (const state of ['accepted', 'rejected', 'superseded'] as const) changes.push(...(await tx.outbox.settledSince(state, Number.MIN_SAFE_INTEGER, 1_000_000)));
+      return { journal: rows, outbox: new Map(changes.sort((a, b) => a.id - b.id).map((r) => [r.idempotency_key, r.state] as const)) };
+    });
     const lost = [...ledger.ackedJournal].filter((k) => !journal.has(k));
     expect(lost, `${label}: acknowledged journal rows missing`).toEqual([]);
-    const outbox = new Map(db.prepare('SELECT idempotency_key, state FROM outbox').raw().all() as [string, string][]);
     const lostKeys = [...ledger.outbox.keys()].filter((k) => !outbox.has(k));
     expect(lostKeys, `${label}: acknowledged outbox rows missing`).toEqual([]);
 
     const extra = [...journal].filter((k) => !ledger.journal.has(k));
-    if (cursor === ledger.lastAck) {
+    if (position === ledger.lastAck) {
       // Every commit was acknowledged: the journal and the outbox are exactly what the acks say.
       expect(extra, `${label}: journal rows nobody acknowledged`).toEqual([]);
       expect(Object.fromEntries(outbox), `${label}: outbox`).toEqual(Object.fromEntries(ledger.outbox));
     } else {
-      // One commit (command `cursor`) landed without its ack: adopt what it wrote.
+      // One command (`position`) committed without its ack: adopt what it wrote.
       seenKinds.unackedCommit++;
       for (const k of extra) ledger.journal.add(k);
       for (const [k, s] of outbox) ledger.outbox.set(k, s);
-      ledger.lastAck = cursor;
+      ledger.lastAck = position;
     }
 
     // Every order loads through the engine and agrees with its row.
-    const ids = db.prepare('SELECT order_id FROM orders ORDER BY order_id').pluck().all() as number[];
-    for (const id of ids) {
-      const state = engine.getOrder(id);
-      const row = engine.store.orders.get(id)!;
+    for (const id of CRASH_ORDER_IDS) {
+      const row = await engine.store.read((tx) => tx.orders.get(id));
+      if (row === undefined) {
+        expect(await engine.findOrder(id), `${label}: order ${id}`).toBeUndefined();
+        continue;
+      }
+      const state = await engine.getOrder(id);
       expect([state.status, state.substatus, state.change, state.rowVersion]).toEqual([row.status, row.substatus, row.change_state, row.row_version]);
-      expect(engine.history(id)).toHaveLength(row.row_version);
+      expect(await engine.history(id)).toHaveLength(row.row_version);
     }
-    return cursor;
+    return position;
   } finally {
-    engine.close();
+    await engine.close();
+    await store.close();
   }
 }
 
@@ -229,7 +239,7 @@ describe('SIGKILL at random moments', () => {
         if ('afterAcks' in kill) seenKinds.acksPastTheKill = Math.max(seenKinds.acksPastTheKill, run.acks.length - kill.afterAcks);
         ledger.record(run.acks);
         kills.push(ledger.lastAck);
-        checkAfterCrash(file, ledger, label);
+        await checkAfterCrash(file, ledger, label);
       }
 
       // Resume to the end, then once more (nothing left to do).
@@ -239,14 +249,15 @@ describe('SIGKILL at random moments', () => {
       expect(finish.started).toBe(ledger.lastAck);
       ledger.record(finish.acks);
       expect(ledger.lastAck).toBe(TOTAL);
-      expect(checkAfterCrash(file, ledger, `seed ${seed} final`)).toBe(TOTAL);
+      expect(await checkAfterCrash(file, ledger, `seed ${seed} final`)).toBe(TOTAL);
       const again = await runWorker(file, seed, undefined);
       expect([again.done, again.started, again.acks.length]).toEqual([true, TOTAL, 0]);
 
       const ref = await referenceRun;
       expect(ref.stderr).toBe('');
       expect(ref.done).toBe(true);
-      expect(dumpFile(file), 'killed-and-resumed file ≠ uninterrupted run').toEqual(dumpFile(reference));
+      const scope = { cursors: [CRASH_CURSOR] };
+      expect(await dumpFile(file, CRASH_ORDER_IDS, scope), 'killed-and-resumed file ≠ uninterrupted run').toEqual(await dumpFile(reference, CRASH_ORDER_IDS, scope));
 
       survived.push({ seed, kills: kills.length, atCommand: kills });
       console.log(`crash: seed ${seed} survived ${kills.length} kills at commands ${kills.join(', ')} in ${Date.now() - t0} ms`);

@@ -61,7 +61,7 @@ beforeAll(async () => {
   market = await startMarket({ operationDelayMs: 150, failOperation: (id) => LAAS_FAIL.has(id) });
   market.seedOrders([...seeds(FBS, FBS_IDS[0]!, 400), ...seeds(DBS, DBS_IDS[0]!, 300), ...seeds(LAAS, LAAS_IDS[0]!, 300)]);
   db = tempDbPath();
-  engine = engineFor(market, db, { pollPolicy: { initialIntervalMs: 60, backoffCoefficient: 1.5, maximumIntervalMs: 300 } });
+  engine = await engineFor(market, db, { pollPolicy: { initialIntervalMs: 60, backoffCoefficient: 1.5, maximumIntervalMs: 300 } });
 });
 
 afterAll(async () => {
@@ -84,11 +84,11 @@ describe('1 000 orders end to end against the fake Market', () => {
     expect(result.skipped).toBe(0);
     // 700 orders of business A and 300 of business B, 50 a page.
     expect(result.pages).toBe(14 + 6);
-    expect(engine.summary().orders).toBe(1_000);
-    expect(mismatches(engine, market, ALL_IDS)).toEqual([]);
+    expect((await engine.summary()).orders).toBe(1_000);
+    expect(await mismatches(engine, market, ALL_IDS)).toEqual([]);
   });
 
-  it('refuses illegal requests locally with CHANGE_REFUSED', () => {
+  it('refuses illegal requests locally with CHANGE_REFUSED', async () => {
     const illegal: RequestChangeCommand[] = [
       { orderId: FBS_IDS[399]!, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED' }, // Market's move for FBS
       { orderId: DBS_IDS[240]!, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED' }, // not from PROCESSING
@@ -97,32 +97,32 @@ describe('1 000 orders end to end against the fake Market', () => {
       { orderId: DBS_IDS[241]!, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED', realDeliveryDate: '2999-01-01' },
     ];
     for (const change of illegal) {
-      const before = engine.getOrder(change.orderId);
+      const before = await engine.getOrder(change.orderId);
       let error: unknown;
       try {
-        engine.requestChange(change);
+        await engine.requestChange(change);
       } catch (e) {
         error = e;
         thrown.push(e);
       }
       expect(error, `order ${change.orderId}`).toMatchObject({ code: 'CHANGE_REFUSED', orderId: change.orderId });
-      const after = engine.getOrder(change.orderId);
+      const after = await engine.getOrder(change.orderId);
       expect(after.change).toBe('idle');
       expect(after.rowVersion).toBe(before.rowVersion); // nothing written
       expect(after.pending).toBeNull();
     }
-    expect(engine.summary().outbox.queued).toBe(0);
+    expect((await engine.summary()).outbox.queued).toBe(0);
   });
 
   it('ships, cancels and hands to delivery in batches of 30 per campaign', async () => {
-    expectAllQueued(engine.requestChanges(FBS_SHIP.map((orderId) => ({ orderId, status: 'PROCESSING', substatus: 'READY_TO_SHIP' }))), 250);
-    expectAllQueued(engine.requestChanges(FBS_CANCEL.map((orderId) => ({ orderId, status: 'CANCELLED', substatus: 'SHOP_FAILED' }))), 100);
-    expectAllQueued(engine.requestChanges(DBS_TO_DELIVERY.map((orderId) => ({ orderId, status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' }))), 200);
-    expectAllQueued(engine.requestChanges(DBS_CANCEL.map((orderId) => ({ orderId, status: 'CANCELLED', substatus: 'SHOP_FAILED' }))), 50);
-    expectAllQueued(engine.requestChanges(LAAS_CANCEL.map((orderId) => ({ orderId, status: 'CANCELLED', substatus: 'SHOP_FAILED' }))), 200);
+    expectAllQueued(await engine.requestChanges(FBS_SHIP.map((orderId) => ({ orderId, status: 'PROCESSING', substatus: 'READY_TO_SHIP' }))), 250);
+    expectAllQueued(await engine.requestChanges(FBS_CANCEL.map((orderId) => ({ orderId, status: 'CANCELLED', substatus: 'SHOP_FAILED' }))), 100);
+    expectAllQueued(await engine.requestChanges(DBS_TO_DELIVERY.map((orderId) => ({ orderId, status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' }))), 200);
+    expectAllQueued(await engine.requestChanges(DBS_CANCEL.map((orderId) => ({ orderId, status: 'CANCELLED', substatus: 'SHOP_FAILED' }))), 50);
+    expectAllQueued(await engine.requestChanges(LAAS_CANCEL.map((orderId) => ({ orderId, status: 'CANCELLED', substatus: 'SHOP_FAILED' }))), 200);
 
     // A second request while one is pending is refused too, and writes nothing.
-    const again = engine.requestChanges([{ orderId: FBS_SHIP[0]!, status: 'CANCELLED', substatus: 'SHOP_FAILED' }]);
+    const again = await engine.requestChanges([{ orderId: FBS_SHIP[0]!, status: 'CANCELLED', substatus: 'SHOP_FAILED' }]);
     expect(again.refused.map((r) => r.error.code)).toEqual(['CHANGE_REFUSED']);
     thrown.push(...again.refused.map((r) => r.error));
 
@@ -143,17 +143,17 @@ describe('1 000 orders end to end against the fake Market', () => {
 
   it('delivers DBS orders: in bulk without a date, by single PUT with realDeliveryDate', async () => {
     const date = pastDeliveryDate();
-    expectAllQueued(engine.requestChanges(DBS_DELIVER_BULK.map((orderId) => ({ orderId, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED' }))), 150);
+    expectAllQueued(await engine.requestChanges(DBS_DELIVER_BULK.map((orderId) => ({ orderId, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED' }))), 150);
     expectAllQueued(
-      engine.requestChanges(DBS_DELIVER_DATED.map((orderId) => ({ orderId, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED', realDeliveryDate: date }))),
+      await engine.requestChanges(DBS_DELIVER_DATED.map((orderId) => ({ orderId, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED', realDeliveryDate: date }))),
       50,
     );
     // Meanwhile the Market moves some of them (no rules apply to the Market); a sync sees it.
     for (const id of DBS_MARKET_CANCELLED) market.setOrderStatus(id, 'CANCELLED', 'USER_CHANGED_MIND');
     await engine.sync();
     for (const id of DBS_MARKET_CANCELLED) {
-      expect(engine.getOrder(id)).toMatchObject({ status: 'CANCELLED', substatus: 'USER_CHANGED_MIND', change: 'idle' });
-      expect(engine.getOrder(id).lastOutcome?.kind).toBe('superseded');
+      expect(await engine.getOrder(id)).toMatchObject({ status: 'CANCELLED', substatus: 'USER_CHANGED_MIND', change: 'idle' });
+      expect((await engine.getOrder(id)).lastOutcome?.kind).toBe('superseded');
     }
     const callsBefore = requestsTo(market, 'updateOrderStatuses', DBS.campaignId).length;
     const report = await engine.flush({ untilIdle: true, maxWaitMs: 30_000 });
@@ -166,7 +166,7 @@ describe('1 000 orders end to end against the fake Market', () => {
     for (const id of DBS_DELIVER_DATED) expect(market.getOrder(id)?.realDeliveryDate).toBe(date);
   });
 
-  it('ends with every order where the Market says it is, each change applied once', () => {
+  it('ends with every order where the Market says it is, each change applied once', async () => {
     // Status-update calls: the minimum, ceil(orders / 30) per campaign and round.
     const bulkCalls = requestsTo(market, 'updateOrderStatuses').length;
     const minimum = ceil30(350) + ceil30(250) + ceil30(200) + ceil30(DBS_DELIVER_SENT.length);
@@ -179,7 +179,7 @@ describe('1 000 orders end to end against the fake Market', () => {
     expect(stats.illegalRequests).toBe(0);
     expect(Math.max(...Object.values(stats.maxInFlight))).toBeLessThanOrEqual(4);
 
-    expect(mismatches(engine, market, ALL_IDS)).toEqual([]);
+    expect(await mismatches(engine, market, ALL_IDS)).toEqual([]);
 
     // Where the plan says each order is.
     for (const id of FBS_SHIP) expect(market.getOrder(id)).toMatchObject({ status: 'PROCESSING', substatus: 'READY_TO_SHIP' });
@@ -187,7 +187,7 @@ describe('1 000 orders end to end against the fake Market', () => {
     for (const id of [...DBS_DELIVER_SENT, ...DBS_DELIVER_DATED]) expect(market.getOrder(id)).toMatchObject({ status: 'DELIVERED' });
     for (const id of DBS_MARKET_CANCELLED) expect(market.getOrder(id)).toMatchObject({ status: 'CANCELLED', substatus: 'USER_CHANGED_MIND' });
     for (const id of LAAS_CANCEL) {
-      const order = engine.getOrder(id);
+      const order = await engine.getOrder(id);
       if (LAAS_FAIL.has(id)) {
         expect(order).toMatchObject({ status: 'PROCESSING', substatus: 'STARTED', change: 'idle' });
         expect(order.lastOutcome).toMatchObject({ kind: 'rejected', status: 'CANCELLED' });
@@ -207,7 +207,7 @@ describe('1 000 orders end to end against the fake Market', () => {
     expect(sentIds).toHaveLength(expectedSends);
     expect(sentIds.filter((id) => DBS_MARKET_CANCELLED.includes(id))).toHaveLength(DBS_MARKET_CANCELLED.length); // only their first change
 
-    const summary = engine.summary();
+    const summary = await engine.summary();
     expect(summary.outbox).toMatchObject({ queued: 0, sending: 0, awaitingOperation: 0, uncertain: 0 });
     expect(summary.outbox.accepted).toBe(expectedSends - LAAS_FAIL.size);
     expect(summary.outbox.rejected).toBe(LAAS_FAIL.size);
@@ -216,17 +216,25 @@ describe('1 000 orders end to end against the fake Market', () => {
   });
 
   it('a later sync moves no order: the engine already knew every status', async () => {
-    const before = ALL_IDS.map((id) => `${id} ${engine.getOrder(id).status}/${engine.getOrder(id).substatus}`);
+    const statuses = async () => {
+      const lines: string[] = [];
+      for (const id of ALL_IDS) {
+        const order = await engine.getOrder(id);
+        lines.push(`${id} ${order.status}/${order.substatus}`);
+      }
+      return lines;
+    };
+    const before = await statuses();
     const result = await engine.sync();
     expect(result.created).toBe(0);
     expect(result.seen).toBeGreaterThan(0);
-    expect(ALL_IDS.map((id) => `${id} ${engine.getOrder(id).status}/${engine.getOrder(id).substatus}`)).toEqual(before);
-    expect(mismatches(engine, market, ALL_IDS)).toEqual([]);
+    expect(await statuses()).toEqual(before);
+    expect(await mismatches(engine, market, ALL_IDS)).toEqual([]);
   });
 
-  it('leaves the API key nowhere: errors, database rows and files, console output', () => {
+  it('leaves the API key nowhere: errors, database rows and files, console output', async () => {
     expect(thrown.length).toBeGreaterThan(0);
-    const places = assertNoSecret({ dbPaths: [db], errors: thrown, console: output, extra: [engine.stats(), engine.summary()] });
+    const places = await assertNoSecret({ dbPaths: [db], known: { orderIds: ALL_IDS }, errors: thrown, console: output, extra: [await engine.stats(), await engine.summary()] });
     expect(places).toBeGreaterThan(3);
     expect(API_KEY).toMatch(/SECRET/);
   });

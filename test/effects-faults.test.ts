@@ -88,7 +88,7 @@ describe('a seeded storm of faults', () => {
     dbs.push(db);
     const client = recordingClient(m, { timeoutMs: 300 });
     clients.push(client);
-    const engine = engineFor(m, db, {
+    const engine = await engineFor(m, db, {
       client,
       maxSends: 12,
       random: seededRandom(SEED),
@@ -110,20 +110,20 @@ describe('a seeded storm of faults', () => {
       ...laas.map((orderId) => ({ orderId, ...CANCEL })),
     ];
     // DBS orders first hand to delivery in the clean, then are delivered with a date (single PUT) in the storm.
-    engine.requestChanges(dated.map((orderId) => ({ orderId, status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' })));
+    await engine.requestChanges(dated.map((orderId) => ({ orderId, status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' })));
     expect((await engine.flush({ untilIdle: true, maxWaitMs: 10_000 })).open).toBe(0);
     const cleanRequests = m.requests.length;
     for (const f of faultSchedule()) m.inject(f);
 
     const date = pastDeliveryDate();
-    const queued = engine.requestChanges([...plan, ...dated.map((orderId) => ({ orderId, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED', realDeliveryDate: date }) as const)]);
+    const queued = await engine.requestChanges([...plan, ...dated.map((orderId) => ({ orderId, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED', realDeliveryDate: date }) as const)]);
     expect(queued.refused).toEqual([]);
     const started = Date.now();
     const report = await engine.flush({ untilIdle: true, maxWaitMs: Number(process.env.FAULT_MAX_WAIT_MS ?? 60_000) });
     const took = Date.now() - started;
     if (report.open > 0) {
-      console.log(`[faults] STILL OPEN after ${took} ms: ${JSON.stringify(engine.pendingChanges(5))}`);
-      for (const r of engine.pendingChanges(3)) console.log(`   ${JSON.stringify(engine.getOrder(r.order_id))}`);
+      console.log(`[faults] STILL OPEN after ${took} ms: ${JSON.stringify(await engine.pendingChanges(5))}`);
+      for (const r of await engine.pendingChanges(3)) console.log(`   ${JSON.stringify(await engine.getOrder(r.order_id))}`);
     }
     m.clearFaults();
 
@@ -131,17 +131,17 @@ describe('a seeded storm of faults', () => {
     expect(report.open).toBe(0);
     expect(report.halted).toEqual([]);
     // Every order is where the Market has it.
-    const wrong = mismatches(engine, m, all);
+    const wrong = await mismatches(engine, m, all);
     for (const w of wrong.slice(0, 3)) {
-      console.log(`[faults] MISMATCH ${JSON.stringify(w)} ${JSON.stringify(engine.getOrder(w.id))}`);
-      for (const h of engine.history(w.id)) console.log(`   ${h.at} ${h.event_type} ${h.source} ${h.from_status}/${h.from_substatus}/${h.from_change} -> ${h.to_status}/${h.to_substatus}/${h.to_change} ${h.event.slice(0, 200)}`);
+      console.log(`[faults] MISMATCH ${JSON.stringify(w)} ${JSON.stringify(await engine.getOrder(w.id))}`);
+      for (const h of await engine.history(w.id)) console.log(`   ${h.at} ${h.event_type} ${h.source} ${h.from_status}/${h.from_substatus}/${h.from_change} -> ${h.to_status}/${h.to_substatus}/${h.to_change} ${h.event.slice(0, 200)}`);
       for (const r of m.requests.filter((q) => orderIdsOf(q).includes(w.id) || JSON.stringify(q.body).includes(String(w.id)))) console.log(`   REQ ${r.receivedAt} ${r.endpoint} ${r.status} ${r.fault ?? ''} ${(r.responseBody ?? '').slice(0, 120)}`);
     }
     expect(wrong).toEqual([]);
     // And where the seller wanted it: each change went through (read-backs proved the unknown ones).
     for (const change of plan) expect(m.getOrder(change.orderId), `order ${change.orderId}`).toMatchObject({ status: change.status, substatus: change.substatus });
     for (const id of dated) expect(m.getOrder(id)).toMatchObject({ status: 'DELIVERED', realDeliveryDate: date });
-    const outbox = engine.summary().outbox;
+    const outbox = (await engine.summary()).outbox;
     expect(outbox).toMatchObject({ queued: 0, sending: 0, awaitingOperation: 0, uncertain: 0, rejected: 0 });
 
     const stats = m.stats();
@@ -196,14 +196,14 @@ describe('unknown outcomes of async changes', () => {
     dbs.push(db);
     // A "not yet" read-back stays inconclusive for asyncSettleMs: by default the poll deadline
     // (here 5 s) plus the Market's 10 s request limit, far longer than the 800 ms operations.
-    const engine = engineFor(m, db, {
+    const engine = await engineFor(m, db, {
       retry: { initialIntervalMs: 20, maximumIntervalMs: 200 },
       pollPolicy: { timeoutMs: 5_000 },
       api: { baseUrl: m.url, apiKey: API_KEY, timeoutMs: 300 },
     });
     engines.push(engine);
     await engine.sync();
-    engine.requestChanges(ids.map((orderId) => ({ orderId, ...CANCEL })));
+    await engine.requestChanges(ids.map((orderId) => ({ orderId, ...CANCEL })));
     // The Market starts the 30 operations, then the connection drops: the operation ids are lost.
     m.inject({ kind: 'dropAfterApply', endpoint: 'updateOrderStatuses' });
     const report = await engine.flush({ untilIdle: true, maxWaitMs: 15_000 });
@@ -213,10 +213,10 @@ describe('unknown outcomes of async changes', () => {
     expect(reads.length).toBeGreaterThan(1);
     expect(requestsTo(m, 'updateOrderStatuses')).toHaveLength(1);
     expect(m.stats().duplicateApplications).toBe(0);
-    expect(mismatches(engine, m, ids)).toEqual([]);
+    expect(await mismatches(engine, m, ids)).toEqual([]);
     for (const id of ids) {
-      expect(engine.getOrder(id)).toMatchObject({ status: 'CANCELLED', substatus: 'SHOP_FAILED', change: 'idle' });
-      expect(engine.getOrder(id).lastOutcome?.kind).toBe('accepted');
+      expect(await engine.getOrder(id)).toMatchObject({ status: 'CANCELLED', substatus: 'SHOP_FAILED', change: 'idle' });
+      expect((await engine.getOrder(id)).lastOutcome?.kind).toBe('accepted');
     }
     console.log(`[faults] LaaS unknown outcome: ${reads.length} read-backs over the 800 ms operation, 1 send, 0 duplicates`);
   });
@@ -232,10 +232,10 @@ describe('a 5xx after the Market applied the change', () => {
     m.seedOrders(seeds(FBS, ids[0]!, ids.length));
     const db = tempDbPath();
     dbs.push(db);
-    const engine = engineFor(m, db, { retry: { initialIntervalMs: 20, maximumIntervalMs: 200 } });
+    const engine = await engineFor(m, db, { retry: { initialIntervalMs: 20, maximumIntervalMs: 200 } });
     engines.push(engine);
     await engine.sync();
-    engine.requestChanges(ids.map((orderId) => ({ orderId, ...READY })));
+    await engine.requestChanges(ids.map((orderId) => ({ orderId, ...READY })));
     m.inject({ kind: 'status500AfterApply', endpoint: 'updateOrderStatuses' });
     const report = await engine.flush({ untilIdle: true, maxWaitMs: 10_000 });
     expect(report.open).toBe(0);
@@ -245,8 +245,8 @@ describe('a 5xx after the Market applied the change', () => {
     for (const id of ids) expect(sends.filter((r) => orderIdsOf(r).includes(id)), `order ${id}`).toHaveLength(1);
     expect(readBacksOf(m).map((r) => (r.body as { orderIds: number[] }).orderIds)).toEqual([ids]);
     for (const id of ids) {
-      expect(engine.getOrder(id)).toMatchObject({ substatus: 'READY_TO_SHIP', change: 'idle', lastOutcome: { kind: 'accepted' } });
-      const events = engine.history(id).map((h) => [h.event_type, h.source]);
+      expect(await engine.getOrder(id)).toMatchObject({ substatus: 'READY_TO_SHIP', change: 'idle', lastOutcome: { kind: 'accepted' } });
+      const events = (await engine.history(id)).map((h) => [h.event_type, h.source]);
       expect(events.slice(-3)).toEqual([['DISPATCH.SENT', 'dispatcher'], ['DISPATCH.UNKNOWN', 'dispatcher'], ['MARKET.OBSERVED', 'readBack']]);
       expect(m.stats().appliedChanges[id]).toBe(1);
     }
@@ -262,10 +262,10 @@ describe('a 5xx after the Market applied the change', () => {
     const db = tempDbPath();
     dbs.push(db);
     // A short retry policy no longer shortens the window (it did: 200 ms here, against 1.5 s operations).
-    const engine = engineFor(m, db, { retry: { initialIntervalMs: 20, maximumIntervalMs: 200 }, pollPolicy: { timeoutMs: 5_000 } });
+    const engine = await engineFor(m, db, { retry: { initialIntervalMs: 20, maximumIntervalMs: 200 }, pollPolicy: { timeoutMs: 5_000 } });
     engines.push(engine);
     await engine.sync();
-    engine.requestChanges(ids.map((orderId) => ({ orderId, ...CANCEL })));
+    await engine.requestChanges(ids.map((orderId) => ({ orderId, ...CANCEL })));
     m.inject({ kind: 'status500AfterApply', endpoint: 'updateOrderStatuses' });
     const report = await engine.flush({ untilIdle: true, maxWaitMs: 20_000 });
     expect(report.open).toBe(0);
@@ -273,7 +273,7 @@ describe('a 5xx after the Market applied the change', () => {
     // Read back while the operations ran ("not yet", inconclusive), then once they had ended.
     expect(readBacksOf(m).length).toBeGreaterThan(1);
     for (const id of ids) {
-      expect(engine.getOrder(id)).toMatchObject({ status: 'CANCELLED', substatus: 'SHOP_FAILED', change: 'idle', lastOutcome: { kind: 'accepted' } });
+      expect(await engine.getOrder(id)).toMatchObject({ status: 'CANCELLED', substatus: 'SHOP_FAILED', change: 'idle', lastOutcome: { kind: 'accepted' } });
       expect(m.stats().appliedChanges[id]).toBe(1);
     }
     expect(m.stats().duplicateApplications).toBe(0);
@@ -298,10 +298,10 @@ describe('typed halts and splits', () => {
       },
     });
     clients.push(client);
-    const engine = engineFor(m, db, { client, pollPolicy: { initialIntervalMs: 50 } });
+    const engine = await engineFor(m, db, { client, pollPolicy: { initialIntervalMs: 50 } });
     engines.push(engine);
     await engine.sync();
-    const queued = engine.requestChanges([
+    const queued = await engine.requestChanges([
       ...range(1_001, 40).map((orderId) => ({ orderId, ...READY })),
       ...range(2_001, 40).map((orderId) => ({ orderId, status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' }) as const),
       ...range(3_001, 10).map((orderId) => ({ orderId, ...CANCEL })),
@@ -316,12 +316,12 @@ describe('typed halts and splits', () => {
     expect(report.halted[0]!.message).toMatch(/401/);
     expect(report.open).toBe(40);
     for (const id of range(2_001, 40)) {
-      expect(engine.getOrder(id)).toMatchObject({ status: 'PROCESSING', substatus: 'STARTED', change: 'queued' });
-      expect(engine.getOrder(id).pending?.sends).toBe(0); // a refused key is not a send
-      expect(engine.store.outbox.get(id, 1)?.state).toBe('queued');
+      expect(await engine.getOrder(id)).toMatchObject({ status: 'PROCESSING', substatus: 'STARTED', change: 'queued' });
+      expect((await engine.getOrder(id)).pending?.sends).toBe(0); // a refused key is not a send
+      expect((await engine.store.read((tx) => tx.outbox.get(id, 1)))?.state).toBe('queued');
     }
-    for (const id of range(1_001, 40)) expect(engine.getOrder(id)).toMatchObject({ substatus: 'READY_TO_SHIP', change: 'idle' });
-    for (const id of range(3_001, 10)) expect(engine.getOrder(id)).toMatchObject({ status: 'CANCELLED', change: 'idle' });
+    for (const id of range(1_001, 40)) expect(await engine.getOrder(id)).toMatchObject({ substatus: 'READY_TO_SHIP', change: 'idle' });
+    for (const id of range(3_001, 10)) expect(await engine.getOrder(id)).toMatchObject({ status: 'CANCELLED', change: 'idle' });
     // The halted campaign was tried once per batch in flight at most, then left alone.
     const dbsCalls = requestsTo(m, 'updateOrderStatuses', DBS.campaignId);
     expect(dbsCalls.every((r) => r.status === 401)).toBe(true);
@@ -341,16 +341,16 @@ describe('typed halts and splits', () => {
     m.seedOrders(seeds(FBS, 1_001, 5));
     const db = tempDbPath();
     dbs.push(db);
-    const engine = engineFor(m, db, { campaigns: [...CAMPAIGNS, foreign].map((c) => ({ campaignId: c.campaignId, businessId: c.businessId, model: c.model })) });
+    const engine = await engineFor(m, db, { campaigns: [...CAMPAIGNS, foreign].map((c) => ({ campaignId: c.campaignId, businessId: c.businessId, model: c.model })) });
     engines.push(engine);
-    engine.trackOrders([{ orderId: 9_001, campaignId: foreign.campaignId, status: 'PROCESSING', substatus: 'STARTED' }]);
+    await engine.trackOrders([{ orderId: 9_001, campaignId: foreign.campaignId, status: 'PROCESSING', substatus: 'STARTED' }]);
     await engine.sync();
-    engine.requestChanges([1_001, 1_002, 9_001].map((orderId) => ({ orderId, ...READY })));
+    await engine.requestChanges([1_001, 1_002, 9_001].map((orderId) => ({ orderId, ...READY })));
     const report = await engine.flush({ untilIdle: true, maxWaitMs: 10_000 });
     expect(report.halted).toEqual([expect.objectContaining({ campaignId: foreign.campaignId, code: 'MARKET_AUTH' })]);
     expect(report.halted[0]!.message).toMatch(/403/);
-    expect(engine.getOrder(9_001).change).toBe('queued');
-    expect(engine.getOrder(1_001)).toMatchObject({ substatus: 'READY_TO_SHIP', change: 'idle' });
+    expect((await engine.getOrder(9_001)).change).toBe('queued');
+    expect(await engine.getOrder(1_001)).toMatchObject({ substatus: 'READY_TO_SHIP', change: 'idle' });
   });
 
   it('a whole-batch 400 is bisected: only the offending order is rejected, the others are accepted once', async () => {
@@ -383,14 +383,14 @@ describe('typed halts and splits', () => {
       },
     });
     clients.push(client);
-    const engine = engineFor(m, db, { client });
+    const engine = await engineFor(m, db, { client });
     engines.push(engine);
     await engine.sync();
-    engine.requestChanges(ids.map((orderId) => ({ orderId, ...READY })));
+    await engine.requestChanges(ids.map((orderId) => ({ orderId, ...READY })));
     const report = await engine.flush({ untilIdle: true, maxWaitMs: 10_000 });
     expect(report.open).toBe(0);
     for (const id of ids) {
-      const order = engine.getOrder(id);
+      const order = await engine.getOrder(id);
       if (id === poison) {
         expect(order).toMatchObject({ substatus: 'STARTED', change: 'idle' });
         expect(order.lastOutcome).toMatchObject({ kind: 'rejected' });

@@ -18,6 +18,7 @@ import {
   engineFor,
   waitUntil,
   orderIdsOf,
+  overriding,
   parallel420s,
   quota420s,
   quotaWindows,
@@ -25,6 +26,7 @@ import {
   recordingClient,
   requestsTo,
   seeds,
+  spyOnStore,
   tempDbPath,
   type BudgetUse,
 } from './helpers/effects-fixtures.js';
@@ -51,10 +53,10 @@ async function setup(count: number, engineLimit: { limit: number; windowMs: numb
   market.seedOrders(seeds(FBS, ids[0]!, count));
   const db = tempDbPath();
   dbs.push(db);
-  const engine = engineFor(market, db, { limits: { resources: { updateOrderStatuses: engineLimit } } });
+  const engine = await engineFor(market, db, { limits: { resources: { updateOrderStatuses: engineLimit } } });
   engines.push(engine);
   await engine.sync();
-  const queued = engine.requestChanges(ids.map((orderId) => ({ orderId, ...READY })));
+  const queued = await engine.requestChanges(ids.map((orderId) => ({ orderId, ...READY })));
   expect(queued.queued).toHaveLength(count);
   return { market, engine, ids, db };
 }
@@ -107,12 +109,12 @@ describe('a scaled-down quota: 50 orders per 1 s window', () => {
     expect(limited.length).toBeLessThanOrEqual(3);
     expect(calls.slice(4).filter((r) => r.status === 420)).toEqual([]);
     // The headers replaced the configured limit with the Market's.
-    const budget = engine.store.limiter.all().find((b) => b.resource_key === `updateOrderStatuses@campaign:${FBS.campaignId}`);
+    const budget = (await engine.store.read((tx) => tx.limiter.all())).find((b) => b.resource_key === `updateOrderStatuses@campaign:${FBS.campaignId}`);
     expect(budget?.capacity).toBe(QUOTA);
     for (const w of quotaWindows(m, 'updateOrderStatuses', FBS.campaignId, WINDOW_MS)) expect(w.units).toBeLessThanOrEqual(QUOTA);
     // The refused batches were deferred, not counted as sends: every change was accepted.
     expect(report.counters.rateLimited).toBe(limited.length);
-    expect(engine.summary().outbox.accepted).toBe(130);
+    expect((await engine.summary()).outbox.accepted).toBe(130);
     console.log(`[limits] configured 10000/h vs real ${QUOTA}/${WINDOW_MS} ms: ${limited.length} x 420 in the first burst, ${calls.length - 4} later calls without one`);
   });
 
@@ -122,10 +124,10 @@ describe('a scaled-down quota: 50 orders per 1 s window', () => {
     const db = tempDbPath();
     dbs.push(db);
     const client = recordingClient(market);
-    const engine = engineFor(market, db, { client, maxSends: 1 });
+    const engine = await engineFor(market, db, { client, maxSends: 1 });
     engines.push(engine);
     await engine.sync();
-    engine.requestChanges([7_000, 7_001, 7_002].map((orderId) => ({ orderId, ...READY })));
+    await engine.requestChanges([7_000, 7_001, 7_002].map((orderId) => ({ orderId, ...READY })));
     market.inject({ kind: 'status420', endpoint: 'updateOrderStatuses' });
 
     // One pass: the batch is sent, refused with 420, deferred.
@@ -137,7 +139,7 @@ describe('a scaled-down quota: 50 orders per 1 s window', () => {
     const until = error.untilMs!;
     expect(until).toBeGreaterThan(Date.now() - 2_000);
     for (const id of [7_000, 7_001, 7_002]) {
-      const order = engine.getOrder(id);
+      const order = await engine.getOrder(id);
       expect(order.change).toBe('queued');
       // The 420 did not count: no send is recorded (maxSends is 1, so a counted one would be the last).
       expect(order.pending?.sends).toBe(0);
@@ -151,7 +153,7 @@ describe('a scaled-down quota: 50 orders per 1 s window', () => {
     // Not before -Until (the header's whole second), and not much after its end.
     expect(calls[1]!.receivedAt).toBeGreaterThanOrEqual(until);
     expect(calls[1]!.receivedAt).toBeLessThanOrEqual(windowEnd(until) + 1_100);
-    for (const id of [7_000, 7_001, 7_002]) expect(engine.getOrder(id)).toMatchObject({ status: 'PROCESSING', substatus: 'READY_TO_SHIP', change: 'idle' });
+    for (const id of [7_000, 7_001, 7_002]) expect(await engine.getOrder(id)).toMatchObject({ status: 'PROCESSING', substatus: 'READY_TO_SHIP', change: 'idle' });
     expect(market.stats().duplicateApplications).toBe(0);
     console.log(`[limits] 420 until ${new Date(until).toISOString()}: resent ${calls[1]!.receivedAt - until} ms after -Until, pending.sends stayed 0`);
   });
@@ -160,8 +162,8 @@ describe('a scaled-down quota: 50 orders per 1 s window', () => {
 describe('one budget shared through the database file', () => {
   it('two engine instances on one file never exceed the quota together', async () => {
     const { market: m, engine: queuedBy, ids, db } = await setup(150, { limit: QUOTA, windowMs: WINDOW_MS });
-    const engine = engineFor(m, db, { limits: SHARED_LIMITS, owner: 'first' });
-    const second = engineFor(m, db, { limits: SHARED_LIMITS, owner: 'second' });
+    const engine = await engineFor(m, db, { limits: SHARED_LIMITS, owner: 'first' });
+    const second = await engineFor(m, db, { limits: SHARED_LIMITS, owner: 'second' });
     engines.push(engine);
     engines.push(second);
     const uses = [countBudgetUse(engine.store, 'updateOrderStatuses'), countBudgetUse(second.store, 'updateOrderStatuses')];
@@ -179,7 +181,7 @@ describe('one budget shared through the database file', () => {
     // request sent was covered by a permit from it.
     expect(uses.map((u) => u.consulted > 0)).toEqual([true, true]);
     expect(uses[0]!.acquired + uses[1]!.acquired).toBe(requestsTo(m, 'updateOrderStatuses').length);
-    expect(queuedBy.summary().outbox.accepted).toBe(150);
+    expect((await queuedBy.summary()).outbox.accepted).toBe(150);
     expect(Math.max(...Object.values(m.stats().maxInFlight))).toBeLessThanOrEqual(4);
     console.log(`[limits] two engines, one file: ${a.counters.ordersSent} + ${b.counters.ordersSent} orders, permits asked ${uses.map((u) => u.consulted).join(' + ')}, windows ${windows.map((w) => w.units).join('/')}`);
   });
@@ -255,31 +257,36 @@ describe('at most 4 requests in flight per campaign', () => {
     dbs.push(db);
     // Batches of 10, so the first engine's round (10 x 4 x 8 = 320 rows) leaves 80 for the second.
     const limits = { ordersPerStatusUpdate: 10 };
-    const first = engineFor(m, db, { limits, owner: 'first' });
-    const second = engineFor(m, db, { limits, owner: 'second' });
+    const first = await engineFor(m, db, { limits, owner: 'first' });
+    const second = await engineFor(m, db, { limits, owner: 'second' });
     engines.push(first, second);
     await first.sync();
-    first.requestChanges(ids.map((orderId) => ({ orderId, ...READY })));
+    await first.requestChanges(ids.map((orderId) => ({ orderId, ...READY })));
     m.hold((r) => r.endpoint === 'updateOrderStatuses');
 
     const flushes = [first.flush({ untilIdle: true, maxWaitMs: 60_000 })];
     await waitUntil(() => m.held().length >= 4, 'four requests are in flight');
     // A round's sends all start at once, with no answer awaited in between: had a fifth been
     // allowed, it would have been handed to the client by now.
-    expect(first.stats().counters.calls.updateOrderStatuses).toBe(4);
+    expect((await first.stats()).counters.calls.updateOrderStatuses).toBe(4);
     expect(m.held()).toHaveLength(4);
 
     // The second engine takes the other rows and asks the shared limiter for a slot, again and again.
     let slotChecks = 0;
-    const inFlight = second.store.limiter.inFlight.bind(second.store.limiter);
-    second.store.limiter.inFlight = (scope) => {
-      if (scope === `campaign:${FBS.campaignId}`) slotChecks++;
-      return inFlight(scope);
-    };
+    spyOnStore(second.store, (tx) =>
+      overriding(tx, {
+        limiter: overriding(tx.limiter, {
+          inFlight: (scope) => {
+            if (scope === `campaign:${FBS.campaignId}`) slotChecks++;
+            return tx.limiter.inFlight(scope);
+          },
+        }),
+      }),
+    );
     flushes.push(second.flush({ untilIdle: true, maxWaitMs: 60_000 }));
     await waitUntil(() => slotChecks >= 5 || m.held().length > 4, 'the second engine has asked for a slot five times');
     expect(m.held()).toHaveLength(4);
-    expect(second.stats().counters.calls.updateOrderStatuses ?? 0).toBe(0);
+    expect((await second.stats()).counters.calls.updateOrderStatuses ?? 0).toBe(0);
     expect(requestsTo(m, 'updateOrderStatuses')).toHaveLength(4);
 
     m.release();

@@ -19,17 +19,17 @@ describe('the latest Market error per campaign', () => {
   it('flush reports each campaign’s latest failed call and counts the failed calls; a business-wide call counts for its campaigns', async () => {
     const db = tempDbPath();
     dbs.push(db);
-    const engine = createEngine({
+    const engine = await createEngine({
       db,
       campaigns: CAMPAIGNS.map(({ campaignId, businessId, model }) => ({ campaignId, businessId, model })),
       api: { baseUrl: await unreachableUrl(), apiKey: API_KEY, timeoutMs: 5_000 },
       sqlite: { synchronous: 'NORMAL' },
     });
     engines.push(engine);
-    engine.trackOrders([{ orderId: 10_001, campaignId: FBS.campaignId, status: 'PROCESSING', substatus: 'STARTED' }]);
-    engine.requestChange({ orderId: 10_001, status: 'PROCESSING', substatus: 'READY_TO_SHIP' });
+    await engine.trackOrders([{ orderId: 10_001, campaignId: FBS.campaignId, status: 'PROCESSING', substatus: 'STARTED' }]);
+    await engine.requestChange({ orderId: 10_001, status: 'PROCESSING', substatus: 'READY_TO_SHIP' });
     const before = Date.now();
-    expect(engine.stats()).toMatchObject({ marketCalls: { answered: 0, failed: 0 }, lastErrors: [] });
+    expect(await engine.stats()).toMatchObject({ marketCalls: { answered: 0, failed: 0 }, lastErrors: [] });
 
     const report = await engine.flush();
     expect(report.marketCalls).toEqual({ answered: 0, failed: 1 });
@@ -38,8 +38,8 @@ describe('the latest Market error per campaign', () => {
     ]);
     expect(report.lastErrors[0]!.at).toBeGreaterThanOrEqual(before);
     // The change is kept for a later attempt, with the reason on its outbox row.
-    expect(engine.getOrder(10_001).change).toBe('queued');
-    expect(engine.pendingChanges()[0]!.last_error).toMatch(/ECONNREFUSED/);
+    expect((await engine.getOrder(10_001)).change).toBe('queued');
+    expect((await engine.pendingChanges())[0]!.last_error).toMatch(/ECONNREFUSED/);
 
     // A sync read of business A fails for both of A's campaigns (FBS and DBS), not for LaaS.
     const failure = await engine.sync().then(
@@ -48,7 +48,7 @@ describe('the latest Market error per campaign', () => {
     );
     errors.push(failure);
     expect(failure).toMatchObject({ code: 'MARKET_NETWORK' });
-    const after = engine.stats();
+    const after = await engine.stats();
     expect(after.marketCalls).toEqual({ answered: 0, failed: 2 });
     expect(after.lastErrors.map((e) => [e.campaignId, e.operation, e.code])).toEqual([
       [FBS.campaignId, 'getBusinessOrders', 'MARKET_NETWORK'],
@@ -63,10 +63,10 @@ describe('the latest Market error per campaign', () => {
     market.seedOrders(seeds(FBS, 10_001, 60));
     const db = tempDbPath();
     dbs.push(db);
-    const engine = engineFor(market, db);
+    const engine = await engineFor(market, db);
     engines.push(engine);
     await engine.sync();
-    engine.requestChanges(Array.from({ length: 60 }, (_, i) => ({ orderId: 10_001 + i, status: 'PROCESSING', substatus: 'READY_TO_SHIP' })));
+    await engine.requestChanges(Array.from({ length: 60 }, (_, i) => ({ orderId: 10_001 + i, status: 'PROCESSING', substatus: 'READY_TO_SHIP' })));
     const report = await engine.flush({ untilIdle: true });
     // 2 pages of business A, 1 of business B, 2 status updates of 30.
     expect(report.marketCalls).toEqual({ answered: 5, failed: 0 });
@@ -81,18 +81,18 @@ describe('flush({ signal })', () => {
     const db = tempDbPath();
     dbs.push(db);
     // random 0: a read-back is due at once; a 1 ms poll interval: so is every operation poll.
-    const engine = engineFor(market, db, { random: () => 0, pollPolicy: { initialIntervalMs: 1 }, api: { baseUrl: market.url, apiKey: API_KEY, timeoutMs: 1_000 } });
+    const engine = await engineFor(market, db, { random: () => 0, pollPolicy: { initialIntervalMs: 1 }, api: { baseUrl: market.url, apiKey: API_KEY, timeoutMs: 1_000 } });
     engines.push(engine);
     await engine.sync();
     // A LaaS cancellation the fake keeps IN_PROGRESS: its operation is polled on every pass.
-    engine.requestChange({ orderId: 30_001, status: 'CANCELLED', substatus: 'SHOP_FAILED' });
+    await engine.requestChange({ orderId: 30_001, status: 'CANCELLED', substatus: 'SHOP_FAILED' });
     await engine.flush();
-    expect(engine.getOrder(30_001).change).toBe('awaitingOperation');
+    expect((await engine.getOrder(30_001)).change).toBe('awaitingOperation');
     // An FBS ship whose connection drops: its outcome is unknown, so it is read back first.
-    engine.requestChange({ orderId: 10_001, status: 'PROCESSING', substatus: 'READY_TO_SHIP' });
+    await engine.requestChange({ orderId: 10_001, status: 'PROCESSING', substatus: 'READY_TO_SHIP' });
     market.inject({ kind: 'drop', endpoint: 'updateOrderStatuses' });
     await engine.flush();
-    expect(engine.getOrder(10_001).change).toBe('uncertain');
+    expect((await engine.getOrder(10_001)).change).toBe('uncertain');
 
     market.inject({ kind: 'hang', endpoint: 'getBusinessOrders', times: Infinity });
     const reads = requestsTo(market, 'getBusinessOrders', BUSINESS_A).length;

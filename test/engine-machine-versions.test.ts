@@ -1,12 +1,12 @@
 // Machine versions (issue #3): rows written by an older order machine keep working. The v1
 // snapshots in test/fixtures/order-snapshots-v1.json were written by order machine version 1;
-// they go into a real database file as machine_version = 1 rows, and the engine must read
+// they go into a real database file as machine_version = 1 rows (written through the store
+// port: issue #10, engine tests know no SQL), and the engine must read
 // them (upgrading through ORDER_SNAPSHOT_MIGRATIONS when the machine is newer), apply the next
 // event, and store the result under the current ORDER_MACHINE_VERSION.
 
 import fs from 'node:fs';
 import path from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DBS_CANCELLATION_ANSWER_MS, ORDER_MACHINE_VERSION } from '../machines/order-machine.js';
 import type { Engine } from '../src/engine/engine.js';
@@ -20,7 +20,9 @@ import {
   type StoredSnapshot,
 } from '../src/engine/order-snapshots.js';
 import { YmOrdersError } from '../src/errors.js';
-import { checkInvariants, dumpDatabase, FakeClock, makeTempDir, openEngine, removeDir, T0 } from './helpers/engine-fixtures.js';
+import { SqliteStore } from '../src/store/index.js';
+import type { OutboxState } from '../src/store/outbox.js';
+import { checkInvariants, dumpViaPort, FakeClock, makeTempDir, openEngine, removeDir, T0 } from './helpers/engine-fixtures.js';
 
 interface V1Snapshot {
   value: { market: string | Record<string, string>; change: string };
@@ -43,48 +45,71 @@ function marketPath(value: V1Snapshot['value']): string {
   return typeof value.market === 'string' ? value.market : Object.entries(value.market).map(([p, c]) => `${p}.${c}`)[0]!;
 }
 
-/** Writes the v1 snapshots as rows the v1 engine would have left: order, journal and open outbox rows. */
-function insertV1Rows(file: string, snapshots: readonly V1Snapshot[], machineVersion = 1): void {
-  const db = new BetterSqlite3(file);
+const IDS = [501, 502, 503];
+
+/**
+ * Writes the v1 snapshots as rows the v1 engine would have left: order, journal and open outbox
+ * rows, through the store port on a connection of their own (as that older process would).
+ */
+async function insertV1Rows(file: string, snapshots: readonly V1Snapshot[], machineVersion = 1): Promise<void> {
+  const store = SqliteStore.open(file, { now: T0 });
   try {
-    db.transaction(() => {
+    await store.transaction(async (tx) => {
       for (const snap of snapshots) {
         const c = snap.context;
-        db.prepare(
-          `INSERT INTO orders (order_id, campaign_id, model, status, substatus, change_state, observed_at, machine_version, snapshot, row_version, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
-        ).run(c.orderId, c.campaignId, c.model, c.status, c.substatus, snap.value.change, c.observedAt, machineVersion, JSON.stringify(snap), T0, T0);
-        const seq = Number(
-          db
-            .prepare(
-              `INSERT INTO journal (order_id, row_version, event_type, event, source, from_status, from_substatus, from_change, to_status, to_substatus, to_change, at)
-               VALUES (?, 1, 'TRACK', '{"type":"TRACK"}', 'import', NULL, NULL, NULL, ?, ?, ?, ?)`,
-            )
-            .run(c.orderId, c.status, c.substatus, snap.value.change, T0).lastInsertRowid,
-        );
+        await tx.orders.insert({
+          order_id: c.orderId,
+          campaign_id: c.campaignId,
+          model: c.model,
+          status: c.status,
+          substatus: c.substatus,
+          change_state: snap.value.change,
+          observed_at: c.observedAt,
+          machine_version: machineVersion,
+          snapshot: JSON.stringify(snap),
+          updated_at: T0,
+        });
+        const seq = await tx.journal.append({
+          order_id: c.orderId,
+          row_version: 1,
+          event_type: 'TRACK',
+          event: '{"type":"TRACK"}',
+          source: 'import',
+          from_status: null,
+          from_substatus: null,
+          from_change: null,
+          to_status: c.status,
+          to_substatus: c.substatus,
+          to_change: snap.value.change,
+          at: T0,
+        });
         if (c.pending) {
-          db.prepare(
-            `INSERT INTO outbox (idempotency_key, order_id, campaign_id, request_no, status, substatus, state, next_attempt_at, journal_seq, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          ).run(
-            `${c.orderId}:${c.pending.status}/${c.pending.substatus}:m${machineVersion}:r${c.pending.requestNo}`,
-            c.orderId,
-            c.campaignId,
-            c.pending.requestNo,
-            c.pending.status,
-            c.pending.substatus,
-            snap.value.change,
-            T0,
-            seq,
-            T0,
-            T0,
-          );
+          await tx.outbox.enqueue({
+            idempotency_key: `${c.orderId}:${c.pending.status}/${c.pending.substatus}:m${machineVersion}:r${c.pending.requestNo}`,
+            order_id: c.orderId,
+            campaign_id: c.campaignId,
+            request_no: c.pending.requestNo,
+            status: c.pending.status,
+            substatus: c.pending.substatus,
+            real_delivery_date: null,
+            next_attempt_at: T0,
+            journal_seq: seq,
+            now: T0,
+          });
+          // enqueue writes `queued`; the row follows the snapshot's change state (no send counted).
+          if (snap.value.change !== 'queued') await tx.outbox.setState(c.orderId, c.pending.requestNo, snap.value.change as OutboxState, T0);
         }
       }
-    })();
+    });
   } finally {
-    db.close();
+    await store.close();
   }
+}
+
+/** The order row's stored snapshot, parsed. */
+async function storedSnapshot(engine: Engine, orderId: number): Promise<unknown> {
+  const row = await engine.store.read((tx) => tx.orders.get(orderId));
+  return JSON.parse(row!.snapshot);
 }
 
 let dir: string;
@@ -92,21 +117,21 @@ let file: string;
 let clock: FakeClock;
 const engines: Engine[] = [];
 
-function open(): Engine {
-  const engine = openEngine(file, clock);
+async function open(): Promise<Engine> {
+  const engine = await openEngine(file, clock);
   engines.push(engine);
   return engine;
 }
 
-beforeEach(() => {
+beforeEach(async () => {
   dir = makeTempDir('ym-orders-versions-');
   file = path.join(dir, 'v1.db');
   clock = new FakeClock(T0 + 3_600_000);
-  open().close(); // an empty ym-orders database
+  await (await open()).close(); // an empty ym-orders database
 });
 
-afterEach(() => {
-  for (const e of engines.splice(0)) e.close();
+afterEach(async () => {
+  for (const e of engines.splice(0)) await e.close();
   removeDir(dir);
 });
 
@@ -120,13 +145,13 @@ describe('snapshots written by order machine version 1', () => {
     ]);
   });
 
-  it('are read back by getOrder as the orders they were', () => {
-    insertV1Rows(file, FIXTURE.snapshots);
-    const engine = open();
-    expect(checkInvariants(engine.store.db)).toEqual([]);
+  it('are read back by getOrder as the orders they were', async () => {
+    await insertV1Rows(file, FIXTURE.snapshots);
+    const engine = await open();
+    expect(await checkInvariants(engine.store, IDS)).toEqual([]);
     for (const snap of FIXTURE.snapshots) {
       const c = snap.context;
-      const state = engine.getOrder(c.orderId);
+      const state = await engine.getOrder(c.orderId);
       expect(state).toMatchObject({
         orderId: c.orderId,
         campaignId: c.campaignId,
@@ -144,22 +169,22 @@ describe('snapshots written by order machine version 1', () => {
       } else {
         expect(state.pending).toBeNull();
       }
-      expect(engine.explain(c.orderId, { status: 'CANCELLED', substatus: 'SHOP_FAILED' }).allowed).toBe(c.pending === null);
+      expect((await engine.explain(c.orderId, { status: 'CANCELLED', substatus: 'SHOP_FAILED' })).allowed).toBe(c.pending === null);
     }
   });
 
-  it('take the next event and are then stored under the current machine version', () => {
-    insertV1Rows(file, FIXTURE.snapshots);
-    const engine = open();
+  it('take the next event and are then stored under the current machine version', async () => {
+    await insertV1Rows(file, FIXTURE.snapshots);
+    const engine = await open();
     const t = clock.now;
 
     // 502: FBS, queued to READY_TO_SHIP → the dispatcher sends it.
-    const sent = engine.store.write(() => engine.orders.apply(502, { type: 'DISPATCH.SENT', at: t }, t));
+    const sent = await engine.store.transaction((tx) => engine.orders.apply(tx, 502, { type: 'DISPATCH.SENT', at: t }, t));
     expect(sent.changed).toBe(true);
     expect(sent.state).toMatchObject({ change: 'sending', rowVersion: 2, machineVersion: ORDER_MACHINE_VERSION, pending: { requestNo: 1, sends: 1 } });
 
     // 501: LaaS cancellation awaiting operation op-501 → the operation completed.
-    const accepted = engine.store.write(() => engine.orders.apply(501, { type: 'DISPATCH.ACCEPTED', at: t }, t));
+    const accepted = await engine.store.transaction((tx) => engine.orders.apply(tx, 501, { type: 'DISPATCH.ACCEPTED', at: t }, t));
     expect(accepted.state).toMatchObject({
       status: 'CANCELLED',
       substatus: 'SHOP_FAILED',
@@ -170,45 +195,45 @@ describe('snapshots written by order machine version 1', () => {
     });
 
     // 503: DBS in DELIVERY, idle → a seller request; its key carries the current machine version.
-    const requested = engine.requestChange({ orderId: 503, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED' });
+    const requested = await engine.requestChange({ orderId: 503, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED' });
     expect(requested).toMatchObject({ change: 'queued', rowVersion: 2, machineVersion: ORDER_MACHINE_VERSION, pending: { requestNo: 1 } });
 
-    const db = engine.store.db;
-    expect(db.prepare('SELECT order_id, machine_version, row_version FROM orders ORDER BY order_id').all()).toEqual([
+    const dump = await dumpViaPort(engine, IDS);
+    expect(dump.orders.map(({ order_id, machine_version, row_version }) => ({ order_id, machine_version, row_version }))).toEqual([
       { order_id: 501, machine_version: ORDER_MACHINE_VERSION, row_version: 2 },
       { order_id: 502, machine_version: ORDER_MACHINE_VERSION, row_version: 2 },
       { order_id: 503, machine_version: ORDER_MACHINE_VERSION, row_version: 2 },
     ]);
-    expect(db.prepare('SELECT idempotency_key, state, attempts FROM outbox ORDER BY order_id').all()).toEqual([
+    expect([...dump.outbox].sort((a, b) => a.order_id - b.order_id).map(({ idempotency_key, state, attempts }) => ({ idempotency_key, state, attempts }))).toEqual([
       { idempotency_key: '501:CANCELLED/SHOP_FAILED:m1:r1', state: 'accepted', attempts: 0 },
       { idempotency_key: '502:PROCESSING/READY_TO_SHIP:m1:r1', state: 'sending', attempts: 1 },
       { idempotency_key: `503:DELIVERED/DELIVERY_SERVICE_DELIVERED:m${ORDER_MACHINE_VERSION}:r1`, state: 'queued', attempts: 0 },
     ]);
-    expect(checkInvariants(db)).toEqual([]);
+    expect(await checkInvariants(engine.store, IDS)).toEqual([]);
 
     // The rewritten rows load again after a reopen, and carry on.
-    const before = [501, 502, 503].map((id) => engine.getOrder(id));
-    engine.close();
-    const again = open();
-    expect([501, 502, 503].map((id) => again.getOrder(id))).toEqual(before);
-    const done = again.store.write(() => again.orders.apply(502, { type: 'DISPATCH.ACCEPTED', at: t + 1 }, t + 1));
+    const before = await Promise.all(IDS.map((id) => engine.getOrder(id)));
+    await engine.close();
+    const again = await open();
+    expect(await Promise.all(IDS.map((id) => again.getOrder(id)))).toEqual(before);
+    const done = await again.store.transaction((tx) => again.orders.apply(tx, 502, { type: 'DISPATCH.ACCEPTED', at: t + 1 }, t + 1));
     expect(done.state).toMatchObject({ status: 'PROCESSING', substatus: 'READY_TO_SHIP', change: 'idle' });
-    expect(checkInvariants(again.store.db)).toEqual([]);
+    expect(await checkInvariants(again.store, IDS)).toEqual([]);
   });
 
-  it('a row written by a newer machine than this code is refused with SNAPSHOT_TOO_NEW and left alone', () => {
-    insertV1Rows(file, FIXTURE.snapshots.slice(1, 2), ORDER_MACHINE_VERSION + 1);
-    const engine = open();
-    const before = dumpDatabase(engine.store.db);
+  it('a row written by a newer machine than this code is refused with SNAPSHOT_TOO_NEW and left alone', async () => {
+    await insertV1Rows(file, FIXTURE.snapshots.slice(1, 2), ORDER_MACHINE_VERSION + 1);
+    const engine = await open();
+    const before = await dumpViaPort(engine, IDS);
     for (const attempt of [
       () => engine.getOrder(502),
       () => engine.requestChange({ orderId: 502, status: 'CANCELLED', substatus: 'SHOP_FAILED' }),
-      () => engine.store.write(() => engine.orders.apply(502, { type: 'DISPATCH.SENT', at: clock.now }, clock.now)),
+      () => engine.store.transaction((tx) => engine.orders.apply(tx, 502, { type: 'DISPATCH.SENT', at: clock.now }, clock.now)),
       () => engine.observe({ orderId: 502, status: 'PROCESSING', substatus: 'SHIPPED', observedAt: clock.now }),
     ]) {
       let error: unknown;
       try {
-        attempt();
+        await attempt();
       } catch (e) {
         error = e;
       }
@@ -217,7 +242,7 @@ describe('snapshots written by order machine version 1', () => {
       expect((error as SnapshotTooNewError).code).toBe('SNAPSHOT_TOO_NEW');
       expect((error as Error).message).toMatch(/Upgrade ym-orders/);
     }
-    expect(dumpDatabase(engine.store.db)).toEqual(before);
+    expect(await dumpViaPort(engine, IDS)).toEqual(before);
   });
 });
 
@@ -310,11 +335,6 @@ describe('the shipped migrations on the v1 fixtures', () => {
   const fixture = (orderId: number): StoredSnapshot =>
     JSON.parse(JSON.stringify(FIXTURE.snapshots.find((s) => s.context.orderId === orderId))) as StoredSnapshot;
 
-  function storedSnapshot(engine: Engine, orderId: number): unknown {
-    const row = engine.store.db.prepare('SELECT snapshot FROM orders WHERE order_id = ?').get(orderId) as { snapshot: string };
-    return JSON.parse(row.snapshot);
-  }
-
   it('upgrade each v1 snapshot to exactly the expected v3 snapshot, v1 → v2 → v3', () => {
     expect(ORDER_MACHINE_VERSION).toBe(3);
     for (const orderId of [501, 502, 503]) {
@@ -325,17 +345,18 @@ describe('the shipped migrations on the v1 fixtures', () => {
     }
   });
 
-  it('the engine loads them whole: snapshot, order state with its pending change, no timers, the outbox untouched', () => {
-    insertV1Rows(file, FIXTURE.snapshots);
-    const engine = open();
-    const outboxBefore = engine.store.db.prepare('SELECT * FROM outbox ORDER BY id').all();
-    for (const orderId of [501, 502, 503]) {
-      const row = engine.store.db.prepare('SELECT snapshot FROM orders WHERE order_id = ?').get(orderId) as { snapshot: string };
+  it('the engine loads them whole: snapshot, order state with its pending change, no timers, the outbox untouched', async () => {
+    await insertV1Rows(file, FIXTURE.snapshots);
+    const engine = await open();
+    const outboxBefore = (await dumpViaPort(engine, IDS)).outbox;
+    expect(outboxBefore).toHaveLength(2);
+    for (const orderId of IDS) {
+      const row = await engine.store.read((tx) => tx.orders.get(orderId));
       // Through XState's resolveState and back: nothing is lost or guessed on the way.
-      expect(JSON.parse(serializeOrderSnapshot(loadOrderSnapshot(row.snapshot, 1, orderId)))).toStrictEqual(MIGRATED[orderId]);
+      expect(JSON.parse(serializeOrderSnapshot(loadOrderSnapshot(row!.snapshot, 1, orderId)))).toStrictEqual(MIGRATED[orderId]);
     }
-    const common = { lastOutcome: null, lastRefusal: null, cancellationRequestedAt: null, observedAt: 1_700_000_000_000, rowVersion: 1, machineVersion: 1, updatedAt: T0 };
-    expect([501, 502, 503].map((id) => engine.getOrder(id))).toStrictEqual([
+    const common = { lastOutcome: null, cancellationRequestedAt: null, observedAt: 1_700_000_000_000, rowVersion: 1, machineVersion: 1, updatedAt: T0 };
+    expect(await Promise.all(IDS.map((id) => engine.getOrder(id)))).toStrictEqual([
       {
         orderId: 501, campaignId: 30, model: 'LAAS', status: 'PROCESSING', substatus: 'STARTED', marketState: 'PROCESSING.STARTED', change: 'awaitingOperation',
         pending: MIGRATED[501]!.context.pending,
@@ -352,25 +373,25 @@ describe('the shipped migrations on the v1 fixtures', () => {
         ...common,
       },
     ]);
-    expect(engine.timers()).toEqual([]);
-    expect(engine.store.db.prepare('SELECT * FROM outbox ORDER BY id').all()).toEqual(outboxBefore);
+    expect(await engine.timers()).toEqual([]);
+    expect((await dumpViaPort(engine, IDS)).outbox).toEqual(outboxBefore);
   });
 
-  it('each takes a real event as an order of the current machine would, and no deadline appears from nowhere', () => {
-    insertV1Rows(file, FIXTURE.snapshots);
-    const engine = open();
+  it('each takes a real event as an order of the current machine would, and no deadline appears from nowhere', async () => {
+    await insertV1Rows(file, FIXTURE.snapshots);
+    const engine = await open();
     const t = clock.now;
 
     // 501 (LaaS, awaiting op-501): a sync shows it not cancelled yet; it keeps waiting on the operation.
-    engine.observe({ orderId: 501, status: 'PROCESSING', substatus: 'STARTED', observedAt: t, source: 'sync' });
-    expect(storedSnapshot(engine, 501)).toStrictEqual({
+    await engine.observe({ orderId: 501, status: 'PROCESSING', substatus: 'STARTED', observedAt: t, source: 'sync' });
+    expect(await storedSnapshot(engine, 501)).toStrictEqual({
       ...MIGRATED[501],
       context: { ...MIGRATED[501]!.context, observedAt: t, observedSource: 'sync' },
     });
 
     // 502 (FBS, queued READY_TO_SHIP): a sync shows it ready to ship; the change settles accepted.
-    engine.observe({ orderId: 502, status: 'PROCESSING', substatus: 'READY_TO_SHIP', observedAt: t, source: 'sync' });
-    expect(storedSnapshot(engine, 502)).toStrictEqual({
+    await engine.observe({ orderId: 502, status: 'PROCESSING', substatus: 'READY_TO_SHIP', observedAt: t, source: 'sync' });
+    expect(await storedSnapshot(engine, 502)).toStrictEqual({
       ...MIGRATED[502],
       value: { market: { PROCESSING: 'READY_TO_SHIP' }, change: 'idle', cancellation: 'none' },
       context: {
@@ -384,27 +405,28 @@ describe('the shipped migrations on the v1 fixtures', () => {
     });
 
     // So far no cancellation region moved: no order has a deadline.
-    expect(engine.timers()).toEqual([]);
+    expect(await engine.timers()).toEqual([]);
 
     // 503 (DBS, in delivery): the buyer asks to cancel; the 48 h answer deadline counts from now.
-    engine.observe({ orderId: 503, status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED', observedAt: t, source: 'notification', cancelRequested: true });
-    expect(storedSnapshot(engine, 503)).toStrictEqual({
+    await engine.observe({ orderId: 503, status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED', observedAt: t, source: 'notification', cancelRequested: true });
+    expect(await storedSnapshot(engine, 503)).toStrictEqual({
       ...MIGRATED[503],
       value: { market: 'DELIVERY', change: 'idle', cancellation: 'requested' },
       context: { ...MIGRATED[503]!.context, observedAt: t, observedSource: 'notification', cancellationRequestedAt: t },
     });
-    expect(engine.timers()).toEqual([{ kind: 'dbs.cancellationAnswer', orderId: 503, dueAt: t + DBS_CANCELLATION_ANSWER_MS }]);
+    expect(await engine.timers()).toEqual([{ kind: 'dbs.cancellationAnswer', orderId: 503, dueAt: t + DBS_CANCELLATION_ANSWER_MS }]);
 
-    expect(engine.store.db.prepare('SELECT order_id, state FROM outbox ORDER BY order_id').all()).toEqual([
+    const dump = await dumpViaPort(engine, IDS);
+    expect([...dump.outbox].sort((a, b) => a.order_id - b.order_id).map(({ order_id, state }) => ({ order_id, state }))).toEqual([
       { order_id: 501, state: 'awaitingOperation' },
       { order_id: 502, state: 'accepted' },
     ]);
-    expect(engine.store.db.prepare('SELECT order_id, machine_version, row_version FROM orders ORDER BY order_id').all()).toEqual([
+    expect(dump.orders.map(({ order_id, machine_version, row_version }) => ({ order_id, machine_version, row_version }))).toEqual([
       { order_id: 501, machine_version: ORDER_MACHINE_VERSION, row_version: 2 },
       { order_id: 502, machine_version: ORDER_MACHINE_VERSION, row_version: 2 },
       { order_id: 503, machine_version: ORDER_MACHINE_VERSION, row_version: 2 },
     ]);
-    expect(checkInvariants(engine.store.db)).toEqual([]);
+    expect(await checkInvariants(engine.store, IDS)).toEqual([]);
   });
 });
 

@@ -1,7 +1,7 @@
 // Property (issue #3): random command streams — imports, observations with known and unknown
 // statuses at random (older and newer) times, legal and illegal requests, bulk requests, and
 // the dispatcher's events in any order — applied to a database file. Then:
-//  - every refused or no-op command wrote nothing (full dump before/after);
+//  - every refused or no-op command wrote nothing (a dump through the store port before/after);
 //  - no order's observedAt ever goes back (an older observation never overwrites a newer one);
 //  - the store invariants hold (journal ↔ order row, row versions 1..n, outbox ↔ journal,
 //    open outbox rows ↔ orders with a pending change);
@@ -15,13 +15,13 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../src/engine/engine.js';
 import type { OrderState } from '../src/engine/order-book.js';
-import type { JournalRow } from '../src/store/journal-table.js';
+import type { JournalRow } from '../src/store/journal.js';
 import {
   CAMPAIGNS,
   campaignOf,
   checkInvariants,
   DISPATCH_TYPES,
-  dumpDatabase,
+  dumpViaPort,
   FakeClock,
   makeTempDir,
   MARKET_STATES,
@@ -35,6 +35,7 @@ import {
 import { seedFrom } from './helpers/seeds.js';
 
 const ORDERS = 4; // ids 1..4 may be tracked; 5 never is
+const IDS = Array.from({ length: ORDERS + 1 }, (_, i) => i + 1);
 const NUM_RUNS = Number(process.env.YM_PROPERTY_RUNS ?? 100);
 const SEED = seedFrom('YM_PROPERTY_SEED', 5_318_008);
 
@@ -110,14 +111,14 @@ interface Seen {
   readonly histories: Map<number, JournalRow[]>;
 }
 
-function everything(engine: Engine): Seen {
+async function everything(engine: Engine): Promise<Seen> {
   const states = new Map<number, OrderState>();
   const histories = new Map<number, JournalRow[]>();
-  for (let id = 1; id <= ORDERS + 1; id++) {
-    const s = engine.findOrder(id);
+  for (const id of IDS) {
+    const s = await engine.findOrder(id);
     if (s) {
       states.set(id, s);
-      histories.set(id, engine.history(id));
+      histories.set(id, await engine.history(id));
     }
   }
   return { states, histories };
@@ -128,12 +129,12 @@ let run = 0;
 describe('random command streams on a database file', () => {
   // Each run dumps the whole database around every command: seconds on an idle machine, several
   // times that on a loaded one. The timeout only has to stop a hang.
-  it(`keep the store consistent, write nothing when refused, and survive close/reopen unchanged (seed ${SEED})`, { timeout: 10 * 60_000 }, () => {
+  it(`keep the store consistent, write nothing when refused, and survive close/reopen unchanged (seed ${SEED})`, { timeout: 10 * 60_000 }, async () => {
     console.log(`property: seed ${SEED} (replay with YM_PROPERTY_SEED=${SEED})`);
     const stats = { commands: 0, refused: 0, noop: 0, changed: 0, orders: 0, journal: 0, outbox: 0 };
     const reached = new Map<string, number>();
-    fc.assert(
-      fc.property(fc.array(command, { minLength: 10, maxLength: 60, size: 'max' }), fc.integer({ min: 0, max: ORDERS }), (stream, preTracked) => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(command, { minLength: 10, maxLength: 60, size: 'max' }), fc.integer({ min: 0, max: ORDERS }), async (stream, preTracked) => {
         // Most runs start with some orders imported, so requests and events meet tracked orders.
         const start: Command[] = preTracked === 0 ? [] : [{
           kind: 'track',
@@ -142,51 +143,51 @@ describe('random command streams on a database file', () => {
         const commands = [...start, ...stream];
         const file = path.join(root, `run-${++run}.db`);
         const clock = new FakeClock();
-        let engine = openEngine(file, clock);
+        let engine = await openEngine(file, clock);
         try {
           const lastObservedAt = new Map<number, number>();
-          commands.forEach((cmd, i) => {
+          for (const [i, cmd] of commands.entries()) {
             clock.tick();
-            const before = dumpDatabase(engine.store.db);
-            const result = runCommand(engine, cmd, clock.now, i);
+            const before = await dumpViaPort(engine, IDS);
+            const result = await runCommand(engine, cmd, clock.now, i);
             stats.commands++;
             if (!result.ok || result.changed === 0) {
               if (!result.ok) stats.refused++;
               else stats.noop++;
-              expect(dumpDatabase(engine.store.db), `command #${i} ${JSON.stringify(cmd)} → ${JSON.stringify(result)} wrote something`).toEqual(before);
+              expect(await dumpViaPort(engine, IDS), `command #${i} ${JSON.stringify(cmd)} → ${JSON.stringify(result)} wrote something`).toEqual(before);
             } else {
               stats.changed++;
             }
             for (let id = 1; id <= ORDERS; id++) {
-              const s = engine.findOrder(id);
+              const s = await engine.findOrder(id);
               if (!s) continue;
               const prev = lastObservedAt.get(id);
               if (prev !== undefined) expect(s.observedAt, `order ${id} observedAt went back after ${JSON.stringify(cmd)}`).toBeGreaterThanOrEqual(prev);
               lastObservedAt.set(id, s.observedAt);
             }
-          });
-          expect(checkInvariants(engine.store.db)).toEqual([]);
+          }
+          expect(await checkInvariants(engine.store, IDS)).toEqual([]);
 
-          const seen = everything(engine);
-          const dump = dumpDatabase(engine.store.db);
+          const seen = await everything(engine);
+          const dump = await dumpViaPort(engine, IDS);
           stats.orders += seen.states.size;
-          stats.journal += dump.journal!.length;
-          stats.outbox += dump.outbox!.length;
-          for (const j of dump.journal!) reached.set(String(j.to_change), (reached.get(String(j.to_change)) ?? 0) + 1);
-          for (const o of dump.outbox!) reached.set(`outbox:${String(o.state)}`, (reached.get(`outbox:${String(o.state)}`) ?? 0) + 1);
-          engine.close();
+          stats.journal += dump.journal.length;
+          stats.outbox += dump.outbox.length;
+          for (const j of dump.journal) reached.set(String(j.to_change), (reached.get(String(j.to_change)) ?? 0) + 1);
+          for (const o of dump.outbox) reached.set(`outbox:${String(o.state)}`, (reached.get(`outbox:${String(o.state)}`) ?? 0) + 1);
+          await engine.close();
 
-          engine = openEngine(file, clock);
-          const again = everything(engine);
+          engine = await openEngine(file, clock);
+          const again = await everything(engine);
           expect([...again.states.keys()]).toEqual([...seen.states.keys()]);
           for (const [id, state] of seen.states) {
             expect(again.states.get(id), `order ${id} after reopen`).toEqual(state);
             expect(again.histories.get(id)).toEqual(seen.histories.get(id));
           }
-          expect(dumpDatabase(engine.store.db)).toEqual(dump);
-          expect(checkInvariants(engine.store.db)).toEqual([]);
+          expect(await dumpViaPort(engine, IDS)).toEqual(dump);
+          expect(await checkInvariants(engine.store, IDS)).toEqual([]);
         } finally {
-          engine.close();
+          await engine.close();
           removeDir(file);
           removeDir(`${file}-wal`);
           removeDir(`${file}-shm`);

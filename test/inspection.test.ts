@@ -10,10 +10,10 @@ const campaigns = [{ campaignId: 1, businessId: 10, model: 'FBS' as const }];
 describe('inspection', () => {
   it('an inspector sees each order as an actor, with the events the engine applied and the resulting snapshots', async () => {
     const seen: InspectionEvent[] = [];
-    const engine = createEngine({ db: ':memory:', campaigns, inspect: (event) => seen.push(event) });
-    engine.trackOrders([{ orderId: 7, campaignId: 1, status: 'PROCESSING', substatus: 'STARTED', observedAt: 1 }]);
-    engine.requestChange({ orderId: 7, status: 'PROCESSING', substatus: 'READY_TO_SHIP' });
-    engine.observe({ orderId: 7, status: 'PROCESSING', substatus: 'READY_TO_SHIP', observedAt: Date.now() + 1, source: 'notification' });
+    const engine = await createEngine({ db: ':memory:', campaigns, inspect: (event) => seen.push(event) });
+    await engine.trackOrders([{ orderId: 7, campaignId: 1, status: 'PROCESSING', substatus: 'STARTED', observedAt: 1 }]);
+    await engine.requestChange({ orderId: 7, status: 'PROCESSING', substatus: 'READY_TO_SHIP' });
+    await engine.observe({ orderId: 7, status: 'PROCESSING', substatus: 'READY_TO_SHIP', observedAt: Date.now() + 1, source: 'notification' });
 
     const actors = seen.filter((e) => e.type === '@xstate.actor');
     expect(actors.map((e) => (e.actorRef as unknown as { id: string }).id)).toContain('order-7');
@@ -24,15 +24,15 @@ describe('inspection', () => {
     // The live actor ends exactly where the stored snapshot is.
     expect(last.value).toEqual({ market: { PROCESSING: 'READY_TO_SHIP' }, change: 'idle', cancellation: 'none' });
     expect(last.context.lastOutcome.kind).toBe('accepted');
-    expect(engine.getOrder(7)).toMatchObject({ marketState: 'PROCESSING.READY_TO_SHIP', change: 'idle' });
+    expect(await engine.getOrder(7)).toMatchObject({ marketState: 'PROCESSING.READY_TO_SHIP', change: 'idle' });
     await engine.close();
   });
 
   it('inspectOptions.orderIds limits the mirror to those orders', async () => {
     const seen: InspectionEvent[] = [];
-    const engine = createEngine({ db: ':memory:', campaigns, inspect: (event) => seen.push(event), inspectOptions: { orderIds: [2] } });
-    engine.trackOrders([1, 2].map((orderId) => ({ orderId, campaignId: 1, status: 'PROCESSING', substatus: 'STARTED', observedAt: 1 })));
-    engine.requestChanges([1, 2].map((orderId) => ({ orderId, status: 'CANCELLED', substatus: 'SHOP_FAILED' })));
+    const engine = await createEngine({ db: ':memory:', campaigns, inspect: (event) => seen.push(event), inspectOptions: { orderIds: [2] } });
+    await engine.trackOrders([1, 2].map((orderId) => ({ orderId, campaignId: 1, status: 'PROCESSING', substatus: 'STARTED', observedAt: 1 })));
+    await engine.requestChanges([1, 2].map((orderId) => ({ orderId, status: 'CANCELLED', substatus: 'SHOP_FAILED' })));
     const ids = new Set(seen.filter((e) => e.type === '@xstate.actor').map((e) => (e.actorRef as unknown as { id: string }).id));
     expect([...ids]).toEqual(['order-2']);
     await engine.close();

@@ -33,12 +33,16 @@ describe('orderEffects', () => {
       { type: 'DISPATCH.ACCEPTED', at: T0 + 5 },
     ]);
     const pending = { status: 'CANCELLED', substatus: 'SHOP_FAILED', requestNo: 1, requestedAt: T0 + 1, sends: 0, async: true };
-    expect(steps.map((s) => s.effects)).toEqual([
+    const moved = (state: string, sent: boolean, reason: string | undefined) => ({
+      type: 'effect.recordChangeState',
+      params: { orderId: ids.orderId, requestNo: 1, state, sent, reason },
+    });
+    expect(steps.map((s) => s.effects)).toStrictEqual([
       [],
       [{ type: 'effect.sendStatusChange', params: { ...ids, pending } }],
-      [],
-      [{ type: 'effect.trackOperation', params: { ...ids, operationId: 'op-1', operationType: 'ORDER_STATUS_UPDATE' } }],
-      [{ type: 'effect.readBack', params: { ...ids, notBefore: undefined } }],
+      [moved('sending', true, undefined)],
+      [moved('awaitingOperation', false, undefined), { type: 'effect.trackOperation', params: { ...ids, operationId: 'op-1', operationType: 'ORDER_STATUS_UPDATE' } }],
+      [moved('uncertain', false, 'timeout'), { type: 'effect.readBack', params: { ...ids, requestNo: 1, notBefore: undefined } }],
       [
         {
           type: 'effect.settleStatusChange',
@@ -48,6 +52,61 @@ describe('orderEffects', () => {
     ]);
     // Every effect transition() returned is there.
     for (const s of steps) expect(s.raw.filter((a) => a.type.startsWith('effect.')).map((a) => a.type)).toEqual(s.effects.map((e) => e.type));
+  });
+
+  it('effect.recordChangeState follows the pending change on every move within the change region, and readBackAt travels into the read-back', () => {
+    const ids = { orderId: 9, campaignId: 10 };
+    const moves = (steps: ReturnType<typeof runOrder>) =>
+      steps.map((s) => s.effects.filter((e) => e.type === 'effect.recordChangeState').map((e) => e.params));
+    const fbs = { ...ids, model: 'FBS' as const, status: 'PROCESSING', substatus: 'STARTED', observedAt: T0 };
+    const request: OrderEvent = { type: 'SELLER.REQUEST', status: 'PROCESSING', substatus: 'READY_TO_SHIP', at: T0 + 1 };
+    // Sending (a send counted), deferred back to the queue (with the reason, no send counted),
+    // sending again, then an unknown outcome whose read-back is due at readBackAt.
+    const readBackAt = T0 + 90_000;
+    const fbsSteps = runOrder(fbs, [
+      request,
+      { type: 'DISPATCH.SENT', at: T0 + 2 },
+      { type: 'DISPATCH.DEFERRED', at: T0 + 3, notBefore: T0 + 60_000, reason: '420 parallel limit' },
+      { type: 'DISPATCH.SENT', at: T0 + 60_000 },
+      { type: 'DISPATCH.UNKNOWN', at: T0 + 60_001, reason: 'timeout after 10 s', readBackAt },
+    ]);
+    expect(moves(fbsSteps)).toStrictEqual([
+      [],
+      [],
+      [{ orderId: 9, requestNo: 1, state: 'sending', sent: true, reason: undefined }],
+      [{ orderId: 9, requestNo: 1, state: 'queued', sent: false, reason: '420 parallel limit' }],
+      [{ orderId: 9, requestNo: 1, state: 'sending', sent: true, reason: undefined }],
+      [{ orderId: 9, requestNo: 1, state: 'uncertain', sent: false, reason: 'timeout after 10 s' }],
+    ]);
+    expect(fbsSteps.at(-1)!.effects.filter((e) => e.type === 'effect.readBack')).toStrictEqual([
+      { type: 'effect.readBack', params: { ...ids, requestNo: 1, notBefore: readBackAt } },
+    ]);
+    // Without readBackAt the read-back is due at once.
+    const unhurried = runOrder(fbs, [request, { type: 'DISPATCH.SENT', at: T0 + 2 }, { type: 'DISPATCH.UNKNOWN', at: T0 + 3, reason: 'timeout' }]);
+    expect(unhurried.at(-1)!.effects.filter((e) => e.type === 'effect.readBack')).toStrictEqual([
+      { type: 'effect.readBack', params: { ...ids, requestNo: 1, notBefore: undefined } },
+    ]);
+
+    // An operation start (LaaS), and an unknown outcome while awaiting it, of the second request.
+    const laas = runOrder({ ...fbs, model: 'LAAS' }, [
+      { type: 'SELLER.REQUEST', status: 'CANCELLED', substatus: 'SHOP_FAILED', at: T0 + 1 },
+      { type: 'DISPATCH.SENT', at: T0 + 2 },
+      { type: 'DISPATCH.REJECTED', at: T0 + 3, reason: 'no' },
+      { type: 'SELLER.REQUEST', status: 'CANCELLED', substatus: 'SHOP_FAILED', at: T0 + 4 },
+      { type: 'DISPATCH.SENT', at: T0 + 5 },
+      { type: 'DISPATCH.OPERATION_STARTED', at: T0 + 6, operationId: 'op-9', operationType: 'ORDER_STATUS_UPDATE' },
+      { type: 'DISPATCH.UNKNOWN', at: T0 + 7, reason: 'poll answer lost', readBackAt: T0 + 30_000 },
+    ]);
+    expect(moves(laas).slice(5)).toStrictEqual([
+      [{ orderId: 9, requestNo: 2, state: 'sending', sent: true, reason: undefined }],
+      [{ orderId: 9, requestNo: 2, state: 'awaitingOperation', sent: false, reason: undefined }],
+      [{ orderId: 9, requestNo: 2, state: 'uncertain', sent: false, reason: 'poll answer lost' }],
+    ]);
+    expect(laas.at(-1)!.effects.filter((e) => e.type === 'effect.readBack')).toStrictEqual([
+      { type: 'effect.readBack', params: { ...ids, requestNo: 2, notBefore: T0 + 30_000 } },
+    ]);
+    // Settling is the settle effect's job: no recordChangeState on the way to idle.
+    expect(moves(laas)[3]).toStrictEqual([]);
   });
 
   it('leaves out actions that are not the machine\'s effects (XState\'s own, a name it does not declare)', () => {

@@ -5,6 +5,8 @@
 
 import { describe, expect, it } from 'vitest';
 import type { Engine } from '../src/engine/engine.js';
+import { OperationBook } from '../src/engine/operation-book.js';
+import type { OperationRow } from '../src/store/operations.js';
 import type { FakeMarket, FakeMarketOptions } from '../src/testing/index.js';
 import type { FakeCampaign } from '../src/testing/order-book.js';
 import {
@@ -40,8 +42,8 @@ async function setup(options: { operationDelayMs: number; failOperation?: (id: n
   return { market, db };
 }
 
-function open(m: FakeMarket, db: string): Engine {
-  const engine = engineFor(m, db, {
+async function open(m: FakeMarket, db: string): Promise<Engine> {
+  const engine = await engineFor(m, db, {
     clock: () => now,
     pollPolicy: POLICY,
     campaigns: ALL_CAMPAIGNS.map((c) => ({ campaignId: c.campaignId, businessId: c.businessId, model: c.model })),
@@ -49,6 +51,15 @@ function open(m: FakeMarket, db: string): Engine {
   engines.push(engine);
   return engine;
 }
+
+/** The operation's row, read through the port. */
+async function operation(engine: Engine, operationId: string): Promise<OperationRow> {
+  const row = await engine.store.read((tx) => tx.operations.get(operationId));
+  if (row === undefined) throw new Error(`no operation ${operationId}`);
+  return row;
+}
+
+const nextPollDue = (engine: Engine): Promise<number | undefined> => engine.store.read((tx) => tx.operations.nextDueAt());
 
 type OpsBody = { operationType: string; operationIds: string[] };
 const bodyOf = (r: { body: unknown }): OpsBody => r.body as OpsBody;
@@ -59,18 +70,20 @@ describe('polling async operations', () => {
     const laasB = range(60_001, 230);
     const laasA = range(61_001, 40);
     m.seedOrders([...seeds(LAAS, laasB[0]!, 230), ...seeds(LAAS_A, laasA[0]!, 40)]);
-    const engine = open(m, db);
+    const engine = await open(m, db);
     await engine.sync();
-    engine.requestChanges([...laasB, ...laasA].map((orderId) => ({ orderId, ...CANCEL })));
-    // Operations of another type (e.g. a recipient update started elsewhere) are polled apart.
-    engine.store.write(() => {
-      for (const id of ['recipient-1', 'recipient-2']) engine.operations.start({ operationId: id, operationType: 'ORDER_RECIPIENT_UPDATE', businessId: BUSINESS_B, orderId: null }, now);
+    await engine.requestChanges([...laasB, ...laasA].map((orderId) => ({ orderId, ...CANCEL })));
+    // Operations of another type (e.g. a recipient update started elsewhere) are polled apart:
+    // recorded as the engine records an operation, with the engine's poll policy.
+    const book = new OperationBook(POLICY);
+    await engine.store.transaction(async (tx) => {
+      for (const id of ['recipient-1', 'recipient-2']) await book.start(tx, { operationId: id, operationType: 'ORDER_RECIPIENT_UPDATE', businessId: BUSINESS_B, orderId: null }, now);
     });
 
     const sent = await engine.flush();
     expect(sent.counters.operationsStarted).toBe(270);
     expect(requestsTo(m, 'getOperations')).toHaveLength(0); // nothing due yet
-    for (const id of [...laasB, ...laasA]) expect(engine.getOrder(id).change).toBe('awaitingOperation');
+    for (const id of [...laasB, ...laasA]) expect((await engine.getOrder(id)).change).toBe('awaitingOperation');
 
     now += POLICY.initialIntervalMs;
     expect(await engine.pollOperations()).toBe(272);
@@ -96,35 +109,35 @@ describe('polling async operations', () => {
   it('follows the backoff schedule stored in next_poll_at', async () => {
     const { market: m, db } = await setup({ operationDelayMs: 20_000 });
     m.seedOrders(seeds(LAAS, 70_001, 1));
-    const engine = open(m, db);
+    const engine = await open(m, db);
     await engine.sync();
-    engine.requestChange({ orderId: 70_001, ...CANCEL });
+    await engine.requestChange({ orderId: 70_001, ...CANCEL });
     await engine.flush();
-    const opId = engine.getOrder(70_001).pending!.operationId!;
-    const row = () => engine.operations.get(opId)!;
-    expect(row().next_poll_at).toBe(T0 + 1_000);
+    const opId = (await engine.getOrder(70_001)).pending!.operationId!;
+    const row = () => operation(engine, opId);
+    expect((await row()).next_poll_at).toBe(T0 + 1_000);
 
     const pollTimes: number[] = [];
     const expectedGaps = [2_000, 4_000, 8_000, 8_000]; // initial 1 s, ×2, capped at 8 s
     for (const gap of expectedGaps) {
       // Just before the due time: nothing is polled.
-      now = row().next_poll_at - 1;
+      now = (await row()).next_poll_at - 1;
       expect(await engine.pollOperations()).toBe(0);
-      now = row().next_poll_at;
+      now = (await row()).next_poll_at;
       expect(await engine.pollOperations()).toBe(1);
       pollTimes.push(now);
-      expect(row().state).toBe('inProgress');
-      expect(row().next_poll_at - now).toBe(gap);
+      expect((await row()).state).toBe('inProgress');
+      expect((await row()).next_poll_at - now).toBe(gap);
     }
     expect(pollTimes).toEqual([T0 + 1_000, T0 + 3_000, T0 + 7_000, T0 + 15_000]);
     expect(requestsTo(m, 'getOperations').map((r) => r.receivedAt)).toEqual(pollTimes);
 
     // The fake finishes at T0 + 20 s; the poll at T0 + 23 s sees DONE and the order is CANCELLED.
-    now = row().next_poll_at;
+    now = (await row()).next_poll_at;
     await engine.pollOperations();
-    expect(row().state).toBe('done');
-    expect(engine.getOrder(70_001)).toMatchObject({ status: 'CANCELLED', substatus: 'SHOP_FAILED', change: 'idle', marketState: 'CANCELLED' });
-    expect(engine.getOrder(70_001).lastOutcome).toMatchObject({ kind: 'accepted', status: 'CANCELLED' });
+    expect((await row()).state).toBe('done');
+    expect(await engine.getOrder(70_001)).toMatchObject({ status: 'CANCELLED', substatus: 'SHOP_FAILED', change: 'idle', marketState: 'CANCELLED' });
+    expect((await engine.getOrder(70_001)).lastOutcome).toMatchObject({ kind: 'accepted', status: 'CANCELLED' });
     expect(m.getOrder(70_001)).toMatchObject({ status: 'CANCELLED', substatus: 'SHOP_FAILED' });
     // An ended operation is never polled again.
     now += 60_000;
@@ -136,35 +149,35 @@ describe('polling async operations', () => {
     const failing = new Set([80_002, 80_005]);
     const { market: m, db } = await setup({ operationDelayMs: 500, failOperation: (id) => failing.has(id) });
     m.seedOrders(seeds(LAAS, ids[0]!, 10));
-    const engine = open(m, db);
+    const engine = await open(m, db);
     await engine.sync();
-    engine.requestChanges(ids.map((orderId) => ({ orderId, ...CANCEL })));
+    await engine.requestChanges(ids.map((orderId) => ({ orderId, ...CANCEL })));
     await engine.flush();
     now += POLICY.initialIntervalMs;
     await engine.pollOperations();
-    expect(engine.stats().open).toBe(0);
+    expect((await engine.stats()).open).toBe(0);
     for (const id of ids) {
-      const order = engine.getOrder(id);
+      const order = await engine.getOrder(id);
       const fake = m.getOrder(id)!;
       expect(`${order.status}/${order.substatus}`).toBe(`${fake.status}/${fake.substatus}`);
       if (failing.has(id)) {
         expect(order).toMatchObject({ status: 'PROCESSING', substatus: 'STARTED', change: 'idle' });
         expect(order.lastOutcome).toMatchObject({ kind: 'rejected', status: 'CANCELLED', substatus: 'SHOP_FAILED' });
         expect(order.lastOutcome!.reason).toMatch(/Operation fake-op-\d+ FAILED at the Market/);
-        expect(engine.store.outbox.get(id, 1)).toMatchObject({ state: 'rejected', last_error: order.lastOutcome!.reason });
+        expect(await engine.store.read((tx) => tx.outbox.get(id, 1))).toMatchObject({ state: 'rejected', last_error: order.lastOutcome!.reason });
       } else {
         expect(order).toMatchObject({ status: 'CANCELLED', substatus: 'SHOP_FAILED', change: 'idle' });
-        expect(engine.store.outbox.get(id, 1)?.state).toBe('accepted');
+        expect((await engine.store.read((tx) => tx.outbox.get(id, 1)))?.state).toBe('accepted');
       }
     }
-    expect(engine.summary().operations).toEqual({ done: 8, failed: 2 });
+    expect((await engine.summary()).operations).toEqual({ done: 8, failed: 2 });
     // A failed cancellation may be asked for again, and this time it goes through.
     failing.clear();
-    engine.requestChange({ orderId: 80_002, ...CANCEL });
+    await engine.requestChange({ orderId: 80_002, ...CANCEL });
     await engine.flush();
     now += 1_000;
     await engine.pollOperations();
-    expect(engine.getOrder(80_002)).toMatchObject({ status: 'CANCELLED', change: 'idle' });
+    expect(await engine.getOrder(80_002)).toMatchObject({ status: 'CANCELLED', change: 'idle' });
     expect(m.stats().duplicateApplications).toBe(0);
   });
 
@@ -172,19 +185,19 @@ describe('polling async operations', () => {
     const { market: m, db } = await setup({ operationDelayMs: 5_000 });
     const ids = range(90_001, 5);
     m.seedOrders(seeds(LAAS, ids[0]!, 5));
-    const first = open(m, db);
+    const first = await open(m, db);
     await first.sync();
-    first.requestChanges(ids.map((orderId) => ({ orderId, ...CANCEL })));
+    await first.requestChanges(ids.map((orderId) => ({ orderId, ...CANCEL })));
     await first.flush();
     now += 1_000;
     await first.pollOperations(); // IN_PROGRESS: next poll at T0 + 3 s
-    const due = first.store.operations.nextDueAt()!;
+    const due = (await nextPollDue(first))!;
     expect(due).toBe(T0 + 3_000);
     await first.close();
 
     // A new process: nothing in memory, only the file.
-    const second = open(m, db);
-    for (const id of ids) expect(second.getOrder(id).change).toBe('awaitingOperation');
+    const second = await open(m, db);
+    for (const id of ids) expect((await second.getOrder(id)).change).toBe('awaitingOperation');
     const pollsBefore = requestsTo(m, 'getOperations').length;
     now = due - 1;
     expect(await second.pollOperations()).toBe(0);
@@ -193,11 +206,11 @@ describe('polling async operations', () => {
     expect(await second.pollOperations()).toBe(5);
     expect(requestsTo(m, 'getOperations')).toHaveLength(pollsBefore + 1);
     // Still running at T0 + 3 s; the next poll at T0 + 7 s finds them DONE.
-    expect(second.store.operations.nextDueAt()).toBe(T0 + 7_000);
+    expect(await nextPollDue(second)).toBe(T0 + 7_000);
     now = T0 + 7_000;
     const report = await second.flush();
     expect(report.open).toBe(0);
-    for (const id of ids) expect(second.getOrder(id)).toMatchObject({ status: 'CANCELLED', substatus: 'SHOP_FAILED', change: 'idle' });
+    for (const id of ids) expect(await second.getOrder(id)).toMatchObject({ status: 'CANCELLED', substatus: 'SHOP_FAILED', change: 'idle' });
     expect(m.stats().duplicateApplications).toBe(0);
   });
 
@@ -205,7 +218,7 @@ describe('polling async operations', () => {
     // The Market allows one getOperations call an hour per business, and its headers say so.
     const { market: m, db } = await setup({ operationDelayMs: 2_500, quotas: { getOperations: { limit: 1, windowMs: 3_600_000 } } });
     m.seedOrders([...seeds(LAAS, 96_001, 3), ...seeds(LAAS_A, 97_001, 3)]);
-    const engine = engineFor(m, db, {
+    const engine = await engineFor(m, db, {
       clock: () => now,
       pollPolicy: POLICY,
       campaigns: ALL_CAMPAIGNS.map((c) => ({ campaignId: c.campaignId, businessId: c.businessId, model: c.model })),
@@ -213,36 +226,36 @@ describe('polling async operations', () => {
     });
     engines.push(engine);
     await engine.sync();
-    engine.requestChanges([...range(96_001, 3), ...range(97_001, 3)].map((orderId) => ({ orderId, ...CANCEL })));
+    await engine.requestChanges([...range(96_001, 3), ...range(97_001, 3)].map((orderId) => ({ orderId, ...CANCEL })));
     await engine.flush();
     now += POLICY.initialIntervalMs;
     // One call per business is due, and the budget of each business's getOperations has room for one.
     expect(await engine.pollOperations()).toBe(6);
     expect(requestsTo(m, 'getOperations')).toHaveLength(2);
     // Both budgets are now spent: the next due polls are not made, not counted, and rescheduled.
-    now = engine.store.operations.nextDueAt()!;
+    now = (await nextPollDue(engine))!;
     expect(await engine.pollOperations()).toBe(0);
     expect(requestsTo(m, 'getOperations')).toHaveLength(2);
-    expect(engine.store.operations.nextDueAt()).toBeGreaterThan(now);
-    for (const id of [...range(96_001, 3), ...range(97_001, 3)]) expect(engine.getOrder(id).change).toBe('awaitingOperation');
+    expect(await nextPollDue(engine)).toBeGreaterThan(now);
+    for (const id of [...range(96_001, 3), ...range(97_001, 3)]) expect((await engine.getOrder(id)).change).toBe('awaitingOperation');
   });
 
   it('an operation still running at its deadline expires: the change is given up, never sent twice', async () => {
     const { market: m, db } = await setup({ operationDelayMs: 10 * 60_000 });
     m.seedOrders(seeds(LAAS, 95_001, 1));
-    const engine = open(m, db);
+    const engine = await open(m, db);
     await engine.sync();
-    engine.requestChange({ orderId: 95_001, ...CANCEL });
+    await engine.requestChange({ orderId: 95_001, ...CANCEL });
     await engine.flush();
-    const opId = engine.getOrder(95_001).pending!.operationId!;
+    const opId = (await engine.getOrder(95_001)).pending!.operationId!;
     // Poll on schedule until past the 2-minute deadline.
-    for (let i = 0; i < 40 && engine.operations.get(opId)!.state === 'inProgress'; i++) {
-      now = engine.operations.get(opId)!.next_poll_at;
+    for (let i = 0; i < 40 && (await operation(engine, opId)).state === 'inProgress'; i++) {
+      now = (await operation(engine, opId)).next_poll_at;
       await engine.pollOperations();
     }
-    expect(engine.operations.get(opId)!.state).toBe('expired');
+    expect((await operation(engine, opId)).state).toBe('expired');
     expect(now).toBe(T0 + POLICY.timeoutMs);
-    const order = engine.getOrder(95_001);
+    const order = await engine.getOrder(95_001);
     expect(order).toMatchObject({ status: 'PROCESSING', change: 'idle' });
     expect(order.lastOutcome).toMatchObject({ kind: 'rejected' });
     expect(order.lastOutcome!.reason).toMatch(/still IN_PROGRESS at its deadline/);
@@ -255,6 +268,6 @@ describe('polling async operations', () => {
     // When the operation does end at the Market, a sync shows it.
     now = T0 + 11 * 60_000;
     await engine.sync();
-    expect(engine.getOrder(95_001)).toMatchObject({ status: 'CANCELLED', substatus: 'SHOP_FAILED' });
+    expect(await engine.getOrder(95_001)).toMatchObject({ status: 'CANCELLED', substatus: 'SHOP_FAILED' });
   });
 });

@@ -138,6 +138,28 @@ const scenario = fc.record({
   events: fc.array(chunk, { maxLength: 25, size: 'medium' }).map((chunks) => chunks.flat()),
 });
 
+const operationStarted: EventTemplate = (s) => ({ type: 'DISPATCH.OPERATION_STARTED', at: s.context.observedAt + 3, operationId: 'op-1', operationType: 'ORDER_STATUS_UPDATE' });
+/** A fresh read-back showing the order where it was: the change did not apply, so it is queued again (or given up). */
+const readBackUnchanged: EventTemplate = (s) => ({ type: 'MARKET.OBSERVED', status: s.context.status, substatus: s.context.substatus, observedAt: s.context.observedAt + 10, source: 'readBack' });
+/**
+ * As `scenario`, plus runs that hand a change to an operation (async changes: LaaS cancellations)
+ * and lose an answer there, and unknown outcomes a read-back shows were not applied.
+ */
+const scenarioWithOperations = fc.record({
+  input: inputArb,
+  events: fc
+    .array(
+      fc.oneof(
+        { weight: 9, arbitrary: chunk },
+        { weight: 1, arbitrary: requestTemplate.map((r) => [r, at('DISPATCH.SENT'), operationStarted]) },
+        { weight: 1, arbitrary: requestTemplate.map((r) => [r, at('DISPATCH.SENT'), operationStarted, at('DISPATCH.UNKNOWN')]) },
+        { weight: 1, arbitrary: requestTemplate.map((r) => [r, at('DISPATCH.SENT'), at('DISPATCH.UNKNOWN'), readBackUnchanged]) },
+      ),
+      { maxLength: 25, size: 'medium' },
+    )
+    .map((chunks) => chunks.flat()),
+});
+
 /** Runs the templates, calling `check` with each step. */
 function walk(
   input: OrderInput,
@@ -271,6 +293,45 @@ describe('order machine properties', () => {
       }),
       { numRuns: NUM_RUNS },
     );
+  });
+
+  it('(e) the outbox can follow the change region from the effects alone: every move of a pending change is an effect', () => {
+    // The engine writes outbox rows only from these effects (issue #10): replayed on a model of
+    // the outbox, they must leave the pending request's row in exactly the machine's change state.
+    const moved = new Set<string>();
+    fc.assert(
+      fc.property(scenarioWithOperations, ({ input, events }) => {
+        const outbox = new Map<number, string>();
+        walk(input, events, (before, _event, after, actions) => {
+          for (const a of actions) {
+            if (a.type === 'effect.sendStatusChange') outbox.set((a.params as { pending: { requestNo: number } }).pending.requestNo, 'queued');
+            if (a.type === 'effect.recordChangeState') {
+              const p = a.params as { orderId: number; requestNo: number; state: string; sent: boolean };
+              expect(p.orderId).toBe(ORDER_ID);
+              expect(outbox.has(p.requestNo), `request ${p.requestNo} moved before it was queued`).toBe(true);
+              // A send is counted exactly on the way into sending.
+              expect(p.sent).toBe(p.state === 'sending');
+              outbox.set(p.requestNo, p.state);
+            }
+            if (a.type === 'effect.settleStatusChange') {
+              const o = (a.params as { outcome: { requestNo: number; kind: string } }).outcome;
+              outbox.set(o.requestNo, o.kind);
+            }
+          }
+          const pending = after.context.pending;
+          if (pending) expect(outbox.get(pending.requestNo), `after ${changeState(before)} → ${changeState(after)}`).toBe(changeState(after));
+          // Settled requests stay settled; none is left open once the change region is idle.
+          const open = [...outbox.entries()].filter(([, state]) => ['queued', 'sending', 'awaitingOperation', 'uncertain'].includes(state));
+          expect(open.map(([requestNo]) => requestNo)).toEqual(pending ? [pending.requestNo] : []);
+          if (changeState(before) !== changeState(after)) moved.add(`${changeState(before)}→${changeState(after)}`);
+        });
+      }),
+      { numRuns: NUM_RUNS },
+    );
+    // The scenarios reach every move the effect is for.
+    for (const m of ['queued→sending', 'sending→queued', 'sending→awaitingOperation', 'sending→uncertain', 'awaitingOperation→uncertain', 'uncertain→queued']) {
+      expect(moved, m).toContain(m);
+    }
   });
 
   it('invariants: every send is legal from the current state; a pending change exists exactly when change is not idle and never equals where the Market has the order', () => {

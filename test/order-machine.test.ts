@@ -21,6 +21,11 @@ import {
 const RTS = { status: 'PROCESSING', substatus: 'READY_TO_SHIP' } as const;
 const SHOP_FAILED = { status: 'CANCELLED', substatus: 'SHOP_FAILED' } as const;
 const ids = { orderId: ORDER_ID, campaignId: CAMPAIGN_ID };
+/** effect.recordChangeState: the pending change (request 1) moved to `state`; its outbox row follows. */
+const changeStateEffect = (state: string, sent = false, reason?: string) => ({
+  type: 'effect.recordChangeState',
+  params: { orderId: ORDER_ID, requestNo: 1, state, sent, reason },
+});
 
 const request = (target: { status: KnownOrderStatus; substatus?: KnownOrderSubstatus }, at: number, extra: Partial<Extract<OrderEvent, { type: 'SELLER.REQUEST' }>> = {}): OrderEvent => ({
   type: 'SELLER.REQUEST',
@@ -114,7 +119,7 @@ describe('order machine: FBS ship accepted', () => {
     const s2 = step(s1.snapshot, sent(T0 + 2_000));
     expect(changeState(s2.snapshot)).toBe('sending');
     expect(s2.snapshot.context.pending).toEqual({ ...pending, sends: 1, sentAt: T0 + 2_000 });
-    expect(s2.effects).toEqual([]);
+    expect(s2.effects).toEqual([changeStateEffect('sending', true)]);
 
     const s3 = step(s2.snapshot, accepted(T0 + 3_000));
     expect(s3.snapshot.value).toEqual({ market: { PROCESSING: 'READY_TO_SHIP' }, change: 'idle', cancellation: 'none' });
@@ -172,6 +177,7 @@ describe('order machine: LaaS', () => {
     expect(s3.snapshot.value).toEqual({ market: { PROCESSING: 'STARTED' }, change: 'awaitingOperation', cancellation: 'none' });
     expect(s3.snapshot.context.pending?.operationId).toBe('op-77');
     expect(s3.effects).toEqual([
+      changeStateEffect('awaitingOperation'),
       { type: 'effect.trackOperation', params: { ...ids, operationId: 'op-77', operationType: 'ORDER_STATUS_UPDATE' } },
     ]);
     // A second request while the operation runs is refused, not queued.
@@ -217,7 +223,7 @@ describe('order machine: unknown outcome, read back before sending again', () =>
       const b = step(a.snapshot, unknown(base + 1));
       expect(changeState(b.snapshot)).toBe('uncertain');
       expect(b.snapshot.context.pending?.uncertainReason).toBe('timeout after 10 s');
-      expect(b.effects).toEqual([{ type: 'effect.readBack', params: ids }]);
+      expect(b.effects).toEqual([changeStateEffect('uncertain', false, 'timeout after 10 s'), { type: 'effect.readBack', params: { ...ids, requestNo: 1, notBefore: undefined } }]);
       const c = step(b.snapshot, started(base + 2));
       if (send < 3) {
         expect(changeState(c.snapshot), `after send ${send}`).toBe('queued');
@@ -303,7 +309,7 @@ describe('order machine: deferral', () => {
     const d = step(sending, { type: 'DISPATCH.DEFERRED', at: T0 + 3, notBefore: T0 + 60_000, reason: '420 until …' });
     expect(changeState(d.snapshot)).toBe('queued');
     expect(d.snapshot.context.pending).toMatchObject({ sends: 0, notBefore: T0 + 60_000 });
-    expect(d.effects).toEqual([{ type: 'effect.sendStatusChange', params: { ...ids, pending: d.snapshot.context.pending } }]);
+    expect(d.effects).toEqual([changeStateEffect('queued', false, '420 until …'), { type: 'effect.sendStatusChange', params: { ...ids, pending: d.snapshot.context.pending } }]);
     const again = step(d.snapshot, sent(T0 + 60_000));
     expect(again.snapshot.context.pending?.sends).toBe(1);
     expect(again.snapshot.context.pending).not.toHaveProperty('notBefore');
@@ -472,11 +478,11 @@ describe('order machine: an async change whose answer was lost', () => {
     const sentAt = T0 + 2_000;
     const unsure = run(snapshot, [request(SHOP_FAILED, T0 + 1_000), sent(sentAt), unknown(sentAt + 10_000)]).at(-1)!;
     expect(changeState(unsure.snapshot)).toBe('uncertain');
-    expect(unsure.effects).toEqual([{ type: 'effect.readBack', params: { ...ids, notBefore: undefined } }]);
+    expect(unsure.effects).toEqual([changeStateEffect('uncertain', false, 'timeout after 10 s'), { type: 'effect.readBack', params: { ...ids, requestNo: 1, notBefore: undefined } }]);
     // 20 s after the send the operation may still be running: read again after half the wait.
     const early = step(unsure.snapshot, observed('PROCESSING', 'STARTED', sentAt + 20_000, 'readBack'));
     expect(changeState(early.snapshot)).toBe('uncertain');
-    expect(early.effects).toEqual([{ type: 'effect.readBack', params: { ...ids, notBefore: sentAt + 30_000 } }]);
+    expect(early.effects).toEqual([{ type: 'effect.readBack', params: { ...ids, requestNo: 1, notBefore: sentAt + 30_000 } }]);
     expect(early.snapshot.context.pending?.sends).toBe(1);
     // Past asyncSettleMs, "not yet" means not applied: it is sent again.
     const late = step(early.snapshot, observed('PROCESSING', 'STARTED', sentAt + DEFAULT_ASYNC_SETTLE_MS, 'readBack'));

@@ -98,6 +98,23 @@ function unexportedButReferenced(p: ts.Program): string[] {
   return [...missing.values()].sort();
 }
 
+/** The types a user writes to code against the store port, or to open the SQLite adapter with options. */
+const STORE_PORT_TYPES = [
+  'Store',
+  'StoreTx',
+  'OrdersPort',
+  'JournalPort',
+  'OutboxPort',
+  'OperationsPort',
+  'TimersPort',
+  'LimiterPort',
+  'CursorsPort',
+  'CampaignsPort',
+  'HaltsPort',
+  'CountersPort',
+  'SqliteOptions',
+] as const;
+
 // The built package's three entry points, imported by name as a user would (self-reference).
 describe('package exports', () => {
   it('ym-orders, ym-orders/machines and ym-orders/testing load from dist with their public names', () => {
@@ -106,7 +123,9 @@ describe('package exports', () => {
       const machines = await import('ym-orders/machines');
       const testing = await import('ym-orders/testing');
       console.log(JSON.stringify({
-        core: ['createEngine', 'ChangeRefusedError', 'StoreError', 'MarketAuthError', 'YmOrdersError'].filter((n) => typeof core[n] === 'function'),
+        core: ['createEngine', 'ChangeRefusedError', 'StoreError', 'MarketAuthError', 'YmOrdersError', 'SqliteStore', 'openStore'].filter((n) => typeof core[n] === 'function'),
+        storeIsAValue: 'Store' in core,
+        storeErrorCodes: Object.values(core.STORE_ERROR_CODES).sort(),
         machines: ['orderMachine', 'operationMachine', 'explainTransition', 'toMermaid', 'orderEffects', 'operationEffects'].filter((n) => n in machines),
         statuses: machines.ORDER_STATUSES.length,
         substatuses: machines.ORDER_SUBSTATUSES.length,
@@ -114,7 +133,10 @@ describe('package exports', () => {
       }));`;
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
     expect(JSON.parse(out)).toEqual({
-      core: ['createEngine', 'ChangeRefusedError', 'StoreError', 'MarketAuthError', 'YmOrdersError'],
+      core: ['createEngine', 'ChangeRefusedError', 'StoreError', 'MarketAuthError', 'YmOrdersError', 'SqliteStore', 'openStore'],
+      // The store is a port (an interface, types only); SqliteStore is its first adapter.
+      storeIsAValue: false,
+      storeErrorCodes: ['DB_BUSY', 'DB_CANNOT_OPEN', 'DB_CLOSED', 'DB_CORRUPT', 'DB_FAILED', 'DB_NOT_OURS', 'DB_SCHEMA_TOO_NEW', 'DB_UNSUPPORTED'],
       machines: ['orderMachine', 'operationMachine', 'explainTransition', 'toMermaid', 'orderEffects', 'operationEffects'],
       statuses: 12,
       substatuses: 125,
@@ -140,6 +162,14 @@ describe('package exports', () => {
     const driverTypes = p.getSourceFiles().filter((f) => f.fileName.includes('/node_modules/@types/better-sqlite3/')).map((f) => f.fileName);
     const naming = p.getSourceFiles().filter((f) => f.fileName.startsWith(DIST) && f.text.includes('better-sqlite3')).map((f) => path.relative(ROOT, f.fileName));
     expect({ driverTypes, naming }).toEqual({ driverTypes: [], naming: [] });
+  }, 300_000);
+
+  it('exports the store port by name: Store, StoreTx, one interface per concern, and the SQLite adapter\'s options', () => {
+    const p = strictProgram();
+    const checker = p.getTypeChecker();
+    const entry = checker.getSymbolAtLocation(p.getSourceFile(path.join(ROOT, (pkg.exports['.'] as { types: string }).types))!)!;
+    const names = new Set(checker.getExportsOfModule(entry).map((s) => s.name));
+    expect(STORE_PORT_TYPES.filter((name) => !names.has(name))).toEqual([]);
   }, 300_000);
 
   it('every type a public signature names is exported by an entry point', () => {

@@ -107,17 +107,17 @@ describe('refusals end to end: the order\'s lastOutcome carries the code, the re
     const market = await t.start();
     // The engine last saw these in DELIVERY or PICKUP; the Market has since moved them on.
     market.seedOrders([...seeds(DBS, 701, 2, 'DELIVERY', 'DELIVERY_SERVICE_RECEIVED'), ...seeds(DBS, 703, 1, 'PICKUP', 'PICKUP_SERVICE_RECEIVED')]);
-    const { engine } = t.open(market);
+    const { engine } = await t.open(market);
     await engine.sync();
     market.setOrderStatus(701, 'CANCELLED', 'USER_CHANGED_MIND');
     market.setOrderStatus(702, 'CANCELLED', 'USER_CHANGED_MIND');
     market.setOrderStatus(703, 'DELIVERY', 'DELIVERY_SERVICE_RECEIVED');
-    engine.requestChange({ orderId: 701, status: 'PICKUP', substatus: 'PICKUP_SERVICE_RECEIVED' }); // bulk
-    engine.requestChange({ orderId: 702, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED', realDeliveryDate: pastDeliveryDate() }); // single PUT
-    engine.requestChange({ orderId: 703, status: 'CANCELLED', substatus: 'PICKUP_EXPIRED' }); // a PICKUP reason, not a DELIVERY one
+    await engine.requestChange({ orderId: 701, status: 'PICKUP', substatus: 'PICKUP_SERVICE_RECEIVED' }); // bulk
+    await engine.requestChange({ orderId: 702, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED', realDeliveryDate: pastDeliveryDate() }); // single PUT
+    await engine.requestChange({ orderId: 703, status: 'CANCELLED', substatus: 'PICKUP_EXPIRED' }); // a PICKUP reason, not a DELIVERY one
     await engine.flush({ untilIdle: true });
 
-    const bulk = engine.getOrder(701).lastOutcome!;
+    const bulk = (await engine.getOrder(701)).lastOutcome!;
     expect(bulk).toMatchObject({
       kind: 'rejected',
       rejection: { code: 'TRANSITION_NOT_ALLOWED', from: 'CANCELLED/USER_CHANGED_MIND', to: 'PICKUP/PICKUP_SERVICE_RECEIVED' },
@@ -125,34 +125,34 @@ describe('refusals end to end: the order\'s lastOutcome carries the code, the re
     expect(bulk.reason).toMatch(/^Order 701: Transition 'CANCELLED\/USER_CHANGED_MIND' -> 'PICKUP\/PICKUP_SERVICE_RECEIVED' is not allowed/);
     expect(bulk.rejection!.message).toMatch(/^The Market says the transition from CANCELLED\/USER_CHANGED_MIND to PICKUP\/PICKUP_SERVICE_RECEIVED is not allowed/);
 
-    const single = engine.getOrder(702).lastOutcome!;
+    const single = (await engine.getOrder(702)).lastOutcome!;
     expect(single).toMatchObject({ kind: 'rejected', rejection: { code: 'TRANSITION_NOT_ALLOWED', from: 'CANCELLED/USER_CHANGED_MIND', to: 'DELIVERED/DELIVERY_SERVICE_DELIVERED' } });
     expect(single.reason).toContain('HTTP 400');
 
-    expect(engine.getOrder(703).lastOutcome).toMatchObject({
+    expect((await engine.getOrder(703)).lastOutcome).toMatchObject({
       kind: 'rejected',
       rejection: { code: 'CANCEL_SUBSTATUS_NOT_AVAILABLE', substatus: 'PICKUP_EXPIRED', from: 'DELIVERY' },
     });
     // The fake was asked, and refused, each once: nothing was resent.
     expect(market.requests.filter((r) => r.endpoint === 'updateOrderStatuses' || r.endpoint === 'updateOrderStatus')).toHaveLength(2);
 
-    const rejected = engine.history(701).find((row) => row.event_type === 'DISPATCH.REJECTED')!;
+    const rejected = (await engine.history(701)).find((row) => row.event_type === 'DISPATCH.REJECTED')!;
     expect(JSON.parse(rejected.event)).toMatchObject({ rejection: { code: 'TRANSITION_NOT_ALLOWED' } });
   });
 
   it('a rejection in words nobody documented is UNRECOGNIZED, with the words kept, and nothing breaks', async () => {
     const market = await t.start();
     market.seedOrders(seeds(DBS, 801, 1, 'PROCESSING', 'STARTED'));
-    const engine = engineFor(market, ':memory:');
+    const engine = await engineFor(market, ':memory:');
     t.engines.push(engine);
     await engine.sync();
-    engine.requestChange({ orderId: 801, status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' });
+    await engine.requestChange({ orderId: 801, status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' });
     const now = engine.clock();
-    engine.store.write(() => {
-      engine.orders.apply(801, { type: 'DISPATCH.SENT', at: now }, now);
-      engine.orders.apply(801, { type: 'DISPATCH.REJECTED', at: now, reason: 'Заказ 801: что-то пошло не так (код 7)' }, now);
+    await engine.store.transaction(async (tx) => {
+      await engine.orders.apply(tx, 801, { type: 'DISPATCH.SENT', at: now }, now);
+      await engine.orders.apply(tx, 801, { type: 'DISPATCH.REJECTED', at: now, reason: 'Заказ 801: что-то пошло не так (код 7)' }, now);
     });
-    expect(engine.getOrder(801)).toMatchObject({
+    expect(await engine.getOrder(801)).toMatchObject({
       change: 'idle',
       lastOutcome: { kind: 'rejected', reason: 'Заказ 801: что-то пошло не так (код 7)', rejection: { code: 'UNRECOGNIZED' } },
     });

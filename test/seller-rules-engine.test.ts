@@ -5,11 +5,11 @@
 //    change was pending: queued, in flight, or awaiting its operation;
 //  - USER_UNREACHABLE with the buyer's number unavailable passes the call-evidence check.
 
-import BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { initialTransition, transition } from 'xstate';
-import { orderMachine, type OrderEvent } from '../machines/order-machine.js';
+import { ORDER_MACHINE_VERSION, orderMachine, type OrderEvent } from '../machines/order-machine.js';
 import { isYmOrdersError } from '../src/errors.js';
+import { SqliteStore } from '../src/store/index.js';
 import type { FakeMarket, FakeRequest } from '../src/testing/index.js';
 import { DBS, LAAS, engineFor, orderIdsOf, seeds, tempDbPath, waitUntil } from './helpers/effects-fixtures.js';
 import { useEffectsTest } from './helpers/effects-harness.js';
@@ -18,22 +18,53 @@ const statusCalls = (market: FakeMarket): FakeRequest[] =>
   market.requests.filter((r) => r.endpoint === 'updateOrderStatuses' || r.endpoint === 'updateOrderStatus');
 
 /**
- * Rewrites a queued change as an older ym-orders, whose table had the row, would have stored it:
- * the snapshot's pending target and its outbox row (with its idempotency key).
+ * Queues a change on an idle tracked order as an older ym-orders, whose table allowed `target`,
+ * would have stored it: the machine takes a request the current rules allow (CANCELLED/SHOP_FAILED)
+ * and its pending target is rewritten; then the order row, its SELLER.REQUEST journal row and the
+ * outbox row (with the key of `target`) are written through the store port, in one transaction,
+ * on a connection of their own (the engine is closed meanwhile).
  */
-function rewriteQueuedChange(db: string, orderId: number, status: string, substatus: string): void {
-  const sqlite = new BetterSqlite3(db);
+async function queueUnderOlderRules(db: string, orderId: number, target: { status: string; substatus: string }, at: number): Promise<void> {
+  const store = SqliteStore.open(db);
   try {
-    const row = sqlite.prepare('SELECT snapshot FROM orders WHERE order_id = ?').get(orderId) as { snapshot: string };
-    const snapshot = JSON.parse(row.snapshot) as { context: { pending: Record<string, unknown> } };
-    snapshot.context.pending = { ...snapshot.context.pending, status, substatus };
-    sqlite.prepare('UPDATE orders SET snapshot = ? WHERE order_id = ?').run(JSON.stringify(snapshot), orderId);
-    const changed = sqlite
-      .prepare("UPDATE outbox SET status = ?, substatus = ?, idempotency_key = ? WHERE order_id = ? AND state = 'queued'")
-      .run(status, substatus, `${orderId}:${status}/${substatus}:m3:r1`, orderId);
-    expect(changed.changes).toBe(1);
+    await store.transaction(async (tx) => {
+      const row = await tx.orders.get(orderId);
+      expect(row).toMatchObject({ change_state: 'idle' });
+      const request: OrderEvent = { type: 'SELLER.REQUEST', status: 'CANCELLED', substatus: 'SHOP_FAILED', at };
+      const [queued] = transition(orderMachine, orderMachine.resolveState(JSON.parse(row!.snapshot)), request);
+      const persisted = JSON.parse(JSON.stringify(orderMachine.getPersistedSnapshot(queued))) as { context: { pending: { requestNo: number } } };
+      expect(persisted.context.pending).toMatchObject({ requestNo: 1 });
+      persisted.context.pending = { ...persisted.context.pending, ...target };
+      expect(await tx.orders.update({ ...row!, change_state: 'queued', snapshot: JSON.stringify(persisted), updated_at: at }, row!.row_version)).toBe(true);
+      const journalSeq = await tx.journal.append({
+        order_id: orderId,
+        row_version: row!.row_version + 1,
+        event_type: 'SELLER.REQUEST',
+        event: JSON.stringify({ ...request, ...target }),
+        source: 'seller',
+        from_status: row!.status,
+        from_substatus: row!.substatus,
+        from_change: 'idle',
+        to_status: row!.status,
+        to_substatus: row!.substatus,
+        to_change: 'queued',
+        at,
+      });
+      await tx.outbox.enqueue({
+        idempotency_key: `${orderId}:${target.status}/${target.substatus}:m${ORDER_MACHINE_VERSION}:r1`,
+        order_id: orderId,
+        campaign_id: row!.campaign_id,
+        request_no: 1,
+        status: target.status,
+        substatus: target.substatus,
+        real_delivery_date: null,
+        next_attempt_at: at,
+        journal_seq: journalSeq,
+        now: at,
+      });
+    });
   } finally {
-    sqlite.close();
+    await store.close();
   }
 }
 
@@ -45,20 +76,18 @@ describe('a queued change the new rules refuse', () => {
     market.seedOrders([...seeds(DBS, 901, 3, 'PROCESSING', 'STARTED'), ...seeds(DBS, 911, 1, 'DELIVERY', 'DELIVERY_SERVICE_RECEIVED')]);
     const db = tempDbPath();
     t.dbs.push(db);
-    let engine = engineFor(market, db);
+    let engine = await engineFor(market, db);
     await engine.sync();
-    engine.requestChanges([
-      { orderId: 901, status: 'CANCELLED', substatus: 'SHOP_FAILED' },
+    await engine.requestChanges([
       { orderId: 902, status: 'CANCELLED', substatus: 'SHOP_FAILED' },
       { orderId: 903, status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' },
-      { orderId: 911, status: 'CANCELLED', substatus: 'SHOP_FAILED' },
     ]);
     await engine.close();
     // What the old table queued: DBS.ready-to-ship (removed) and a buyer reason the shop may not send.
-    rewriteQueuedChange(db, 901, 'PROCESSING', 'READY_TO_SHIP');
-    rewriteQueuedChange(db, 911, 'CANCELLED', 'USER_REFUSED_QUALITY');
+    await queueUnderOlderRules(db, 901, { status: 'PROCESSING', substatus: 'READY_TO_SHIP' }, Date.now());
+    await queueUnderOlderRules(db, 911, { status: 'CANCELLED', substatus: 'USER_REFUSED_QUALITY' }, Date.now());
 
-    engine = engineFor(market, db);
+    engine = await engineFor(market, db);
     t.engines.push(engine);
     await engine.flush({ untilIdle: true });
 
@@ -68,7 +97,7 @@ describe('a queued change the new rules refuse', () => {
     expect(market.getOrder(901)).toMatchObject({ status: 'PROCESSING', substatus: 'STARTED' });
     expect(market.getOrder(911)).toMatchObject({ status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' });
 
-    const ready = engine.getOrder(901);
+    const ready = await engine.getOrder(901);
     expect(ready).toMatchObject({
       change: 'idle',
       pending: null,
@@ -80,12 +109,12 @@ describe('a queued change the new rules refuse', () => {
       },
     });
     expect(ready.lastOutcome!.reason).toContain('queued under older seller rules');
-    expect(engine.getOrder(911).lastOutcome).toMatchObject({
+    expect((await engine.getOrder(911)).lastOutcome).toMatchObject({
       kind: 'rejected',
       rejection: { code: 'NO_LONGER_ALLOWED', blockers: [{ code: 'WRONG_SUBSTATUS', expectedSubstatuses: ['SHOP_FAILED', 'USER_CHANGED_MIND', 'USER_UNREACHABLE'] }] },
     });
-    expect(engine.pendingChanges().map((r) => r.order_id)).toEqual([]);
-    const rows = engine.store.outbox.inState('rejected', Number.MAX_SAFE_INTEGER, 10);
+    expect((await engine.pendingChanges()).map((r) => r.order_id)).toEqual([]);
+    const rows = await engine.settledChanges({ state: 'rejected', since: 0 });
     expect(rows.map((r) => [r.order_id, r.attempts]).sort()).toEqual([[901, 0], [911, 0]]);
   });
 
@@ -94,18 +123,17 @@ describe('a queued change the new rules refuse', () => {
     market.seedOrders(seeds(DBS, 921, 1, 'PROCESSING', 'STARTED'));
     const db = tempDbPath();
     t.dbs.push(db);
-    let engine = engineFor(market, db);
+    let engine = await engineFor(market, db);
     await engine.sync();
-    engine.requestChange({ orderId: 921, status: 'CANCELLED', substatus: 'SHOP_FAILED' });
     await engine.close();
-    rewriteQueuedChange(db, 921, 'PROCESSING', 'READY_TO_SHIP');
-    engine = engineFor(market, db);
+    await queueUnderOlderRules(db, 921, { status: 'PROCESSING', substatus: 'READY_TO_SHIP' }, Date.now());
+    engine = await engineFor(market, db);
     t.engines.push(engine);
     const before = market.requests.length;
     const report = await engine.flush({ untilIdle: true });
     expect(market.requests.length - before).toBe(0);
     expect(report.open).toBe(0);
-    expect(engine.getOrder(921).lastOutcome).toMatchObject({ kind: 'rejected', rejection: { code: 'NO_LONGER_ALLOWED' } });
+    expect((await engine.getOrder(921)).lastOutcome).toMatchObject({ kind: 'rejected', rejection: { code: 'NO_LONGER_ALLOWED' } });
   });
 });
 
@@ -115,14 +143,14 @@ describe('a LaaS draft the Market cancels itself (unconfirmed after an hour)', (
   it('settles a queued confirmation as superseded, and it is never sent', async () => {
     const market = await t.start();
     market.seedOrders(seeds(LAAS, 931, 1, 'RESERVED', 'AWAIT_CONFIRMATION'));
-    const { engine } = t.open(market);
+    const { engine } = await t.open(market);
     await engine.sync();
-    engine.requestChange({ orderId: 931, status: 'PROCESSING', substatus: 'STARTED' });
+    await engine.requestChange({ orderId: 931, status: 'PROCESSING', substatus: 'STARTED' });
     market.setOrderStatus(931, 'CANCELLED', 'RESERVATION_EXPIRED');
     await engine.sync();
     await engine.flush({ untilIdle: true });
     expect(statusCalls(market)).toHaveLength(0);
-    expect(engine.getOrder(931)).toMatchObject({
+    expect(await engine.getOrder(931)).toMatchObject({
       status: 'CANCELLED', substatus: 'RESERVATION_EXPIRED', change: 'idle', pending: null,
       lastOutcome: { kind: 'superseded', status: 'PROCESSING', substatus: 'STARTED' },
     });
@@ -131,43 +159,43 @@ describe('a LaaS draft the Market cancels itself (unconfirmed after an hour)', (
   it('settles an in-flight confirmation as superseded; the Market’s late refusal changes nothing', async () => {
     const market = await t.start();
     market.seedOrders(seeds(LAAS, 941, 1, 'RESERVED', 'AWAIT_CONFIRMATION'));
-    const { engine } = t.open(market);
+    const { engine } = await t.open(market);
     await engine.sync();
-    engine.requestChange({ orderId: 941, status: 'PROCESSING', substatus: 'STARTED' });
+    await engine.requestChange({ orderId: 941, status: 'PROCESSING', substatus: 'STARTED' });
     market.hold((r) => r.endpoint === 'updateOrderStatuses');
     const flushing = engine.flush({ untilIdle: true });
     let observed;
     try {
       await waitUntil(() => market.held().length > 0, 'the confirmation is in flight');
-      expect(engine.getOrder(941).change).toBe('sending');
+      expect((await engine.getOrder(941)).change).toBe('sending');
       // The hour ran out while the request was on its way; the notification arrives first.
       market.setOrderStatus(941, 'CANCELLED', 'RESERVATION_EXPIRED');
-      observed = engine.observe({ orderId: 941, status: 'CANCELLED', substatus: 'RESERVATION_EXPIRED', observedAt: market.getOrder(941)!.updateDate });
+      observed = await engine.observe({ orderId: 941, status: 'CANCELLED', substatus: 'RESERVATION_EXPIRED', observedAt: market.getOrder(941)!.updateDate });
     } finally {
       market.release();
       await flushing;
     }
     expect(observed).toMatchObject({ change: 'idle', lastOutcome: { kind: 'superseded', status: 'PROCESSING', substatus: 'STARTED' } });
     expect(statusCalls(market)).toHaveLength(1);
-    expect(engine.getOrder(941)).toMatchObject({ status: 'CANCELLED', change: 'idle', lastOutcome: { kind: 'superseded' } });
-    expect(engine.pendingChanges()).toEqual([]);
+    expect(await engine.getOrder(941)).toMatchObject({ status: 'CANCELLED', change: 'idle', lastOutcome: { kind: 'superseded' } });
+    expect(await engine.pendingChanges()).toEqual([]);
   });
 
   it('settles a cancellation awaiting its operation as superseded, without waiting for the operation', async () => {
     const market = await t.start({ operationDelayMs: 3_600_000 });
     market.seedOrders(seeds(LAAS, 951, 1, 'RESERVED', 'AWAIT_CONFIRMATION'));
-    const { engine } = t.open(market);
+    const { engine } = await t.open(market);
     await engine.sync();
-    engine.requestChange({ orderId: 951, status: 'CANCELLED', substatus: 'SHOP_FAILED' });
+    await engine.requestChange({ orderId: 951, status: 'CANCELLED', substatus: 'SHOP_FAILED' });
     await engine.flush();
-    expect(engine.getOrder(951).change).toBe('awaitingOperation');
+    expect((await engine.getOrder(951)).change).toBe('awaitingOperation');
     market.setOrderStatus(951, 'CANCELLED', 'RESERVATION_EXPIRED');
     await engine.sync();
-    expect(engine.getOrder(951)).toMatchObject({
+    expect(await engine.getOrder(951)).toMatchObject({
       status: 'CANCELLED', substatus: 'RESERVATION_EXPIRED', change: 'idle',
       lastOutcome: { kind: 'superseded', status: 'CANCELLED', substatus: 'SHOP_FAILED' },
     });
-    expect(engine.stats().open).toBe(0);
+    expect((await engine.stats()).open).toBe(0);
   });
 });
 
@@ -248,28 +276,28 @@ describe('USER_UNREACHABLE when the buyer’s number is unavailable', () => {
   it('is queued and sent with { numberUnavailable: true }; other shapes are refused and write nothing', async () => {
     const market = await t.start();
     market.seedOrders(seeds(DBS, 961, 1, 'DELIVERY', 'DELIVERY_SERVICE_RECEIVED'));
-    const engine = engineFor(market, ':memory:');
+    const engine = await engineFor(market, ':memory:');
     t.engines.push(engine);
     await engine.sync();
-    const refused = (callEvidence: unknown) => {
+    const refused = async (callEvidence: unknown) => {
       try {
-        engine.requestChange({ orderId: 961, status: 'CANCELLED', substatus: 'USER_UNREACHABLE', callEvidence } as never);
+        await engine.requestChange({ orderId: 961, status: 'CANCELLED', substatus: 'USER_UNREACHABLE', callEvidence } as never);
       } catch (error) {
         if (isYmOrdersError(error)) return error;
         throw error;
       }
       throw new Error('expected a refusal');
     };
-    expect(refused(undefined)).toMatchObject({ code: 'CHANGE_REFUSED', message: expect.stringContaining('numberUnavailable') });
-    expect(refused({ numberUnavailable: false })).toMatchObject({ code: 'INVALID_COMMAND' });
-    expect(refused({ numberUnavailable: 'yes' })).toMatchObject({ code: 'INVALID_COMMAND' });
-    expect(engine.history(961).map((r) => r.event_type)).toEqual(['TRACK']);
+    expect(await refused(undefined)).toMatchObject({ code: 'CHANGE_REFUSED', message: expect.stringContaining('numberUnavailable') });
+    expect(await refused({ numberUnavailable: false })).toMatchObject({ code: 'INVALID_COMMAND' });
+    expect(await refused({ numberUnavailable: 'yes' })).toMatchObject({ code: 'INVALID_COMMAND' });
+    expect((await engine.history(961)).map((r) => r.event_type)).toEqual(['TRACK']);
 
-    engine.requestChange({ orderId: 961, status: 'CANCELLED', substatus: 'USER_UNREACHABLE', callEvidence: { numberUnavailable: true } });
+    await engine.requestChange({ orderId: 961, status: 'CANCELLED', substatus: 'USER_UNREACHABLE', callEvidence: { numberUnavailable: true } });
     await engine.flush({ untilIdle: true });
     expect(market.getOrder(961)).toMatchObject({ status: 'CANCELLED', substatus: 'USER_UNREACHABLE' });
-    expect(engine.getOrder(961).lastOutcome).toMatchObject({ kind: 'accepted' });
-    const request = engine.history(961).find((r) => r.event_type === 'SELLER.REQUEST')!;
+    expect((await engine.getOrder(961)).lastOutcome).toMatchObject({ kind: 'accepted' });
+    const request = (await engine.history(961)).find((r) => r.event_type === 'SELLER.REQUEST')!;
     expect(JSON.parse(request.event)).toMatchObject({ callEvidence: { numberUnavailable: true } });
   });
 });

@@ -48,14 +48,14 @@ async function setup(options: { campaigns?: typeof CAMPAIGNS } = {}) {
   return { market, db };
 }
 
-function open(m: FakeMarket, db: string, client?: RecordingClient, api: { timeoutMs?: number } = {}): Engine {
-  const engine = engineFor(m, db, client ? { client } : api.timeoutMs ? { api: { baseUrl: m.url, apiKey: API_KEY, timeoutMs: api.timeoutMs } } : {});
+async function open(m: FakeMarket, db: string, client?: RecordingClient, api: { timeoutMs?: number } = {}): Promise<Engine> {
+  const engine = await engineFor(m, db, client ? { client } : api.timeoutMs ? { api: { baseUrl: m.url, apiKey: API_KEY, timeoutMs: api.timeoutMs } } : {});
   engines.push(engine);
   return engine;
 }
 
-function cursorOf(engine: Engine, businessId: number): SyncCursor | undefined {
-  const raw = engine.store.cursors.get(syncCursorName(businessId));
+async function cursorOf(engine: Engine, businessId: number): Promise<SyncCursor | undefined> {
+  const raw = await engine.store.read((tx) => tx.cursors.get(syncCursorName(businessId)));
   return raw === undefined ? undefined : (JSON.parse(raw) as SyncCursor);
 }
 
@@ -64,7 +64,7 @@ const query = (path: string): URLSearchParams => new URLSearchParams(path.split(
 describe('sync pages through getBusinessOrders', () => {
   it('imports more than 50 orders page by page and stores the cursor', async () => {
     const { market: m, db } = await setup();
-    const engine = open(m, db);
+    const engine = await open(m, db);
     const before = Date.now();
     const result = await engine.sync();
     expect(result).toMatchObject({ pages: 3 + 1, seen: 140, created: 140, updated: 0, skipped: 0 });
@@ -75,20 +75,20 @@ describe('sync pages through getBusinessOrders', () => {
     expect(reads.slice(1).every((r) => query(r.path).get('pageToken'))).toBe(true);
     // Only the configured campaigns of the business are asked for.
     expect(reads.every((r) => JSON.stringify((r.body as { campaignIds: number[] }).campaignIds) === JSON.stringify([FBS.campaignId, DBS.campaignId]))).toBe(true);
-    for (const id of [...FBS_IDS, ...DBS_IDS, ...LAAS_IDS]) expect(engine.getOrder(id)).toMatchObject({ status: 'PROCESSING', substatus: 'STARTED' });
+    for (const id of [...FBS_IDS, ...DBS_IDS, ...LAAS_IDS]) expect(await engine.getOrder(id)).toMatchObject({ status: 'PROCESSING', substatus: 'STARTED' });
 
     // The sweep is complete: the cursor has no page token and starts the next sweep a minute
     // before this one began (clocks differ; stale news is ignored anyway).
-    const cursor = cursorOf(engine, BUSINESS_A)!;
+    const cursor = (await cursorOf(engine, BUSINESS_A))!;
     expect(cursor.pageToken).toBeUndefined();
     const startedAt = Date.parse(cursor.sweepStartedAt);
     expect(startedAt).toBeGreaterThanOrEqual(before - 5);
     expect(Date.parse(cursor.updatedFrom!)).toBe(startedAt - 60_000);
-    expect(cursorOf(engine, BUSINESS_B)?.pageToken).toBeUndefined();
+    expect((await cursorOf(engine, BUSINESS_B))?.pageToken).toBeUndefined();
 
     // The cursor survives the process: a new engine on the file reads only what changed since.
     await engine.close();
-    const again = open(m, db);
+    const again = await open(m, db);
     m.setOrderStatus(FBS_IDS[0]!, 'CANCELLED', 'USER_CHANGED_MIND');
     const second = await again.sync();
     expect(second).toMatchObject({ seen: 1, created: 0, updated: 1 });
@@ -98,7 +98,7 @@ describe('sync pages through getBusinessOrders', () => {
 
   it('a second sync reads only the orders updated since, and observes Market-side moves', async () => {
     const { market: m, db } = await setup();
-    const engine = open(m, db);
+    const engine = await open(m, db);
     await engine.sync();
     const readsBefore = m.requests.length;
 
@@ -108,15 +108,15 @@ describe('sync pages through getBusinessOrders', () => {
     const result = await engine.sync();
     expect(result).toMatchObject({ pages: 2, seen: 3, created: 0, updated: 3, skipped: 0 });
     expect(m.requests.length - readsBefore).toBe(2); // one page per business
-    expect(engine.getOrder(FBS_IDS[5]!)).toMatchObject({ status: 'PROCESSING', substatus: 'READY_TO_SHIP', marketState: 'PROCESSING.READY_TO_SHIP' });
-    expect(engine.getOrder(DBS_IDS[7]!)).toMatchObject({ status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED', marketState: 'DELIVERY' });
-    expect(engine.getOrder(LAAS_IDS[3]!)).toMatchObject({ status: 'CANCELLED', substatus: 'USER_CHANGED_MIND', marketState: 'CANCELLED' });
-    expect(engine.history(DBS_IDS[7]!).at(-1)).toMatchObject({ source: 'sync', from_status: 'PROCESSING', to_status: 'DELIVERY' });
+    expect(await engine.getOrder(FBS_IDS[5]!)).toMatchObject({ status: 'PROCESSING', substatus: 'READY_TO_SHIP', marketState: 'PROCESSING.READY_TO_SHIP' });
+    expect(await engine.getOrder(DBS_IDS[7]!)).toMatchObject({ status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED', marketState: 'DELIVERY' });
+    expect(await engine.getOrder(LAAS_IDS[3]!)).toMatchObject({ status: 'CANCELLED', substatus: 'USER_CHANGED_MIND', marketState: 'CANCELLED' });
+    expect((await engine.history(DBS_IDS[7]!)).at(-1)).toMatchObject({ source: 'sync', from_status: 'PROCESSING', to_status: 'DELIVERY' });
 
     // Nothing changed: the next sync reads again (the one-minute overlap) but moves nothing.
     const quiet = await engine.sync();
     expect(quiet.created).toBe(0);
-    expect(engine.getOrder(FBS_IDS[5]!).substatus).toBe('READY_TO_SHIP');
+    expect((await engine.getOrder(FBS_IDS[5]!)).substatus).toBe('READY_TO_SHIP');
   });
 
   it('stores statuses no list has verbatim, without crashing', async () => {
@@ -125,15 +125,15 @@ describe('sync pages through getBusinessOrders', () => {
       { id: 40_001, campaignId: FBS.campaignId, status: 'TELEPORTED', substatus: 'BEAMED_UP' },
       { id: 40_002, campaignId: DBS.campaignId, status: 'PROCESSING', substatus: 'WAITING_FOR_ALIENS' },
     ]);
-    const engine = open(m, db);
+    const engine = await open(m, db);
     const result = await engine.sync();
     expect(result.created).toBe(142);
-    expect(engine.getOrder(40_001)).toMatchObject({ status: 'TELEPORTED', substatus: 'BEAMED_UP', marketState: 'UNRECOGNIZED' });
-    expect(engine.getOrder(40_002)).toMatchObject({ status: 'PROCESSING', substatus: 'WAITING_FOR_ALIENS', marketState: 'PROCESSING.OTHER' });
+    expect(await engine.getOrder(40_001)).toMatchObject({ status: 'TELEPORTED', substatus: 'BEAMED_UP', marketState: 'UNRECOGNIZED' });
+    expect(await engine.getOrder(40_002)).toMatchObject({ status: 'PROCESSING', substatus: 'WAITING_FOR_ALIENS', marketState: 'PROCESSING.OTHER' });
     // Unknown is not a licence: no seller change is judged safe from an unknown status.
     let refused: unknown;
     try {
-      engine.requestChange({ orderId: 40_001, status: 'CANCELLED', substatus: 'SHOP_FAILED' });
+      await engine.requestChange({ orderId: 40_001, status: 'CANCELLED', substatus: 'SHOP_FAILED' });
     } catch (e) {
       refused = e;
       errors.push(e);
@@ -142,7 +142,7 @@ describe('sync pages through getBusinessOrders', () => {
     // And when the Market later reports a known status, the order follows.
     m.setOrderStatus(40_001, 'CANCELLED', 'SHOP_FAILED');
     await engine.sync();
-    expect(engine.getOrder(40_001)).toMatchObject({ status: 'CANCELLED', marketState: 'CANCELLED' });
+    expect(await engine.getOrder(40_001)).toMatchObject({ status: 'CANCELLED', marketState: 'CANCELLED' });
   });
 
   it('skips orders of campaigns the engine is not configured for', async () => {
@@ -159,14 +159,14 @@ describe('sync pages through getBusinessOrders', () => {
       },
     });
     clients.push(client);
-    const engine = open(m, db, client);
+    const engine = await open(m, db, client);
     const result = await engine.sync();
     expect(result).toMatchObject({ seen: 170, created: 140, skipped: 30 });
-    for (const id of range(50_001, 30)) expect(engine.findOrder(id)).toBeUndefined();
-    expect(engine.summary().orders).toBe(140);
+    for (const id of range(50_001, 30)) expect(await engine.findOrder(id)).toBeUndefined();
+    expect((await engine.summary()).orders).toBe(140);
 
     // Through the real filter they are not even read.
-    const plain = open(m, tempDbPath());
+    const plain = await open(m, tempDbPath());
     const filtered = await plain.sync();
     expect(filtered).toMatchObject({ seen: 140, created: 140, skipped: 0 });
   });
@@ -186,7 +186,7 @@ describe('the cursor advances only with a stored page', () => {
       },
     });
     clients.push(client);
-    const engine = open(m, db, client);
+    const engine = await open(m, db, client);
     const failure = await engine.sync().then(
       () => undefined,
       (e: unknown) => e,
@@ -196,26 +196,26 @@ describe('the cursor advances only with a stored page', () => {
 
     const reads = requestsTo(m, 'getBusinessOrders', BUSINESS_A);
     expect(reads.map((r) => r.status)).toEqual([200, 500]);
-    const cursor = cursorOf(engine, BUSINESS_A)!;
+    const cursor = (await cursorOf(engine, BUSINESS_A))!;
     expect(cursor.pageToken).toBe(query(reads[1]!.path).get('pageToken'));
     expect(cursor.updatedFrom).toBeUndefined(); // the first sweep is not complete
-    expect(engine.summary().orders).toBe(50); // exactly the first page
+    expect((await engine.summary()).orders).toBe(50); // exactly the first page
     const firstPage = (JSON.parse(reads[0]!.responseBody!) as { orders: { orderId: number }[] }).orders.map((o) => o.orderId);
-    for (const id of firstPage) expect(engine.findOrder(id)).toBeDefined();
+    for (const id of firstPage) expect(await engine.findOrder(id)).toBeDefined();
 
     const resumed = await engine.sync();
     expect(resumed).toMatchObject({ pages: 2 + 1, created: 90 });
     const after = requestsTo(m, 'getBusinessOrders', BUSINESS_A);
     expect(query(after[2]!.path).get('pageToken')).toBe(cursor.pageToken);
-    expect(engine.summary().orders).toBe(140);
-    expect(cursorOf(engine, BUSINESS_A)?.pageToken).toBeUndefined();
+    expect((await engine.summary()).orders).toBe(140);
+    expect((await cursorOf(engine, BUSINESS_A))?.pageToken).toBeUndefined();
   });
 
   it('a page that cannot be stored leaves nothing of it and the cursor where it was', async () => {
     const { market: m, db } = await setup();
-    const engine = open(m, db);
+    const engine = await open(m, db);
     // The engine already knows DBS order 20 050 as an FBS order: page 3 will not fit.
-    engine.trackOrders([{ orderId: DBS_IDS[49]!, campaignId: FBS.campaignId, status: 'PROCESSING', substatus: 'STARTED' }]);
+    await engine.trackOrders([{ orderId: DBS_IDS[49]!, campaignId: FBS.campaignId, status: 'PROCESSING', substatus: 'STARTED' }]);
     const failure = await engine.sync().then(
       () => undefined,
       (e: unknown) => e,
@@ -227,27 +227,27 @@ describe('the cursor advances only with a stored page', () => {
     const third = (JSON.parse(reads[2]!.responseBody!) as { orders: { orderId: number }[] }).orders.map((o) => o.orderId);
     expect(third).toContain(DBS_IDS[49]);
     // Pages 1 and 2 are stored; nothing of page 3; the cursor still names page 3.
-    expect(engine.summary().orders).toBe(1 + 100);
-    for (const id of third.filter((id) => id !== DBS_IDS[49])) expect(engine.findOrder(id)).toBeUndefined();
-    expect(cursorOf(engine, BUSINESS_A)?.pageToken).toBe(query(reads[2]!.path).get('pageToken'));
+    expect((await engine.summary()).orders).toBe(1 + 100);
+    for (const id of third.filter((id) => id !== DBS_IDS[49])) expect(await engine.findOrder(id)).toBeUndefined();
+    expect((await cursorOf(engine, BUSINESS_A))?.pageToken).toBe(query(reads[2]!.path).get('pageToken'));
   });
 
   it('a process killed between pages resumes from the stored cursor, skipping nothing', async () => {
     const { market: m, db } = await setup();
     // Create the schema and campaigns, then let a child process sync and die asking for page 2.
-    await open(m, db).close();
+    await (await open(m, db)).close();
     const child = await runChild({ YM_EFFECTS_CHILD: 'syncKill', YM_DB: db, YM_API_URL: m.url, YM_API_KEY: API_KEY, YM_KILL_AT_PAGE: '2' });
     errors.push(child.stdout, child.stderr);
     expect(child.signal).toBe('SIGKILL');
     expect(child.stdout).not.toMatch(/sync finished/);
 
-    const engine = open(m, db);
-    expect(engine.summary().orders).toBe(50);
-    const cursor = cursorOf(engine, BUSINESS_A)!;
+    const engine = await open(m, db);
+    expect((await engine.summary()).orders).toBe(50);
+    const cursor = (await cursorOf(engine, BUSINESS_A))!;
     expect(cursor.pageToken).toBeDefined();
     const result = await engine.sync();
     expect(result.created).toBe(90);
-    expect(engine.summary().orders).toBe(140);
+    expect((await engine.summary()).orders).toBe(140);
     const reads = requestsTo(m, 'getBusinessOrders', BUSINESS_A);
     // The child read page 1 only; the resumed sweep asks for page 2 first, with the stored token.
     expect(reads).toHaveLength(1 + 2);
@@ -261,31 +261,32 @@ describe('a spent read budget', () => {
     market.seedOrders(seeds(FBS, FBS_IDS[0]!, 120));
     const db = tempDbPath();
     dbs.push(db);
-    const engine = open(market, db);
+    const engine = await open(market, db);
     const first = await engine.sync();
     // Two pages of business A (its budget is then spent) and the empty page of business B.
     expect(first.pages).toBe(3);
     expect(first.resumeAt).toBeGreaterThan(Date.now() + 30_000);
     // The two pages read are stored; the third waits for the next window.
-    const tracked = range(FBS_IDS[0]!, 120).filter((id) => engine.findOrder(id) !== undefined).length;
+    let tracked = 0;
+    for (const id of range(FBS_IDS[0]!, 120)) if ((await engine.findOrder(id)) !== undefined) tracked++;
     expect(tracked).toBe(100);
-    engine.requestChange({ orderId: FBS_IDS[0]!, status: 'PROCESSING', substatus: 'READY_TO_SHIP' });
+    await engine.requestChange({ orderId: FBS_IDS[0]!, status: 'PROCESSING', substatus: 'READY_TO_SHIP' });
     const controller = new AbortController();
     const started = Date.now();
     const running = engine.run({ signal: controller.signal, syncIntervalMs: 1_000, idleMs: 50 });
-    while (engine.getOrder(FBS_IDS[0]!).change !== 'idle' && Date.now() - started < 5_000) await new Promise((r) => setTimeout(r, 20));
+    while ((await engine.getOrder(FBS_IDS[0]!)).change !== 'idle' && Date.now() - started < 5_000) await new Promise((r) => setTimeout(r, 20));
     controller.abort();
     await running;
     expect(Date.now() - started).toBeLessThan(5_000);
-    expect(engine.getOrder(FBS_IDS[0]!)).toMatchObject({ substatus: 'READY_TO_SHIP', change: 'idle' });
+    expect(await engine.getOrder(FBS_IDS[0]!)).toMatchObject({ substatus: 'READY_TO_SHIP', change: 'idle' });
   });
 });
 
 // ---- sync must always end (issue 9, item 1) --------------------------------------------------
 
 /** Polls `condition` until it holds; the test's own timeout bounds the wait. */
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((r) => setTimeout(r, 10));
+async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((r) => setTimeout(r, 10));
 }
 
 interface PagingRequest {
@@ -340,7 +341,7 @@ describe('a page token the Market repeats', () => {
     });
     const db = tempDbPath();
     dbs.push(db);
-    const engine = createEngine({ db, campaigns: CAMPAIGNS.map(({ campaignId, businessId, model }) => ({ campaignId, businessId, model })), api: { baseUrl: m.url, apiKey: API_KEY, timeoutMs: 5_000 } });
+    const engine = await createEngine({ db, campaigns: CAMPAIGNS.map(({ campaignId, businessId, model }) => ({ campaignId, businessId, model })), api: { baseUrl: m.url, apiKey: API_KEY, timeoutMs: 5_000 } });
     engines.push(engine);
     try {
       const failure = await failureOf(engine.sync());
@@ -348,8 +349,8 @@ describe('a page token the Market repeats', () => {
       expect(failure).toMatchObject({ code: 'SYNC_PAGE_TOKEN_REPEATED', businessId: BUSINESS_A, pageToken: 'SAME', pages: 2 });
       expect(m.requests).toEqual([{ businessId: BUSINESS_A, pageToken: undefined }, { businessId: BUSINESS_A, pageToken: 'SAME' }]);
       // Both pages are stored; the cursor stays on the page whose answer repeated the token.
-      expect(engine.summary().orders).toBe(6);
-      const cursor = cursorOf(engine, BUSINESS_A)!;
+      expect((await engine.summary()).orders).toBe(6);
+      const cursor = (await cursorOf(engine, BUSINESS_A))!;
       expect(cursor).toMatchObject({ pageToken: 'SAME' });
       expect(cursor.updatedFrom).toBeUndefined();
 
@@ -357,15 +358,15 @@ describe('a page token the Market repeats', () => {
       const again = await failureOf(engine.sync());
       expect(again).toMatchObject({ code: 'SYNC_PAGE_TOKEN_REPEATED', pages: 1 });
       expect(m.requests.slice(2)).toEqual([{ businessId: BUSINESS_A, pageToken: 'SAME' }]);
-      expect(cursorOf(engine, BUSINESS_A)).toEqual(cursor);
+      expect(await cursorOf(engine, BUSINESS_A)).toEqual(cursor);
 
       // Mended: the next sync resumes from the stored page and completes the sweep.
       broken = false;
       const mended = await engine.sync();
       expect(mended).toMatchObject({ complete: true, pages: 2, seen: 3, created: 0 });
       expect(m.requests.slice(3)).toEqual([{ businessId: BUSINESS_A, pageToken: 'SAME' }, { businessId: BUSINESS_B, pageToken: undefined }]);
-      expect(cursorOf(engine, BUSINESS_A)?.pageToken).toBeUndefined();
-      expect(cursorOf(engine, BUSINESS_A)?.updatedFrom).toBeDefined();
+      expect((await cursorOf(engine, BUSINESS_A))?.pageToken).toBeUndefined();
+      expect((await cursorOf(engine, BUSINESS_A))?.updatedFrom).toBeDefined();
     } finally {
       await m.close();
     }
@@ -375,14 +376,14 @@ describe('a page token the Market repeats', () => {
 describe('a page cap per sweep', () => {
   it('maxPagesPerSweep stops each sweep at its cursor; the next sync resumes it and reads every page once', async () => {
     const { market: m, db } = await setup();
-    const engine = open(m, db);
+    const engine = await open(m, db);
     const first = await engine.sync({ maxPagesPerSweep: 2 });
     // Business A: 2 of its 3 pages; business B: its only page.
     expect(first).toMatchObject({ pages: 3, seen: 120, created: 120, complete: false, stoppedBy: 'pageCap' });
     const readsOfA = requestsTo(m, 'getBusinessOrders', BUSINESS_A);
     expect(readsOfA).toHaveLength(2);
-    expect(cursorOf(engine, BUSINESS_A)?.pageToken).toBeDefined();
-    expect(cursorOf(engine, BUSINESS_B)?.pageToken).toBeUndefined();
+    expect((await cursorOf(engine, BUSINESS_A))?.pageToken).toBeDefined();
+    expect((await cursorOf(engine, BUSINESS_B))?.pageToken).toBeUndefined();
 
     const second = await engine.sync({ maxPagesPerSweep: 2 });
     expect(second).toMatchObject({ complete: true, created: 20 });
@@ -390,12 +391,12 @@ describe('a page cap per sweep', () => {
     const tokens = requestsTo(m, 'getBusinessOrders', BUSINESS_A).map((r) => query(r.path).get('pageToken'));
     expect(tokens).toHaveLength(3);
     expect(new Set(tokens).size).toBe(3);
-    expect(engine.summary().orders).toBe(140);
+    expect((await engine.summary()).orders).toBe(140);
   });
 
   it('refuses a cap that is not a positive integer before reading anything', async () => {
     const { market: m, db } = await setup();
-    const engine = open(m, db);
+    const engine = await open(m, db);
     for (const maxPagesPerSweep of [0, -1, 1.5]) {
       const failure = await failureOf(engine.sync({ maxPagesPerSweep }));
       expect(failure).toMatchObject({ code: 'INVALID_COMMAND', issues: [expect.objectContaining({ path: 'maxPagesPerSweep' })] });
@@ -407,7 +408,7 @@ describe('a page cap per sweep', () => {
 describe('sync({ signal, onProgress })', () => {
   it('reports every stored page, and an abort between pages stops the sweep at its cursor', async () => {
     const { market: m, db } = await setup();
-    const engine = open(m, db);
+    const engine = await open(m, db);
     const controller = new AbortController();
     const progress: SyncProgress[] = [];
     const stopped = await engine.sync({
@@ -421,7 +422,7 @@ describe('sync({ signal, onProgress })', () => {
     expect(progress).toEqual([{ businessId: BUSINESS_A, pages: 1, seen: 50, created: 50, updated: 0, skipped: 0 }]);
     // Neither A's second page nor B's first was asked for.
     expect(requestsTo(m, 'getBusinessOrders')).toHaveLength(1);
-    expect(engine.summary().orders).toBe(50);
+    expect((await engine.summary()).orders).toBe(50);
 
     const rest: SyncProgress[] = [];
     const resumed = await engine.sync({ onProgress: (p) => rest.push(p) });
@@ -431,23 +432,23 @@ describe('sync({ signal, onProgress })', () => {
       [BUSINESS_A, 2, 70, 70],
       [BUSINESS_B, 3, 90, 90],
     ]);
-    expect(engine.summary().orders).toBe(140);
+    expect((await engine.summary()).orders).toBe(140);
   });
 
   it('an abort abandons the read in flight instead of waiting for the request timeout', async () => {
     const { market: m, db } = await setup();
     m.inject({ kind: 'hang', endpoint: 'getBusinessOrders', times: Infinity });
     // A timeout far beyond the test's own: only the abort can end this read in time.
-    const engine = open(m, db, undefined, { timeoutMs: 120_000 });
+    const engine = await open(m, db, undefined, { timeoutMs: 120_000 });
     const controller = new AbortController();
     const syncing = engine.sync({ signal: controller.signal });
     await until(() => requestsTo(m, 'getBusinessOrders').length === 1);
     controller.abort();
     const result = await syncing;
     expect(result).toMatchObject({ pages: 0, seen: 0, complete: false, stoppedBy: 'aborted' });
-    expect(cursorOf(engine, BUSINESS_A)).toBeUndefined();
+    expect(await cursorOf(engine, BUSINESS_A)).toBeUndefined();
     // A read abandoned on purpose is no Market failure.
-    expect(engine.stats()).toMatchObject({ marketCalls: { answered: 0, failed: 0 }, lastErrors: [] });
+    expect(await engine.stats()).toMatchObject({ marketCalls: { answered: 0, failed: 0 }, lastErrors: [] });
     m.clearFaults();
     expect(await engine.sync()).toMatchObject({ complete: true, created: 140 });
   });
@@ -457,7 +458,7 @@ describe('run() and the sweep', () => {
   it('passes its signal to the sweep: an abort ends run() while a sync read hangs', async () => {
     const { market: m, db } = await setup();
     m.inject({ kind: 'hang', endpoint: 'getBusinessOrders', times: Infinity });
-    const engine = open(m, db, undefined, { timeoutMs: 120_000 });
+    const engine = await open(m, db, undefined, { timeoutMs: 120_000 });
     const controller = new AbortController();
     const running = engine.run({ signal: controller.signal, syncIntervalMs: 60_000, idleMs: 50 });
     await until(() => requestsTo(m, 'getBusinessOrders').length === 1);
@@ -481,31 +482,31 @@ describe('run() and the sweep', () => {
       },
     });
     clients.push(client);
-    const engine = open(m, db, client);
-    engine.trackOrders([{ orderId: FBS_IDS[0]!, campaignId: FBS.campaignId, status: 'PROCESSING', substatus: 'STARTED' }]);
-    engine.requestChange({ orderId: FBS_IDS[0]!, status: 'PROCESSING', substatus: 'READY_TO_SHIP' });
+    const engine = await open(m, db, client);
+    await engine.trackOrders([{ orderId: FBS_IDS[0]!, campaignId: FBS.campaignId, status: 'PROCESSING', substatus: 'STARTED' }]);
+    await engine.requestChange({ orderId: FBS_IDS[0]!, status: 'PROCESSING', substatus: 'READY_TO_SHIP' });
     const syncErrors: unknown[] = [];
     const controller = new AbortController();
     const running = engine.run({ signal: controller.signal, syncIntervalMs: 60_000, idleMs: 50, onSyncError: (e) => void syncErrors.push(e) });
     let ended = false;
     void running.finally(() => (ended = true)).catch(() => undefined);
-    await until(() => ended || engine.getOrder(FBS_IDS[0]!).change === 'idle' || requestsTo(m, 'getBusinessOrders').length > 50);
+    await until(async () => ended || (await engine.getOrder(FBS_IDS[0]!)).change === 'idle' || requestsTo(m, 'getBusinessOrders').length > 50);
     controller.abort();
     await running;
     errors.push(...syncErrors);
     expect(syncErrors[0]).toMatchObject({ code: 'SYNC_PAGE_TOKEN_REPEATED', businessId: BUSINESS_A, pageToken: 'SAME' });
-    expect(engine.getOrder(FBS_IDS[0]!)).toMatchObject({ substatus: 'READY_TO_SHIP', change: 'idle' });
+    expect(await engine.getOrder(FBS_IDS[0]!)).toMatchObject({ substatus: 'READY_TO_SHIP', change: 'idle' });
     expect(m.getOrder(FBS_IDS[0]!)?.substatus).toBe('READY_TO_SHIP');
   });
 
   it('reads a long sweep a page cap at a time and sends between the parts', async () => {
     const { market: m, db } = await setup();
-    const engine = open(m, db);
-    engine.trackOrders([{ orderId: FBS_IDS[0]!, campaignId: FBS.campaignId, status: 'PROCESSING', substatus: 'STARTED' }]);
-    engine.requestChange({ orderId: FBS_IDS[0]!, status: 'PROCESSING', substatus: 'READY_TO_SHIP' });
+    const engine = await open(m, db);
+    await engine.trackOrders([{ orderId: FBS_IDS[0]!, campaignId: FBS.campaignId, status: 'PROCESSING', substatus: 'STARTED' }]);
+    await engine.requestChange({ orderId: FBS_IDS[0]!, status: 'PROCESSING', substatus: 'READY_TO_SHIP' });
     const controller = new AbortController();
     const running = engine.run({ signal: controller.signal, syncIntervalMs: 60_000, idleMs: 50, maxPagesPerSweep: 1 });
-    await until(() => engine.summary().orders === 140 && engine.getOrder(FBS_IDS[0]!).change === 'idle');
+    await until(async () => (await engine.summary()).orders === 140 && (await engine.getOrder(FBS_IDS[0]!)).change === 'idle');
     controller.abort();
     await running;
     const log = m.requests.map((r) => r.endpoint);
@@ -514,6 +515,6 @@ describe('run() and the sweep', () => {
     // The change went out after the first page, long before the sweep's last.
     expect(sent).toBeGreaterThan(0);
     expect(sent).toBeLessThan(lastPageOfA);
-    expect(engine.getOrder(FBS_IDS[0]!)).toMatchObject({ substatus: 'READY_TO_SHIP', change: 'idle' });
+    expect(await engine.getOrder(FBS_IDS[0]!)).toMatchObject({ substatus: 'READY_TO_SHIP', change: 'idle' });
   });
 });

@@ -1,6 +1,12 @@
 // Benchmark children run on JavaScript compiled by tsc, as users run the package, not under
 // tsx: tsx's loader thread alone adds ~35 MB of RSS and would blur the memory figures. We
 // compile machines/, src/ and bench/ once per run into a temp dir that links node_modules.
+//
+// A git ref of this repository can be compiled the same way (`npm run bench -- --baseline <ref>`),
+// so bench 1 runs the code before a change beside the code after it, in the same run. The ref
+// is extracted with `git archive` into a temp dir (the working tree and git state are never
+// touched) and compiled with its own bench/tsconfig.compiled.json. It runs on this checkout's
+// node_modules: the comparison is of our code, on the same dependencies.
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -9,32 +15,80 @@ import { fileURLToPath } from 'node:url';
 import { makeTempDir, removeDir } from './tmp.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-let compiled: { dir: string; worker: string } | undefined;
+const NODE_MODULES = path.join(ROOT, 'node_modules');
+const TSC = path.join(NODE_MODULES, 'typescript/bin/tsc');
 
-/** The compiled bench/worker.js, compiling on first use. Type errors are reported, not fatal. */
-export function compiledWorker(): string {
-  if (compiled) return compiled.worker;
-  const dir = makeTempDir('build');
+interface Compiled {
+  readonly dir: string;
+  readonly worker: string;
+}
+
+/** This tree's compiled worker, and one per git commit, each compiled once per run. */
+let ours: Compiled | undefined;
+const atCommit = new Map<string, Compiled>();
+
+/** Compiles the tree at `root` into `dir`/out and returns the compiled bench/worker.js. Type errors are reported, not fatal. */
+function compileTree(root: string, dir: string, label: string): string {
   const out = path.join(dir, 'out');
-  const tsc = path.join(ROOT, 'node_modules/typescript/bin/tsc');
   const t = performance.now();
-  const result = spawnSync(process.execPath, [tsc, '-p', path.join(ROOT, 'bench/tsconfig.compiled.json'), '--outDir', out], { encoding: 'utf8' });
+  const result = spawnSync(process.execPath, [TSC, '-p', path.join(root, 'bench/tsconfig.compiled.json'), '--outDir', out], { encoding: 'utf8' });
   const worker = path.join(out, 'bench/worker.js');
-  if (!fs.existsSync(worker)) {
-    removeDir(dir);
-    throw new Error(`tsc emitted no bench/worker.js:\n${result.stdout}${result.stderr}`);
-  }
+  if (!fs.existsSync(worker)) throw new Error(`tsc emitted no bench/worker.js for ${label}:\n${result.stdout}${result.stderr}`);
   if (result.status !== 0) {
     const errors = `${result.stdout}${result.stderr}`.split('\n').filter((l) => l.includes('error TS'));
-    console.error(`  (tsc reported ${errors.length} type error(s); JavaScript was emitted and is used. First: ${errors[0] ?? '?'})`);
+    console.error(`  (tsc reported ${errors.length} type error(s) in ${label}; JavaScript was emitted and is used. First: ${errors[0] ?? '?'})`);
   }
-  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(out, 'node_modules'), 'dir');
-  console.error(`  compiled the engine and benchmarks with tsc in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-  compiled = { dir, worker };
+  fs.symlinkSync(NODE_MODULES, path.join(out, 'node_modules'), 'dir');
+  console.error(`  compiled ${label} with tsc in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   return worker;
 }
 
+/** The compiled bench/worker.js of this tree, compiling on first use. */
+export function compiledWorker(): string {
+  if (ours) return ours.worker;
+  const dir = makeTempDir('build');
+  try {
+    ours = { dir, worker: compileTree(ROOT, dir, 'the engine and benchmarks') };
+  } catch (error) {
+    removeDir(dir);
+    throw error;
+  }
+  return ours.worker;
+}
+
+/** The full commit id of `ref` in this repository; throws a readable error for anything else. */
+export function resolveCommit(ref: string): string {
+  const result = spawnSync('git', ['rev-parse', '--verify', '--quiet', '--end-of-options', `${ref}^{commit}`], { cwd: ROOT, encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`--baseline ${ref}: not a commit of this repository (${ROOT})`);
+  return result.stdout.trim();
+}
+
+/** The compiled bench/worker.js of the tree at `commit` (see resolveCommit), extracting and compiling on first use. */
+export function compiledWorkerAt(commit: string): string {
+  const known = atCommit.get(commit);
+  if (known) return known.worker;
+  const dir = makeTempDir(`ref-${commit.slice(0, 7)}`);
+  try {
+    const tree = path.join(dir, 'tree');
+    fs.mkdirSync(tree);
+    const archive = spawnSync('git', ['archive', '--format=tar', commit], { cwd: ROOT, maxBuffer: 1024 ** 3 });
+    if (archive.status !== 0) throw new Error(`git archive ${commit} failed: ${archive.stderr.toString().trim()}`);
+    const untar = spawnSync('tar', ['-x', '-C', tree], { input: archive.stdout });
+    if (untar.status !== 0) throw new Error(`tar -x of ${commit} failed: ${untar.stderr.toString().trim()}`);
+    // tsc resolves the ref's imports (xstate, better-sqlite3, @types/node) from here.
+    fs.symlinkSync(NODE_MODULES, path.join(tree, 'node_modules'), 'dir');
+    const worker = compileTree(tree, dir, `commit ${commit.slice(0, 7)}`);
+    atCommit.set(commit, { dir, worker });
+    return worker;
+  } catch (error) {
+    removeDir(dir);
+    throw error;
+  }
+}
+
 export function removeCompiled(): void {
-  if (compiled) removeDir(compiled.dir);
-  compiled = undefined;
+  if (ours) removeDir(ours.dir);
+  ours = undefined;
+  for (const { dir } of atCommit.values()) removeDir(dir);
+  atCommit.clear();
 }

@@ -2,7 +2,6 @@
 
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import BetterSqlite3 from 'better-sqlite3';
 
 export interface MachineInfo {
   readonly cpu: string;
@@ -24,17 +23,27 @@ function packageVersion(name: string): string {
   }
 }
 
+/**
+ * The SQLite that better-sqlite3 compiles in, read from the amalgamation's header it ships:
+ * asking the database (`SELECT sqlite_version()`) would be SQL outside src/store/sqlite/.
+ */
+function bundledSqliteVersion(): string {
+  try {
+    const header = readFileSync(new URL('../../node_modules/better-sqlite3/deps/sqlite3/sqlite3.h', import.meta.url), 'utf8');
+    return /^#define SQLITE_VERSION\s+"([^"]+)"/m.exec(header)?.[1] ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
 export function describeMachine(): MachineInfo {
-  const db = new BetterSqlite3(':memory:');
-  const sqlite = (db.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
-  db.close();
   const cpus = os.cpus();
   return {
     cpu: cpus[0]?.model.trim() ?? 'unknown',
     cores: cpus.length,
     memory: `${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB`,
     node: process.version,
-    sqlite,
+    sqlite: bundledSqliteVersion(),
     betterSqlite3: packageVersion('better-sqlite3'),
     xstate: packageVersion('xstate'),
     platform: `${os.type()} ${os.release()} ${os.arch()}`,

@@ -1,7 +1,7 @@
 // Queuing seller changes for `ship`, `cancel` and `set-status`: every id is checked to be
-// tracked first (an unknown id changes nothing), each change is judged by the rules, and a
-// refusal is printed with its blocker codes. Nothing refused is ever sent. Shared by `ship`,
-// `cancel` and `set-status` (queueAndReport, with --flush to send at once).
+// tracked first (an unknown id changes nothing), the engine judges each change, and a refusal
+// is printed with its blocker codes. Nothing refused is ever sent. Shared by `ship`, `cancel`
+// and `set-status` (queueAndReport, with --flush to send at once).
 
 import type { Engine, RequestChangesResult } from '../engine/engine.js';
 import type { ChangeTarget as EngineChangeTarget, RequestChangeCommand } from '../engine/commands.js';
@@ -34,12 +34,14 @@ export interface Refused {
 
 export interface QueueOutcome {
   readonly target: ChangeTarget;
+  /** Orders asked for (with --all-or-nothing a refusal queues none of them). */
+  readonly requested: number;
   readonly queued: readonly { orderId: number; status: string; substatus: string | null; change: string }[];
   readonly refused: readonly Refused[];
 }
 
-function refusedOf(engine: Engine, orderId: number, error: unknown): Refused {
-  const order = engine.findOrder(orderId);
+async function refusedOf(engine: Engine, orderId: number, error: unknown): Promise<Refused> {
+  const order = await engine.findOrder(orderId);
   const from = order ? label(order.status, order.substatus) : 'unknown';
   if (error instanceof ChangeRefusedError) {
     return { orderId, from, code: error.code, message: error.message, blockers: error.blockers, allowedTargets: error.allowedTargets };
@@ -49,8 +51,9 @@ function refusedOf(engine: Engine, orderId: number, error: unknown): Refused {
 }
 
 /** Throws ORDER_NOT_FOUND (exit 2) naming every id the database does not track. */
-export function requireTracked(engine: Engine, ids: readonly number[]): void {
-  const unknown = ids.filter((id) => engine.findOrder(id) === undefined);
+export async function requireTracked(engine: Engine, ids: readonly number[]): Promise<void> {
+  const unknown: number[] = [];
+  for (const id of ids) if ((await engine.findOrder(id)) === undefined) unknown.push(id);
   if (unknown.length === 1) throw new OrderNotFoundError(unknown[0]!);
   if (unknown.length > 1) {
     const shown = unknown.slice(0, 10).join(', ') + (unknown.length > 10 ? `, … (${unknown.length} in all)` : '');
@@ -59,30 +62,43 @@ export function requireTracked(engine: Engine, ids: readonly number[]): void {
 }
 
 /**
+ * Every refusal of an all-or-nothing request, as the engine explains them: its atomic call stops
+ * at the first (`first`), and the operator should see them all. Nothing was written.
+ */
+async function allRefusals(engine: Engine, ids: readonly number[], target: EngineChangeTarget, first: ChangeRefusedError): Promise<Refused[]> {
+  const refused: Refused[] = [];
+  for (const id of ids) {
+    const explanation = await engine.explain(id, target);
+    if (!explanation.allowed) refused.push(await refusedOf(engine, id, new ChangeRefusedError(id, target, explanation.blockers, explanation.allowedTargets)));
+  }
+  // The order that was refused may have moved since (another process): its refusal still stands.
+  return refused.length > 0 ? refused : [await refusedOf(engine, first.orderId, first)];
+}
+
+/**
  * Queues `target` for every id. With `atomic`, any refusal queues nothing at all; otherwise the
  * legal changes are queued and the refused ones reported.
  */
-export function queueChanges(engine: Engine, ids: readonly number[], target: ChangeTarget, options: { atomic?: boolean } = {}): QueueOutcome {
-  requireTracked(engine, ids);
+export async function queueChanges(engine: Engine, ids: readonly number[], target: ChangeTarget, options: { atomic?: boolean } = {}): Promise<QueueOutcome> {
+  await requireTracked(engine, ids);
   // The operator's words, judged by the engine: a value no list has is refused (UNKNOWN_TARGET)
   // with the targets allowed, so the typed target is asserted here rather than checked twice.
   const request = target as EngineChangeTarget;
   const commands: RequestChangeCommand[] = ids.map((orderId) => ({ orderId, ...request }));
-  if (options.atomic) {
-    const refused: Refused[] = [];
-    for (const id of ids) {
-      const explanation = engine.explain(id, request);
-      if (!explanation.allowed) {
-        refused.push(refusedOf(engine, id, new ChangeRefusedError(id, target, explanation.blockers, explanation.allowedTargets)));
-      }
-    }
-    if (refused.length > 0) return { target, queued: [], refused };
+  let result: RequestChangesResult;
+  try {
+    result = await engine.requestChanges(commands, { atomic: options.atomic ?? false });
+  } catch (error) {
+    if (options.atomic && error instanceof ChangeRefusedError) return { target, requested: ids.length, queued: [], refused: await allRefusals(engine, ids, request, error) };
+    throw error;
   }
-  const result: RequestChangesResult = engine.requestChanges(commands, { atomic: options.atomic ?? false });
+  const refused: Refused[] = [];
+  for (const r of result.refused) refused.push(await refusedOf(engine, r.orderId ?? 0, r.error));
   return {
     target,
+    requested: ids.length,
     queued: result.queued.map((o) => ({ orderId: o.orderId, status: o.status, substatus: o.substatus, change: o.change })),
-    refused: result.refused.map((r) => refusedOf(engine, r.orderId ?? 0, r.error)),
+    refused,
   };
 }
 
@@ -113,10 +129,9 @@ export function queueJson(outcome: QueueOutcome): Record<string, unknown> {
 export function queueFailure(outcome: QueueOutcome): CliError | undefined {
   if (outcome.refused.length === 0) return undefined;
   const codes = [...new Set(outcome.refused.flatMap((r) => (r.blockers.length > 0 ? r.blockers.map((b) => b.code) : [r.code])))];
-  const total = outcome.refused.length + outcome.queued.length;
   return new CliError(
     CLI_ERROR_CODES.changeRefused,
-    `${outcome.refused.length} of ${total} change(s) refused locally (${codes.join(', ')}); nothing was sent for them.`,
+    `${outcome.refused.length} of ${outcome.requested} change(s) refused locally (${codes.join(', ')}); nothing was sent for them.`,
     EXIT_CODES.failed,
   );
 }
@@ -134,7 +149,7 @@ export async function queueAndReport(ctx: CommandContext<ChangeOptions>, args: r
   if (opts.flush) apiKeyOf(io, '--flush');
   const orderIds = ids ?? (await collectIds(io, args, opts.file));
   return withEngine(io, globals, { mustExist: true, api: opts.flush ? '--flush' : false }, async (engine) => {
-    const outcome = queueChanges(engine, orderIds, target, { atomic: opts.allOrNothing ?? false });
+    const outcome = await queueChanges(engine, orderIds, target, { atomic: opts.allOrNothing ?? false });
     let flushed: FlushOutcome | undefined;
     if (opts.flush && outcome.queued.length > 0) {
       const stop = stopOnSignals(out);

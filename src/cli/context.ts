@@ -173,8 +173,14 @@ export interface OpenOptions {
   readonly engine?: Partial<EngineOptions>;
 }
 
+/** `postgres://…` and the like: a store named by URL, handed to the engine as is (it says which it supports). */
+export function isStoreUrl(db: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(db);
+}
+
+/** What `--db` names for the engine: `:memory:` and URLs as given, a file path resolved against `cwd`. */
 export function dbPath(globals: GlobalOptions, cwd: string): string {
-  return globals.db === ':memory:' ? globals.db : path.resolve(cwd, globals.db);
+  return globals.db === ':memory:' || isStoreUrl(globals.db) ? globals.db : path.resolve(cwd, globals.db);
 }
 
 /**
@@ -198,13 +204,13 @@ export async function withEngine<T>(
         timeoutMs: Math.max(1, parseSeconds(globals.apiTimeout, '--api-timeout')),
       }
     : undefined;
-  if (options.mustExist && file !== ':memory:' && !fs.existsSync(file)) {
+  if (options.mustExist && file !== ':memory:' && !isStoreUrl(file) && !fs.existsSync(file)) {
     throw new CliError(
       CLI_ERROR_CODES.dbNotFound,
       `No database at ${file}. Import orders (ym-orders import) or sync them (ym-orders sync) first, or point --db at an existing file.`,
     );
   }
-  const engine = createEngine({ db: file, campaigns, ...(api ? { api } : {}), ...options.engine });
+  const engine = await createEngine({ db: file, campaigns, ...(api ? { api } : {}), ...options.engine });
   try {
     return await fn(engine, url);
   } finally {

@@ -56,6 +56,7 @@ const USAGE_CODES: ReadonlySet<string> = new Set([
   'DB_CORRUPT',
   'DB_SCHEMA_TOO_NEW',
   'DB_CANNOT_OPEN',
+  'DB_UNSUPPORTED',
 ]);
 
 export function exitCodeFor(error: unknown): ExitCode {

@@ -1,16 +1,17 @@
 // Flushing the outbox with progress, and what the Market said about it: the shared core of
 // `flush`, `ship --flush` and the demo.
 
-import type { Engine } from '../engine/engine.js';
-import type { DispatchCounters, CampaignHalt } from '../engine/dispatcher.js';
-import type { CampaignError, MarketCallCounts } from '../engine/market-call-log.js';
+import type { Engine, FlushReport } from '../engine/engine.js';
 import { MARKET_ERROR_CODES } from '../market/errors.js';
-import type { OutboxState } from '../store/outbox-table.js';
+import type { OutboxState } from '../store/outbox.js';
 import { CLI_ERROR_CODES, CliError, EXIT_CODES } from './errors.js';
 import { isoTime, label, num, seconds } from './format.js';
 import type { Output } from './output.js';
 import { createProgress } from './progress.js';
 import type { StopSignals } from './stop-signals.js';
+
+type DispatchCounters = FlushReport['counters'];
+type CampaignError = FlushReport['lastErrors'][number];
 
 export interface Rejection {
   readonly orderId: number;
@@ -30,9 +31,9 @@ export interface FlushOutcome {
   /** This process's counters (HTTP calls by method, accepted, rejected, read-backs...). */
   readonly counters: DispatchCounters;
   readonly rejections: readonly Rejection[];
-  readonly halted: readonly CampaignHalt[];
+  readonly halted: FlushReport['halted'];
   /** Market calls of this flush that were answered and that failed. */
-  readonly marketCalls: MarketCallCounts;
+  readonly marketCalls: FlushReport['marketCalls'];
   /** The latest failed Market call of each campaign during this flush. */
   readonly lastErrors: readonly CampaignError[];
   /** The signal (SIGINT, SIGTERM) that stopped the flush early, if one did. */
@@ -59,14 +60,9 @@ export function describeLastErrors(errors: readonly CampaignError[]): string[] {
   return errors.map((e) => `  campaign ${e.campaignId}: last error at ${isoTime(e.at)} [${e.code}] ${e.message}`);
 }
 
-/**
- * The changes the Market rejected since `since` (epoch ms, engine clock).
- * Reads the outbox directly: the engine has no query for settled changes yet.
- */
-export function rejectedSince(engine: Engine, since: number, limit = 1_000): Rejection[] {
-  const rows = engine.store.db
-    .prepare(`SELECT order_id, status, substatus, last_error FROM outbox WHERE state = 'rejected' AND updated_at >= ? ORDER BY id LIMIT ?`)
-    .all(since, limit) as { order_id: number; status: string; substatus: string; last_error: string | null }[];
+/** The changes the Market rejected since `since` (epoch ms, engine clock). */
+export async function rejectedSince(engine: Engine, since: number, limit = 1_000): Promise<Rejection[]> {
+  const rows = await engine.settledChanges({ state: 'rejected', since, limit });
   return rows.map((r) => ({ orderId: r.order_id, status: r.status, substatus: r.substatus, reason: r.last_error ?? 'no reason recorded' }));
 }
 
@@ -76,7 +72,7 @@ export async function flushWithProgress(
   options: { maxWaitMs?: number; stop?: StopSignals; label?: string } = {},
 ): Promise<FlushOutcome> {
   const started = engine.clock();
-  const atStart = engine.stats();
+  const atStart = await engine.stats();
   const openAtStart = atStart.open;
   const progress = createProgress(out, options.label ?? 'flush');
   const reportErrors = errorReporter(out, progress.above, started);
@@ -114,7 +110,7 @@ export async function flushWithProgress(
     },
     outbox: report.outbox,
     counters: report.counters,
-    rejections: rejectedSince(engine, started),
+    rejections: await rejectedSince(engine, started),
     halted: report.halted,
     marketCalls: {
       answered: report.marketCalls.answered - atStart.marketCalls.answered,

@@ -2,7 +2,7 @@
 // the Market statuses it visited (edges labelled with the journal row and event that moved it,
 // notes with the seller change's steps while it sat in a status).
 
-import type { JournalRow } from '../store/journal-table.js';
+import type { JournalRow } from '../store/journal.js';
 import { isTerminalStatus } from '../../machines/rules.js';
 import { isoTime, label, table } from './format.js';
 

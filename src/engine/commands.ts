@@ -95,6 +95,14 @@ export const commandListSchema = z.array(z.unknown()).max(1_000_000);
 /** What explain() judges: a target as requestChange takes it, without the order id. */
 export const explainTargetSchema = requestChangeSchema.omit({ orderId: true, expectedRowVersion: true });
 
+/** What settledChanges() lists: changes that ended in `state` at or after `since` (epoch ms). */
+export const settledChangesSchema = z.strictObject({
+  state: z.enum(['accepted', 'rejected', 'superseded']),
+  since: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  limit: z.number().int().positive().max(100_000).default(1_000),
+});
+export type SettledChangesQuery = z.input<typeof settledChangesSchema>;
+
 export const campaignSchema = z.strictObject({
   campaignId,
   businessId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),

@@ -3,42 +3,20 @@
 // orders whose outcome is unknown, and (3) sends due changes in batches of up to 30 per
 // campaign, within the budgets, applying every per-order answer as its own machine event.
 
-import {
-  MARKET_ERROR_CODES,
-  mayHaveBeenApplied,
-  isMarketError,
-  type AnyMarketError,
-} from '../market/errors.js';
-import type { MarketClient } from '../market/client.js';
+import { MARKET_ERROR_CODES, mayHaveBeenApplied, isMarketError, type AnyMarketError } from '../market/errors.js';
 import type { UpdateOrderStatusResult } from '../market/schemas.js';
 import type { OrderEvent } from '../../machines/order-machine.js';
-import type { OutboxRow } from '../store/outbox-table.js';
-import type { Store } from '../store/store.js';
+import type { OutboxRow } from '../store/outbox.js';
+import type { Store } from '../store/port.js';
 import type { CampaignConfig } from './commands.js';
+import type { CounterBook } from './counter-book.js';
+import type { MarketPermit, MeteredMarket } from './metered-market.js';
 import type { OrderBook } from './order-book.js';
 import { backoffDelay, type LimitsPolicy, type RetryPolicy } from './policies.js';
-import { requestEndOf, windowEnd, type Permit, type RateLimiter, type Scope } from './rate-limiter.js';
-import { chunk, runConcurrently, sleep } from './concurrency.js';
+import { windowEnd, type Scope } from './rate-limiter.js';
+import { chunk, runConcurrently } from './concurrency.js';
 
-export interface DispatchCounters {
-  /** HTTP calls made, by Market method. */
-  calls: Record<string, number>;
-  ordersSent: number;
-  accepted: number;
-  rejected: number;
-  operationsStarted: number;
-  uncertain: number;
-  deferred: number;
-  readBacks: number;
-  rateLimited: number;
-  /** Whole-batch 400s split in halves to isolate the offending orders. */
-  bisections: number;
-}
-
-export function emptyCounters(): DispatchCounters {
-  return { calls: {}, ordersSent: 0, accepted: 0, rejected: 0, operationsStarted: 0, uncertain: 0, deferred: 0, readBacks: 0, rateLimited: 0, bisections: 0 };
-}
-
+/** A campaign whose key the Market refused (401/403): nothing more is sent for it until the halt is cleared. */
 export interface CampaignHalt {
   readonly campaignId: number;
   readonly code: string;
@@ -48,18 +26,16 @@ export interface CampaignHalt {
 export interface DispatcherDeps {
   readonly store: Store;
   readonly orders: OrderBook;
-  readonly client: MarketClient;
-  readonly limiter: RateLimiter;
+  readonly market: MeteredMarket;
+  readonly counters: CounterBook;
   readonly limits: LimitsPolicy;
   readonly retry: RetryPolicy;
   readonly owner: string;
   readonly clock: () => number;
   readonly leaseMs: number;
-  readonly counters: DispatchCounters;
-  /** Campaigns whose key was refused (401/403): nothing more is sent for them by this engine. */
-  readonly halted: Map<number, CampaignHalt>;
   readonly random?: () => number;
 }
+
 
 const ROWS_PER_ROUND_FACTOR = 8;
 const BUDGET_RECHECK_MS = 1_000;
@@ -70,13 +46,11 @@ function describeResult(result: UpdateOrderStatusResult): string {
 
 export class Dispatcher {
   readonly #d: DispatcherDeps;
+  /** Halted campaigns as last read (refreshed each round), plus the ones this round halted. */
+  #halted = new Set<number>();
 
   constructor(deps: DispatcherDeps) {
     this.#d = deps;
-  }
-
-  #count(method: string): void {
-    this.#d.counters.calls[method] = (this.#d.counters.calls[method] ?? 0) + 1;
   }
 
   #campaign(campaignId: number): CampaignConfig {
@@ -84,26 +58,28 @@ export class Dispatcher {
   }
 
   /** Applies events to orders, all in one transaction. */
-  #apply(events: readonly { orderId: number; event: OrderEvent }[]): void {
+  async #apply(events: readonly { orderId: number; event: OrderEvent }[]): Promise<void> {
+    if (events.length === 0) return;
     const now = this.#d.clock();
-    this.#d.store.write(() => {
-      for (const { orderId, event } of events) this.#d.orders.apply(orderId, event, now);
+    await this.#d.store.transaction(async (tx) => {
+      for (const { orderId, event } of events) await this.#d.orders.apply(tx, orderId, event, now);
     });
   }
 
   /** A send whose process died mid-call: its lease expired while still `sending`. */
-  recoverOrphanedSends(): number {
+  async recoverOrphanedSends(): Promise<number> {
     const now = this.#d.clock();
-    const orphans = this.#d.store.outbox.inState('sending', now, 10_000).filter((r) => r.lease_expires_at === null || r.lease_expires_at < now);
-    this.#apply(orphans.map((r) => ({ orderId: r.order_id, event: { type: 'DISPATCH.UNKNOWN', at: now, reason: 'The process sending this change stopped before the answer was recorded.' } })));
-    this.#d.counters.uncertain += orphans.length;
+    const sending = await this.#d.store.read((tx) => tx.outbox.inState('sending', now, 10_000));
+    const orphans = sending.filter((r) => r.lease_expires_at === null || r.lease_expires_at < now);
+    await this.#apply(orphans.map((r) => ({ orderId: r.order_id, event: { type: 'DISPATCH.UNKNOWN', at: now, reason: 'The process sending this change stopped before the answer was recorded.' } })));
+    this.#d.counters.add('uncertain', orphans.length);
     return orphans.length;
   }
 
   /** Reads back orders whose outcome is unknown, up to 50 ids a call per business. */
   async readBackUncertain(): Promise<number> {
     const now = this.#d.clock();
-    const rows = this.#d.store.write(() => this.#d.store.outbox.lease('uncertain', this.#d.owner, now, this.#d.leaseMs, this.#roundSize()));
+    const rows = await this.#d.store.transaction((tx) => tx.outbox.lease('uncertain', this.#d.owner, now, this.#d.leaseMs, this.#roundSize()));
     const byBusiness = new Map<number, OutboxRow[]>();
     for (const row of rows) {
       const businessId = this.#campaign(row.campaign_id).businessId;
@@ -116,50 +92,48 @@ export class Dispatcher {
 
   async #readBack(businessId: number, rows: OutboxRow[]): Promise<void> {
     const scope: Scope = { kind: 'business', id: businessId };
-    const permit = await this.#acquire('getBusinessOrders', scope, 1);
-    if (!permit.ok) return this.#releaseRows(rows, permit.retryAt);
-    this.#count('getBusinessOrders');
+    const got = await this.#d.market.permit('getBusinessOrders', scope, 1);
+    if (!got.ok) return this.#releaseRows(rows, got.retryAt);
+    let response;
     try {
-      const response = await this.#d.client.getBusinessOrders(businessId, { orderIds: rows.map((r) => r.order_id) }, { limit: this.#d.limits.ordersPerRead });
-      this.#d.limiter.release(permit.permit, { kind: 'answered', rateLimit: response.rateLimit }, this.#d.clock());
-      const now = this.#d.clock();
-      const found = new Map(response.body.orders.map((o) => [o.orderId, o]));
-      // A read-back is the freshest view there is: stamp it with the time it was read.
-      // An async change read back too early is the order machine's call: it waits in `uncertain`.
-      this.#apply(
-        rows.filter((r) => found.has(r.order_id)).map((r) => {
-          const o = found.get(r.order_id)!;
-          return { orderId: r.order_id, event: { type: 'MARKET.OBSERVED', status: o.status, substatus: o.substatus, observedAt: now, source: 'readBack' } };
-        }),
-      );
-      this.#d.counters.readBacks += found.size;
-      const missing = rows.filter((r) => !found.has(r.order_id));
-      this.#readFailed(missing, (attempt) => now + backoffDelay(this.#d.retry, attempt, this.#d.random));
+      response = await got.permit.call((client) => client.getBusinessOrders(businessId, { orderIds: rows.map((r) => r.order_id) }, { limit: this.#d.limits.ordersPerRead }));
     } catch (error) {
       if (!isMarketError(error)) {
-        this.#d.limiter.release(permit.permit, { kind: 'notCounted' }, this.#d.clock());
-        this.#releaseRows(rows, this.#d.clock());
+        await this.#releaseRows(rows, this.#d.clock());
         throw error;
       }
-      this.#releasePermit(permit.permit, error);
       // A 420 is the budget speaking, not a failed read: it waits for the window, uncounted.
       if (error.code === MARKET_ERROR_CODES.rateLimited) return this.#releaseRows(rows, this.#retryAt(error, 1));
-      this.#readFailed(rows, (attempt) => this.#retryAt(error, attempt));
+      return this.#readFailed(rows, (attempt) => this.#retryAt(error, attempt));
     }
+    const now = this.#d.clock();
+    const found = new Map(response.body.orders.map((o) => [o.orderId, o]));
+    // A read-back is the freshest view there is: stamp it with the time it was read.
+    // An async change read back too early is the order machine's call: it waits in `uncertain`.
+    await this.#apply(
+      rows.filter((r) => found.has(r.order_id)).map((r) => {
+        const o = found.get(r.order_id)!;
+        return { orderId: r.order_id, event: { type: 'MARKET.OBSERVED', status: o.status, substatus: o.substatus, observedAt: now, source: 'readBack' } };
+      }),
+    );
+    this.#d.counters.add('readBacks', found.size);
+    const missing = rows.filter((r) => !found.has(r.order_id));
+    await this.#readFailed(missing, (attempt) => now + backoffDelay(this.#d.retry, attempt, this.#d.random));
   }
 
   /**
    * Gives back rows whose read-back learnt nothing, due again after the retry policy's backoff
    * for their read failures in a row (never their sends, which read-backs do not increase). One
-   * time for the batch, so its orders are read back together.
+   * time for the batch, so its orders are read back together. The order learnt nothing either,
+   * so this is lease bookkeeping, not a machine event.
    */
-  #readFailed(rows: readonly OutboxRow[], retryAt: (attempt: number) => number): void {
+  async #readFailed(rows: readonly OutboxRow[], retryAt: (attempt: number) => number): Promise<void> {
     if (rows.length === 0) return;
     const attempt = Math.max(...rows.map((r) => r.read_failures)) + 1;
     const nextAttemptAt = retryAt(attempt);
     const now = this.#d.clock();
-    this.#d.store.write(() => {
-      for (const r of rows) this.#d.store.outbox.releaseAfterFailedRead(r.id, this.#d.owner, attempt, nextAttemptAt, now);
+    await this.#d.store.transaction(async (tx) => {
+      for (const r of rows) await tx.outbox.releaseAfterFailedRead(r.id, this.#d.owner, attempt, nextAttemptAt, now);
     });
   }
 
@@ -170,172 +144,169 @@ export class Dispatcher {
    */
   async sendDue(signal?: AbortSignal): Promise<number> {
     const now = this.#d.clock();
-    const campaigns = this.#d.store.outbox.dueCampaigns('queued', now).filter((id) => !this.#d.halted.has(id));
-    const before = this.#d.counters.ordersSent;
+    const { due, halts } = await this.#d.store.read(async (tx) => ({ due: await tx.outbox.dueCampaigns('queued', now), halts: await tx.halts.all() }));
+    this.#halted = new Set(halts.map((h) => h.campaign_id));
+    const campaigns = due.filter((id) => !this.#halted.has(id));
+    let sent = 0;
     await runConcurrently(campaigns, campaigns.length, async (campaignId) => {
-      const list = this.#d.store.write(() =>
-        this.#d.store.outbox.lease('queued', this.#d.owner, now, this.#d.leaseMs, this.#roundSize(), campaignId),
-      );
+      const list = await this.#d.store.transaction((tx) => tx.outbox.lease('queued', this.#d.owner, now, this.#d.leaseMs, this.#roundSize(), campaignId));
       // DBS changes with a real delivery date need the single PUT; the rest go in bulk.
       const singles = list.filter((r) => r.real_delivery_date !== null);
       const bulk = list.filter((r) => r.real_delivery_date === null);
       const batches = [...chunk(bulk, this.#d.limits.ordersPerStatusUpdate), ...singles.map((r) => [r])];
-      await runConcurrently(batches, this.#d.limits.parallelPerScope, (batch) =>
-        signal?.aborted ? Promise.resolve(this.#releaseRows(batch, this.#d.clock())) : this.#send(campaignId, batch),
-      );
+      await runConcurrently(batches, this.#d.limits.parallelPerScope, async (batch) => {
+        if (signal?.aborted) return this.#releaseRows(batch, this.#d.clock());
+        sent += await this.#send(campaignId, batch);
+      });
     });
-    return this.#d.counters.ordersSent - before;
+    return sent;
   }
 
   #roundSize(): number {
     return this.#d.limits.ordersPerStatusUpdate * this.#d.limits.parallelPerScope * ROWS_PER_ROUND_FACTOR;
   }
 
-  async #acquire(operation: Permit['operation'], scope: Scope, weight: number) {
-    // The parallel limit frees up within one request's time: wait for it rather than give up.
-    for (;;) {
-      const got = this.#d.limiter.tryAcquire(operation, scope, weight, this.#d.clock());
-      if (got.ok || got.reason !== 'parallel') return got;
-      await sleep(Math.max(1, got.retryAt - this.#d.clock()));
+  /** Sends one batch; returns how many orders were handed to the Market. */
+  async #send(campaignId: number, rows: OutboxRow[]): Promise<number> {
+    if (this.#halted.has(campaignId)) {
+      await this.#releaseRows(rows, this.#d.clock());
+      return 0;
     }
-  }
-
-  async #send(campaignId: number, rows: OutboxRow[]): Promise<void> {
-    if (this.#d.halted.has(campaignId)) return this.#releaseRows(rows, this.#d.clock());
     const single = rows.length === 1 && rows[0]!.real_delivery_date !== null;
     const operation = single ? 'updateOrderStatus' : 'updateOrderStatuses';
-    const scope: Scope = { kind: 'campaign', id: campaignId };
-    const got = await this.#acquire(operation, scope, rows.length);
+    const got = await this.#d.market.permit(operation, { kind: 'campaign', id: campaignId }, rows.length);
     if (!got.ok) {
       // Spend what the budget still has on a smaller batch; the rest waits for the window.
       if (got.reason === 'budget' && got.available > 0 && !single) {
-        await this.#send(campaignId, rows.slice(0, got.available));
-        return this.#releaseRows(rows.slice(got.available), this.#budgetRetryAt(got.retryAt));
+        const sent = await this.#send(campaignId, rows.slice(0, got.available));
+        await this.#releaseRows(rows.slice(got.available), this.#budgetRetryAt(got.retryAt));
+        return sent;
       }
-      return this.#releaseRows(rows, got.reason === 'budget' ? this.#budgetRetryAt(got.retryAt) : got.retryAt);
+      await this.#releaseRows(rows, got.reason === 'budget' ? this.#budgetRetryAt(got.retryAt) : got.retryAt);
+      return 0;
     }
-    const permit = got.permit;
-
     const now = this.#d.clock();
-    const sending = this.#d.store.write(() =>
-      rows.filter((r) => {
+    const sending = await this.#d.store.transaction(async (tx) => {
+      const taken: OutboxRow[] = [];
+      for (const r of rows) {
         // Still queued, or another process has it in flight; the lease, renewed here, covers this
         // request however long the round has run.
-        if (!this.#d.store.outbox.claimForSend(r.id, this.#d.owner, now, this.#d.leaseMs)) return false;
-        const { state } = this.#d.orders.apply(r.order_id, { type: 'DISPATCH.SENT', at: now }, now);
-        return state.change === 'sending' && state.pending?.requestNo === r.request_no;
-      }),
-    );
+        if (!(await tx.outbox.claimForSend(r.id, this.#d.owner, now, this.#d.leaseMs))) continue;
+        const { state } = await this.#d.orders.apply(tx, r.order_id, { type: 'DISPATCH.SENT', at: now }, now);
+        if (state.change === 'sending' && state.pending?.requestNo === r.request_no) taken.push(r);
+      }
+      return taken;
+    });
     if (sending.length === 0) {
-      this.#d.limiter.release(permit, { kind: 'notCounted' }, now);
-      return;
+      await got.permit.cancel();
+      return 0;
     }
-    this.#d.counters.ordersSent += sending.length;
-    this.#count(operation);
+    this.#d.counters.add('ordersSent', sending.length);
+    await this.#call(campaignId, sending, single, got.permit);
+    return sending.length;
+  }
+
+  async #call(campaignId: number, sending: OutboxRow[], single: boolean, permit: MarketPermit): Promise<void> {
+    let results: readonly UpdateOrderStatusResult[];
+    let missingIds: readonly number[] = [];
     try {
       if (single) {
         const row = sending[0]!;
-        const response = await this.#d.client.updateOrderStatus(campaignId, row.order_id, {
-          status: row.status,
-          substatus: row.substatus,
-          delivery: { dates: { realDeliveryDate: row.real_delivery_date! } },
-        });
-        this.#d.limiter.release(permit, { kind: 'answered', rateLimit: response.rateLimit }, this.#d.clock());
-        const { order, operation: op } = response.body;
-        this.#applyResults([{ id: row.order_id, status: order.status, substatus: order.substatus, updateStatus: 'OK', ...(op ? { operation: op } : {}) }], []);
-      } else {
-        const response = await this.#d.client.updateOrderStatuses(
-          campaignId,
-          sending.map((r) => ({ id: r.order_id, status: r.status, substatus: r.substatus })),
+        const response = await permit.call((client) =>
+          client.updateOrderStatus(campaignId, row.order_id, {
+            status: row.status,
+            substatus: row.substatus,
+            delivery: { dates: { realDeliveryDate: row.real_delivery_date! } },
+          }),
         );
-        this.#d.limiter.release(permit, { kind: 'answered', rateLimit: response.rateLimit }, this.#d.clock());
-        this.#applyResults(response.body.result?.orders ?? [], response.missingIds);
+        const { order, operation: op } = response.body;
+        results = [{ id: row.order_id, status: order.status, substatus: order.substatus, updateStatus: 'OK', ...(op ? { operation: op } : {}) }];
+      } else {
+        const response = await permit.call((client) => client.updateOrderStatuses(campaignId, sending.map((r) => ({ id: r.order_id, status: r.status, substatus: r.substatus }))));
+        results = response.body.result?.orders ?? [];
+        missingIds = response.missingIds;
       }
     } catch (error) {
-      await this.#handleSendFailure(campaignId, sending, permit, error);
+      return this.#handleSendFailure(campaignId, sending, error);
     }
+    await this.#applyResults(results, missingIds);
   }
 
-  #applyResults(results: readonly UpdateOrderStatusResult[], missingIds: readonly number[]): void {
+  async #applyResults(results: readonly UpdateOrderStatusResult[], missingIds: readonly number[]): Promise<void> {
     const at = this.#d.clock();
     const events: { orderId: number; event: OrderEvent }[] = [];
     for (const r of results) {
       if (r.updateStatus === 'OK' && r.operation) {
         events.push({ orderId: r.id, event: { type: 'DISPATCH.OPERATION_STARTED', at, operationId: r.operation.id, operationType: r.operation.type } });
-        this.#d.counters.operationsStarted++;
+        this.#d.counters.add('operationsStarted');
       } else if (r.updateStatus === 'OK') {
         events.push({ orderId: r.id, event: { type: 'DISPATCH.ACCEPTED', at, ...(r.status ? { status: r.status, substatus: r.substatus ?? null } : {}) } });
-        this.#d.counters.accepted++;
+        this.#d.counters.add('accepted');
       } else {
         events.push({ orderId: r.id, event: { type: 'DISPATCH.REJECTED', at, reason: describeResult(r) } });
-        this.#d.counters.rejected++;
+        this.#d.counters.add('rejected');
       }
     }
     for (const id of missingIds) {
       events.push({ orderId: id, event: { type: 'DISPATCH.UNKNOWN', at, reason: 'The Market answered without this order.' } });
-      this.#d.counters.uncertain++;
+      this.#d.counters.add('uncertain');
     }
-    this.#apply(events);
+    await this.#apply(events);
   }
 
-  async #handleSendFailure(campaignId: number, rows: OutboxRow[], permit: Permit, error: unknown): Promise<void> {
+  async #handleSendFailure(campaignId: number, rows: OutboxRow[], error: unknown): Promise<void> {
     const at = this.#d.clock();
     if (!isMarketError(error)) {
       // A bug on our side mid-send: the Market may have the request, so read back before resending.
-      this.#d.limiter.release(permit, { kind: 'notCounted' }, at);
-      this.#apply(rows.map((r) => ({ orderId: r.order_id, event: { type: 'DISPATCH.UNKNOWN', at, reason: 'Internal error while sending.' } })));
+      await this.#apply(rows.map((r) => ({ orderId: r.order_id, event: { type: 'DISPATCH.UNKNOWN', at, reason: 'Internal error while sending.' } })));
       throw error;
     }
     const failure = error;
-    this.#releasePermit(permit, failure);
     const reason = failure.message;
     if (failure.code === MARKET_ERROR_CODES.auth) {
-      this.#d.halted.set(campaignId, { campaignId, code: failure.code, message: failure.message });
-      this.#defer(rows, at, reason);
-      return;
+      this.#halted.add(campaignId);
+      await this.#d.store.transaction((tx) => tx.halts.set({ campaign_id: campaignId, code: failure.code, message: failure.message, owner: this.#d.owner, at }));
+      return this.#defer(rows, at, reason);
     }
-    if (failure.code === MARKET_ERROR_CODES.rateLimited) {
-      this.#d.counters.rateLimited++;
-      this.#defer(rows, this.#retryAt(failure, 1), reason);
-      return;
-    }
+    if (failure.code === MARKET_ERROR_CODES.rateLimited) return this.#defer(rows, this.#retryAt(failure, 1), reason);
     if (failure.code === MARKET_ERROR_CODES.clientError && rows.length > 1) {
       // A 400 for the whole batch: nothing applied. Split it until the offending orders stand alone.
-      this.#d.counters.bisections++;
-      this.#defer(rows, at, reason);
+      this.#d.counters.add('bisections');
+      await this.#defer(rows, at, reason);
       const half = Math.ceil(rows.length / 2);
-      const fresh = (list: OutboxRow[]) => list.map((r) => this.#d.store.outbox.get(r.order_id, r.request_no)!).filter((r) => r.state === 'queued');
-      await this.#send(campaignId, fresh(rows.slice(0, half)));
-      await this.#send(campaignId, fresh(rows.slice(half)));
+      const fresh = (list: OutboxRow[]) =>
+        this.#d.store.read(async (tx) => {
+          const now: OutboxRow[] = [];
+          for (const r of list) {
+            const row = await tx.outbox.get(r.order_id, r.request_no);
+            if (row?.state === 'queued') now.push(row);
+          }
+          return now;
+        });
+      await this.#send(campaignId, await fresh(rows.slice(0, half)));
+      await this.#send(campaignId, await fresh(rows.slice(half)));
       return;
     }
     if (failure.code === MARKET_ERROR_CODES.clientError || failure.code === MARKET_ERROR_CODES.requestInvalid) {
-      this.#apply(rows.map((r) => ({ orderId: r.order_id, event: { type: 'DISPATCH.REJECTED', at, reason } })));
-      this.#d.counters.rejected += rows.length;
+      await this.#apply(rows.map((r) => ({ orderId: r.order_id, event: { type: 'DISPATCH.REJECTED', at, reason } })));
+      this.#d.counters.add('rejected', rows.length);
       return;
     }
     if (mayHaveBeenApplied(failure)) {
-      this.#apply(rows.map((r) => ({ orderId: r.order_id, event: { type: 'DISPATCH.UNKNOWN', at, reason } })));
-      this.#d.counters.uncertain += rows.length;
       // Read back after a backoff, so a struggling Market is not asked again at once; one time for
       // the whole batch, so its orders are read back (and, if need be, resent) together.
       const readBackAt = this.#retryAt(failure, Math.max(...rows.map((r) => r.attempts)) + 1);
-      this.#d.store.write(() => {
-        for (const r of rows) this.#d.store.outbox.reschedule(r.order_id, r.request_no, readBackAt);
-      });
+      await this.#apply(rows.map((r) => ({ orderId: r.order_id, event: { type: 'DISPATCH.UNKNOWN', at, reason, readBackAt } })));
+      this.#d.counters.add('uncertain', rows.length);
       return;
     }
-    this.#defer(rows, this.#retryAt(failure, rows[0]?.attempts ?? 1), reason);
+    await this.#defer(rows, this.#retryAt(failure, rows[0]?.attempts ?? 1), reason);
   }
 
-  #defer(rows: OutboxRow[], notBefore: number, reason: string): void {
+  async #defer(rows: OutboxRow[], notBefore: number, reason: string): Promise<void> {
     const at = this.#d.clock();
-    this.#apply(rows.map((r) => ({ orderId: r.order_id, event: { type: 'DISPATCH.DEFERRED', at, notBefore, reason } })));
-    this.#d.counters.deferred += rows.length;
-  }
-
-  #releasePermit(permit: Permit, failure: AnyMarketError): void {
-    this.#d.limiter.release(permit, requestEndOf(failure), this.#d.clock());
+    await this.#apply(rows.map((r) => ({ orderId: r.order_id, event: { type: 'DISPATCH.DEFERRED', at, notBefore, reason } })));
+    this.#d.counters.add('deferred', rows.length);
   }
 
   #retryAt(failure: AnyMarketError, attempt: number): number {
@@ -357,11 +328,12 @@ export class Dispatcher {
     return Math.min(windowEndsAt, this.#d.clock() + BUDGET_RECHECK_MS);
   }
 
-  #releaseRows(rows: readonly OutboxRow[], nextAttemptAt: number): void {
+  /** Gives leased rows back untouched (lease bookkeeping: the orders learnt nothing). */
+  async #releaseRows(rows: readonly OutboxRow[], nextAttemptAt: number): Promise<void> {
     if (rows.length === 0) return;
     const now = this.#d.clock();
-    this.#d.store.write(() => {
-      for (const r of rows) this.#d.store.outbox.release(r.id, this.#d.owner, nextAttemptAt, now);
+    await this.#d.store.transaction(async (tx) => {
+      for (const r of rows) await tx.outbox.release(r.id, this.#d.owner, nextAttemptAt, now);
     });
   }
 }

@@ -1,16 +1,17 @@
 // createEngine: the library's front door. Commands are validated, judged by the rules, computed
-// by the machines and written in one SQLite transaction each; nothing here does HTTP (the
-// dispatcher does, from the outbox).
+// by the machines and written in one store transaction each; queries read through the store
+// port. Nothing here does HTTP: the runner (runner.ts) owns the loop that talks to the Market.
 
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
 import type { Explanation } from '../../machines/explain.js';
 import type { PollPolicy } from '../../machines/operation-machine.js';
-import type { JournalRow } from '../store/journal-table.js';
-import type { OutboxRow, OutboxState } from '../store/outbox-table.js';
-import { DEFAULT_DB_PATH, type OpenDatabaseOptions } from '../store/open-database.js';
-import { Store } from '../store/store.js';
+import type { JournalRow, TransitionCount } from '../store/journal.js';
+import type { OutboxRow, OutboxState } from '../store/outbox.js';
+import { openStore } from '../store/open-store.js';
+import type { Store, StoreTx } from '../store/port.js';
+import type { SqliteOptions } from '../store/index.js';
 import {
   campaignSchema,
   commandListSchema,
@@ -19,35 +20,31 @@ import {
   orderIdSchema,
   parseCommand,
   requestChangeSchema,
+  settledChangesSchema,
   trackOrderSchema,
   type CampaignConfig,
   type ChangeTarget,
   type ObserveCommand,
   type RequestChangeCommand,
+  type SettledChangesQuery,
   type TrackOrderCommand,
 } from './commands.js';
-import { ApiNotConfiguredError, CampaignConflictError, EngineClosedError, isEngineError, SyncPageTokenRepeatedError, type EngineError } from './errors.js';
+import { ApiNotConfiguredError, CampaignConflictError, EngineClosedError, isEngineError, type EngineError } from './errors.js';
 import { OperationBook } from './operation-book.js';
 import { OrderBook, type OrderState } from './order-book.js';
 import { createMarketClient, type AuthScheme, type MarketClient } from '../market/client.js';
-import { Dispatcher, emptyCounters, type CampaignHalt, type DispatchCounters } from './dispatcher.js';
-import { OperationPoller } from './operation-poller.js';
-import { OrderSync, syncOptionsSchema, type SyncOptions, type SyncProgress, type SyncResult } from './order-sync.js';
-import { MarketCallLog, type CampaignError, type MarketCallCounts } from './market-call-log.js';
+import { CounterBook } from './counter-book.js';
+import { MeteredMarket } from './metered-market.js';
+import { readReport, Runner, type FlushOptions, type FlushReport, type RunOptions } from './runner.js';
+import { syncOptionsSchema, type SyncOptions, type SyncResult } from './order-sync.js';
 import { resolveDispatchSettings, type LimitsOverrides, type LimitsPolicy, type RetryPolicy } from './policies.js';
 import { RateLimiter } from './rate-limiter.js';
-import { sleep } from './concurrency.js';
-import { isMarketError, type AnyMarketError } from '../market/errors.js';
-
 import { OrderInspection, type InspectOptions, type Inspector } from './inspection.js';
 
-const SYNC_RETRY_MS = 5_000;
-// run() reads a long sweep this many pages at a time per business, flushing between the parts,
-// so a first sync of many thousand orders does not hold every send back until it ends.
-const RUN_PAGES_PER_SYNC = 100;
+export type { FlushOptions, FlushReport, RunOptions } from './runner.js';
 
 export interface EngineOptions {
-  /** A database file path (default `./ym-orders.db`), `:memory:`, or an open Store. */
+  /** A database file path (default `./ym-orders.db`), `:memory:`, or a Store (e.g. `SqliteStore.open(path)`), which the engine does not close. */
   readonly db?: string | Store;
   /** Campaigns and their models; merged with the ones earlier runs stored in the database. */
   readonly campaigns?: readonly CampaignConfig[];
@@ -63,9 +60,10 @@ export interface EngineOptions {
    * on exactly-once".
    */
   readonly asyncSettleMs?: number;
-  /** Names this process in outbox leases (default host:pid:random). */
+  /** Names this process in outbox leases and its counters (default host:pid:random). */
   readonly owner?: string;
-  readonly sqlite?: OpenDatabaseOptions;
+  /** SQLite settings, for a `db` given as a path. */
+  readonly sqlite?: Omit<SqliteOptions, 'now'>;
   /** The Market Partner API. Without it the engine records and queues but cannot flush or sync. */
   readonly api?: {
     readonly baseUrl: string;
@@ -87,45 +85,6 @@ export interface EngineOptions {
   readonly inspectOptions?: InspectOptions;
 }
 
-export interface FlushOptions {
-  /** Keep going, waiting for due times, until no change is open (default: one pass over what is due now). */
-  readonly untilIdle?: boolean;
-  /** Give up waiting after this long (default 60 s). */
-  readonly maxWaitMs?: number;
-  readonly signal?: AbortSignal;
-  /** Called after each pass, e.g. to draw progress. */
-  readonly onProgress?: (report: FlushReport) => void;
-}
-
-export interface FlushReport {
-  readonly counters: DispatchCounters;
-  readonly outbox: Record<OutboxState, number>;
-  /** Changes not settled yet: queued, sending, awaiting an operation, uncertain. */
-  readonly open: number;
-  readonly halted: readonly CampaignHalt[];
-  /** Market calls answered and failed over this engine's life (sync, sends, read-backs, polls). */
-  readonly marketCalls: MarketCallCounts;
-  /**
-   * The latest failed Market call of each campaign, over this engine's life; a business-wide call
-   * (a read or an operation poll) counts for every campaign of the business.
-   */
-  readonly lastErrors: readonly CampaignError[];
-}
-
-export interface RunOptions {
-  readonly signal: AbortSignal;
-  /** Sync this often (default: no sync). */
-  readonly syncIntervalMs?: number;
-  /** The longest sleep when there is nothing to do (default 1 s). */
-  readonly idleMs?: number;
-  /** Pages per business in one sync pass (default 100); a capped sweep goes on after the next flush pass. */
-  readonly maxPagesPerSweep?: number;
-  readonly onProgress?: (report: FlushReport) => void;
-  readonly onSyncProgress?: (progress: SyncProgress) => void;
-  /** A sync that failed at the Market (or was led in a circle); the loop goes on and syncs again later. */
-  readonly onSyncError?: (error: AnyMarketError | SyncPageTokenRepeatedError) => void;
-}
-
 export interface TrackResult {
   readonly created: number;
   readonly updated: number;
@@ -145,119 +104,100 @@ export interface EngineSummary {
   readonly operations: Record<string, number>;
 }
 
+/** What the engine was opened with, checked and resolved (see createEngine). */
+interface EngineParts {
+  readonly store: Store;
+  readonly ownsStore: boolean;
+  readonly campaigns: ReadonlyMap<number, CampaignConfig>;
+  readonly settings: ReturnType<typeof resolveDispatchSettings>;
+  readonly apiKey: string;
+}
+
 export class Engine {
   readonly store: Store;
   /** @internal The engine's methods are the API: these write without its validation and transaction. */
   readonly orders: OrderBook;
-  /** @internal */
-  readonly operations: OperationBook;
   readonly owner: string;
   readonly clock: () => number;
   readonly campaigns: ReadonlyMap<number, CampaignConfig>;
   readonly limits: LimitsPolicy;
   readonly retry: RetryPolicy;
-  readonly counters: DispatchCounters = emptyCounters();
-  readonly halted = new Map<number, CampaignHalt>();
+  readonly #counters: CounterBook;
   readonly #client: MarketClient | undefined;
   readonly #ownsClient: boolean;
-  readonly #random: () => number;
+  readonly #runner: Runner | undefined;
   readonly #inspection: OrderInspection | undefined;
-  readonly #calls: MarketCallLog;
-  #closed = false;
   readonly #ownsStore: boolean;
   /** Redacted from INVALID_COMMAND messages, which name unknown keys as given. */
   readonly #apiKey: string;
+  #closed = false;
 
-  constructor(options: EngineOptions = {}) {
+  /** @internal Open one with {@link createEngine}. */
+  constructor(options: EngineOptions, parts: EngineParts) {
+    const { settings } = parts;
     this.clock = options.clock ?? Date.now;
-    // Before anything is opened: a bad or unsafe setting changes nothing.
-    const settings = resolveDispatchSettings(options);
-    this.#apiKey = options.api?.apiKey ?? '';
-    const configured = this.#parse(commandListSchema, 'campaigns', options.campaigns ?? []).map((c) =>
-      this.#parse(campaignSchema, 'campaign', c),
-    );
-    this.#ownsStore = !(options.db instanceof Store);
-    this.store = options.db instanceof Store ? options.db : Store.open(options.db ?? DEFAULT_DB_PATH, { ...options.sqlite, now: this.clock() });
-    try {
-      this.store.write(() => {
-        for (const c of configured) {
-          const stored = this.store.campaigns.get(c.campaignId);
-          const changed = stored !== undefined && (stored.model !== c.model || stored.business_id !== c.businessId);
-          if (stored && changed && this.store.campaigns.hasOrders(c.campaignId)) {
-            const orders = this.store.campaigns.orderCount(c.campaignId);
-            if (stored.model !== c.model) throw new CampaignConflictError(c.campaignId, 'model', stored.model, c.model, orders);
-            throw new CampaignConflictError(c.campaignId, 'businessId', stored.business_id, c.businessId, orders);
-          }
-          this.store.campaigns.upsert({ campaign_id: c.campaignId, business_id: c.businessId, model: c.model });
-        }
-      });
-    } catch (error) {
-      if (this.#ownsStore) this.store.close();
-      throw error;
-    }
-    this.campaigns = new Map(
-      this.store.campaigns.all().map((r) => [r.campaign_id, { campaignId: r.campaign_id, businessId: r.business_id, model: r.model as CampaignConfig['model'] }]),
-    );
+    this.store = parts.store;
+    this.#ownsStore = parts.ownsStore;
+    this.#apiKey = parts.apiKey;
+    this.campaigns = parts.campaigns;
     this.owner = options.owner ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
     this.limits = settings.limits;
     this.retry = settings.retry;
-    this.#random = options.random ?? Math.random;
-    this.operations = new OperationBook(this.store, settings.pollPolicy);
+    this.#counters = new CounterBook(this.owner);
+    const operations = new OperationBook(settings.pollPolicy);
     this.#inspection = options.inspect ? new OrderInspection(options.inspect, options.inspectOptions) : undefined;
-    this.orders = new OrderBook(this.store, this.campaigns, this.operations, {
+    this.orders = new OrderBook(this.campaigns, operations, {
       maxSends: settings.maxSends,
       asyncSettleMs: settings.asyncSettleMs,
       inspection: this.#inspection,
     });
     this.#ownsClient = options.client === undefined && options.api !== undefined;
-    this.#calls = new MarketCallLog(this.campaigns, this.clock);
-    const client = options.client ?? (options.api ? createMarketClient(options.api) : undefined);
-    this.#client = client ? this.#calls.wrap(client) : undefined;
-    this.#timeoutMs = options.api?.timeoutMs ?? 10_000;
+    this.#client = options.client ?? (options.api ? createMarketClient(options.api) : undefined);
+    if (this.#client) {
+      // A lease must outlive the request it covers, or a live send would look orphaned.
+      const leaseMs = (options.api?.timeoutMs ?? 10_000) * 3;
+      const limiter = new RateLimiter(this.store, this.limits, { leaseMs });
+      const market = new MeteredMarket({ client: this.#client, limiter, counters: this.#counters, campaigns: this.campaigns, clock: this.clock });
+      this.#runner = new Runner({
+        store: this.store,
+        orders: this.orders,
+        operations,
+        market,
+        counters: this.#counters,
+        campaigns: this.campaigns,
+        limits: this.limits,
+        retry: this.retry,
+        owner: this.owner,
+        clock: this.clock,
+        leaseMs,
+        random: options.random ?? Math.random,
+      });
+    }
   }
 
-  readonly #timeoutMs: number;
-
-  #effects() {
-    if (!this.#client) throw new ApiNotConfiguredError();
-    const limiter = new RateLimiter(this.store, this.limits, { leaseMs: this.#leaseMs() });
-    const common = { store: this.store, orders: this.orders, client: this.#client, limiter, limits: this.limits, clock: this.clock, counters: this.counters };
-    return {
-      limiter,
-      dispatcher: new Dispatcher({ ...common, retry: this.retry, owner: this.owner, leaseMs: this.#leaseMs(), halted: this.halted, random: this.#random }),
-      poller: new OperationPoller({ ...common, operations: this.operations }),
-      sync: new OrderSync({ ...common, campaigns: this.campaigns }),
-    };
+  #open(): void {
+    if (this.#closed) throw new EngineClosedError();
   }
 
-  // A lease must outlive the request it covers, or a live send would look orphaned.
-  #leaseMs(): number {
-    return this.#timeoutMs * 3;
+  #runnerOrThrow(): Runner {
+    this.#open();
+    if (!this.#runner) throw new ApiNotConfiguredError();
+    return this.#runner;
   }
 
-  #report(): FlushReport {
-    const outbox = this.store.outbox.counts();
-    return {
-      counters: structuredClone(this.counters),
-      outbox,
-      open: outbox.queued + outbox.sending + outbox.awaitingOperation + outbox.uncertain,
-      halted: [...this.halted.values()],
-      marketCalls: this.#calls.counts(),
-      lastErrors: this.#calls.latest(),
-    };
+  #parse<S extends z.ZodType>(schema: S, command: string, input: unknown): z.output<S> {
+    return parseCommand(schema, command, input, this.#apiKey);
   }
 
-  /**
-   * One round of the dispatcher: orphans, read-backs, sends, operation polls. Once `signal`
-   * aborts no new phase starts, so only requests already in flight (each bounded by the request
-   * timeout) are waited for.
-   */
-  async #pass({ dispatcher, poller }: { dispatcher: Dispatcher; poller: OperationPoller }, signal: AbortSignal | undefined): Promise<number> {
-    dispatcher.recoverOrphanedSends();
-    let worked = await dispatcher.readBackUncertain();
-    if (!signal?.aborted) worked += await dispatcher.sendDue(signal);
-    if (!signal?.aborted) worked += await poller.pollDue();
-    return worked;
+  /** Checks the engine is open, then reads in one consistent view. */
+  async #read<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    this.#open();
+    return this.store.read(fn);
+  }
+
+  async #write<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    this.#open();
+    return this.store.transaction(fn);
   }
 
   /**
@@ -266,35 +206,12 @@ export class Engine {
    * until the next due time) until every change has settled or `maxWaitMs` passes.
    */
   async flush(options: FlushOptions = {}): Promise<FlushReport> {
-    this.#open();
-    const effects = this.#effects();
-    const deadline = this.clock() + (options.maxWaitMs ?? 60_000);
-    for (;;) {
-      const worked = await this.#pass(effects, options.signal);
-      const report = this.#report();
-      options.onProgress?.(report);
-      const settled = report.open === 0 || this.#onlyHaltedOpen();
-      if (!options.untilIdle || settled || options.signal?.aborted || this.clock() >= deadline) return report;
-      if (worked === 0) await sleep(this.#untilNextDue(deadline), options.signal);
-    }
-  }
-
-  /** Everything still open waits on a campaign whose key the Market refused. */
-  #onlyHaltedOpen(): boolean {
-    if (this.halted.size === 0) return false;
-    return this.store.outbox.open(10_000).every((r) => this.halted.has(r.campaign_id) && r.state === 'queued');
-  }
-
-  #untilNextDue(deadline: number): number {
-    const now = this.clock();
-    const next = Math.min(this.store.outbox.nextDueAt() ?? Infinity, this.store.operations.nextDueAt() ?? Infinity, deadline);
-    return Math.max(5, Math.min(next - now, 1_000));
+    return this.#runnerOrThrow().flush(options);
   }
 
   /** Polls due async operations once. */
   async pollOperations(): Promise<number> {
-    this.#open();
-    return this.#effects().poller.pollDue();
+    return this.#runnerOrThrow().pollOperations();
   }
 
   /**
@@ -304,9 +221,9 @@ export class Engine {
    * throws SYNC_PAGE_TOKEN_REPEATED.
    */
   async sync(options: SyncOptions = {}): Promise<SyncResult> {
-    this.#open();
+    const runner = this.#runnerOrThrow();
     this.#parse(syncOptionsSchema, 'sync options', { maxPagesPerSweep: options.maxPagesPerSweep });
-    return this.#effects().sync.syncAll(options);
+    return runner.sync(options);
   }
 
   /**
@@ -315,60 +232,27 @@ export class Engine {
    * before it returns.
    */
   async run(options: RunOptions): Promise<FlushReport> {
-    this.#open();
-    const { signal } = options;
+    const runner = this.#runnerOrThrow();
     this.#parse(syncOptionsSchema, 'run options', { maxPagesPerSweep: options.maxPagesPerSweep });
-    const effects = this.#effects();
-    const idleMs = options.idleMs ?? 1_000;
-    let nextSync = this.clock();
-    while (!signal.aborted) {
-      if (options.syncIntervalMs !== undefined && this.clock() >= nextSync) {
-        try {
-          const synced = await effects.sync.syncAll({
-            signal,
-            maxPagesPerSweep: options.maxPagesPerSweep ?? RUN_PAGES_PER_SYNC,
-            ...(options.onSyncProgress ? { onProgress: options.onSyncProgress } : {}),
-          });
-          // A sweep cut at the page cap goes on right after this pass; a finished one waits.
-          nextSync = synced.stoppedBy === 'pageCap' ? this.clock() : Math.max(this.clock() + options.syncIntervalMs, synced.resumeAt ?? 0);
-        } catch (error) {
-          if (!isMarketError(error) && !(error instanceof SyncPageTokenRepeatedError)) throw error;
-          options.onSyncError?.(error);
-          nextSync = this.clock() + Math.min(options.syncIntervalMs, SYNC_RETRY_MS);
-        }
-      }
-      if (signal.aborted) break;
-      const worked = await this.#pass(effects, signal);
-      options.onProgress?.(this.#report());
-      const syncDue = options.syncIntervalMs !== undefined && this.clock() >= nextSync;
-      if (worked === 0 && !syncDue) await sleep(Math.min(this.#untilNextDue(this.clock() + idleMs), idleMs), signal);
-    }
-    return this.#report();
+    return runner.run(options);
   }
 
-  stats(): FlushReport {
+  /** Counters, outbox counts, halts and Market calls, as flush reports them. */
+  async stats(): Promise<FlushReport> {
     this.#open();
-    return this.#report();
-  }
-
-  #open(): void {
-    if (this.#closed) throw new EngineClosedError();
-  }
-
-  #parse<S extends z.ZodType>(schema: S, command: string, input: unknown): z.output<S> {
-    return parseCommand(schema, command, input, this.#apiKey);
+    return this.#runner ? this.#runner.report() : readReport(this.store, this.#counters, []);
   }
 
   /** Starts tracking orders (or observes them, if tracked): all in one transaction, or none. */
-  trackOrders(orders: readonly TrackOrderCommand[]): TrackResult {
+  async trackOrders(orders: readonly TrackOrderCommand[]): Promise<TrackResult> {
     this.#open();
     const now = this.clock();
     const parsed = this.#parse(commandListSchema, 'orders', orders).map((o, i) => this.#parse(trackOrderSchema, `order #${i + 1}`, o));
-    return this.store.write(() => {
+    return this.#write(async (tx) => {
       let created = 0;
       let updated = 0;
       for (const o of parsed) {
-        const result = this.orders.track({ ...o, observedAt: o.observedAt ?? now }, 'import', now);
+        const result = await this.orders.track(tx, { ...o, observedAt: o.observedAt ?? now }, 'import', now);
         if (result === 'created') created++;
         else if (result.changed) updated++;
       }
@@ -377,52 +261,45 @@ export class Engine {
   }
 
   /** Tells the engine what the Market shows (e.g. a push notification); older news changes nothing. */
-  observe(observation: ObserveCommand): OrderState {
+  async observe(observation: ObserveCommand): Promise<OrderState> {
     this.#open();
     const o = this.#parse(observeSchema, 'observation', observation);
     const now = this.clock();
-    return this.store.write(
-      () =>
-        this.orders.apply(
-          o.orderId,
-          {
-            type: 'MARKET.OBSERVED',
-            status: o.status,
-            substatus: o.substatus ?? null,
-            observedAt: o.observedAt,
-            source: o.source,
-            ...(o.cancelRequested !== undefined ? { cancelRequested: o.cancelRequested } : {}),
-          },
-          now,
-        ).state,
-    );
+    const event = {
+      type: 'MARKET.OBSERVED',
+      status: o.status,
+      substatus: o.substatus ?? null,
+      observedAt: o.observedAt,
+      source: o.source,
+      ...(o.cancelRequested !== undefined ? { cancelRequested: o.cancelRequested } : {}),
+    } as const;
+    return this.#write(async (tx) => (await this.orders.apply(tx, o.orderId, event, now)).state);
   }
 
-  /** Queues one seller change; an illegal one throws CHANGE_REFUSED and writes nothing. */
-  requestChange(command: RequestChangeCommand): OrderState {
+  /** Queues one seller change; an illegal one rejects with CHANGE_REFUSED and writes nothing. */
+  async requestChange(command: RequestChangeCommand): Promise<OrderState> {
     this.#open();
-    const c = this.#parse(requestChangeSchema, 'change request', command);
+    const { orderId, expectedRowVersion, ...target } = this.#parse(requestChangeSchema, 'change request', command);
     const now = this.clock();
-    const { orderId, expectedRowVersion, ...target } = c;
-    return this.store.write(() => this.orders.request(orderId, target, now, { expectedRowVersion }).state);
+    return this.#write(async (tx) => (await this.orders.request(tx, orderId, target, now, { expectedRowVersion })).state);
   }
 
   /**
    * Queues many changes in one transaction. Each request is judged on its own: refused ones are
-   * returned with their errors and write nothing; with `atomic`, the first refusal throws and
+   * returned with their errors and write nothing; with `atomic`, the first refusal rejects and
    * nothing at all is written.
    */
-  requestChanges(commands: readonly RequestChangeCommand[], options: { atomic?: boolean } = {}): RequestChangesResult {
+  async requestChanges(commands: readonly RequestChangeCommand[], options: { atomic?: boolean } = {}): Promise<RequestChangesResult> {
     this.#open();
     const now = this.clock();
-    return this.store.write(() => {
+    const list = this.#parse(commandListSchema, 'change requests', commands) as RequestChangeCommand[];
+    return this.#write(async (tx) => {
       const queued: OrderState[] = [];
       const refused: { orderId: number | undefined; error: EngineError }[] = [];
-      for (const command of this.#parse(commandListSchema, 'change requests', commands) as RequestChangeCommand[]) {
+      for (const command of list) {
         try {
-          const c = this.#parse(requestChangeSchema, 'change request', command);
-          const { orderId, expectedRowVersion, ...target } = c;
-          queued.push(this.orders.request(orderId, target, now, { expectedRowVersion }).state);
+          const { orderId, expectedRowVersion, ...target } = this.#parse(requestChangeSchema, 'change request', command);
+          queued.push((await this.orders.request(tx, orderId, target, now, { expectedRowVersion })).state);
         } catch (error) {
           if (options.atomic || !isEngineError(error)) throw error;
           const orderId = typeof command?.orderId === 'number' ? command.orderId : undefined;
@@ -434,69 +311,117 @@ export class Engine {
   }
 
   /** Whether a change is allowed now, and if not every reason why; writes nothing. */
-  explain(orderId: number, target: ChangeTarget): Explanation {
+  async explain(orderId: number, target: ChangeTarget): Promise<Explanation> {
     this.#open();
     const id = this.#parse(orderIdSchema, 'order id', orderId);
     const t = this.#parse(explainTargetSchema, 'target', target);
-    return this.store.read(() => this.orders.explain(id, t, this.clock()));
+    return this.#read((tx) => this.orders.explain(tx, id, t, this.clock()));
   }
 
-  getOrder(orderId: number): OrderState {
+  async getOrder(orderId: number): Promise<OrderState> {
     this.#open();
     const id = this.#parse(orderIdSchema, 'order id', orderId);
-    return this.store.read(() => this.orders.get(id));
+    return this.#read((tx) => this.orders.get(tx, id));
   }
 
-  findOrder(orderId: number): OrderState | undefined {
+  async findOrder(orderId: number): Promise<OrderState | undefined> {
     this.#open();
     const id = this.#parse(orderIdSchema, 'order id', orderId);
-    return this.store.read(() => this.orders.find(id));
+    return this.#read((tx) => this.orders.find(tx, id));
   }
 
-  history(orderId: number): JournalRow[] {
+  async history(orderId: number): Promise<JournalRow[]> {
     this.#open();
     const id = this.#parse(orderIdSchema, 'order id', orderId);
-    return this.store.read(() => this.orders.history(id));
+    return this.#read((tx) => this.orders.history(tx, id));
   }
 
   /**
    * Deadlines kept as rows, the soonest first: e.g. `dbs.cancellationAnswer` per DBS order whose
    * buyer asked to cancel (answer by `dueAt`, or the Market cancels it).
    */
-  timers(options: { kind?: string; dueBefore?: number } = {}): { kind: string; orderId: number; dueAt: number }[] {
-    this.#open();
-    return this.store.read(() =>
-      this.store.timers.list(options.kind, options.dueBefore ?? Number.MAX_SAFE_INTEGER).map((t) => ({ kind: t.kind, orderId: Number(t.ref), dueAt: t.due_at })),
-    );
+  async timers(options: { kind?: string; dueBefore?: number } = {}): Promise<{ kind: string; orderId: number; dueAt: number }[]> {
+    const rows = await this.#read((tx) => tx.timers.list(options.kind, options.dueBefore ?? Number.MAX_SAFE_INTEGER));
+    return rows.map((t) => ({ kind: t.kind, orderId: Number(t.ref), dueAt: t.due_at }));
   }
 
   /** Outbox rows not yet settled (queued, sending, awaiting an operation, uncertain). */
-  pendingChanges(limit = 1_000): OutboxRow[] {
-    this.#open();
-    return this.store.read(() => this.store.outbox.open(limit));
+  async pendingChanges(limit = 1_000): Promise<OutboxRow[]> {
+    return this.#read((tx) => tx.outbox.open(limit));
   }
 
-  summary(): EngineSummary {
+  /** Changes that settled in `state` at or after `since` (epoch ms, engine clock), the oldest first. */
+  async settledChanges(query: SettledChangesQuery): Promise<OutboxRow[]> {
     this.#open();
-    const byStatus = this.store.orders.countByStatus().map((r) => ({ status: r.status, substatus: r.substatus, change: r.change_state, count: r.n }));
-    return {
-      orders: byStatus.reduce((n, r) => n + r.count, 0),
-      byStatus,
-      outbox: this.store.outbox.counts(),
-      operations: this.store.operations.counts(),
-    };
+    const q = this.#parse(settledChangesSchema, 'settled changes query', query);
+    return this.#read((tx) => tx.outbox.settledSince(q.state, q.since, q.limit));
   }
 
-  /** Closes the database at once; the returned promise settles when the HTTP pool is closed too. */
-  close(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+  /** How often the journal saw orders move between statuses, and whether the seller or the Market moved them. */
+  async transitionCounts(): Promise<TransitionCount[]> {
+    return this.#read((tx) => tx.journal.transitionCounts());
+  }
+
+  async summary(): Promise<EngineSummary> {
+    return this.#read(async (tx) => {
+      const byStatus = (await tx.orders.countByStatus()).map((r) => ({ status: r.status, substatus: r.substatus, change: r.change_state, count: r.n }));
+      return {
+        orders: byStatus.reduce((n, r) => n + r.count, 0),
+        byStatus,
+        outbox: await tx.outbox.counts(),
+        operations: await tx.operations.counts(),
+      };
+    });
+  }
+
+  /** Closes the store (if the engine opened it) and the HTTP pool. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
     this.#closed = true;
     this.#inspection?.stop();
-    if (this.#ownsStore) this.store.close();
-    return this.#ownsClient && this.#client ? this.#client.close() : Promise.resolve();
+    if (this.#ownsStore) await this.store.close();
+    if (this.#ownsClient && this.#client) await this.#client.close();
   }
 }
 
-export function createEngine(options: EngineOptions = {}): Engine {
-  return new Engine(options);
+/**
+ * Opens an engine: checks every option before anything is opened (a bad or unsafe setting changes
+ * nothing), opens the store, and merges the configured campaigns with the stored ones, refusing to
+ * move a campaign that has orders to another model or business.
+ */
+export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
+  const clock = options.clock ?? Date.now;
+  const settings = resolveDispatchSettings(options);
+  const apiKey = options.api?.apiKey ?? '';
+  const configured = parseCommand(commandListSchema, 'campaigns', options.campaigns ?? [], apiKey).map((c) => parseCommand(campaignSchema, 'campaign', c, apiKey));
+  const { store, owned } = openStore(options.db, { ...(options.sqlite ? { sqlite: options.sqlite } : {}), now: clock() });
+  try {
+    const campaigns = await mergeCampaigns(store, configured);
+    return new Engine(options, { store, ownsStore: owned, campaigns, settings, apiKey });
+  } catch (error) {
+    if (owned) await store.close();
+    throw error;
+  }
+}
+
+/** The stored campaigns with the configured ones merged in; writes only when something changed. */
+async function mergeCampaigns(store: Store, configured: readonly CampaignConfig[]): Promise<ReadonlyMap<number, CampaignConfig>> {
+  const same = (stored: { business_id: number; model: string } | undefined, c: CampaignConfig) => stored !== undefined && stored.model === c.model && stored.business_id === c.businessId;
+  const stored = new Map((await store.read((tx) => tx.campaigns.all())).map((r) => [r.campaign_id, r]));
+  if (configured.some((c) => !same(stored.get(c.campaignId), c))) {
+    await store.transaction(async (tx) => {
+      for (const c of configured) {
+        const row = await tx.campaigns.get(c.campaignId);
+        if (same(row, c)) continue;
+        if (row && (await tx.campaigns.hasOrders(c.campaignId))) {
+          const orders = await tx.campaigns.orderCount(c.campaignId);
+          if (row.model !== c.model) throw new CampaignConflictError(c.campaignId, 'model', row.model, c.model, orders);
+          throw new CampaignConflictError(c.campaignId, 'businessId', row.business_id, c.businessId, orders);
+        }
+        await tx.campaigns.upsert({ campaign_id: c.campaignId, business_id: c.businessId, model: c.model });
+      }
+    });
+  }
+  const all = await store.read((tx) => tx.campaigns.all());
+  return new Map(all.map((r) => [r.campaign_id, { campaignId: r.campaign_id, businessId: r.business_id, model: r.model as CampaignConfig['model'] }]));
 }

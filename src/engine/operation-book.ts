@@ -9,8 +9,8 @@ import {
   type OperationEvent,
   type PollPolicy,
 } from '../../machines/operation-machine.js';
-import type { OperationRow } from '../store/operations-table.js';
-import type { Store } from '../store/store.js';
+import type { OperationRow } from '../store/operations.js';
+import type { StoreTx } from '../store/port.js';
 import { ConcurrentUpdateError, SnapshotTooNewError } from './errors.js';
 
 type OperationSnapshot = ReturnType<typeof operationMachine.resolveState>;
@@ -43,27 +43,25 @@ function columns(snapshot: OperationSnapshot, now: number) {
 }
 
 export class OperationBook {
-  readonly #store: Store;
   readonly #policy: Partial<PollPolicy>;
 
-  constructor(store: Store, policy: Partial<PollPolicy> = {}) {
-    this.#store = store;
+  constructor(policy: Partial<PollPolicy> = {}) {
     this.#policy = policy;
   }
 
-  /** Records a new operation; starting the same one twice keeps the first. Call inside a write transaction. */
-  start(op: { operationId: string; operationType: string; businessId: number; orderId: number | null }, now: number): void {
+  /** Records a new operation; starting the same one twice keeps the first. */
+  async start(tx: StoreTx, op: { operationId: string; operationType: string; businessId: number; orderId: number | null }, now: number): Promise<void> {
     const [snapshot] = initialTransition(operationMachine, { ...op, startedAt: now, policy: this.#policy });
-    this.#store.operations.insert(columns(snapshot, now));
+    await tx.operations.insert(columns(snapshot, now));
   }
 
   /** Applies a poll result or a deadline check; returns the outcome once the operation has ended. */
-  apply(operationId: string, event: OperationEvent, now: number): OperationOutcome | undefined {
-    const row = this.#store.operations.get(operationId);
+  async apply(tx: StoreTx, operationId: string, event: OperationEvent, now: number): Promise<OperationOutcome | undefined> {
+    const row = await tx.operations.get(operationId);
     if (!row || row.state !== 'inProgress') return undefined;
     const [next, actions] = transition(operationMachine, load(row), event);
-    if (!this.#store.operations.update(columns(next, now), row.row_version)) {
-      throw new ConcurrentUpdateError('operation', operationId, row.row_version, this.#store.operations.get(operationId)?.row_version);
+    if (!(await tx.operations.update(columns(next, now), row.row_version))) {
+      throw new ConcurrentUpdateError('operation', operationId, row.row_version, (await tx.operations.get(operationId))?.row_version);
     }
     for (const action of actions) {
       const params = action.params as { orderId: number | null; reason?: string };
@@ -72,13 +70,5 @@ export class OperationBook {
       if (action.type === 'effect.operationExpired') return { kind: 'expired', orderId: params.orderId, reason: params.reason ?? '' };
     }
     return undefined;
-  }
-
-  get(operationId: string): OperationRow | undefined {
-    return this.#store.operations.get(operationId);
-  }
-
-  due(now: number, limit: number): OperationRow[] {
-    return this.#store.operations.due(now, limit);
   }
 }

@@ -3,26 +3,22 @@
 // keeps. An ended operation settles its order's pending change.
 
 import { isMarketError } from '../market/errors.js';
-import type { MarketClient } from '../market/client.js';
 import type { OrderEvent } from '../../machines/order-machine.js';
-import type { Store } from '../store/store.js';
-import type { OperationRow } from '../store/operations-table.js';
+import type { OperationRow } from '../store/operations.js';
+import type { Store, StoreTx } from '../store/port.js';
 import { chunk, runConcurrently } from './concurrency.js';
-import type { DispatchCounters } from './dispatcher.js';
+import type { MeteredMarket } from './metered-market.js';
 import type { OperationBook, OperationOutcome } from './operation-book.js';
 import type { OrderBook } from './order-book.js';
 import type { LimitsPolicy } from './policies.js';
-import { requestEndOf, type RateLimiter } from './rate-limiter.js';
 
 export interface PollerDeps {
   readonly store: Store;
   readonly orders: OrderBook;
   readonly operations: OperationBook;
-  readonly client: MarketClient;
-  readonly limiter: RateLimiter;
+  readonly market: MeteredMarket;
   readonly limits: LimitsPolicy;
   readonly clock: () => number;
-  readonly counters: DispatchCounters;
 }
 
 /** What an ended operation means for its order. */
@@ -60,7 +56,8 @@ export class OperationPoller {
    * instead of spinning) and, when the budget is spent or blocked, wait for their next poll time.
    */
   async pollDue(): Promise<number> {
-    const due = this.#d.operations.due(this.#d.clock(), 10_000);
+    const now = this.#d.clock();
+    const due = await this.#d.store.read((tx) => tx.operations.due(now, 10_000));
     const groups = new Map<string, OperationRow[]>();
     for (const op of due) {
       const key = `${op.business_id}|${op.operation_type}`;
@@ -77,45 +74,34 @@ export class OperationPoller {
   /** Returns whether the Market was asked. */
   async #poll(batch: OperationRow[]): Promise<boolean> {
     const { business_id: businessId, operation_type: operationType } = batch[0]!;
-    const got = this.#d.limiter.tryAcquire('getOperations', { kind: 'business', id: businessId }, 1, this.#d.clock());
+    const got = await this.#d.market.permit('getOperations', { kind: 'business', id: businessId }, 1);
     if (!got.ok) {
       // No room in the budget (spent, or blocked after a 420): these operations back off to their
-      // next poll time, as after a failed poll. A busy parallel slot frees within a request's time.
-      if (got.reason !== 'parallel') this.#recordUnresolved(batch, NOT_POLLED);
+      // next poll time, as after a failed poll.
+      await this.#record(batch, () => NOT_POLLED);
       return false;
     }
-    this.#d.counters.calls.getOperations = (this.#d.counters.calls.getOperations ?? 0) + 1;
+    let statuses: Map<string, string>;
     try {
-      const response = await this.#d.client.getOperations(businessId, { operationType, operationIds: batch.map((o) => o.operation_id) });
-      const now = this.#d.clock();
-      this.#d.limiter.release(got.permit, { kind: 'answered', rateLimit: response.rateLimit }, now);
-      const statuses = new Map(response.body.result.operations.map((o) => [o.id, o.status]));
-      this.#d.store.write(() => {
-        for (const op of batch) {
-          const outcome = this.#d.operations.apply(op.operation_id, { type: 'POLL.RESULT', status: statuses.get(op.operation_id) ?? NOT_RETURNED, at: now }, now);
-          if (outcome?.orderId != null) this.#d.orders.apply(outcome.orderId, orderEvent(outcome, now), now);
-        }
-      });
+      const response = await got.permit.call((client) => client.getOperations(businessId, { operationType, operationIds: batch.map((o) => o.operation_id) }));
+      statuses = new Map(response.body.result.operations.map((o) => [o.id, o.status]));
     } catch (error) {
-      if (!isMarketError(error)) {
-        this.#d.limiter.release(got.permit, { kind: 'notCounted' }, this.#d.clock());
-        throw error;
-      }
-      if (error.code === 'MARKET_RATE_LIMITED') this.#d.counters.rateLimited++;
-      this.#d.limiter.release(got.permit, requestEndOf(error), this.#d.clock());
+      if (!isMarketError(error)) throw error;
       // A failed poll learnt nothing, but the schedule backs off all the same.
-      this.#recordUnresolved(batch, POLL_FAILED);
+      await this.#record(batch, () => POLL_FAILED);
+      return true;
     }
+    await this.#record(batch, (id) => statuses.get(id) ?? NOT_RETURNED);
     return true;
   }
 
-  /** Records a poll that learnt nothing: the operation machine schedules the next one (or expires). */
-  #recordUnresolved(batch: readonly OperationRow[], status: string): void {
+  /** Records each operation's poll result (the operation machine schedules the next poll, or ends) and settles ended ones' orders. */
+  async #record(batch: readonly OperationRow[], statusOf: (operationId: string) => string): Promise<void> {
     const now = this.#d.clock();
-    this.#d.store.write(() => {
+    await this.#d.store.transaction(async (tx: StoreTx) => {
       for (const op of batch) {
-        const outcome = this.#d.operations.apply(op.operation_id, { type: 'POLL.RESULT', status, at: now }, now);
-        if (outcome?.orderId != null) this.#d.orders.apply(outcome.orderId, orderEvent(outcome, now), now);
+        const outcome = await this.#d.operations.apply(tx, op.operation_id, { type: 'POLL.RESULT', status: statusOf(op.operation_id), at: now }, now);
+        if (outcome?.orderId != null) await this.#d.orders.apply(tx, outcome.orderId, orderEvent(outcome, now), now);
       }
     });
   }

@@ -1,23 +1,24 @@
 // The order book: the one place order snapshots change. Each change is computed by the
 // machine's pure transition() and written with its journal row and its effects (outbox rows,
-// operation rows) in the caller's write transaction, so they land together or not at all.
+// operation rows, timers) in the caller's transaction, so they land together or not at all.
+// Every outbox write comes from a machine effect; nothing here decides a row's state itself.
 
 import { initialTransition, transition } from 'xstate';
-import { explainTransition, type Explanation } from '../../machines/explain.js';
+import type { Explanation, TransitionRequest } from '../../machines/explain.js';
 import {
+  judgeRequest,
+  orderEffects,
   orderMachine,
   ORDER_MACHINE_VERSION,
   type ChangeOutcome,
   type OrderEvent,
   type PendingChange,
-  type Refusal,
 } from '../../machines/order-machine.js';
 import type { FulfilmentModel, OrderStatus, OrderSubstatus } from '../../machines/statuses.js';
 import { readMarketRefusal } from '../market/refusals.js';
-import type { JournalRow } from '../store/journal-table.js';
-import type { OrderRow } from '../store/orders-table.js';
-import type { OutboxState } from '../store/outbox-table.js';
-import type { Store } from '../store/store.js';
+import type { JournalRow } from '../store/journal.js';
+import type { OrderRow } from '../store/orders.js';
+import type { StoreTx } from '../store/port.js';
 import type { CampaignConfig } from './commands.js';
 import {
   CampaignUnknownError,
@@ -43,7 +44,6 @@ export interface OrderState {
   readonly change: string;
   readonly pending: PendingChange | null;
   readonly lastOutcome: ChangeOutcome | null;
-  readonly lastRefusal: Refusal | null;
   /** DBS: when the buyer's cancellation request was first seen, or null. */
   readonly cancellationRequestedAt: number | null;
   readonly observedAt: number;
@@ -86,6 +86,7 @@ function withRejectionCode(event: OrderEvent): OrderEvent {
   return event.type === 'DISPATCH.REJECTED' && event.rejection === undefined ? { ...event, rejection: readMarketRefusal(event.reason) } : event;
 }
 
+/** The one view of an order callers see, from its row and the snapshot loaded from it. */
 function stateOf(row: OrderRow, snapshot: OrderSnapshot): OrderState {
   const { context } = snapshot;
   return {
@@ -98,7 +99,6 @@ function stateOf(row: OrderRow, snapshot: OrderSnapshot): OrderState {
     change: row.change_state,
     pending: context.pending,
     lastOutcome: context.lastOutcome,
-    lastRefusal: context.lastRefusal,
     cancellationRequestedAt: context.cancellationRequestedAt,
     observedAt: row.observed_at,
     rowVersion: row.row_version,
@@ -108,7 +108,6 @@ function stateOf(row: OrderRow, snapshot: OrderSnapshot): OrderState {
 }
 
 export class OrderBook {
-  readonly #store: Store;
   readonly #campaigns: ReadonlyMap<number, CampaignConfig>;
   readonly #operations: OperationBook;
   readonly #maxSends: number;
@@ -116,12 +115,10 @@ export class OrderBook {
   readonly #inspection: OrderInspection | undefined;
 
   constructor(
-    store: Store,
     campaigns: ReadonlyMap<number, CampaignConfig>,
     operations: OperationBook,
     options: { maxSends: number; asyncSettleMs: number; inspection?: OrderInspection | undefined },
   ) {
-    this.#store = store;
     this.#campaigns = campaigns;
     this.#operations = operations;
     this.#maxSends = options.maxSends;
@@ -135,42 +132,38 @@ export class OrderBook {
     return campaign;
   }
 
-  #row(orderId: number): OrderRow {
-    const row = this.#store.orders.get(orderId);
+  async #row(tx: StoreTx, orderId: number): Promise<OrderRow> {
+    const row = await tx.orders.get(orderId);
     if (!row) throw new OrderNotFoundError(orderId);
     return row;
   }
 
-  get(orderId: number): OrderState {
-    const row = this.#row(orderId);
+  async get(tx: StoreTx, orderId: number): Promise<OrderState> {
+    const row = await this.#row(tx, orderId);
     return stateOf(row, loadOrderSnapshot(row.snapshot, row.machine_version, orderId));
   }
 
-  find(orderId: number): OrderState | undefined {
-    return this.#store.orders.get(orderId) ? this.get(orderId) : undefined;
+  async find(tx: StoreTx, orderId: number): Promise<OrderState | undefined> {
+    const row = await tx.orders.get(orderId);
+    return row ? stateOf(row, loadOrderSnapshot(row.snapshot, row.machine_version, orderId)) : undefined;
   }
 
-  history(orderId: number): JournalRow[] {
-    this.#row(orderId);
-    return this.#store.journal.forOrder(orderId);
+  async history(tx: StoreTx, orderId: number): Promise<JournalRow[]> {
+    await this.#row(tx, orderId);
+    return tx.journal.forOrder(orderId);
   }
 
-  explain(orderId: number, target: Parameters<typeof explainTransition>[1], now: number): Explanation {
-    const row = this.#row(orderId);
-    const { context } = loadOrderSnapshot(row.snapshot, row.machine_version, orderId);
-    return explainTransition(
-      { status: context.status, substatus: context.substatus ?? undefined, pending: context.pending },
-      target,
-      context.model,
-      { now },
-    );
+  async explain(tx: StoreTx, orderId: number, target: TransitionRequest, now: number): Promise<Explanation> {
+    const row = await this.#row(tx, orderId);
+    return judgeRequest(loadOrderSnapshot(row.snapshot, row.machine_version, orderId).context, target, now);
   }
 
   /**
    * Starts tracking an order at the status the Market reports; an order already tracked is
-   * observed instead (older observations change nothing). Call inside a write transaction.
+   * observed instead (older observations change nothing).
    */
-  track(
+  async track(
+    tx: StoreTx,
     order: {
       orderId: number;
       campaignId: number;
@@ -181,25 +174,16 @@ export class OrderBook {
     },
     source: 'import' | 'sync',
     now: number,
-  ): 'created' | AppliedEvent {
+  ): Promise<'created' | AppliedEvent> {
     const campaign = this.campaign(order.campaignId);
-    const existing = this.#store.orders.get(order.orderId);
+    const existing = await tx.orders.get(order.orderId);
+    const cancelRequested = order.cancelRequested !== undefined ? { cancelRequested: order.cancelRequested } : {};
     if (existing) {
       if (existing.campaign_id !== order.campaignId) {
         throw new ImportConflictError(order.orderId, 'campaignId', existing.campaign_id, order.campaignId);
       }
-      return this.apply(
-        order.orderId,
-        {
-          type: 'MARKET.OBSERVED',
-          status: order.status,
-          substatus: order.substatus ?? null,
-          observedAt: order.observedAt,
-          source,
-          ...(order.cancelRequested !== undefined ? { cancelRequested: order.cancelRequested } : {}),
-        },
-        now,
-      );
+      const event: OrderEvent = { type: 'MARKET.OBSERVED', status: order.status, substatus: order.substatus ?? null, observedAt: order.observedAt, source, ...cancelRequested };
+      return this.#step(tx, existing, this.#snapshotOf(existing), event, now);
     }
     const [snapshot, actions] = initialTransition(orderMachine, {
       orderId: order.orderId,
@@ -209,11 +193,11 @@ export class OrderBook {
       substatus: order.substatus ?? null,
       observedAt: order.observedAt,
       source,
-      ...(order.cancelRequested !== undefined ? { cancelRequested: order.cancelRequested } : {}),
+      ...cancelRequested,
       maxSends: this.#maxSends,
       asyncSettleMs: this.#asyncSettleMs,
     });
-    this.#store.orders.insert({
+    await tx.orders.insert({
       order_id: order.orderId,
       campaign_id: order.campaignId,
       model: campaign.model,
@@ -225,7 +209,7 @@ export class OrderBook {
       snapshot: serializeOrderSnapshot(snapshot),
       updated_at: now,
     });
-    const journalSeq = this.#store.journal.append({
+    const journalSeq = await tx.journal.append({
       order_id: order.orderId,
       row_version: 1,
       event_type: 'TRACK',
@@ -239,51 +223,50 @@ export class OrderBook {
       to_change: changeState(snapshot.value),
       at: now,
     });
-    this.#carryOut(actions, order.orderId, order.campaignId, snapshot, journalSeq, now);
+    await this.#carryOut(tx, actions, order.campaignId, journalSeq, now);
     return 'created';
   }
 
   /** Refuses with CHANGE_REFUSED before anything is written when the rules forbid the change. */
-  request(
+  async request(
+    tx: StoreTx,
     orderId: number,
     target: { status: string; substatus?: string | undefined; callEvidence?: unknown; realDeliveryDate?: string | undefined },
     now: number,
     options: EventOptions = {},
-  ): AppliedEvent {
-    const { row, snapshot } = this.#load(orderId, options);
-    const { context } = snapshot;
+  ): Promise<AppliedEvent> {
+    const { row, snapshot } = await this.#load(tx, orderId, options);
     const event = { type: 'SELLER.REQUEST', ...target, at: now } as Extract<OrderEvent, { type: 'SELLER.REQUEST' }>;
-    const explanation = explainTransition(
-      { status: context.status, substatus: context.substatus ?? undefined, pending: context.pending },
-      event,
-      context.model,
-      { now },
-    );
+    const explanation = judgeRequest(snapshot.context, event, now);
     if (!explanation.allowed) throw new ChangeRefusedError(orderId, target, explanation.blockers, explanation.allowedTargets);
-    return this.#step(row, snapshot, event, now);
+    return this.#step(tx, row, snapshot, event, now);
   }
 
-  /** Applies one machine event to a tracked order. Call inside a write transaction. */
-  apply(orderId: number, event: OrderEvent, now: number, options: EventOptions = {}): AppliedEvent {
-    const { row, snapshot } = this.#load(orderId, options);
-    return this.#step(row, snapshot, withRejectionCode(event), now);
+  /** Applies one machine event to a tracked order. */
+  async apply(tx: StoreTx, orderId: number, event: OrderEvent, now: number, options: EventOptions = {}): Promise<AppliedEvent> {
+    const { row, snapshot } = await this.#load(tx, orderId, options);
+    return this.#step(tx, row, snapshot, withRejectionCode(event), now);
   }
 
-  #load(orderId: number, options: EventOptions): { row: OrderRow; snapshot: OrderSnapshot } {
-    const row = this.#row(orderId);
+  #snapshotOf(row: OrderRow): OrderSnapshot {
+    return loadOrderSnapshot(row.snapshot, row.machine_version, row.order_id);
+  }
+
+  async #load(tx: StoreTx, orderId: number, options: EventOptions): Promise<{ row: OrderRow; snapshot: OrderSnapshot }> {
+    const row = await this.#row(tx, orderId);
     if (options.expectedRowVersion !== undefined && options.expectedRowVersion !== row.row_version) {
       throw new ConcurrentUpdateError('order', orderId, options.expectedRowVersion, row.row_version);
     }
-    return { row, snapshot: loadOrderSnapshot(row.snapshot, row.machine_version, orderId) };
+    return { row, snapshot: this.#snapshotOf(row) };
   }
 
   /** Turns the machine's effects into rows, in the caller's transaction. */
-  #carryOut(actions: readonly { type: string; params: unknown }[], orderId: number, campaignId: number, next: OrderSnapshot, journalSeq: number, now: number): void {
-    for (const action of actions) {
-      switch (action.type) {
+  async #carryOut(tx: StoreTx, actions: readonly { type: string; params?: unknown }[], campaignId: number, journalSeq: number, now: number): Promise<void> {
+    for (const effect of orderEffects(actions)) {
+      switch (effect.type) {
         case 'effect.sendStatusChange': {
-          const pending = next.context.pending!;
-          this.#store.outbox.enqueue({
+          const { orderId, pending } = effect.params;
+          await tx.outbox.enqueue({
             idempotency_key: idempotencyKey(orderId, pending),
             order_id: orderId,
             campaign_id: campaignId,
@@ -297,37 +280,41 @@ export class OrderBook {
           });
           break;
         }
+        case 'effect.recordChangeState': {
+          const { orderId, requestNo, state, sent, reason } = effect.params;
+          await tx.outbox.setState(orderId, requestNo, state, now, { sent, ...(reason !== undefined ? { lastError: reason } : {}) });
+          break;
+        }
         case 'effect.trackOperation': {
-          const { operationId, operationType } = action.params as { operationId: string; operationType: string };
-          this.#operations.start({ operationId, operationType, businessId: this.campaign(campaignId).businessId, orderId }, now);
+          const { orderId, operationId, operationType } = effect.params;
+          await this.#operations.start(tx, { operationId, operationType, businessId: this.campaign(campaignId).businessId, orderId }, now);
           break;
         }
         case 'effect.readBack': {
-          // An async change read back too early waits in `uncertain` until notBefore.
-          const { notBefore } = action.params as { notBefore?: number };
-          if (notBefore !== undefined) this.#store.outbox.reschedule(orderId, next.context.pending!.requestNo, notBefore);
+          // The read-back waits in `uncertain` until notBefore (an async change read back too early,
+          // or a struggling Market); without one it is due at once.
+          const { orderId, requestNo, notBefore } = effect.params;
+          if (notBefore !== undefined) await tx.outbox.reschedule(orderId, requestNo, notBefore);
           break;
         }
         case 'effect.settleStatusChange': {
-          const outcome = next.context.lastOutcome!;
-          this.#store.outbox.setState(orderId, outcome.requestNo, outcome.kind, now, outcome.reason ? { lastError: outcome.reason } : {});
+          const { orderId, outcome } = effect.params;
+          await tx.outbox.setState(orderId, outcome.requestNo, outcome.kind, now, outcome.reason ? { lastError: outcome.reason } : {});
           break;
         }
         case 'effect.startCancellationDeadline': {
-          const { dueAt } = action.params as { dueAt: number };
-          this.#store.timers.set(TIMER_KINDS.dbsCancellationAnswer, String(orderId), dueAt, { campaignId });
+          const { orderId, dueAt } = effect.params;
+          await tx.timers.set(TIMER_KINDS.dbsCancellationAnswer, String(orderId), dueAt, { campaignId });
           break;
         }
         case 'effect.clearCancellationDeadline':
-          this.#store.timers.clear(TIMER_KINDS.dbsCancellationAnswer, String(orderId));
-          break;
-        default:
+          await tx.timers.clear(TIMER_KINDS.dbsCancellationAnswer, String(effect.params.orderId));
           break;
       }
     }
   }
 
-  #step(row: OrderRow, snapshot: OrderSnapshot, event: OrderEvent, now: number): AppliedEvent {
+  async #step(tx: StoreTx, row: OrderRow, snapshot: OrderSnapshot, event: OrderEvent, now: number): Promise<AppliedEvent> {
     const [next, actions] = transition(orderMachine, snapshot, event);
     this.#inspection?.step(row.order_id, snapshot, event);
     const json = serializeOrderSnapshot(next);
@@ -337,7 +324,6 @@ export class OrderBook {
     if (next === snapshot || json === row.snapshot) {
       return { changed: false, state: stateOf(row, snapshot) };
     }
-    const fromChange = row.change_state;
     const toChange = changeState(next.value);
     const written = {
       order_id: row.order_id,
@@ -351,11 +337,11 @@ export class OrderBook {
       snapshot: json,
       updated_at: now,
     };
-    if (!this.#store.orders.update(written, row.row_version)) {
-      throw new ConcurrentUpdateError('order', row.order_id, row.row_version, this.#store.orders.get(row.order_id)?.row_version);
+    if (!(await tx.orders.update(written, row.row_version))) {
+      throw new ConcurrentUpdateError('order', row.order_id, row.row_version, (await tx.orders.get(row.order_id))?.row_version);
     }
     const rowVersion = row.row_version + 1;
-    const journalSeq = this.#store.journal.append({
+    const journalSeq = await tx.journal.append({
       order_id: row.order_id,
       row_version: rowVersion,
       event_type: event.type,
@@ -363,24 +349,13 @@ export class OrderBook {
       source: sourceOf(event),
       from_status: row.status,
       from_substatus: row.substatus,
-      from_change: fromChange,
+      from_change: row.change_state,
       to_status: next.context.status,
       to_substatus: next.context.substatus,
       to_change: toChange,
       at: eventTime(event),
     });
-
-    this.#carryOut(actions, row.order_id, row.campaign_id, next, journalSeq, now);
-    const pending = next.context.pending;
-    // A new request's row was just inserted as `queued` by carryOut.
-    if (pending && toChange !== fromChange && fromChange !== 'idle') {
-      this.#store.outbox.setState(row.order_id, pending.requestNo, toChange as OutboxState, now, {
-        sent: event.type === 'DISPATCH.SENT',
-        ...(event.type === 'DISPATCH.REJECTED' || event.type === 'DISPATCH.UNKNOWN' || event.type === 'DISPATCH.DEFERRED'
-          ? { lastError: event.reason }
-          : {}),
-      });
-    }
+    await this.#carryOut(tx, actions, row.campaign_id, journalSeq, now);
     return { changed: true, state: stateOf({ ...written, row_version: rowVersion, created_at: row.created_at }, next) };
   }
 }

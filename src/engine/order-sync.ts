@@ -3,15 +3,12 @@
 // stores the page, so a crash repeats at most one page and never skips one.
 
 import { z } from 'zod';
-import type { MarketClient } from '../market/client.js';
 import type { BusinessOrder } from '../market/schemas.js';
-import type { Store } from '../store/store.js';
+import type { Store, StoreTx } from '../store/port.js';
 import type { CampaignConfig } from './commands.js';
-import type { DispatchCounters } from './dispatcher.js';
+import type { MeteredMarket } from './metered-market.js';
 import type { OrderBook } from './order-book.js';
 import type { LimitsPolicy } from './policies.js';
-import { requestEndOf, type RateLimiter } from './rate-limiter.js';
-import { sleep } from './concurrency.js';
 import { SyncPageTokenRepeatedError } from './errors.js';
 
 export interface SyncCursor {
@@ -75,12 +72,10 @@ export interface SyncOptions {
 export interface SyncDeps {
   readonly store: Store;
   readonly orders: OrderBook;
-  readonly client: MarketClient;
-  readonly limiter: RateLimiter;
+  readonly market: MeteredMarket;
   readonly limits: LimitsPolicy;
   readonly campaigns: ReadonlyMap<number, CampaignConfig>;
   readonly clock: () => number;
-  readonly counters: DispatchCounters;
 }
 
 // Orders changed just before a sweep began may carry an earlier updateDate than the sweep's
@@ -102,8 +97,8 @@ export class OrderSync {
     this.#d = deps;
   }
 
-  #cursor(businessId: number): SyncCursor | undefined {
-    const raw = this.#d.store.cursors.get(syncCursorName(businessId));
+  async #cursor(businessId: number): Promise<SyncCursor | undefined> {
+    const raw = await this.#d.store.read((tx) => tx.cursors.get(syncCursorName(businessId)));
     return raw === undefined ? undefined : (JSON.parse(raw) as SyncCursor);
   }
 
@@ -139,7 +134,7 @@ export class OrderSync {
     total: { pages: number; seen: number; created: number; updated: number; skipped: number },
   ): Promise<{ stoppedBy?: SyncStop; resumeAt?: number }> {
     const { signal } = options;
-    const stored = this.#cursor(businessId);
+    const stored = await this.#cursor(businessId);
     let cursor: SyncCursor =
       stored?.pageToken !== undefined ? stored : { ...(stored?.updatedFrom ? { updatedFrom: stored.updatedFrom } : {}), sweepStartedAt: new Date(this.#d.clock()).toISOString() };
     // Tokens this sweep was given: a repeat means the Market would lead it in a circle.
@@ -148,31 +143,27 @@ export class OrderSync {
     for (;;) {
       if (signal?.aborted) return { stoppedBy: 'aborted' };
       if (options.maxPagesPerSweep !== undefined && pages >= options.maxPagesPerSweep) return { stoppedBy: 'pageCap' };
-      const got = this.#d.limiter.tryAcquire('getBusinessOrders', { kind: 'business', id: businessId }, 1, this.#d.clock());
-      if (!got.ok) {
-        // A busy parallel slot frees within a request's time; a spent budget may take an hour:
-        // stop at the stored cursor rather than hold the caller (and the run loop) that long.
-        if (got.reason !== 'parallel') return { stoppedBy: 'budget', resumeAt: got.retryAt };
-        await sleep(Math.max(1, got.retryAt - this.#d.clock()), signal);
-        continue;
-      }
-      this.#d.counters.calls.getBusinessOrders = (this.#d.counters.calls.getBusinessOrders ?? 0) + 1;
+      const got = await this.#d.market.permit('getBusinessOrders', { kind: 'business', id: businessId }, 1, signal);
+      // A spent budget may take an hour: stop at the stored cursor rather than hold the caller (and
+      // the run loop) that long.
+      if (!got.ok) return got.reason === 'aborted' ? { stoppedBy: 'aborted' } : { stoppedBy: 'budget', resumeAt: got.retryAt };
+      const from = cursor;
       let page;
       try {
-        page = await this.#d.client.getBusinessOrders(
-          businessId,
-          { campaignIds: [...campaignIds], ...(cursor.updatedFrom ? { dates: { updateDateFrom: cursor.updatedFrom } } : {}) },
-          { limit: this.#d.limits.ordersPerRead, ...(cursor.pageToken ? { pageToken: cursor.pageToken } : {}) },
-          signal ? { signal } : {},
+        page = await got.permit.call((client) =>
+          client.getBusinessOrders(
+            businessId,
+            { campaignIds: [...campaignIds], ...(from.updatedFrom ? { dates: { updateDateFrom: from.updatedFrom } } : {}) },
+            { limit: this.#d.limits.ordersPerRead, ...(from.pageToken ? { pageToken: from.pageToken } : {}) },
+            signal ? { signal } : {},
+          ),
         );
       } catch (error) {
-        this.#d.limiter.release(got.permit, requestEndOf(error), this.#d.clock());
         // The read was abandoned on purpose: a read changes nothing, so there is nothing to report.
         if (signal?.aborted) return { stoppedBy: 'aborted' };
         throw error;
       }
       const now = this.#d.clock();
-      this.#d.limiter.release(got.permit, { kind: 'answered', rateLimit: page.rateLimit }, now);
       const next = page.body.paging?.nextPageToken;
       // The page itself is a valid answer and is stored; the cursor stays on it, so the next sync
       // asks for it again rather than follow the circle.
@@ -183,9 +174,10 @@ export class OrderSync {
           ? { ...cursor, pageToken: next }
           : { updatedFrom: new Date(Date.parse(cursor.sweepStartedAt) - OVERLAP_MS).toISOString(), sweepStartedAt: cursor.sweepStartedAt };
       const counts = { seen: 0, created: 0, updated: 0, skipped: 0 };
-      this.#d.store.write(() => {
-        for (const order of page.body.orders) this.#take(order, now, counts);
-        this.#d.store.cursors.set(syncCursorName(businessId), JSON.stringify(nextCursor), now);
+      const orders = page.body.orders;
+      await this.#d.store.transaction(async (tx) => {
+        for (const order of orders) await this.#take(tx, order, now, counts);
+        await tx.cursors.set(syncCursorName(businessId), JSON.stringify(nextCursor), now);
       });
       pages++;
       total.pages++;
@@ -198,14 +190,15 @@ export class OrderSync {
     }
   }
 
-  #take(order: BusinessOrder, now: number, result: { seen: number; created: number; updated: number; skipped: number }): void {
+  async #take(tx: StoreTx, order: BusinessOrder, now: number, result: { seen: number; created: number; updated: number; skipped: number }): Promise<void> {
     result.seen++;
     if (!this.#d.campaigns.has(order.campaignId)) {
       result.skipped++;
       return;
     }
     const observedAt = order.updateDate ? Date.parse(order.updateDate) : now;
-    const outcome = this.#d.orders.track(
+    const outcome = await this.#d.orders.track(
+      tx,
       {
         orderId: order.orderId,
         campaignId: order.campaignId,

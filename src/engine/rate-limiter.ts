@@ -1,12 +1,13 @@
 // Budgets, not errors: before each request the dispatcher takes its weight from the resource's
 // budget and a slot of its scope's parallel limit; after it, the response headers correct the
-// budget. State lives in SQLite (BEGIN IMMEDIATE), so every process on one file shares it.
+// budget. State lives in the store (one transaction per permit), so every process on one
+// database shares it. Callers reach it only through the metered client (metered-market.ts).
 
 import { randomBytes } from 'node:crypto';
 import { isMarketError, MARKET_ERROR_CODES, type MarketOperation } from '../market/errors.js';
 import type { RateLimitInfo } from '../market/rate-limit.js';
-import type { BudgetRow } from '../store/limiter-table.js';
-import type { Store } from '../store/store.js';
+import type { BudgetRow } from '../store/limiter.js';
+import type { Store, StoreTx } from '../store/port.js';
 import type { LimitsPolicy } from './policies.js';
 
 export interface Scope {
@@ -88,52 +89,59 @@ export class RateLimiter {
     this.#leaseMs = options.leaseMs;
   }
 
-  #budget(operation: MarketOperation, scope: Scope, now: number): BudgetRow {
+  async #budget(tx: StoreTx, operation: MarketOperation, scope: Scope, now: number): Promise<BudgetRow> {
     const key = resourceKey(operation, scope);
-    const row = this.#store.limiter.get(key);
+    const row = await tx.limiter.get(key);
     const { limit, windowMs } = this.#limits.resources[operation];
     if (!row) return { resource_key: key, capacity: limit, remaining: limit, window_ends_at: now + windowMs, blocked_until: 0, updated_at: now };
     if (now >= row.window_ends_at) {
       // A permit is taken before its request goes out, so a request still in flight may reach the
       // Market in this new window (on a loaded machine, long after): it counts here too until its
       // answer's headers tell.
-      const inFlight = this.#store.limiter.inFlightWeight(key, '');
+      const inFlight = await tx.limiter.inFlightWeight(key, '');
       return { ...row, remaining: Math.max(0, row.capacity - inFlight), window_ends_at: now + windowMs, updated_at: now };
     }
     return row;
   }
 
-  tryAcquire(operation: MarketOperation, scope: Scope, weight: number, now: number): Acquired {
-    return this.#store.write(() => {
-      this.#store.limiter.dropExpiredLeases(now);
-      const budget = this.#budget(operation, scope, now);
+  /**
+   * `clock` is read inside the transaction: under load a transaction may wait its turn, and a
+   * window opened at a time read before that wait would end early, letting a new window's
+   * requests in while the Market still counts the old one.
+   */
+  tryAcquire(operation: MarketOperation, scope: Scope, weight: number, clock: () => number): Promise<Acquired> {
+    return this.#store.transaction(async (tx): Promise<Acquired> => {
+      const now = clock();
+      await tx.limiter.dropExpiredLeases(now);
+      const budget = await this.#budget(tx, operation, scope, now);
       if (budget.blocked_until > now) return { ok: false, retryAt: budget.blocked_until, available: 0, reason: 'blocked' };
       if (budget.remaining < weight) {
         return { ok: false, retryAt: budget.window_ends_at, available: Math.max(0, budget.remaining), reason: 'budget' };
       }
-      if (this.#store.limiter.inFlight(scopeKey(scope)) >= this.#limits.parallelPerScope) {
+      if ((await tx.limiter.inFlight(scopeKey(scope))) >= this.#limits.parallelPerScope) {
         return { ok: false, retryAt: now + PARALLEL_RETRY_MS, available: budget.remaining, reason: 'parallel' };
       }
       const leaseId = randomBytes(8).toString('hex');
-      this.#store.limiter.put({ ...budget, remaining: budget.remaining - weight, updated_at: now });
-      this.#store.limiter.addLease(leaseId, scopeKey(scope), resourceKey(operation, scope), weight, now + this.#leaseMs);
+      await tx.limiter.put({ ...budget, remaining: budget.remaining - weight, updated_at: now });
+      await tx.limiter.addLease(leaseId, scopeKey(scope), resourceKey(operation, scope), weight, now + this.#leaseMs);
       return { ok: true, permit: { leaseId, operation, scope, weight } };
     });
   }
 
-  release(permit: Permit, end: RequestEnd, now: number): void {
-    this.#store.write(() => {
+  release(permit: Permit, end: RequestEnd, clock: () => number): Promise<void> {
+    return this.#store.transaction(async (tx) => {
+      const now = clock();
       const key = resourceKey(permit.operation, permit.scope);
       if (end.kind === 'unfinished') {
         // The weight was taken from the budget at acquire time and stays taken; while the lease
         // lingers, a window that opens counts it too.
-        this.#store.limiter.lingerLease(permit.leaseId, now + UNFINISHED_LINGER_MS);
+        await tx.limiter.lingerLease(permit.leaseId, now + UNFINISHED_LINGER_MS);
         return;
       }
       // Read before the lease goes: a window that opens now has this request's weight in it, which
       // a request the Market did not count (below) gives back.
-      let budget = this.#budget(permit.operation, permit.scope, now);
-      this.#store.limiter.removeLease(permit.leaseId);
+      let budget = await this.#budget(tx, permit.operation, permit.scope, now);
+      await tx.limiter.removeLease(permit.leaseId);
       const storedWindowEnd = budget.window_ends_at;
       if (end.kind === 'notCounted') budget = { ...budget, remaining: Math.min(budget.capacity, budget.remaining + permit.weight) };
       const info = end.rateLimit;
@@ -142,7 +150,7 @@ export class RateLimiter {
       if (untilMs !== undefined && untilMs > now) budget = { ...budget, window_ends_at: untilMs };
       if (info?.remaining !== undefined && end.kind !== 'notCounted') {
         // The Market's count includes this request but not the others still in flight.
-        const unseen = this.#store.limiter.inFlightWeight(key, permit.leaseId);
+        const unseen = await tx.limiter.inFlightWeight(key, permit.leaseId);
         const told = Math.max(0, info.remaining - unseen);
         // Answers arrive out of order: within one window only a lower count is news; only a
         // header naming a later window may raise the budget.
@@ -157,12 +165,7 @@ export class RateLimiter {
             : now + RATE_LIMITED_FALLBACK_MS;
         budget = { ...budget, blocked_until: Math.max(budget.blocked_until, until), ...(end.parallel ? {} : { remaining: 0 }) };
       }
-      this.#store.limiter.put({ ...budget, updated_at: now });
+      await tx.limiter.put({ ...budget, updated_at: now });
     });
-  }
-
-  /** The budgets as stored, for `status` and the benchmarks. */
-  snapshot(): BudgetRow[] {
-    return this.#store.limiter.all();
   }
 }

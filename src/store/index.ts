@@ -1,9 +1,19 @@
-export { Store } from './store.js';
-export { APPLICATION_ID, DEFAULT_DB_PATH, type OpenDatabaseOptions } from './open-database.js';
-export { MIGRATIONS, LATEST_SCHEMA_VERSION, type Migration } from './migrations.js';
+// The store port (one interface per concern behind one transaction boundary), its row types
+// and errors, and the SQLite adapter.
+
+export type { Store, StoreTx } from './port.js';
+export type { OrderRow, OrderWrite, OrdersPort, StatusCount } from './orders.js';
+export type { JournalRow, JournalWrite, JournalPort, TransitionCount } from './journal.js';
+export { OUTBOX_STATES, OPEN_OUTBOX_STATES, type OutboxRow, type OutboxState, type OutboxEnqueue, type OutboxPort } from './outbox.js';
+export type { OperationRow, OperationWrite, OperationsPort } from './operations.js';
+export type { TimerRow, TimersPort } from './timers.js';
+export type { BudgetRow, LimiterPort } from './limiter.js';
+export type { CursorsPort } from './cursors.js';
+export type { CampaignRow, CampaignsPort } from './campaigns.js';
+export type { HaltRow, HaltsPort } from './halts.js';
+export type { CountersPort } from './counters.js';
 export { StoreError, STORE_ERROR_CODES, type StoreErrorCode } from './errors.js';
-export type { OrderRow } from './orders-table.js';
-export type { JournalRow } from './journal-table.js';
-export { OUTBOX_STATES, type OutboxRow, type OutboxState } from './outbox-table.js';
-export type { OperationRow } from './operations-table.js';
-export type { TimerRow } from './timers-table.js';
+export { SqliteStore, type SqliteOptions } from './sqlite/sqlite-store.js';
+export { APPLICATION_ID, DEFAULT_DB_PATH } from './sqlite/open-database.js';
+export { MIGRATIONS, LATEST_SCHEMA_VERSION, type Migration } from './sqlite/migrations.js';
+export { openStore } from './open-store.js';

@@ -198,6 +198,52 @@ export function filesContaining(dir: string, secret: string): string[] {
   return hits;
 }
 
+const PAGE_SIZE = 4096;
+
+/**
+ * Writes the SQLite database another application would leave: one table, `invoices`, and no
+ * application_id. Built byte by byte from the documented file format (sqlite.org/fileformat2.html)
+ * so that no test outside the SQLite adapter needs the driver or SQL: page 1 is the schema table
+ * with one row, page 2 the table's empty root.
+ */
+export function writeForeignDatabase(file: string): void {
+  const sql = 'CREATE TABLE invoices (id INTEGER PRIMARY KEY)';
+  // The schema row (type, name, tbl_name, rootpage, sql) as a record: a header of serial types
+  // (text of n bytes is 2n+13, a one-byte integer is 1; every value here fits one varint byte).
+  const texts = ['table', 'invoices', 'invoices'];
+  const serialTypes = [...texts.map((t) => 2 * t.length + 13), 1, 2 * sql.length + 13];
+  const record = Buffer.concat([
+    Buffer.from([serialTypes.length + 1, ...serialTypes]),
+    ...texts.map((t) => Buffer.from(t, 'ascii')),
+    Buffer.from([2]),
+    Buffer.from(sql, 'ascii'),
+  ]);
+  // A table leaf cell: payload size, rowid 1, payload.
+  const cell = Buffer.concat([Buffer.from([record.length, 1]), record]);
+  const bytes = Buffer.alloc(2 * PAGE_SIZE);
+  bytes.write('SQLite format 3\0', 0, 'latin1');
+  bytes.writeUInt16BE(PAGE_SIZE, 16);
+  bytes.set([1, 1, 0, 64, 32, 32], 18); // rollback journal, no reserved bytes, the fixed payload fractions
+  bytes.writeUInt32BE(1, 24); // file change counter
+  bytes.writeUInt32BE(2, 28); // pages
+  bytes.writeUInt32BE(1, 40); // schema cookie
+  bytes.writeUInt32BE(4, 44); // schema format
+  bytes.writeUInt32BE(1, 56); // UTF-8
+  bytes.writeUInt32BE(1, 92); // version-valid-for = the change counter
+  bytes.writeUInt32BE(3_045_000, 96);
+  // Page 1's b-tree header (after the file header): a table leaf with one cell at the page's end.
+  const cellAt = PAGE_SIZE - cell.length;
+  bytes[100] = 0x0d;
+  bytes.writeUInt16BE(1, 103);
+  bytes.writeUInt16BE(cellAt, 105);
+  bytes.writeUInt16BE(cellAt, 108);
+  cell.copy(bytes, cellAt);
+  // Page 2: an empty table leaf, its content area starting at the page's end.
+  bytes[PAGE_SIZE] = 0x0d;
+  bytes.writeUInt16BE(PAGE_SIZE, PAGE_SIZE + 5);
+  fs.writeFileSync(file, bytes);
+}
+
 /** A loopback URL nothing listens on: a port bound and closed again, so connecting is refused. */
 export async function unreachableUrl(): Promise<string> {
   const server = net.createServer();

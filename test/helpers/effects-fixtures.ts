@@ -6,6 +6,8 @@
 // Run as a script (`node --import tsx test/helpers/effects-fixtures.ts`) with
 // YM_EFFECTS_CHILD=1 it is a child process for the multi-process limit test: it opens the
 // database named by YM_DB, flushes until idle against YM_API_URL and prints its counters as JSON.
+//
+// No SQL here: the database is read through the store port (and as raw file bytes for the leak check).
 
 import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,8 +16,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
-import BetterSqlite3 from 'better-sqlite3';
 import { createEngine, type Engine, type EngineOptions } from '../../src/engine/engine.js';
+import { syncCursorName } from '../../src/engine/order-sync.js';
 import { createMarketClient, type MarketClient } from '../../src/market/client.js';
 import type { MarketOperation } from '../../src/market/errors.js';
 import { moscowDate } from '../../src/market/dates.js';
@@ -26,6 +28,10 @@ import {
   type FakeRequest,
 } from '../../src/testing/index.js';
 import type { FakeCampaign, FakeOrderSeed } from '../../src/testing/order-book.js';
+import type { LimiterPort } from '../../src/store/limiter.js';
+import type { OutboxRow } from '../../src/store/outbox.js';
+import type { Store, StoreTx } from '../../src/store/port.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 
 /** A key that is easy to find if it leaks: no test asserts on anything that could contain it by chance. */
 export const API_KEY = `ymk-SECRET-${randomBytes(12).toString('hex')}`;
@@ -56,17 +62,76 @@ export function removeTempDirs(): void {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
-/** Every row of every table, as JSON text (read through a separate read-only connection). */
-export function dumpDatabase(path: string): string {
-  const db = new BetterSqlite3(path, { readonly: true, fileMustExist: true });
+/** What the caller knows is in a database beyond what the port can list (it lists no order ids, no cursor names). */
+export interface KnownKeys {
+  readonly orderIds?: Iterable<number>;
+  readonly cursorNames?: Iterable<string>;
+}
+
+const EVERYTHING = 1_000_000_000;
+
+/**
+ * Every row the store port can reach, as JSON text keyed by concern, read through a store of its
+ * own on the file (open it only when no engine writes to it). The port lists outbox, timers,
+ * budgets, campaigns, halts and counters; orders and their journals are read for the ids in
+ * `known` plus every id those rows name, operations for the due ones plus every operation id the
+ * journals name, cursors for the sync cursors of the stored campaigns plus `known.cursorNames`.
+ */
+export async function dumpDatabase(path: string, known: KnownKeys = {}): Promise<string> {
+  const store = SqliteStore.open(path);
   try {
-    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name);
-    const dump: Record<string, unknown[]> = {};
-    for (const t of tables) dump[t] = db.prepare(`SELECT * FROM "${t}"`).all();
-    return JSON.stringify(dump);
+    return JSON.stringify(await store.read((tx) => dumpTx(tx, known)));
   } finally {
-    db.close();
+    await store.close();
   }
+}
+
+async function dumpTx(tx: StoreTx, known: KnownKeys): Promise<Record<string, unknown[]>> {
+  const outbox: OutboxRow[] = [...(await tx.outbox.open(EVERYTHING))];
+  for (const state of ['accepted', 'rejected', 'superseded'] as const) outbox.push(...(await tx.outbox.settledSince(state, 0, EVERYTHING)));
+  const timers = await tx.timers.list(undefined, Number.MAX_SAFE_INTEGER);
+  const dueOperations = await tx.operations.due(Number.MAX_SAFE_INTEGER, EVERYTHING);
+  const orderIds = new Set<number>(known.orderIds ?? []);
+  for (const r of outbox) orderIds.add(r.order_id);
+  for (const r of timers) if (/^\d+$/.test(r.ref)) orderIds.add(Number(r.ref));
+  for (const r of dueOperations) if (r.order_id !== null) orderIds.add(r.order_id);
+  const orders: unknown[] = [];
+  const journal: { event: string }[] = [];
+  for (const id of [...orderIds].sort((a, b) => a - b)) {
+    const row = await tx.orders.get(id);
+    if (row === undefined) continue;
+    orders.push(row);
+    journal.push(...(await tx.journal.forOrder(id)));
+  }
+  // Operations that are no longer due are found through the events that started them.
+  const operationIds = new Set(dueOperations.map((r) => r.operation_id));
+  for (const j of journal) for (const m of j.event.matchAll(/"operationId":"([^"]+)"/g)) operationIds.add(m[1]!);
+  const operations: unknown[] = [];
+  for (const id of operationIds) {
+    const row = await tx.operations.get(id);
+    if (row !== undefined) operations.push(row);
+  }
+  const campaigns = await tx.campaigns.all();
+  const cursorNames = new Set([...campaigns.map((c) => syncCursorName(c.business_id)), ...(known.cursorNames ?? [])]);
+  const cursors: unknown[] = [];
+  for (const name of cursorNames) {
+    const value = await tx.cursors.get(name);
+    if (value !== undefined) cursors.push({ name, value });
+  }
+  return {
+    orders,
+    journal,
+    outbox,
+    operations,
+    timers,
+    limiter: await tx.limiter.all(),
+    cursors,
+    campaigns,
+    halts: await tx.halts.all(),
+    counters: [await tx.counters.totals()],
+    outboxCounts: [await tx.outbox.counts()],
+    operationCounts: [await tx.operations.counts()],
+  };
 }
 
 /** The raw bytes of the database and its WAL/SHM files, as latin1 text to search. */
@@ -140,23 +205,39 @@ export function renderError(error: unknown): string {
 
 export interface LeakCheck {
   dbPaths?: readonly string[];
+  /** Order ids and cursor names to read in those databases besides what the port lists (see dumpDatabase). */
+  known?: KnownKeys;
   errors?: readonly unknown[];
   console?: ConsoleCapture;
   extra?: readonly unknown[];
 }
 
-/** Throws naming where the key was found; returns how many places were searched. */
-export function assertNoSecret(check: LeakCheck, key = API_KEY): number {
-  const places: [string, string][] = [];
+/**
+ * Whether `text` holds the key, or the larger half of it: SQLite stores a long value across
+ * overflow pages, each starting with a 4-byte page number, so in the file's bytes a value may be
+ * cut in two once; one piece is then at least half the key long.
+ */
+export function holdsKeyBytes(text: string, key = API_KEY): boolean {
+  const piece = Math.ceil(key.length / 2);
+  for (let start = 0; start + piece <= key.length; start++) {
+    if (text.includes(key.slice(start, start + piece))) return true;
+  }
+  return false;
+}
+
+/** Throws naming where the key was found; returns how many places were searched. Open databases only when no engine writes to them. */
+export async function assertNoSecret(check: LeakCheck, key = API_KEY): Promise<number> {
+  const places: [string, string, (text: string) => boolean][] = [];
+  const whole = (text: string) => text.includes(key);
   for (const p of check.dbPaths ?? []) {
     if (!existsSync(p)) continue;
-    places.push([`tables of ${p}`, dumpDatabase(p)]);
-    places.push([`bytes of ${p}*`, rawDatabaseBytes(p)]);
+    places.push([`tables of ${p}`, await dumpDatabase(p, check.known), whole]);
+    places.push([`bytes of ${p}*`, rawDatabaseBytes(p), (text) => holdsKeyBytes(text, key)]);
   }
-  (check.errors ?? []).forEach((e, i) => places.push([`error #${i}`, renderError(e)]));
-  if (check.console) places.push(['console output', check.console.text()]);
-  (check.extra ?? []).forEach((x, i) => places.push([`extra #${i}`, typeof x === 'string' ? x : inspect(x, { depth: 10, showHidden: true })]));
-  const leaks = places.filter(([, text]) => text.includes(key)).map(([where]) => where);
+  (check.errors ?? []).forEach((e, i) => places.push([`error #${i}`, renderError(e), whole]));
+  if (check.console) places.push(['console output', check.console.text(), whole]);
+  (check.extra ?? []).forEach((x, i) => places.push([`extra #${i}`, typeof x === 'string' ? x : inspect(x, { depth: 10, showHidden: true }), whole]));
+  const leaks = places.filter(([, text, holds]) => holds(text)).map(([where]) => where);
   if (leaks.length > 0) throw new Error(`the API key leaked into: ${leaks.join(', ')}`);
   return places.length;
 }
@@ -167,7 +248,7 @@ export async function startMarket(options: Partial<FakeMarketOptions> = {}): Pro
   return startFakeMarket({ apiKey: API_KEY, campaigns: CAMPAIGNS, ...options });
 }
 
-export function engineFor(market: FakeMarket, db: string, options: Partial<EngineOptions> = {}): Engine {
+export function engineFor(market: FakeMarket, db: string, options: Partial<EngineOptions> = {}): Promise<Engine> {
   return createEngine({
     db,
     campaigns: CAMPAIGNS.map((c) => ({ campaignId: c.campaignId, businessId: c.businessId, model: c.model })),
@@ -267,6 +348,21 @@ export function orderIdsOf(r: FakeRequest): number[] {
   return [];
 }
 
+/** Every order id the fake was asked about or answered about: what an engine against it may have stored. */
+export function orderIdsSeenBy(market: FakeMarket): Set<number> {
+  const ids = new Set<number>();
+  for (const r of market.requests) {
+    for (const id of orderIdsOf(r)) ids.add(id);
+    if (r.endpoint !== 'getBusinessOrders' || r.status !== 200 || r.responseBody === undefined) continue;
+    try {
+      for (const o of (JSON.parse(r.responseBody) as { orders?: { orderId?: unknown }[] }).orders ?? []) if (typeof o.orderId === 'number') ids.add(o.orderId);
+    } catch {
+      // a truncated answer (malformedJson): the engine stored nothing of it
+    }
+  }
+  return ids;
+}
+
 /** Faults the fake applies after acting on the request (quota used, change applied). */
 const AFTER_APPLY = new Set(['timeoutAfterApply', 'dropAfterApply', 'status500AfterApply', 'malformedJson', 'foreignIds']);
 
@@ -318,10 +414,10 @@ export function parallel420s(market: FakeMarket): FakeRequest[] {
 }
 
 /** Every order's status and substatus, engine vs Market, for the ones that differ. */
-export function mismatches(engine: Engine, market: FakeMarket, ids: readonly number[]): { id: number; engine: string; market: string }[] {
+export async function mismatches(engine: Engine, market: FakeMarket, ids: readonly number[]): Promise<{ id: number; engine: string; market: string }[]> {
   const out: { id: number; engine: string; market: string }[] = [];
   for (const id of ids) {
-    const e = engine.findOrder(id);
+    const e = await engine.findOrder(id);
     const m = market.getOrder(id);
     const es = e ? `${e.status}/${e.substatus ?? ''}` : 'untracked';
     const ms = m ? `${m.status}/${m.substatus}` : 'absent';
@@ -335,12 +431,13 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /**
- * Waits on progress, not a clock: until `condition()` holds, looking again after each turn of
- * the event loop. The limit only turns a hang into a failure that names `what`.
+ * Waits on progress, not a clock: until `condition()` holds (it may read the engine, so it may be
+ * async), looking again after each turn of the event loop. The limit only turns a hang into a
+ * failure that names `what`.
  */
-export async function waitUntil(condition: () => boolean, what: string, limitMs = 60_000): Promise<void> {
+export async function waitUntil(condition: () => boolean | Promise<boolean>, what: string, limitMs = 60_000): Promise<void> {
   const started = Date.now();
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() - started > limitMs) throw new Error(`gave up waiting until ${what}`);
     await sleep(1);
   }
@@ -378,20 +475,47 @@ export interface BudgetUse {
   acquired: number;
 }
 
-/** Counts how one engine's store used the shared budget rows of `operation` (a spy on its limiter table). */
-export function countBudgetUse(store: Engine['store'], operation: MarketOperation): BudgetUse {
+/**
+ * `inner` with some of its methods replaced: every other property is the inner one (methods bound
+ * to `inner`, so an adapter's private fields still work). For spies on one or two port methods.
+ */
+export function overriding<T extends object>(inner: T, overrides: Partial<T>): T {
+  return new Proxy(inner, {
+    get(target, property) {
+      if (Object.hasOwn(overrides, property)) return overrides[property as keyof T];
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+/**
+ * From now on every transaction and read of `store` (one engine's, say) hands its callback
+ * `spy(tx)` instead of `tx`: the way to watch what that engine does through the port.
+ */
+export function spyOnStore(store: Store, spy: (tx: StoreTx) => StoreTx): void {
+  const transaction = store.transaction.bind(store);
+  const read = store.read.bind(store);
+  store.transaction = <T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> => transaction((tx) => fn(spy(tx)));
+  store.read = <T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> => read((tx) => fn(spy(tx)));
+}
+
+/** Counts how one engine's store used the shared budget rows of `operation` (a spy on its limiter). */
+export function countBudgetUse(store: Store, operation: MarketOperation): BudgetUse {
   const use: BudgetUse = { consulted: 0, acquired: 0 };
-  const table = store.limiter;
-  const get = table.get.bind(table);
-  const addLease = table.addLease.bind(table);
-  table.get = (key: string) => {
-    if (key.startsWith(`${operation}@`)) use.consulted++;
-    return get(key);
-  };
-  table.addLease = (leaseId, scopeKey, resourceKey, weight, expiresAt) => {
-    if (resourceKey.startsWith(`${operation}@`)) use.acquired++;
-    addLease(leaseId, scopeKey, resourceKey, weight, expiresAt);
-  };
+  spyOnStore(store, (tx) => {
+    const limiter: LimiterPort = overriding(tx.limiter, {
+      get: (key) => {
+        if (key.startsWith(`${operation}@`)) use.consulted++;
+        return tx.limiter.get(key);
+      },
+      addLease: (leaseId, scopeKey, resourceKey, weight, expiresAt) => {
+        if (resourceKey.startsWith(`${operation}@`)) use.acquired++;
+        return tx.limiter.addLease(leaseId, scopeKey, resourceKey, weight, expiresAt);
+      },
+    });
+    return overriding(tx, { limiter });
+  });
   return use;
 }
 
@@ -402,7 +526,7 @@ async function runFlushChild(): Promise<void> {
   const apiKey = process.env.YM_API_KEY!;
   const db = process.env.YM_DB!;
   const limits = JSON.parse(process.env.YM_LIMITS ?? '{}') as EngineOptions['limits'];
-  const engine = createEngine({
+  const engine = await createEngine({
     db,
     api: { baseUrl: url, apiKey, timeoutMs: 5_000 },
     owner: `child-${process.pid}`,
@@ -442,7 +566,7 @@ async function runSyncKillChild(): Promise<void> {
     },
     close: () => inner.close(),
   };
-  const engine = createEngine({ db: process.env.YM_DB!, client, owner: `child-${process.pid}` });
+  const engine = await createEngine({ db: process.env.YM_DB!, client, owner: `child-${process.pid}` });
   await engine.sync();
   process.stdout.write('sync finished: the kill never came\n');
   await engine.close();
@@ -466,7 +590,7 @@ async function runSendKillChild(): Promise<void> {
     getBusinessOrders: (...a) => inner.getBusinessOrders(...a),
     close: () => inner.close(),
   };
-  const engine = createEngine({ db: process.env.YM_DB!, client, owner: `child-${process.pid}` });
+  const engine = await createEngine({ db: process.env.YM_DB!, client, owner: `child-${process.pid}` });
   await engine.flush();
   process.stdout.write('flush finished: the kill never came\n');
   await engine.close();

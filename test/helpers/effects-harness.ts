@@ -4,12 +4,13 @@
 
 import { afterEach } from 'vitest';
 import type { Engine, EngineOptions } from '../../src/engine/engine.js';
-import type { Store } from '../../src/store/store.js';
+import type { Store } from '../../src/store/port.js';
 import type { FakeMarket, FakeMarketOptions } from '../../src/testing/index.js';
 import {
   assertNoSecret,
   captureConsole,
   engineFor,
+  orderIdsSeenBy,
   removeTempDirs,
   startMarket,
   tempDbPath,
@@ -28,12 +29,13 @@ export interface EffectsTest {
   /** Starts the fake Market with the test key and records console output, for this test. */
   start(options?: Partial<FakeMarketOptions>): Promise<FakeMarket>;
   /** An engine on a new temporary database against `market`; both are closed and scanned after the test. */
-  open(market: FakeMarket, options?: Partial<EngineOptions>): { readonly db: string; readonly engine: Engine };
+  open(market: FakeMarket, options?: Partial<EngineOptions>): Promise<{ readonly db: string; readonly engine: Engine }>;
 }
 
 /**
  * Registers an afterEach that closes everything the test opened and then checks that the API
- * key appears in no database (rows and raw bytes), no caught error and no console output.
+ * key appears in no database (rows read through the port, and raw bytes), no caught error and no
+ * console output.
  */
 export function useEffectsTest(): EffectsTest {
   const markets: FakeMarket[] = [];
@@ -50,10 +52,10 @@ export function useEffectsTest(): EffectsTest {
       markets.push(market);
       return market;
     },
-    open(market, options = {}) {
+    async open(market, options = {}) {
       const db = tempDbPath();
       t.dbs.push(db);
-      const engine = engineFor(market, db, options);
+      const engine = await engineFor(market, db, options);
       t.engines.push(engine);
       return { db, engine };
     },
@@ -62,12 +64,15 @@ export function useEffectsTest(): EffectsTest {
     for (const e of t.engines.splice(0)) await e.close();
     const clients = t.clients.splice(0);
     for (const c of clients) await c.close();
-    for (const s of t.stores.splice(0)) s.close();
-    for (const m of markets.splice(0)) await m.close();
+    for (const s of t.stores.splice(0)) await s.close();
+    const closed = markets.splice(0);
+    for (const m of closed) await m.close();
     const outputs = captures.splice(0);
     for (const c of outputs) c.restore();
     const errors = [...t.errors.splice(0), ...clients.flatMap((c) => c.errors())];
-    assertNoSecret({ dbPaths: t.dbs.splice(0), errors, extra: outputs.map((c) => c.text()) });
+    // The orders the engines may have stored are the ones the Market was asked or told about.
+    const orderIds = closed.flatMap((m) => [...orderIdsSeenBy(m)]);
+    await assertNoSecret({ dbPaths: t.dbs.splice(0), known: { orderIds }, errors, extra: outputs.map((c) => c.text()) });
     removeTempDirs();
   });
   return t;

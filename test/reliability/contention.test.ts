@@ -100,10 +100,10 @@ describe('contention: three run loops on one database', () => {
     // one. With the default poll timeout (an hour), a LaaS cancellation whose answer was lost
     // would wait that long for its resend.
     const pollPolicy = { initialIntervalMs: 100, backoffCoefficient: 1.5, maximumIntervalMs: 500, timeoutMs: POLL_TIMEOUT_MS };
-    engine = engineFor(m, db, { limits: { resources: QUOTAS }, pollPolicy });
+    engine = await engineFor(m, db, { limits: { resources: QUOTAS }, pollPolicy });
     const e = engine;
     await e.sync();
-    expect(e.summary().orders).toBe(all.length);
+    expect((await e.summary()).orders).toBe(all.length);
     const date = pastDeliveryDate();
     const plan: RequestChangeCommand[] = [
       ...fbs.map((orderId, i): RequestChangeCommand => (i % 5 === 4 ? { orderId, status: 'CANCELLED', substatus: 'SHOP_FAILED' } : { orderId, status: 'PROCESSING', substatus: 'READY_TO_SHIP' })),
@@ -113,7 +113,7 @@ describe('contention: three run loops on one database', () => {
       ),
       ...laas.map((orderId): RequestChangeCommand => ({ orderId, status: 'CANCELLED', substatus: 'SHOP_FAILED' })),
     ];
-    expect(e.requestChanges(plan).refused).toEqual([]);
+    expect((await e.requestChanges(plan)).refused).toEqual([]);
     const before = m.requests.length;
 
     const workers: RunningWorker[] = Array.from({ length: PROCESSES }, (_, i) =>
@@ -136,33 +136,34 @@ describe('contention: three run loops on one database', () => {
     );
     await Promise.all(workers.map((w) => w.ready));
     // However long it takes: the wait ends when every change has settled, or nothing settles any more.
-    const open = await untilSettled(() => e.stats().open, { stop: () => workers.some((w) => w.exited()) });
+    const open = await untilSettled(async () => (await e.stats()).open, { stop: () => workers.some((w) => w.exited()) });
     for (const w of workers) w.child.kill('SIGTERM');
     const exits = await Promise.all(workers.map((w) => w.done));
     for (const x of exits) {
       expect(x.stderr, 'a worker failed').not.toMatch(/^fatal/m);
       expect(x.code, x.stderr).toBe(0);
     }
-    if (open > 0) console.log(`[contention] STILL OPEN ${open}: ${JSON.stringify(e.pendingChanges(3))}`);
+    if (open > 0) console.log(`[contention] STILL OPEN ${open}: ${JSON.stringify(await e.pendingChanges(3))}`);
     expect(open).toBe(0);
     const reports = exits.map((x) => JSON.parse(/^stopped (.*)$/m.exec(x.stdout)![1]!) as { counters: { ordersSent: number; accepted: number; calls: Record<string, number> } });
     const sentBy = reports.map((r) => r.counters.ordersSent);
 
     // Everything settled, once.
-    const outbox = e.summary().outbox;
+    const outbox = (await e.summary()).outbox;
     expect(outbox).toMatchObject({ accepted: plan.length, rejected: 0, superseded: 0 });
     for (const c of plan) expect(m.getOrder(c.orderId), `order ${c.orderId}`).toMatchObject({ status: c.status, substatus: c.substatus });
-    expect(mismatches(e, m, all)).toEqual([]);
+    expect(await mismatches(e, m, all)).toEqual([]);
     const stats = m.stats();
     expect(stats.duplicateApplications).toBe(0);
     expect(stats.illegalRequests).toBe(0);
     expect(all.filter((id) => stats.appliedChanges[id] !== 1)).toEqual([]);
-    expect(checkInvariants(e.store.db)).toEqual([]);
+    expect(await checkInvariants(e.store, all)).toEqual([]);
 
     // No change sent twice: per order, requests the Market acted on ≤ 1 + read-backs that proved it unapplied.
     const resends = new Map<number, number>();
-    for (const row of e.store.db.prepare("SELECT order_id FROM journal WHERE from_change = 'uncertain' AND to_change = 'queued'").all() as { order_id: number }[]) {
-      resends.set(row.order_id, (resends.get(row.order_id) ?? 0) + 1);
+    for (const orderId of all) {
+      const resent = (await e.history(orderId)).filter((j) => j.from_change === 'uncertain' && j.to_change === 'queued').length;
+      if (resent > 0) resends.set(orderId, resent);
     }
     const actedOn = new Map<number, number>();
     const carried = new Map<number, number>();

@@ -5,8 +5,8 @@
 //     findOrder, history, and createEngine's campaigns) given random commands — valid ones,
 //     invalid ones and hostile ones (huge and negative numbers, NaN/Infinity, NaN-like strings,
 //     `__proto__`/`constructor` keys, unknown statuses, 10 KB strings, wrong types, extra keys) —
-//     either makes a correct transition or throws a typed error (instanceof YmOrdersError with a
-//     string `code`), never anything else. Correct: a queued change is one explain() allowed and
+//     either makes a correct transition or rejects with a typed error (instanceof YmOrdersError
+//     with a string `code`), never anything else, and never throws before returning its promise. Correct: a queued change is one explain() allowed and
 //     a CHANGE_REFUSED one it refused; an accepted observation moves the order to what it says or
 //     (older news) leaves it alone. Object.prototype is never polluted and the database stays
 //     consistent (journal ↔ orders ↔ outbox).
@@ -197,9 +197,9 @@ const commandArb: fc.Arbitrary<EngineCommand> = fc.oneof(
   { arbitrary: orAnything(fc.array(shaped({ campaignId: field(fc.constantFrom(301, 302, 304)), businessId: field(fc.constantFrom(31, 32)), model: field(fc.constantFrom('FBS', 'DBS', 'LAAS', 'EXPRESS', 'fbs', 'PICKUP')) }), { maxLength: 3 })).map((campaigns) => ({ kind: 'engine' as const, campaigns })), weight: 1 },
 );
 
-function freshEngine(clock: () => number): Engine {
-  const engine = createEngine({ db: ':memory:', campaigns: CAMPAIGNS, clock });
-  engine.trackOrders([
+async function freshEngine(clock: () => number): Promise<Engine> {
+  const engine = await createEngine({ db: ':memory:', campaigns: CAMPAIGNS, clock });
+  await engine.trackOrders([
     ...IDS.fbs.map((id, i) => ({ orderId: id, campaignId: FBS.campaignId, status: 'PROCESSING', substatus: i % 2 ? 'READY_TO_SHIP' : 'STARTED', observedAt: T0 })),
     ...IDS.dbs.map((id, i) => ({ orderId: id, campaignId: DBS.campaignId, status: i % 2 ? 'DELIVERY' : 'PROCESSING', substatus: i % 2 ? 'DELIVERY_SERVICE_RECEIVED' : 'STARTED', observedAt: T0 })),
     ...IDS.laas.map((id, i) => ({ orderId: id, campaignId: LAAS.campaignId, status: i % 2 ? 'PROCESSING' : 'RESERVED', substatus: i % 2 ? 'STARTED' : null, observedAt: T0 })),
@@ -207,12 +207,29 @@ function freshEngine(clock: () => number): Engine {
   return engine;
 }
 
-/** Runs one command; returns normally or throws only typed errors; checks the transition it made. */
-function runCommand(engine: Engine, cmd: EngineCommand): void {
+/** The numeric order ids in a batch, whatever else it holds. */
+function numericOrderIds(batch: unknown): number[] {
+  if (!Array.isArray(batch)) return [];
+  return batch.map((o: unknown) => (o as { orderId?: unknown } | null)?.orderId).filter((id): id is number => typeof id === 'number');
+}
+
+/**
+ * Runs one command; resolves or rejects only with typed errors; checks the transition it made.
+ * Adds to `tracked` every id a track command may have started tracking (the invariants read
+ * orders by id: the port lists none).
+ */
+async function runCommand(engine: Engine, cmd: EngineCommand, tracked: Set<number>): Promise<void> {
   tried.engineCommands++;
-  const attempt = <T>(what: string, fn: () => T): { ok: true; value: T } | { ok: false; error: YmOrdersError } => {
+  const attempt = async <T>(what: string, fn: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: YmOrdersError }> => {
+    // Every engine method is async: bad input rejects, it never throws before returning the promise.
+    let pending: Promise<T>;
     try {
-      const value = fn();
+      pending = fn();
+    } catch (error) {
+      throw new Error(`${what} threw synchronously instead of rejecting: ${describeError(error)}`);
+    }
+    try {
+      const value = await pending;
       tried.engineOk++;
       return { ok: true, value };
     } catch (error) {
@@ -222,14 +239,15 @@ function runCommand(engine: Engine, cmd: EngineCommand): void {
   };
   switch (cmd.kind) {
     case 'track':
-      attempt('trackOrders', () => engine.trackOrders(cmd.arg as never));
+      for (const id of numericOrderIds(cmd.arg)) tracked.add(id);
+      await attempt('trackOrders', () => engine.trackOrders(cmd.arg as never));
       return;
     case 'observe': {
       const o = cmd.arg as { orderId?: unknown; status?: unknown; substatus?: unknown } | null;
       // A number that is not an order id (0, -1, 1.5, 2^60) is itself refused with INVALID_COMMAND.
-      const lookup = typeof o?.orderId === 'number' ? attempt('findOrder', () => engine.findOrder(o.orderId as number)) : undefined;
+      const lookup = typeof o?.orderId === 'number' ? await attempt('findOrder', () => engine.findOrder(o.orderId as number)) : undefined;
       const before = lookup?.ok ? lookup.value : undefined;
-      const r = attempt('observe', () => engine.observe(cmd.arg as never));
+      const r = await attempt('observe', () => engine.observe(cmd.arg as never));
       if (r.ok && before) {
         const moved = r.value.status === o!.status && r.value.substatus === (o!.substatus ?? null);
         const unchanged = r.value.status === before.status && r.value.substatus === before.substatus;
@@ -243,10 +261,10 @@ function runCommand(engine: Engine, cmd: EngineCommand): void {
       let verdict: boolean | undefined;
       const text = (v: unknown) => v === undefined || typeof v === 'string';
       if (c && typeof c === 'object' && typeof c.orderId === 'number' && typeof c.status === 'string' && text(c.substatus) && text(c.realDeliveryDate)) {
-        const e = attempt('explain', () => engine.explain(c.orderId as number, { status: c.status, substatus: c.substatus, realDeliveryDate: c.realDeliveryDate, callEvidence: c.callEvidence } as never));
+        const e = await attempt('explain', () => engine.explain(c.orderId as number, { status: c.status, substatus: c.substatus, realDeliveryDate: c.realDeliveryDate, callEvidence: c.callEvidence } as never));
         if (e.ok) verdict = e.value.allowed;
       }
-      const r = attempt('requestChange', () => engine.requestChange(cmd.arg as never));
+      const r = await attempt('requestChange', () => engine.requestChange(cmd.arg as never));
       if (r.ok) {
         if (r.value.change !== 'queued' || r.value.pending?.status !== c!.status) throw new Error(`requestChange ${JSON.stringify(c)} returned ${JSON.stringify(r.value)}`);
         if (verdict === false) throw new Error(`requestChange queued ${JSON.stringify(c)}, which explain() refused`);
@@ -256,40 +274,41 @@ function runCommand(engine: Engine, cmd: EngineCommand): void {
       return;
     }
     case 'requestMany': {
-      const r = attempt('requestChanges', () => engine.requestChanges(cmd.arg as never, { atomic: cmd.atomic }));
+      const r = await attempt('requestChanges', () => engine.requestChanges(cmd.arg as never, { atomic: cmd.atomic }));
       if (r.ok) for (const x of r.value.refused) assertTyped(x.error, 'requestChanges (refused entry)');
       return;
     }
     case 'explain':
-      attempt('explain', () => engine.explain(cmd.orderId as never, cmd.target as never));
+      await attempt('explain', () => engine.explain(cmd.orderId as never, cmd.target as never));
       return;
     case 'read':
-      attempt(cmd.what, () => engine[cmd.what](cmd.orderId as never));
+      await attempt(cmd.what, (): Promise<unknown> => engine[cmd.what](cmd.orderId as never));
       return;
     case 'engine': {
-      const r = attempt('createEngine', () => createEngine({ db: ':memory:', campaigns: cmd.campaigns as never }));
-      if (r.ok) void r.value.close();
+      const r = await attempt('createEngine', () => createEngine({ db: ':memory:', campaigns: cmd.campaigns as never }));
+      if (r.ok) await r.value.close();
       return;
     }
   }
 }
 
 describe('fuzz: the engine API', () => {
-  it(`refuses bad commands with typed errors and makes only correct transitions (seed ${SEED})`, { timeout: TIMEOUT_MS }, () => {
-    fc.assert(
-      fc.property(fc.array(commandArb, { minLength: 1, maxLength: 25 }), (commands) => {
+  it(`refuses bad commands with typed errors and makes only correct transitions (seed ${SEED})`, { timeout: TIMEOUT_MS }, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(commandArb, { minLength: 1, maxLength: 25 }), async (commands) => {
         tried.engineRuns++;
         let now = T0 + 1_000;
-        const engine = freshEngine(() => (now += 7));
+        const engine = await freshEngine(() => (now += 7));
+        const tracked = new Set(ALL_IDS);
         try {
           for (const cmd of commands) {
-            runCommand(engine, cmd);
+            await runCommand(engine, cmd, tracked);
             assertNotPolluted();
           }
-          const problems = checkInvariants(engine.store.db);
+          const problems = await checkInvariants(engine.store, tracked);
           if (problems.length > 0) throw new Error(`database inconsistent: ${problems.slice(0, 3).join('; ')}`);
         } finally {
-          void engine.close();
+          await engine.close();
         }
       }),
       { numRuns: RUNS.engine, seed: SEED },
@@ -503,11 +522,11 @@ function changesIn(seen: Seen): [number, string][] {
 function judgingClient(inner: MarketClient, engine: () => Engine | undefined): { client: MarketClient; legal: Map<string, number>; violations: string[] } {
   const legal = new Map<string, number>();
   const violations: string[] = [];
-  const judge = (orderId: number, status: string, substatus: string | undefined): void => {
+  const judge = async (orderId: number, status: string, substatus: string | undefined): Promise<void> => {
     tried.statusChangesChecked++;
     const e = engine();
     const key = `${orderId}:${status}/${substatus ?? ''}`;
-    const s = e?.findOrder(orderId);
+    const s = await e?.findOrder(orderId);
     if (!s) return void violations.push(`${key}: the engine does not track order ${orderId}`);
     if (s.change !== 'sending' || s.pending?.status !== status || s.pending.substatus !== (substatus ?? '')) {
       return void violations.push(`${key}: the engine's change is ${s.change} ${JSON.stringify(s.pending)}`);
@@ -518,12 +537,12 @@ function judgingClient(inner: MarketClient, engine: () => Engine | undefined): {
     legal.set(key, (legal.get(key) ?? 0) + 1);
   };
   const client: MarketClient = {
-    updateOrderStatuses: (campaignId, orders) => {
-      for (const o of orders) judge(o.id, o.status, o.substatus);
+    updateOrderStatuses: async (campaignId, orders) => {
+      for (const o of orders) await judge(o.id, o.status, o.substatus);
       return inner.updateOrderStatuses(campaignId, orders);
     },
-    updateOrderStatus: (campaignId, orderId, change) => {
-      judge(orderId, change.status, change.substatus);
+    updateOrderStatus: async (campaignId, orderId, change) => {
+      await judge(orderId, change.status, change.substatus);
       return inner.updateOrderStatus(campaignId, orderId, change);
     },
     getOperations: (...a) => inner.getOperations(...a),
@@ -605,7 +624,7 @@ describe('fuzz: a hostile Market', () => {
         tried.dispatcherRuns++;
         let current: Engine | undefined;
         const judged = judgingClient(createMarketClient({ baseUrl: market.url, apiKey: 'fuzz-key', timeoutMs: 150 }), () => current);
-        const engine = createEngine({
+        const engine = await createEngine({
           db: ':memory:',
           campaigns: CAMPAIGNS,
           client: judged.client,
@@ -617,12 +636,12 @@ describe('fuzz: a hostile Market', () => {
         market.queue = [...recipes];
         const seenBefore = market.requests.length;
         try {
-          engine.trackOrders([
+          await engine.trackOrders([
             ...IDS.fbs.slice(0, 4).map((id) => ({ orderId: id, campaignId: FBS.campaignId, status: 'PROCESSING', substatus: 'STARTED' })),
             ...IDS.dbs.slice(0, 3).map((id) => ({ orderId: id, campaignId: DBS.campaignId, status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED' })),
             ...IDS.laas.slice(0, 3).map((id) => ({ orderId: id, campaignId: LAAS.campaignId, status: 'PROCESSING', substatus: 'STARTED' })),
           ]);
-          const queued = engine.requestChanges([
+          const queued = await engine.requestChanges([
             { orderId: 1, status: 'PROCESSING', substatus: 'READY_TO_SHIP' },
             { orderId: 2, status: 'PROCESSING', substatus: 'READY_TO_SHIP' },
             { orderId: 3, status: 'CANCELLED', substatus: 'SHOP_FAILED' },
@@ -638,10 +657,10 @@ describe('fuzz: a hostile Market', () => {
             await new Promise((r) => setTimeout(r, 3));
           }
           assertNotPolluted();
-          const problems = checkInvariants(engine.store.db);
+          const problems = await checkInvariants(engine.store, ALL_IDS);
           if (problems.length > 0) throw new Error(`database inconsistent: ${problems.slice(0, 3).join('; ')}`);
           // Every order still loads; a settled change is accepted only if the Market's answer said so somewhere.
-          for (const id of [1, 2, 3, 4, 11, 12, 13, 21, 22, 23]) engine.getOrder(id);
+          for (const id of [1, 2, 3, 4, 11, 12, 13, 21, 22, 23]) await engine.getOrder(id);
           // Every change that went over HTTP was judged legal when it was handed over, as often as it went.
           const overHttp = new Map<string, number>();
           for (const seen of market.requests.slice(seenBefore)) for (const [id, target] of changesIn(seen)) overHttp.set(`${id}:${target}`, (overHttp.get(`${id}:${target}`) ?? 0) + 1);

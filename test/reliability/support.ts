@@ -5,7 +5,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Engine } from '../../src/engine/engine.js';
 import type { MarketOperation } from '../../src/market/errors.js';
+import type { OutboxRow } from '../../src/store/outbox.js';
 import type { FakeRequest } from '../../src/testing/index.js';
 import { charged, ownerOf, unitsOf, type QuotaWindow } from '../helpers/effects-fixtures.js';
 import type { RunWorkerConfig } from './workers/run-worker.js';
@@ -99,6 +101,11 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** One turn of the event loop: what this process serves (the fake Market) gets to answer. */
+export function breathe(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /**
  * How long the open changes may go without one of them settling before a suite gives up: long
  * enough that only a hang (nothing settles at all) reaches it, never a slow or busy machine,
@@ -110,19 +117,40 @@ export const STALL_MS = 90_000;
  * Waits until `open()` is 0 (or `stop()` is true), for as long as `open()` keeps falling: it gives
  * up only once `stallMs` passed without it falling (`every` runs at each look). Returns what is still open.
  */
-export async function untilSettled(open: () => number, options: { stop?: () => boolean; stallMs?: number; every?: () => void } = {}): Promise<number> {
+export async function untilSettled(
+  open: () => Promise<number>,
+  options: { stop?: () => boolean; stallMs?: number; every?: () => Promise<void> | void } = {},
+): Promise<number> {
   const stallMs = options.stallMs ?? STALL_MS;
-  let last = open();
+  let last = await open();
   let progressAt = Date.now();
   while (last > 0 && !options.stop?.()) {
     await sleep(100);
-    options.every?.();
-    const now = open();
+    await options.every?.();
+    const now = await open();
     if (now < last) progressAt = Date.now();
     else if (Date.now() - progressAt > stallMs) break;
     last = now;
   }
   return open();
+}
+
+/** The most rows settledChanges() returns at once; more than any suite makes, even under SOAK=1. */
+const EVERY_ROW = 100_000;
+
+/**
+ * Every outbox row of the database (open and settled), by id, through the engine's queries: the
+ * suites check each change they queued by its row's state. Several reads, so call it once
+ * nothing else writes (the workers stopped); the outbox counts prove the listing complete.
+ */
+export async function everyChange(engine: Engine): Promise<OutboxRow[]> {
+  const settled = await Promise.all(
+    (['accepted', 'rejected', 'superseded'] as const).map((state) => engine.settledChanges({ state, since: 0, limit: EVERY_ROW })),
+  );
+  const rows = [...(await engine.pendingChanges(EVERY_ROW)), ...settled.flat()].sort((a, b) => a.id - b.id);
+  const total = Object.values((await engine.summary()).outbox).reduce((n, c) => n + c, 0);
+  if (rows.length !== total) throw new Error(`listed ${rows.length} outbox rows of ${total}`);
+  return rows;
 }
 
 /** Faults the fake Market served, by kind (and by endpoint:kind). */

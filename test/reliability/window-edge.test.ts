@@ -16,7 +16,9 @@ import type { Engine } from '../../src/engine/engine.js';
 import { resolveLimits } from '../../src/engine/policies.js';
 import { RateLimiter, UNFINISHED_LINGER_MS, type Permit } from '../../src/engine/rate-limiter.js';
 import type { MarketOperation } from '../../src/market/errors.js';
-import { Store } from '../../src/store/store.js';
+import { SqliteStore } from '../../src/store/index.js';
+import type { BudgetRow } from '../../src/store/limiter.js';
+import type { Store } from '../../src/store/port.js';
 import type { FakeMarket } from '../../src/testing/index.js';
 import { checkInvariants } from '../helpers/engine-fixtures.js';
 import {
@@ -55,8 +57,13 @@ afterAll(async () => {
   removeTempDirs();
 });
 
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await sleep(5);
+/** The FBS campaign's bulk-update budget row, read through the port. */
+function budgetOf(store: Store): Promise<BudgetRow | undefined> {
+  return store.read((tx) => tx.limiter.get(BUDGET_KEY));
+}
+
+async function until(condition: () => Promise<boolean> | boolean): Promise<void> {
+  while (!(await condition())) await sleep(5);
 }
 
 describe('the budget at the end of a window', () => {
@@ -79,26 +86,26 @@ describe('the budget at the end of a window', () => {
         },
       },
     });
-    const slow = engineFor(m, db, { client: stalling, owner: 'slow', limits: { resources: QUOTAS } });
-    const quick = engineFor(m, db, { owner: 'quick', limits: { resources: QUOTAS } });
+    const slow = await engineFor(m, db, { client: stalling, owner: 'slow', limits: { resources: QUOTAS } });
+    const quick = await engineFor(m, db, { owner: 'quick', limits: { resources: QUOTAS } });
     engines.push(slow, quick);
     await quick.sync();
-    expect(quick.requestChanges(ids.map((orderId) => ({ orderId, status: 'PROCESSING', substatus: 'READY_TO_SHIP' }))).refused).toEqual([]);
+    expect((await quick.requestChanges(ids.map((orderId) => ({ orderId, status: 'PROCESSING', substatus: 'READY_TO_SHIP' })))).refused).toEqual([]);
 
     // The slow engine takes the window's whole budget, three batches of 30, which stall on their way.
     const slowFlush = slow.flush({ untilIdle: true, maxWaitMs: 120_000 });
     await until(() => held === LIMIT / 30);
-    const budget = () => slow.store.limiter.get(BUDGET_KEY)!;
-    expect(budget().remaining).toBe(0);
-    const windowEnd = budget().window_ends_at;
+    const budget = await budgetOf(slow.store);
+    expect(budget!.remaining).toBe(0);
+    const windowEnd = budget!.window_ends_at;
     await until(() => Date.now() > windowEnd);
 
     // The window those permits came from is over; the quick engine looks at the budget now.
     const quickUse = countBudgetUse(quick.store, 'updateOrderStatuses');
     const quickFlush = quick.flush({ untilIdle: true, maxWaitMs: 120_000 });
     // It either sent a batch (seen by the Market, as nothing else can reach it yet) or parked its rows.
-    const quickLeases = () => quick.store.db.prepare("SELECT COUNT(*) FROM outbox WHERE lease_owner = 'quick' AND state = 'queued'").pluck().get() as number;
-    await until(() => quickUse.consulted > 0 && (requestsTo(m, 'updateOrderStatuses').length > 0 || quickLeases() === 0));
+    const quickLeases = async (): Promise<number> => (await quick.pendingChanges(ids.length)).filter((r) => r.lease_owner === 'quick' && r.state === 'queued').length;
+    await until(async () => quickUse.consulted > 0 && (requestsTo(m, 'updateOrderStatuses').length > 0 || (await quickLeases()) === 0));
     const sentBeforeTheStalledOnes = requestsTo(m, 'updateOrderStatuses').length;
     openGate();
     const [slowReport, quickReport] = await Promise.all([slowFlush, quickFlush]);
@@ -115,60 +122,61 @@ describe('the budget at the end of a window', () => {
 
     // And everything settled, once.
     expect(slowReport.open + quickReport.open).toBe(0);
-    expect(quick.summary().outbox).toMatchObject({ accepted: ids.length, rejected: 0 });
+    expect((await quick.summary()).outbox).toMatchObject({ accepted: ids.length, rejected: 0 });
     expect(m.stats().duplicateApplications).toBe(0);
     expect(ids.filter((id) => m.stats().appliedChanges[id] !== 1)).toEqual([]);
-    expect(checkInvariants(quick.store.db)).toEqual([]);
+    expect(await checkInvariants(quick.store, ids)).toEqual([]);
   });
 
-  it('a request the Market did not count, failing after its window ended, gives back only what the new window charged for it', () => {
-    const store = Store.open(tempDbPath('limiter.db'));
+  it('a request the Market did not count, failing after its window ended, gives back only what the new window charged for it', async () => {
+    const store = SqliteStore.open(tempDbPath('limiter.db'));
     try {
       const limiter = new RateLimiter(store, resolveLimits({ resources: QUOTAS }), { leaseMs: 60_000 });
       const scope = { kind: 'campaign', id: FBS.campaignId } as const;
       const t0 = 1_000_000;
-      const take = (at: number): Permit => {
-        const got = limiter.tryAcquire('updateOrderStatuses', scope, 30, at);
+      const take = async (at: number): Promise<Permit> => {
+        const got = await limiter.tryAcquire('updateOrderStatuses', scope, 30, () => at);
         if (!got.ok) throw new Error(`no permit at ${at}: ${got.reason}`);
         return got.permit;
       };
-      const permits = [take(t0), take(t0 + 1), take(t0 + 2)];
-      expect(store.limiter.get(BUDGET_KEY)!.remaining).toBe(0);
+      const permits = [await take(t0), await take(t0 + 1), await take(t0 + 2)];
+      expect((await budgetOf(store))!.remaining).toBe(0);
       // Past the window's end, all three still in flight: the new window has room for none of them.
       const later = t0 + WINDOW_MS + 10;
-      expect(limiter.tryAcquire('updateOrderStatuses', scope, 30, later)).toMatchObject({ ok: false, reason: 'budget', available: 0 });
+      expect(await limiter.tryAcquire('updateOrderStatuses', scope, 30, () => later)).toMatchObject({ ok: false, reason: 'budget', available: 0 });
       // One of them fails with a 503 (not counted): the new window gets its 30 back, no more, as
       // the other two may still land in it.
-      limiter.release(permits[0]!, { kind: 'notCounted' }, later);
-      expect(store.limiter.get(BUDGET_KEY)!.remaining).toBe(LIMIT - 60);
+      await limiter.release(permits[0]!, { kind: 'notCounted' }, () => later);
+      expect((await budgetOf(store))!.remaining).toBe(LIMIT - 60);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
-  it('a request abandoned without an answer (the Market may have counted it) still counts against a window that opens while it lingers', () => {
-    const store = Store.open(tempDbPath('limiter-unfinished.db'));
+  it('a request abandoned without an answer (the Market may have counted it) still counts against a window that opens while it lingers', async () => {
+    const store = SqliteStore.open(tempDbPath('limiter-unfinished.db'));
     try {
       // A window shorter than the linger, as the fault soak's one-second windows are.
       const windowMs = UNFINISHED_LINGER_MS / 2;
       const limiter = new RateLimiter(store, resolveLimits({ resources: { ...QUOTAS, updateOrderStatuses: { limit: LIMIT, windowMs } } }), { leaseMs: 60_000 });
       const scope = { kind: 'campaign', id: FBS.campaignId } as const;
       const t0 = 1_000_000;
-      const permits = [t0, t0 + 1, t0 + 2].map((at) => {
-        const got = limiter.tryAcquire('updateOrderStatuses', scope, 30, at);
+      const permits: Permit[] = [];
+      for (const at of [t0, t0 + 1, t0 + 2]) {
+        const got = await limiter.tryAcquire('updateOrderStatuses', scope, 30, () => at);
         if (!got.ok) throw new Error(`no permit at ${at}: ${got.reason}`);
-        return got.permit;
-      });
+        permits.push(got.permit);
+      }
       // The connection drops after the request went out (dropAfterApply): no answer, maybe counted.
-      limiter.release(permits[0]!, { kind: 'unfinished' }, t0 + 10);
+      await limiter.release(permits[0]!, { kind: 'unfinished' }, () => t0 + 10);
       // The window ends while it lingers and the other two are in flight: no room for another 30.
-      expect(limiter.tryAcquire('updateOrderStatuses', scope, 30, t0 + windowMs + 10)).toMatchObject({ ok: false, reason: 'budget', available: 0 });
+      expect(await limiter.tryAcquire('updateOrderStatuses', scope, 30, () => t0 + windowMs + 10)).toMatchObject({ ok: false, reason: 'budget', available: 0 });
       // Once it no longer lingers, its weight no longer counts: the two in flight still do.
       const after = t0 + 10 + UNFINISHED_LINGER_MS;
-      expect(limiter.tryAcquire('updateOrderStatuses', scope, 30, after)).toMatchObject({ ok: true });
-      expect(store.limiter.get(BUDGET_KEY)!.remaining).toBe(LIMIT - 60 - 30);
+      expect(await limiter.tryAcquire('updateOrderStatuses', scope, 30, () => after)).toMatchObject({ ok: true });
+      expect((await budgetOf(store))!.remaining).toBe(LIMIT - 60 - 30);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 });

@@ -2,7 +2,8 @@
 // started together with the other through its start line (test/workers/start-line.ts).
 // Two of these write the same database file at once: the same orders, interleaved imports,
 // observations, requests (some with expectedRowVersion), bulk requests and dispatcher events,
-// each through the public engine API in its own transaction. Each write this process made is
+// each through the public engine API in its own transaction (dispatcher events through the
+// engine's order book in a store transaction, as the dispatcher does). Each write this process made is
 // printed as `ack <json>` so the parent can find it in the journal. Expected refusals are
 // counted; anything else (SQLITE_BUSY above all) is printed to stderr and exits 1.
 
@@ -54,7 +55,7 @@ const startAt = waitForStartLine();
 while (Date.now() < startAt) {
   /* spin: the two processes start together */
 }
-const engine = createEngine({ db: file, campaigns: CAMPAIGNS, clock: () => T0 + step * 2_000 + proc });
+const engine = await createEngine({ db: file, campaigns: CAMPAIGNS, clock: () => T0 + step * 2_000 + proc });
 const ids = Array.from({ length: CONCURRENCY_ORDERS }, (_, i) => i + 1);
 const orderId = () => pick(random, ids);
 const reads = new Map<number, number>();
@@ -70,25 +71,25 @@ try {
     try {
       if (r < 0.05 || step === 1) {
         const batch = (step === 1 ? ids : [orderId(), orderId()]).map((id) => ({ orderId: id, campaignId: campaignOf(id), status: 'PROCESSING', substatus: 'STARTED', observedAt: T0 }));
-        engine.trackOrders(batch);
+        await engine.trackOrders(batch);
         out(`ack ${JSON.stringify({ op: 'track', ids: batch.map((b) => b.orderId) })}`);
       } else if (r < 0.3) {
         const o = orderId();
         const t = uniqueTime();
         const state = random() < 0.5 ? pick(random, RULE_START_STATES) : pick(random, MARKET_STATES);
-        const s = engine.observe({ orderId: o, status: state.status, substatus: state.substatus, observedAt: t, source: random() < 0.2 ? 'readBack' : 'notification' });
+        const s = await engine.observe({ orderId: o, status: state.status, substatus: state.substatus, observedAt: t, source: random() < 0.2 ? 'readBack' : 'notification' });
         if (s.observedAt === t) out(`ack ${JSON.stringify({ op: 'observe', o, v: s.rowVersion, t })}`);
       } else if (r < 0.45) {
-        ackRequest(engine.requestChange({ orderId: orderId(), ...pick(random, TARGETS) }));
+        ackRequest(await engine.requestChange({ orderId: orderId(), ...pick(random, TARGETS) }));
       } else if (r < 0.55) {
         // Optimistic concurrency across processes: write only if nobody changed the order since
         // this process read it, a few steps ago (often someone did: CONCURRENT_UPDATE).
         const o = orderId();
-        const seen = reads.get(o) ?? engine.getOrder(o).rowVersion;
-        reads.set(o, engine.getOrder(o).rowVersion);
-        ackRequest(engine.requestChange({ orderId: o, ...pick(random, TARGETS.slice(0, 4)), expectedRowVersion: seen }));
+        const seen = reads.get(o) ?? (await engine.getOrder(o)).rowVersion;
+        reads.set(o, (await engine.getOrder(o)).rowVersion);
+        ackRequest(await engine.requestChange({ orderId: o, ...pick(random, TARGETS.slice(0, 4)), expectedRowVersion: seen }));
       } else if (r < 0.62) {
-        const result = engine.requestChanges(
+        const result = await engine.requestChanges(
           Array.from({ length: 1 + Math.floor(random() * 4) }, () => ({ orderId: orderId(), ...pick(random, TARGETS) })),
           { atomic: random() < 0.3 },
         );
@@ -104,14 +105,14 @@ try {
           : type === 'DISPATCH.OPERATION_STARTED' ? { type, at, operationId: `op-${proc}-${step}`, operationType: 'ORDER_STATUS_UPDATE' }
           : type === 'DISPATCH.DEFERRED' ? { type, at, notBefore: at + 60_000, reason: '420 (fake)' }
           : { type, at, reason: `${type} (fake)` };
-        const applied = engine.store.write(() => engine.orders.apply(o, event as never, now));
+        const applied = await engine.store.transaction((tx) => engine.orders.apply(tx, o, event as never, now));
         if (applied.changed) out(`ack ${JSON.stringify({ op: 'dispatch', o, v: applied.state.rowVersion, type, at })}`);
       }
     } catch (error) {
       refused(error);
     }
   }
-  engine.close();
+  await engine.close();
   out(`done ${JSON.stringify({ proc, refusals })}`);
 } catch (error) {
   process.stderr.write(`worker ${proc} failed at step ${step}: ${error instanceof Error ? `${(error as { code?: string }).code ?? ''} ${error.stack}` : String(error)}\n`);

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { openDatabase } from '../../src/store/open-database.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { waitForStartLine } from './start-line.js';
 
 const [dir, filesArg, procArg] = process.argv.slice(2);
@@ -23,7 +23,7 @@ for (let i = 0; i < Number(filesArg); i++) {
   }
   let outcome = 'ok';
   try {
-    openDatabase(path.join(dir!, `f${i}.db`), { now: 0 }).close();
+    await SqliteStore.open(path.join(dir!, `f${i}.db`), { now: 0 }).close();
   } catch (error) {
     const e = error as { code?: string; details?: { sqliteCode?: string }; message?: string };
     outcome = `${e.code ?? 'THROWN'}${e.details?.sqliteCode ? `/${e.details.sqliteCode}` : ''}`;

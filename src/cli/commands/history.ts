@@ -29,8 +29,8 @@ export function registerHistory(program: Command, cli: Cli): void {
         if (idText === undefined) throw usageError('history needs an order id: ym-orders history <id> (or --order <id>)');
         const orderId = parseOrderId(idText, '<id>');
         return withEngine(io, globals, { mustExist: true }, async (engine) => {
-          const order = engine.getOrder(orderId);
-          const rows = engine.history(orderId);
+          const order = await engine.getOrder(orderId);
+          const rows = await engine.history(orderId);
           const mermaid = orderPathMermaid(orderId, rows);
           let written: string | undefined;
           if (opts.out !== undefined) {

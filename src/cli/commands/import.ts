@@ -40,7 +40,7 @@ export function registerImport(program: Command, cli: Cli): void {
           const total = { created: 0, updated: 0, unchanged: 0 };
           try {
             for (let i = 0; i < records.length; i += CHUNK) {
-              const r = engine.trackOrders(records.slice(i, i + CHUNK));
+              const r = await engine.trackOrders(records.slice(i, i + CHUNK));
               total.created += r.created;
               total.updated += r.updated;
               total.unchanged += r.unchanged;

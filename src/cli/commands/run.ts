@@ -38,7 +38,7 @@ export function registerRun(program: Command, cli: Cli): void {
           );
           const status = createStatusLine(out, { plainEveryMs: STATUS_EVERY_MS, firstAtOnce: true });
           const reportErrors = errorReporter(out, status.above, engine.clock());
-          let last: FlushReport = engine.stats();
+          let last: FlushReport = await engine.stats();
           let lastShown = '';
           const show = (text: string): void => {
             // In a log, a line that says nothing new is left out.

@@ -7,15 +7,15 @@ import type { Engine } from '../../engine/engine.js';
 import type { OrderState } from '../../engine/order-book.js';
 import { act, type Cli } from '../command.js';
 import { withEngine } from '../context.js';
-import type { OutboxRow } from '../../store/outbox-table.js';
+import type { OutboxRow } from '../../store/outbox.js';
 import { isoTime, label, num, seconds } from '../format.js';
 import { describeStatusRows, statusRows } from '../status-table.js';
 import { parseOrderId } from '../input.js';
 
 /** The outbox row of the order's open change: its sends, last error and next attempt. */
-function changeRow(engine: Engine, order: OrderState): OutboxRow | undefined {
+async function changeRow(engine: Engine, order: OrderState): Promise<OutboxRow | undefined> {
   const pending = order.pending;
-  return pending ? engine.store.read(() => engine.store.outbox.get(order.orderId, pending.requestNo)) : undefined;
+  return pending ? engine.store.read((tx) => tx.outbox.get(order.orderId, pending.requestNo)) : undefined;
 }
 
 // Only these states wait for next_attempt_at (a send, or a read-back of an unknown outcome).
@@ -31,12 +31,12 @@ function outboxJson(row: OutboxRow | undefined): Record<string, unknown> | null 
   };
 }
 
-function orderJson(engine: Engine, order: OrderState): Record<string, unknown> {
+function orderJson(order: OrderState, row: OutboxRow | undefined, journalEntries: number): Record<string, unknown> {
   return {
     ...order,
     allowedTargets: allowedTargets({ status: order.status, substatus: order.substatus ?? undefined }, order.model),
-    journalEntries: engine.history(order.orderId).length,
-    outbox: outboxJson(changeRow(engine, order)),
+    journalEntries,
+    outbox: outboxJson(row),
   };
 }
 
@@ -44,7 +44,7 @@ function describeNextAttempt(at: number, now: number): string {
   return at <= now ? `${isoTime(at)} (due now; the next flush or run tries it)` : `${isoTime(at)} (in ${seconds(at - now)})`;
 }
 
-function describeOrder(engine: Engine, order: OrderState): string[] {
+function describeOrder(engine: Engine, order: OrderState, row: OutboxRow | undefined): string[] {
   const campaign = engine.campaigns.get(order.campaignId);
   const next = allowedTargets({ status: order.status, substatus: order.substatus ?? undefined }, order.model);
   const kv = (name: string, value: string): string => `  ${name.padEnd(10)} ${value}`;
@@ -56,16 +56,11 @@ function describeOrder(engine: Engine, order: OrderState): string[] {
   ];
   if (order.pending?.operationId) lines.push(kv('operation', `${order.pending.operationId} (waiting for the Market)`));
   if (order.pending?.uncertainReason) lines.push(kv('uncertain', order.pending.uncertainReason));
-  const row = changeRow(engine, order);
   if (row?.last_error) lines.push(kv('last error', row.last_error));
   if (row && WAITING_STATES.has(row.state)) lines.push(kv('next try', describeNextAttempt(row.next_attempt_at, engine.clock())));
   if (order.lastOutcome) {
     const o = order.lastOutcome;
     lines.push(kv('last', `${o.kind} ${label(o.status, o.substatus)} at ${isoTime(o.at)}${o.reason ? `: ${o.reason}` : ''}`));
-  }
-  if (order.lastRefusal) {
-    const r = order.lastRefusal;
-    lines.push(kv('refused', `${label(r.status, r.substatus)} at ${isoTime(r.at)}: ${r.blockers.map((b) => `[${b.code}]`).join(' ')}`));
   }
   lines.push(kv('next', next.length > 0 ? next.map((t) => label(t.status, t.substatus)).join(', ') : 'no seller change from here'));
   return lines;
@@ -82,11 +77,13 @@ export function registerStatus(program: Command, cli: Cli): void {
         const orderId = idText === undefined ? undefined : parseOrderId(idText, '[id]');
         return withEngine(io, globals, { mustExist: true }, async (engine) => {
           if (orderId !== undefined) {
-            const order = engine.getOrder(orderId);
-            out.result(() => describeOrder(engine, order), () => orderJson(engine, order));
+            const order = await engine.getOrder(orderId);
+            const row = await changeRow(engine, order);
+            const journalEntries = (await engine.history(orderId)).length;
+            out.result(() => describeOrder(engine, order, row), () => orderJson(order, row, journalEntries));
             return 0;
           }
-          const summary = engine.summary();
+          const summary = await engine.summary();
           const rows = statusRows(summary);
           const campaigns = [...engine.campaigns.values()];
           out.result(

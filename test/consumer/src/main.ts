@@ -5,7 +5,20 @@
 import assert from 'node:assert/strict';
 import type { createWebSocketInspector } from '@statelyai/inspect';
 import { initialTransition, transition } from 'xstate';
-import { ChangeRefusedError, createEngine, type Engine, type OrderState, type RequestChangeCommand } from 'ym-orders';
+import {
+  ChangeRefusedError,
+  createEngine,
+  SqliteStore,
+  STORE_ERROR_CODES,
+  StoreError,
+  type Engine,
+  type OrderState,
+  type OutboxPort,
+  type RequestChangeCommand,
+  type SqliteOptions,
+  type Store,
+  type StoreTx,
+} from 'ym-orders';
 import { orderEffects, orderMachine, type KnownOrderStatus, type MarketStateValue } from 'ym-orders/machines';
 import { startFakeMarket } from 'ym-orders/testing';
 
@@ -31,39 +44,54 @@ assert.equal(target, 'PROCESSING');
 // @ts-expect-error: a seller may only ask for a status the Market's lists have
 transition(orderMachine, s0, { type: 'SELLER.REQUEST', status: 'PROCESING', at: 1 });
 
-// The engine on ':memory:' against the fake Market over loopback.
+// The engine on a store the app opened itself (':memory:'), against the fake Market over loopback.
 const fake = await startFakeMarket({ apiKey: API_KEY, campaigns });
 fake.seedOrders([{ id: 1, campaignId: 1001, status: 'PROCESSING', substatus: 'STARTED' }]);
-const engine: Engine = createEngine({ db: ':memory:', campaigns, api: { baseUrl: fake.url, apiKey: API_KEY } });
+const sqliteOptions: SqliteOptions = { synchronous: 'NORMAL', busyTimeoutMs: 1_000 };
+const store = SqliteStore.open(':memory:', sqliteOptions);
+const port: Store = store;
+const engine: Engine = await createEngine({ db: port, campaigns, api: { baseUrl: fake.url, apiKey: API_KEY } });
 try {
   const synced = await engine.sync();
   assert.equal(synced.created, 1);
   // An observed status stays open: a value no list has is data.
-  engine.trackOrders([{ orderId: 2, campaignId: 1001, status: 'A_STATUS_NO_LIST_HAS' }]);
-  assert.equal(engine.getOrder(2).marketState, 'UNRECOGNIZED');
+  await engine.trackOrders([{ orderId: 2, campaignId: 1001, status: 'A_STATUS_NO_LIST_HAS' }]);
+  assert.equal((await engine.getOrder(2)).marketState, 'UNRECOGNIZED');
 
-  assert.throws(
+  await assert.rejects(
     // @ts-expect-error: a misspelt target does not compile (and is refused at run time all the same)
-    () => engine.requestChange({ orderId: 1, status: 'PROCESING', substatus: 'READY_TO_SHIP' }),
+    engine.requestChange({ orderId: 1, status: 'PROCESING', substatus: 'READY_TO_SHIP' }),
     (error: unknown) => error instanceof ChangeRefusedError && error.blockers.some((b) => b.code === 'UNKNOWN_TARGET'),
   );
   const ship: RequestChangeCommand = { orderId: 1, status: 'PROCESSING', substatus: 'READY_TO_SHIP' };
-  engine.requestChange(ship);
+  await engine.requestChange(ship);
   const report = await engine.flush({ untilIdle: true, maxWaitMs: 30_000 });
   assert.equal(report.open, 0);
   assert.equal(report.counters.calls.updateOrderStatuses, 1);
-  const order: OrderState = engine.getOrder(1);
+  const order: OrderState = await engine.getOrder(1);
   assert.deepEqual([order.status, order.substatus, order.lastOutcome?.kind], ['PROCESSING', 'READY_TO_SHIP', 'accepted']);
 
+  // The rows behind it, read through the port in one consistent view.
+  const rows = await engine.store.read(async (tx: StoreTx) => {
+    const outbox: OutboxPort = tx.outbox;
+    return { order: await tx.orders.get(1), journal: await tx.journal.forOrder(1), accepted: (await outbox.counts()).accepted };
+  });
+  assert.deepEqual([rows.order?.substatus, rows.accepted], ['READY_TO_SHIP', 1]);
+  assert.ok(rows.journal.some((row) => row.event_type === 'DISPATCH.ACCEPTED'));
+
   // @ts-expect-error: the SQLite driver's handle is not part of the published types
-  assert.equal(typeof engine.store.db, 'object');
+  assert.equal(typeof store.db, 'object');
   console.log(`consumer: ok (order 1 ${order.status}/${order.substatus}, ${report.counters.calls.updateOrderStatuses} status-update call)`);
 } finally {
   await engine.close();
   await fake.close();
 }
+// The engine closes only a store it opened: this one is the app's to close.
+assert.equal((await store.read((tx) => tx.orders.get(1)))?.order_id, 1);
+await store.close();
+await assert.rejects(store.read((tx) => tx.orders.get(1)), (error: unknown) => error instanceof StoreError && error.code === STORE_ERROR_CODES.closed);
 
 /** Type-checked, never called: an app's Stately inspector plugs in with the app's own xstate. */
-export function inspected(inspector: ReturnType<typeof createWebSocketInspector>): Engine {
+export function inspected(inspector: ReturnType<typeof createWebSocketInspector>): Promise<Engine> {
   return createEngine({ db: ':memory:', inspect: inspector.inspect });
 }

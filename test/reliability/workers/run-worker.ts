@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '{}') as RunWorkerConfig;
   const apiKey = process.env.YM_API_KEY;
   if (!apiKey) throw new Error('YM_API_KEY is not set');
-  const engine = createEngine({
+  const engine = await createEngine({
     db: config.db,
     api: { baseUrl: config.url, apiKey, timeoutMs: config.timeoutMs },
     ...(config.busyTimeoutMs !== undefined ? { sqlite: { busyTimeoutMs: config.busyTimeoutMs } } : {}),
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   write(1, `ready ${process.pid}`);
-  let report = engine.stats();
+  let report = await engine.stats();
   try {
     while (!controller.signal.aborted) {
       try {

@@ -1,27 +1,10 @@
 import type { Database, Statement } from 'better-sqlite3';
+import type { OperationRow, OperationsPort, OperationWrite } from '../operations.js';
 
-export interface OperationRow {
-  readonly operation_id: string;
-  readonly operation_type: string;
-  readonly business_id: number;
-  readonly order_id: number | null;
-  readonly state: string;
-  readonly next_poll_at: number;
-  readonly deadline_at: number;
-  readonly machine_version: number;
-  readonly snapshot: string;
-  readonly row_version: number;
-  readonly created_at: number;
-  readonly updated_at: number;
-}
-
-export type OperationWrite = Omit<OperationRow, 'row_version' | 'created_at'>;
-
-/** @internal The SQLite driver stays out of the published types. */
-export class OperationsTable {
+export class OperationsTable implements OperationsPort {
   readonly #get: Statement<[string], OperationRow>;
-  readonly #insert: Statement;
-  readonly #update: Statement;
+  readonly #insert: Statement<[OperationWrite]>;
+  readonly #update: Statement<[OperationWrite & { expected_row_version: number }]>;
   readonly #due: Statement<[number, number], OperationRow>;
   readonly #counts: Statement<[], { state: string; n: number }>;
   readonly #nextDue: Statement<[], { t: number | null }>;
@@ -36,32 +19,32 @@ export class OperationsTable {
     this.#update = db.prepare(`UPDATE operations SET state = @state, next_poll_at = @next_poll_at, snapshot = @snapshot,
       machine_version = @machine_version, row_version = row_version + 1, updated_at = @updated_at
       WHERE operation_id = @operation_id AND row_version = @expected_row_version`);
-    this.#due = db.prepare(`SELECT * FROM operations WHERE state = 'inProgress' AND next_poll_at <= ? ORDER BY next_poll_at LIMIT ?`);
+    this.#due = db.prepare(`SELECT * FROM operations WHERE state = 'inProgress' AND next_poll_at <= ? ORDER BY next_poll_at, operation_id LIMIT ?`);
     this.#counts = db.prepare('SELECT state, COUNT(*) AS n FROM operations GROUP BY state');
     this.#nextDue = db.prepare(`SELECT MIN(next_poll_at) AS t FROM operations WHERE state = 'inProgress'`);
   }
 
-  get(operationId: string): OperationRow | undefined {
+  async get(operationId: string): Promise<OperationRow | undefined> {
     return this.#get.get(operationId);
   }
 
-  insert(row: OperationWrite): boolean {
+  async insert(row: OperationWrite): Promise<boolean> {
     return this.#insert.run(row).changes === 1;
   }
 
-  update(row: OperationWrite, expectedRowVersion: number): boolean {
+  async update(row: OperationWrite, expectedRowVersion: number): Promise<boolean> {
     return this.#update.run({ ...row, expected_row_version: expectedRowVersion }).changes === 1;
   }
 
-  due(now: number, limit: number): OperationRow[] {
+  async due(now: number, limit: number): Promise<OperationRow[]> {
     return this.#due.all(now, limit);
   }
 
-  counts(): Record<string, number> {
+  async counts(): Promise<Record<string, number>> {
     return Object.fromEntries(this.#counts.all().map((r) => [r.state, r.n]));
   }
 
-  nextDueAt(): number | undefined {
+  async nextDueAt(): Promise<number | undefined> {
     return this.#nextDue.get()?.t ?? undefined;
   }
 }

@@ -1,27 +1,15 @@
 import type { Database, Statement } from 'better-sqlite3';
+import type { BudgetRow, LimiterPort } from '../limiter.js';
 
-export interface BudgetRow {
-  readonly resource_key: string;
-  readonly capacity: number;
-  readonly remaining: number;
-  readonly window_ends_at: number;
-  readonly blocked_until: number;
-  readonly updated_at: number;
-}
-
-/**
- * Budgets and in-flight leases of the rate limiter, shared by every process on the file.
- * @internal The SQLite driver stays out of the published types.
- */
-export class LimiterTable {
+export class LimiterTable implements LimiterPort {
   readonly #get: Statement<[string], BudgetRow>;
-  readonly #put: Statement;
-  readonly #dropExpired: Statement;
+  readonly #put: Statement<[BudgetRow]>;
+  readonly #dropExpired: Statement<[number]>;
   readonly #inFlight: Statement<[string], { n: number }>;
   readonly #inFlightWeight: Statement<[string, string], { w: number | null }>;
-  readonly #addLease: Statement;
-  readonly #removeLease: Statement;
-  readonly #lingerLease: Statement;
+  readonly #addLease: Statement<[string, string, string, number, number]>;
+  readonly #removeLease: Statement<[string]>;
+  readonly #lingerLease: Statement<[number, string]>;
   readonly #all: Statement<[], BudgetRow>;
 
   constructor(db: Database) {
@@ -39,45 +27,39 @@ export class LimiterTable {
     this.#all = db.prepare('SELECT * FROM limiter ORDER BY resource_key');
   }
 
-  get(resourceKey: string): BudgetRow | undefined {
+  async get(resourceKey: string): Promise<BudgetRow | undefined> {
     return this.#get.get(resourceKey);
   }
 
-  put(row: BudgetRow): void {
+  async put(row: BudgetRow): Promise<void> {
     this.#put.run(row);
   }
 
-  dropExpiredLeases(now: number): void {
+  async dropExpiredLeases(now: number): Promise<void> {
     this.#dropExpired.run(now);
   }
 
-  inFlight(scopeKey: string): number {
+  async inFlight(scopeKey: string): Promise<number> {
     return this.#inFlight.get(scopeKey)?.n ?? 0;
   }
 
-  /** Weight of the other requests in flight against `resourceKey`, which the Market has not counted yet. */
-  inFlightWeight(resourceKey: string, exceptLeaseId: string): number {
+  async inFlightWeight(resourceKey: string, exceptLeaseId: string): Promise<number> {
     return this.#inFlightWeight.get(resourceKey, exceptLeaseId)?.w ?? 0;
   }
 
-  addLease(leaseId: string, scopeKey: string, resourceKey: string, weight: number, expiresAt: number): void {
+  async addLease(leaseId: string, scopeKey: string, resourceKey: string, weight: number, expiresAt: number): Promise<void> {
     this.#addLease.run(leaseId, scopeKey, resourceKey, weight, expiresAt);
   }
 
-  removeLease(leaseId: string): boolean {
+  async removeLease(leaseId: string): Promise<boolean> {
     return this.#removeLease.run(leaseId).changes === 1;
   }
 
-  /**
-   * Keeps a lease, its parallel slot and its weight, until `until` (or its own expiry, if sooner):
-   * for a request abandoned without an answer, which the Market may have counted, in a window
-   * that may outlast ours, and may still be serving.
-   */
-  lingerLease(leaseId: string, until: number): boolean {
+  async lingerLease(leaseId: string, until: number): Promise<boolean> {
     return this.#lingerLease.run(until, leaseId).changes === 1;
   }
 
-  all(): BudgetRow[] {
+  async all(): Promise<BudgetRow[]> {
     return this.#all.all();
   }
 }

@@ -2,7 +2,7 @@
 // the file, our application_id to tell our files from others, and the schema migrated.
 
 import BetterSqlite3, { type Database } from 'better-sqlite3';
-import { StoreError, STORE_ERROR_CODES } from './errors.js';
+import { StoreError, STORE_ERROR_CODES } from '../errors.js';
 import { currentSchemaVersion, LATEST_SCHEMA_VERSION, migrate } from './migrations.js';
 
 /** PRAGMA application_id of every ym-orders database ("YMOR" in ASCII). */
@@ -10,10 +10,13 @@ export const APPLICATION_ID = 0x594d4f52;
 
 export const DEFAULT_DB_PATH = './ym-orders.db';
 
-export interface OpenDatabaseOptions {
+/** How SqliteStore.open opens the file. */
+export interface SqliteOptions {
+  /** How long a write waits for another process's lock before DB_BUSY (default 5 s). */
   readonly busyTimeoutMs?: number;
   /** FULL (default) survives power loss; NORMAL is faster and still survives a process crash. */
   readonly synchronous?: 'FULL' | 'NORMAL';
+  /** The time recorded with the migrations this open applies (default: the wall clock). */
   readonly now?: number;
 }
 
@@ -90,8 +93,8 @@ function enableWal(db: Database, busyTimeoutMs: number): void {
   }
 }
 
-/** @internal The SQLite driver stays out of the published types. Open a {@link Store} instead. */
-export function openDatabase(path: string = DEFAULT_DB_PATH, options: OpenDatabaseOptions = {}): Database {
+/** @internal The SQLite driver stays out of the published types. Open a SqliteStore instead. */
+export function openDatabase(path: string, options: SqliteOptions = {}): Database {
   const inMemory = path === ':memory:';
   let db: Database;
   try {

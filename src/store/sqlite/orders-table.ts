@@ -1,28 +1,11 @@
 import type { Database, Statement } from 'better-sqlite3';
+import type { OrderRow, OrdersPort, OrderWrite, StatusCount } from '../orders.js';
 
-export interface OrderRow {
-  readonly order_id: number;
-  readonly campaign_id: number;
-  readonly model: string;
-  readonly status: string;
-  readonly substatus: string | null;
-  readonly change_state: string;
-  readonly observed_at: number;
-  readonly machine_version: number;
-  readonly snapshot: string;
-  readonly row_version: number;
-  readonly created_at: number;
-  readonly updated_at: number;
-}
-
-export type OrderWrite = Omit<OrderRow, 'created_at' | 'row_version'>;
-
-/** @internal The SQLite driver stays out of the published types. */
-export class OrdersTable {
+export class OrdersTable implements OrdersPort {
   readonly #get: Statement<[number], OrderRow>;
-  readonly #insert: Statement;
-  readonly #update: Statement;
-  readonly #countByStatus: Statement<[], { status: string; substatus: string | null; change_state: string; n: number }>;
+  readonly #insert: Statement<[OrderWrite]>;
+  readonly #update: Statement<[OrderWrite & { expected_row_version: number }]>;
+  readonly #countByStatus: Statement<[], StatusCount>;
 
   constructor(db: Database) {
     this.#get = db.prepare('SELECT * FROM orders WHERE order_id = ?');
@@ -33,25 +16,25 @@ export class OrdersTable {
       observed_at = @observed_at, machine_version = @machine_version, snapshot = @snapshot,
       row_version = row_version + 1, updated_at = @updated_at
       WHERE order_id = @order_id AND row_version = @expected_row_version`);
+    // SQLite sorts NULL before any text, as the port asks.
     this.#countByStatus = db.prepare(
       'SELECT status, substatus, change_state, COUNT(*) AS n FROM orders GROUP BY status, substatus, change_state ORDER BY status, substatus, change_state',
     );
   }
 
-  get(orderId: number): OrderRow | undefined {
+  async get(orderId: number): Promise<OrderRow | undefined> {
     return this.#get.get(orderId);
   }
 
-  insert(row: OrderWrite): void {
+  async insert(row: OrderWrite): Promise<void> {
     this.#insert.run(row);
   }
 
-  /** False when the row changed since it was read at `expectedRowVersion`. */
-  update(row: OrderWrite, expectedRowVersion: number): boolean {
+  async update(row: OrderWrite, expectedRowVersion: number): Promise<boolean> {
     return this.#update.run({ ...row, expected_row_version: expectedRowVersion }).changes === 1;
   }
 
-  countByStatus(): { status: string; substatus: string | null; change_state: string; n: number }[] {
+  async countByStatus(): Promise<StatusCount[]> {
     return this.#countByStatus.all();
   }
 }

@@ -1,19 +1,9 @@
 import type { Database, Statement } from 'better-sqlite3';
+import type { TimerRow, TimersPort } from '../timers.js';
 
-export interface TimerRow {
-  readonly kind: string;
-  readonly ref: string;
-  readonly due_at: number;
-  readonly payload: string | null;
-}
-
-/**
- * Absolute due times that must survive restarts, keyed by kind and the thing they belong to.
- * @internal The SQLite driver stays out of the published types.
- */
-export class TimersTable {
-  readonly #set: Statement;
-  readonly #clear: Statement;
+export class TimersTable implements TimersPort {
+  readonly #set: Statement<[string, string, number, string | null]>;
+  readonly #clear: Statement<[string, string]>;
   readonly #list: Statement<[{ kind: string | null; due: number }], TimerRow>;
 
   constructor(db: Database) {
@@ -23,16 +13,15 @@ export class TimersTable {
     this.#list = db.prepare('SELECT * FROM timers WHERE (@kind IS NULL OR kind = @kind) AND due_at <= @due ORDER BY due_at, ref');
   }
 
-  set(kind: string, ref: string, dueAt: number, payload: unknown = null): void {
+  async set(kind: string, ref: string, dueAt: number, payload: unknown = null): Promise<void> {
     this.#set.run(kind, ref, dueAt, payload === null ? null : JSON.stringify(payload));
   }
 
-  clear(kind: string, ref: string): void {
+  async clear(kind: string, ref: string): Promise<void> {
     this.#clear.run(kind, ref);
   }
 
-  /** Timers of `kind` (or all) due at or before `dueBefore`, the soonest first. */
-  list(kind: string | undefined, dueBefore: number): TimerRow[] {
+  async list(kind: string | undefined, dueBefore: number): Promise<TimerRow[]> {
     return this.#list.all({ kind: kind ?? null, due: dueBefore });
   }
 }

@@ -1,12 +1,9 @@
 import type { Database, Statement } from 'better-sqlite3';
+import type { CursorsPort } from '../cursors.js';
 
-/**
- * Named positions (e.g. the sync cursor) that advance only inside the transaction that used them.
- * @internal The SQLite driver stays out of the published types.
- */
-export class CursorsTable {
+export class CursorsTable implements CursorsPort {
   readonly #get: Statement<[string], { value: string }>;
-  readonly #set: Statement;
+  readonly #set: Statement<[string, string, number]>;
 
   constructor(db: Database) {
     this.#get = db.prepare('SELECT value FROM cursors WHERE name = ?');
@@ -14,11 +11,11 @@ export class CursorsTable {
       ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`);
   }
 
-  get(name: string): string | undefined {
+  async get(name: string): Promise<string | undefined> {
     return this.#get.get(name)?.value;
   }
 
-  set(name: string, value: string, now: number): void {
+  async set(name: string, value: string, now: number): Promise<void> {
     this.#set.run(name, value, now);
   }
 }

@@ -1,0 +1,243 @@
+// The work of `ym-orders demo`: a fake Market on loopback seeded with orders, an engine on a
+// fresh database, then sync → queue legal changes (the mistakes refused locally) → flush within
+// the API limits → let the Market move on → sync again, and the numbers of it as a DemoReport.
+
+import fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createEngine, type Engine } from '../../engine/engine.js';
+import { MARKET_OPERATIONS } from '../../market/errors.js';
+import { isReplaceableDatabase } from '../../store/open-store.js';
+import { startFakeMarket, type FakeMarket, type FakeOrderSeed } from '../../testing/index.js';
+import { isStoreUrl } from '../context.js';
+import { CliError, EXIT_CODES } from '../errors.js';
+import { flushWithProgress } from '../flushing.js';
+import { label } from '../format.js';
+import type { Output } from '../output.js';
+import { createProgress } from '../progress.js';
+import { DEMO_CAMPAIGNS, generateOrders, planChanges, type PlannedGroup } from '../demo-data.js';
+import { statusRows } from '../status-table.js';
+import { transitionsMermaid } from './diagram.js';
+import { ORDERS_PER_CALL, type ChaosFault, type DemoReport, type RefusalGroup } from './report.js';
+
+const ORDERS_PER_PAGE = 50;
+
+export interface DemoOptions {
+  /** Orders the fake Market holds. */
+  readonly orders: number;
+  /** Inject faults (500s, 503s, 420s, drops, timeouts) during the flush. */
+  readonly chaos: boolean;
+  /** The database file, replaced: refused unless it is missing, empty or a ym-orders database. A URL is given to the engine as is. */
+  readonly database: string;
+  /** Where the Mermaid diagram is written. */
+  readonly diagram: string;
+  /** Where the demo runs (the report's closing hint is relative to it). */
+  readonly cwd: string;
+}
+
+interface Refusal {
+  readonly orderId: number;
+  readonly target: string;
+  readonly code: string;
+  readonly message: string;
+}
+
+/** Deletes the demo's database and its side files; refuses a file that is not a ym-orders database. */
+function replaceDatabase(file: string): void {
+  if (!isReplaceableDatabase(file)) {
+    throw new CliError('DB_NOT_OURS', `${file} exists and is not a ym-orders database; the demo replaces its database, so choose another --db.`, EXIT_CODES.usage);
+  }
+  for (const suffix of ['', '-wal', '-shm', '-journal']) fs.rmSync(`${file}${suffix}`, { force: true });
+}
+
+/** Syncs with a progress bar; the demo knows how many pages to expect from its seeded orders. */
+async function syncWithProgress(engine: Engine, out: Output, expectedPages: number, name: string) {
+  const progress = createProgress(out, name);
+  try {
+    return await engine.sync({ onProgress: (p) => progress.update(Math.min(p.pages, expectedPages), expectedPages, 'pages') });
+  } finally {
+    progress.stop();
+  }
+}
+
+async function applyGroups(engine: Engine, groups: readonly PlannedGroup[]) {
+  const queued: { group: string; orderId: number; campaignId: number; single: boolean }[] = [];
+  const refused: Refusal[] = [];
+  for (const group of groups) {
+    const result = await engine.requestChanges(group.requests);
+    const byId = new Map(group.requests.map((r) => [r.orderId, r]));
+    for (const o of result.queued) queued.push({ group: group.name, orderId: o.orderId, campaignId: o.campaignId, single: byId.get(o.orderId)?.realDeliveryDate !== undefined });
+    for (const r of result.refused) {
+      const request = byId.get(r.orderId ?? 0);
+      const blockers = (r.error.details.blockers as { code: string; message: string }[] | undefined) ?? [{ code: r.error.code, message: r.error.message }];
+      for (const b of blockers) {
+        refused.push({ orderId: r.orderId ?? 0, target: request ? label(request.status, request.substatus) : '?', code: b.code, message: b.message });
+      }
+    }
+  }
+  return { queued, refused };
+}
+
+function groupRefusals(refused: readonly Refusal[]): RefusalGroup[] {
+  const groups = new Map<string, { code: string; count: number; examples: Refusal[] }>();
+  for (const r of refused) {
+    const g = groups.get(r.code) ?? { code: r.code, count: 0, examples: [] };
+    g.count++;
+    if (g.examples.length < 2) g.examples.push(r);
+    groups.set(r.code, g);
+  }
+  return [...groups.values()]
+    .sort((a, b) => b.count - a.count || a.code.localeCompare(b.code))
+    .map((g) => ({ code: g.code, count: g.count, examples: g.examples.map((e) => ({ orderId: e.orderId, target: e.target, message: e.message })) }));
+}
+
+/** Compares every order's status in the engine with the fake Market's. */
+async function agreement(engine: Engine, market: FakeMarket, orders: readonly FakeOrderSeed[]): Promise<{ agree: number; differ: number[] }> {
+  const differ: number[] = [];
+  for (const o of orders) {
+    const theirs = market.getOrder(o.id);
+    const ours = await engine.findOrder(o.id);
+    if (!theirs || !ours || theirs.status !== ours.status || theirs.substatus !== ours.substatus) differ.push(o.id);
+  }
+  return { agree: orders.length - differ.length, differ };
+}
+
+const CHAOS_FAULTS = [
+  { kind: 'status500', probability: 0.08 },
+  { kind: 'status503', probability: 0.03 },
+  { kind: 'status420', probability: 0.04 },
+  { kind: 'drop', probability: 0.04 },
+  { kind: 'dropAfterApply', probability: 0.04 },
+  { kind: 'timeoutAfterApply', probability: 0.03, delayMs: 2_500 },
+  { kind: 'hang', probability: 0.02, delayMs: 2_500 },
+] as const;
+
+function injectChaos(market: FakeMarket): ChaosFault[] {
+  for (const f of CHAOS_FAULTS) market.inject({ ...f, times: Infinity });
+  return CHAOS_FAULTS.map((f) => ({ kind: f.kind, probability: f.probability }));
+}
+
+/**
+ * Runs the demo end to end and returns its numbers; `out` draws the progress bars and the Market's
+ * errors while it runs (the caller prints the report). The API key made up for the run is added to
+ * `out`'s secrets: it lives in this process only, as the fake's password.
+ */
+export async function runDemo(options: DemoOptions, out: Output): Promise<DemoReport> {
+  const started = Date.now();
+  const { orders: orderCount, chaos } = options;
+  // A URL is the store's to refuse (createEngine: DB_UNSUPPORTED); only a file is replaced.
+  if (!isStoreUrl(options.database)) {
+    replaceDatabase(options.database);
+    fs.rmSync(options.diagram, { force: true });
+  }
+
+  const apiKey = `demo-${randomBytes(24).toString('hex')}`;
+  out.addSecret(apiKey);
+  const campaigns = DEMO_CAMPAIGNS;
+  const market = await startFakeMarket({
+    apiKey,
+    campaigns,
+    operationDelayMs: 150,
+    // Chaos injects 420s whose -Until is the end of the quota window: keep windows short,
+    // and on whole seconds (the header has no milliseconds, so -Until is then exact).
+    ...(chaos
+      ? { now: () => Math.floor(Date.now() / 1000) * 1000, quotas: Object.fromEntries(MARKET_OPERATIONS.map((op) => [op, { limit: 10_000, windowMs: 2_000 }])) }
+      : {}),
+  });
+  let engine: Engine | undefined;
+  try {
+    const seeded = generateOrders(campaigns, orderCount, Date.now());
+    market.seedOrders(seeded);
+    engine = await createEngine({
+      db: options.database,
+      campaigns,
+      api: { baseUrl: market.url, apiKey, timeoutMs: chaos ? 1_500 : 5_000 },
+      // The fake's operations end in 150 ms: a 5 s deadline is ample, and it bounds asyncSettleMs
+      // (deadline + request timeout), the wait before a LaaS change whose answer was lost is resent.
+      pollPolicy: { initialIntervalMs: 100, backoffCoefficient: 1.5, maximumIntervalMs: 500, timeoutMs: 5_000 },
+      retry: { initialIntervalMs: 100, maximumIntervalMs: 1_000 },
+    });
+    const e = engine;
+
+    // 1. Import through the read side, as a real first run would.
+    const perBusiness = new Map<number, number>();
+    for (const o of seeded) {
+      const b = campaigns.find((c) => c.campaignId === o.campaignId)!.businessId;
+      perBusiness.set(b, (perBusiness.get(b) ?? 0) + 1);
+    }
+    const expectedPages = [...perBusiness.values()].reduce((n, k) => n + Math.ceil(k / ORDERS_PER_PAGE), 0);
+    const t1 = Date.now();
+    const firstSync = await syncWithProgress(e, out, expectedPages, '1. sync');
+    const firstSyncMs = Date.now() - t1;
+
+    // 2. Seller changes: the legal ones are queued, the mistakes refused before any I/O.
+    const plan = planChanges(seeded, campaigns, Date.now());
+    const legal = await applyGroups(e, plan.legal);
+    const mistakes = await applyGroups(e, [plan.illegal]);
+    const refused = [...legal.refused, ...mistakes.refused];
+
+    // 3. Flush: batches of 30 per campaign, within the limits; LaaS cancellations polled.
+    const chaosFaults = chaos ? injectChaos(market) : [];
+    const flush = await flushWithProgress(e, out, { label: '3. flush', maxWaitMs: 45_000 });
+    if (chaos) market.clearFaults();
+
+    // 4. The Market moves on (couriers pick up packed orders); a second sync reads only what changed.
+    const ready = seeded.filter((o) => market.getOrder(o.id)?.substatus === 'READY_TO_SHIP').slice(0, Math.round(orderCount / 20));
+    for (const o of ready) market.setOrderStatus(o.id, 'DELIVERY', 'DELIVERY_SERVICE_RECEIVED');
+    const t4 = Date.now();
+    const secondSync = await syncWithProgress(e, out, Math.max(1, Math.ceil((legal.queued.length + ready.length) / ORDERS_PER_PAGE)), '4. sync');
+    const secondSyncMs = Date.now() - t4;
+
+    // The numbers.
+    const summary = await e.summary();
+    const byStatus = statusRows(summary);
+    const bulkByCampaign = new Map<number, number>();
+    let singles = 0;
+    for (const q of legal.queued) {
+      if (q.single) singles++;
+      else bulkByCampaign.set(q.campaignId, (bulkByCampaign.get(q.campaignId) ?? 0) + 1);
+    }
+    const minimumBulk = [...bulkByCampaign.values()].reduce((n, k) => n + Math.ceil(k / ORDERS_PER_CALL), 0);
+    const { counters } = await e.stats();
+    const bulk = counters.calls.updateOrderStatuses ?? 0;
+    const single = counters.calls.updateOrderStatus ?? 0;
+    const stats = market.stats();
+    const check = await agreement(e, market, seeded);
+    fs.writeFileSync(options.diagram, transitionsMermaid(await e.transitionCounts(), byStatus));
+
+    return {
+      orders: orderCount,
+      campaigns,
+      chaos,
+      database: options.database,
+      diagram: options.diagram,
+      marketUrl: market.url,
+      cwd: options.cwd,
+      elapsedMs: Date.now() - started,
+      firstSync,
+      firstSyncMs,
+      queued: legal.queued.length,
+      groups: plan.legal.map((group) => {
+        const inGroup = legal.queued.filter((q) => q.group === group.name);
+        return { name: group.name, queued: inGroup.length, singles: inGroup.filter((q) => q.single).length };
+      }),
+      refusedRequests: new Set(refused.map((r) => `${r.orderId}|${r.target}`)).size,
+      refusals: groupRefusals(refused),
+      exampleOrderId: legal.queued[0]?.orderId ?? seeded[0]!.id,
+      chaosFaults,
+      flush,
+      pickedUp: ready.length,
+      secondSync,
+      secondSyncMs,
+      byStatus,
+      ordersStored: summary.orders,
+      statusUpdateCalls: { made: bulk + single, minimum: minimumBulk + singles, bulk, minimumBulk, single, singles },
+      counters,
+      rateLimited: stats.rateLimited,
+      operations: summary.operations,
+      market: { illegalRequests: stats.illegalRequests, duplicateApplications: stats.duplicateApplications, agree: check.agree, differ: check.differ },
+    };
+  } finally {
+    await engine?.close();
+    await market.close();
+  }
+}

@@ -1,0 +1,195 @@
+// The runner: everything that talks to the Market, built once per engine. One round (sends a
+// crash orphaned, read-backs, sends, operation polls) serves both `flush` and `run`; the loop
+// around it only decides when to sync, when to sleep and when to stop.
+
+import { isMarketError, type AnyMarketError } from '../market/errors.js';
+import { OPEN_OUTBOX_STATES, type OutboxState } from '../store/outbox.js';
+import type { Store } from '../store/port.js';
+import type { CampaignConfig } from './commands.js';
+import { sleep } from './concurrency.js';
+import { dispatchCounters, type CounterBook, type DispatchCounters } from './counter-book.js';
+import { Dispatcher, type CampaignHalt } from './dispatcher.js';
+import { SyncPageTokenRepeatedError } from './errors.js';
+import type { CampaignError, MarketCallCounts, MeteredMarket } from './metered-market.js';
+import type { OperationBook } from './operation-book.js';
+import { OperationPoller } from './operation-poller.js';
+import type { OrderBook } from './order-book.js';
+import { OrderSync, type SyncOptions, type SyncProgress, type SyncResult } from './order-sync.js';
+import type { LimitsPolicy, RetryPolicy } from './policies.js';
+
+const SYNC_RETRY_MS = 5_000;
+// run() reads a long sweep this many pages at a time per business, flushing between the parts,
+// so a first sync of many thousand orders does not hold every send back until it ends.
+const RUN_PAGES_PER_SYNC = 100;
+
+export interface FlushOptions {
+  /** Keep going, waiting for due times, until no change is open (default: one pass over what is due now). */
+  readonly untilIdle?: boolean;
+  /** Give up waiting after this long (default 60 s). */
+  readonly maxWaitMs?: number;
+  readonly signal?: AbortSignal;
+  /** Called after each pass, e.g. to draw progress. */
+  readonly onProgress?: (report: FlushReport) => void;
+}
+
+export interface FlushReport {
+  /** This engine's counters (kept as rows per engine, so other processes see them too). */
+  readonly counters: DispatchCounters;
+  readonly outbox: Record<OutboxState, number>;
+  /** Changes not settled yet: queued, sending, awaiting an operation, uncertain. */
+  readonly open: number;
+  /** Every campaign halted on this database, by whichever engine the Market refused. */
+  readonly halted: readonly CampaignHalt[];
+  /** Market calls this engine made that were answered and that failed (sync, sends, read-backs, polls). */
+  readonly marketCalls: MarketCallCounts;
+  /**
+   * The latest failed Market call of each campaign, over this engine's life; a business-wide call
+   * (a read or an operation poll) counts for every campaign of the business.
+   */
+  readonly lastErrors: readonly CampaignError[];
+}
+
+export interface RunOptions {
+  readonly signal: AbortSignal;
+  /** Sync this often (default: no sync). */
+  readonly syncIntervalMs?: number;
+  /** The longest sleep when there is nothing to do (default 1 s). */
+  readonly idleMs?: number;
+  /** Pages per business in one sync pass (default 100); a capped sweep goes on after the next flush pass. */
+  readonly maxPagesPerSweep?: number;
+  readonly onProgress?: (report: FlushReport) => void;
+  readonly onSyncProgress?: (progress: SyncProgress) => void;
+  /** A sync that failed at the Market (or was led in a circle); the loop goes on and syncs again later. */
+  readonly onSyncError?: (error: AnyMarketError | SyncPageTokenRepeatedError) => void;
+}
+
+/** The engine's report: counters saved and read back, the outbox and the halts, in one transaction. */
+export async function readReport(store: Store, counters: CounterBook, lastErrors: readonly CampaignError[]): Promise<FlushReport> {
+  const { rows, outbox, halts } = await store.transaction(async (tx) => ({
+    rows: await counters.save(tx),
+    outbox: await tx.outbox.counts(),
+    halts: await tx.halts.all(),
+  }));
+  return {
+    counters: dispatchCounters(rows),
+    outbox,
+    open: OPEN_OUTBOX_STATES.reduce((n, s) => n + outbox[s], 0),
+    halted: halts.map((h) => ({ campaignId: h.campaign_id, code: h.code, message: h.message })),
+    marketCalls: { answered: rows['market.answered'] ?? 0, failed: rows['market.failed'] ?? 0 },
+    lastErrors,
+  };
+}
+
+export interface RunnerDeps {
+  readonly store: Store;
+  readonly orders: OrderBook;
+  readonly operations: OperationBook;
+  readonly market: MeteredMarket;
+  readonly counters: CounterBook;
+  readonly campaigns: ReadonlyMap<number, CampaignConfig>;
+  readonly limits: LimitsPolicy;
+  readonly retry: RetryPolicy;
+  readonly owner: string;
+  readonly clock: () => number;
+  readonly leaseMs: number;
+  readonly random: () => number;
+}
+
+export class Runner {
+  readonly #d: RunnerDeps;
+  readonly #dispatcher: Dispatcher;
+  readonly #poller: OperationPoller;
+  readonly #sync: OrderSync;
+  #haltsCleared = false;
+
+  constructor(deps: RunnerDeps) {
+    this.#d = deps;
+    this.#dispatcher = new Dispatcher(deps);
+    this.#poller = new OperationPoller(deps);
+    this.#sync = new OrderSync(deps);
+  }
+
+  report(): Promise<FlushReport> {
+    return readReport(this.#d.store, this.#d.counters, this.#d.market.latestErrors());
+  }
+
+  /**
+   * One round: orphans, read-backs, sends, operation polls. Once `signal` aborts no new phase
+   * starts, so only requests already in flight (each bounded by the request timeout) are waited for.
+   */
+  async #round(signal: AbortSignal | undefined): Promise<number> {
+    if (!this.#haltsCleared) {
+      // A halt is a refused key; this engine may have been given a new one, so it tries once more.
+      await this.#d.store.transaction((tx) => tx.halts.clearAll());
+      this.#haltsCleared = true;
+    }
+    await this.#dispatcher.recoverOrphanedSends();
+    let worked = await this.#dispatcher.readBackUncertain();
+    if (!signal?.aborted) worked += await this.#dispatcher.sendDue(signal);
+    if (!signal?.aborted) worked += await this.#poller.pollDue();
+    return worked;
+  }
+
+  async flush(options: FlushOptions = {}): Promise<FlushReport> {
+    const deadline = this.#d.clock() + (options.maxWaitMs ?? 60_000);
+    for (;;) {
+      const worked = await this.#round(options.signal);
+      const report = await this.report();
+      options.onProgress?.(report);
+      const settled = report.open === 0 || (await this.#onlyHaltedOpen(report.halted));
+      if (!options.untilIdle || settled || options.signal?.aborted || this.#d.clock() >= deadline) return report;
+      if (worked === 0) await sleep(await this.#untilNextDue(deadline), options.signal);
+    }
+  }
+
+  pollOperations(): Promise<number> {
+    return this.#poller.pollDue();
+  }
+
+  sync(options: SyncOptions): Promise<SyncResult> {
+    return this.#sync.syncAll(options);
+  }
+
+  async run(options: RunOptions): Promise<FlushReport> {
+    const { signal } = options;
+    const idleMs = options.idleMs ?? 1_000;
+    let nextSync = this.#d.clock();
+    while (!signal.aborted) {
+      if (options.syncIntervalMs !== undefined && this.#d.clock() >= nextSync) {
+        try {
+          const synced = await this.#sync.syncAll({
+            signal,
+            maxPagesPerSweep: options.maxPagesPerSweep ?? RUN_PAGES_PER_SYNC,
+            ...(options.onSyncProgress ? { onProgress: options.onSyncProgress } : {}),
+          });
+          // A sweep cut at the page cap goes on right after this pass; a finished one waits.
+          nextSync = synced.stoppedBy === 'pageCap' ? this.#d.clock() : Math.max(this.#d.clock() + options.syncIntervalMs, synced.resumeAt ?? 0);
+        } catch (error) {
+          if (!isMarketError(error) && !(error instanceof SyncPageTokenRepeatedError)) throw error;
+          options.onSyncError?.(error);
+          nextSync = this.#d.clock() + Math.min(options.syncIntervalMs, SYNC_RETRY_MS);
+        }
+      }
+      if (signal.aborted) break;
+      const worked = await this.#round(signal);
+      options.onProgress?.(await this.report());
+      const syncDue = options.syncIntervalMs !== undefined && this.#d.clock() >= nextSync;
+      if (worked === 0 && !syncDue) await sleep(Math.min(await this.#untilNextDue(this.#d.clock() + idleMs), idleMs), signal);
+    }
+    return this.report();
+  }
+
+  /** Everything still open waits on a campaign whose key the Market refused. */
+  async #onlyHaltedOpen(halted: readonly CampaignHalt[]): Promise<boolean> {
+    if (halted.length === 0) return false;
+    const ids = new Set(halted.map((h) => h.campaignId));
+    const open = await this.#d.store.read((tx) => tx.outbox.open(10_000));
+    return open.every((r) => ids.has(r.campaign_id) && r.state === 'queued');
+  }
+
+  async #untilNextDue(deadline: number): Promise<number> {
+    const { outbox, operations } = await this.#d.store.read(async (tx) => ({ outbox: await tx.outbox.nextDueAt(), operations: await tx.operations.nextDueAt() }));
+    const next = Math.min(outbox ?? Infinity, operations ?? Infinity, deadline);
+    return Math.max(5, Math.min(next - this.#d.clock(), 1_000));
+  }
+}

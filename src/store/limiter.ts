@@ -1,0 +1,32 @@
+/** One rate-limit budget (a Market resource in one scope), shared by every process on the database. */
+export interface BudgetRow {
+  readonly resource_key: string;
+  readonly capacity: number;
+  readonly remaining: number;
+  readonly window_ends_at: number;
+  readonly blocked_until: number;
+  readonly updated_at: number;
+}
+
+/**
+ * Budgets and in-flight leases. A lease is a request in flight: it holds a parallel slot of its
+ * scope and its weight is not yet reflected in the Market's Remaining header.
+ */
+export interface LimiterPort {
+  get(resourceKey: string): Promise<BudgetRow | undefined>;
+  /** Inserts or replaces the budget. */
+  put(row: BudgetRow): Promise<void>;
+  /** Drops leases that expired at or before `now`. */
+  dropExpiredLeases(now: number): Promise<void>;
+  /** Leases of the scope (expired ones too, until dropped). */
+  inFlight(scopeKey: string): Promise<number>;
+  /** Summed weight of the leases against `resourceKey` other than `exceptLeaseId`. */
+  inFlightWeight(resourceKey: string, exceptLeaseId: string): Promise<number>;
+  addLease(leaseId: string, scopeKey: string, resourceKey: string, weight: number, expiresAt: number): Promise<void>;
+  /** False when there was no such lease. */
+  removeLease(leaseId: string): Promise<boolean>;
+  /** Keeps the lease until `until` or its own expiry, whichever is sooner; false when there was no such lease. */
+  lingerLease(leaseId: string, until: number): Promise<boolean>;
+  /** Every budget, by resource key. */
+  all(): Promise<BudgetRow[]>;
+}

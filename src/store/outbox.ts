@@ -1,0 +1,88 @@
+// The outbox: one row per seller change the machines asked for. Its `state` follows the order's
+// change region (written only from the machine's effects), so the dispatcher finds due work by
+// index; leases say which process works on a row right now.
+
+export const OUTBOX_STATES = ['queued', 'sending', 'awaitingOperation', 'uncertain', 'accepted', 'rejected', 'superseded'] as const;
+export type OutboxState = (typeof OUTBOX_STATES)[number];
+
+/** Changes not settled yet. */
+export const OPEN_OUTBOX_STATES = ['queued', 'sending', 'awaitingOperation', 'uncertain'] as const satisfies readonly OutboxState[];
+
+export interface OutboxRow {
+  readonly id: number;
+  readonly idempotency_key: string;
+  readonly order_id: number;
+  readonly campaign_id: number;
+  readonly request_no: number;
+  readonly status: string;
+  readonly substatus: string;
+  readonly real_delivery_date: string | null;
+  readonly state: OutboxState;
+  readonly attempts: number;
+  /** Read-backs in a row that learnt nothing about the order; 0 again once one does, or on a resend. */
+  readonly read_failures: number;
+  readonly next_attempt_at: number;
+  readonly lease_owner: string | null;
+  readonly lease_expires_at: number | null;
+  readonly last_error: string | null;
+  readonly journal_seq: number;
+  readonly created_at: number;
+  readonly updated_at: number;
+}
+
+export interface OutboxEnqueue {
+  readonly idempotency_key: string;
+  readonly order_id: number;
+  readonly campaign_id: number;
+  readonly request_no: number;
+  readonly status: string;
+  readonly substatus: string;
+  readonly real_delivery_date: string | null;
+  readonly next_attempt_at: number;
+  readonly journal_seq: number;
+  readonly now: number;
+}
+
+export interface OutboxPort {
+  /**
+   * Inserts a `queued` row (attempts and read_failures 0, no lease, no last error, created_at =
+   * updated_at = `now`). For a request already there (a resend after a read-back) the row stays,
+   * with its id, key, target, journal_seq, attempts, last error and created_at, and is queued
+   * again: `next_attempt_at` from `row`, no lease, read_failures 0, updated_at `now`. The same
+   * idempotency key for another request is an error.
+   */
+  enqueue(row: OutboxEnqueue): Promise<void>;
+  /**
+   * Sets the state of the order's request, updated_at `now`. `sent` adds one to attempts;
+   * `lastError` replaces the stored one (absent keeps it). The lease is kept only when the new
+   * state is `sending`.
+   */
+  setState(orderId: number, requestNo: number, state: OutboxState, now: number, options?: { sent?: boolean; lastError?: string }): Promise<void>;
+  /** The request's next attempt (or read-back) at `nextAttemptAt`, a fresh start for its backoff: read_failures 0, no lease (updated_at unchanged). */
+  reschedule(orderId: number, requestNo: number, nextAttemptAt: number): Promise<void>;
+  /**
+   * Leases up to `limit` rows in `state`, due at `now` and free (no lease, or one expired before
+   * `now`), for `owner` until `now + leaseMs` (updated_at `now`); only of `campaignId` if given.
+   * Returns them as leased, oldest due first (by next_attempt_at, then id).
+   */
+  lease(state: OutboxState, owner: string, now: number, leaseMs: number, limit: number, campaignId?: number): Promise<OutboxRow[]>;
+  /** Takes row `id` for `owner` until `now + leaseMs` (updated_at `now`) if it is still `queued`, whoever leased it; false otherwise. */
+  claimForSend(id: number, owner: string, now: number, leaseMs: number): Promise<boolean>;
+  /** Campaigns with rows in `state` due at `now` and free, the longest-waiting first. */
+  dueCampaigns(state: OutboxState, now: number): Promise<number[]>;
+  /** Gives a row `owner` leased back untouched, due again at `nextAttemptAt` (updated_at `now`). No-op for a row `owner` does not hold. */
+  release(id: number, owner: string, nextAttemptAt: number, now: number): Promise<void>;
+  /** Like release, after a read-back that learnt nothing: `readFailures` in a row now. */
+  releaseAfterFailedRead(id: number, owner: string, readFailures: number, nextAttemptAt: number, now: number): Promise<void>;
+  get(orderId: number, requestNo: number): Promise<OutboxRow | undefined>;
+  /** Rows in an open state (OPEN_OUTBOX_STATES), by id, at most `limit`. */
+  open(limit: number): Promise<OutboxRow[]>;
+  /** Rows in `state` due at `now` (leased or not), by id, at most `limit`. */
+  inState(state: OutboxState, now: number, limit: number): Promise<OutboxRow[]>;
+  /** Rows in `state` last updated at or after `since`, by id, at most `limit`. */
+  settledSince(state: 'accepted' | 'rejected' | 'superseded', since: number, limit: number): Promise<OutboxRow[]>;
+  /** Rows per state, every state present (0 when none). */
+  counts(): Promise<Record<OutboxState, number>>;
+  /** The earliest `next_attempt_at` of a queued or uncertain row, if any. */
+  nextDueAt(): Promise<number | undefined>;
+}

@@ -1,0 +1,55 @@
+// The store port: what the engine needs from a database, one interface per concern, behind one
+// transaction boundary. Adapters (src/store/sqlite, src/store/postgres) implement it; nothing
+// outside an adapter imports a driver or writes SQL, so every adapter runs the same engine code.
+
+import type { CampaignsPort } from './campaigns.js';
+import type { CountersPort } from './counters.js';
+import type { CursorsPort } from './cursors.js';
+import type { HaltsPort } from './halts.js';
+import type { JournalPort } from './journal.js';
+import type { LimiterPort } from './limiter.js';
+import type { OperationsPort } from './operations.js';
+import type { OrdersPort } from './orders.js';
+import type { OutboxPort } from './outbox.js';
+import type { TimersPort } from './timers.js';
+
+/** Every concern of the store, as seen from inside one transaction. */
+export interface StoreTx {
+  readonly orders: OrdersPort;
+  readonly journal: JournalPort;
+  readonly outbox: OutboxPort;
+  readonly operations: OperationsPort;
+  readonly timers: TimersPort;
+  readonly limiter: LimiterPort;
+  readonly cursors: CursorsPort;
+  readonly campaigns: CampaignsPort;
+  readonly halts: HaltsPort;
+  readonly counters: CountersPort;
+}
+
+export interface Store {
+  /** What messages call this database: a file path, or a URL with its password redacted. */
+  readonly name: string;
+  /**
+   * Runs `fn` in one write transaction and resolves with its value once committed. A throw (or a
+   * rejected promise) rolls back everything `fn` wrote and comes out unchanged. `fn` must only
+   * touch the store through `tx` and must not wait on anything else (no HTTP): the transaction
+   * holds the write lock. Transactions and reads of one store never interleave (they may queue),
+   * so `fn` must not call `transaction` or `read` of the same store: it would wait for itself.
+   * A port call that fails (e.g. a duplicate insert) fails the whole transaction: it rejects with
+   * a StoreError (DB_FAILED; DB_BUSY or DB_CORRUPT where that is the cause) and nothing is
+   * written, so `fn` must not catch it and go on.
+   */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /**
+   * Runs reads against one consistent view of the database (nothing another transaction commits
+   * meanwhile shows) and resolves with `fn`'s value. `fn` must not write: a write fails with
+   * DB_FAILED and nothing is written.
+   */
+  read<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /**
+   * Closes the database: calls made from now on reject with DB_CLOSED at once; those already
+   * accepted finish first. Resolves once closed; closing twice is a no-op.
+   */
+  close(): Promise<void>;
+}
