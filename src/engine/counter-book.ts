@@ -38,6 +38,11 @@ export class CounterBook {
     if (n !== 0) this.#pending[name] = (this.#pending[name] ?? 0) + n;
   }
 
+  /** Whether anything was counted since the last save (else a report needs no write transaction). */
+  get unsaved(): boolean {
+    return Object.keys(this.#pending).length > 0;
+  }
+
   /** Writes what was counted since the last save, in the caller's transaction, and reads the totals back. */
   async save(tx: StoreTx): Promise<Record<string, number>> {
     const pending = this.#pending;

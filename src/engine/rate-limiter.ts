@@ -112,6 +112,7 @@ export class RateLimiter {
   tryAcquire(operation: MarketOperation, scope: Scope, weight: number, clock: () => number): Promise<Acquired> {
     return this.#store.transaction(async (tx): Promise<Acquired> => {
       const now = clock();
+      await tx.limiter.lockScope(scopeKey(scope));
       await tx.limiter.dropExpiredLeases(now);
       const budget = await this.#budget(tx, operation, scope, now);
       if (budget.blocked_until > now) return { ok: false, retryAt: budget.blocked_until, available: 0, reason: 'blocked' };
@@ -131,6 +132,7 @@ export class RateLimiter {
   release(permit: Permit, end: RequestEnd, clock: () => number): Promise<void> {
     return this.#store.transaction(async (tx) => {
       const now = clock();
+      await tx.limiter.lockScope(scopeKey(permit.scope));
       const key = resourceKey(permit.operation, permit.scope);
       if (end.kind === 'unfinished') {
         // The weight was taken from the budget at acquire time and stays taken; while the lease

@@ -63,9 +63,13 @@ export interface RunOptions {
   readonly onSyncError?: (error: AnyMarketError | SyncPageTokenRepeatedError) => void;
 }
 
-/** The engine's report: counters saved and read back, the outbox and the halts, in one transaction. */
+/**
+ * The engine's report: counters saved and read back, the outbox and the halts, in one transaction
+ * (a read-only one when nothing was counted since the last report).
+ */
 export async function readReport(store: Store, counters: CounterBook, lastErrors: readonly CampaignError[]): Promise<FlushReport> {
-  const { rows, outbox, halts } = await store.transaction(async (tx) => ({
+  const inOne = counters.unsaved ? store.transaction.bind(store) : store.read.bind(store);
+  const { rows, outbox, halts } = await inOne(async (tx) => ({
     rows: await counters.save(tx),
     outbox: await tx.outbox.counts(),
     halts: await tx.halts.all(),

@@ -13,6 +13,13 @@ export interface BudgetRow {
  * scope and its weight is not yet reflected in the Market's Remaining header.
  */
 export interface LimiterPort {
+  /**
+   * Serialises the permits of one scope (e.g. `campaign:21000101`) across every process until this
+   * transaction ends, so two processes never both see a free parallel slot or the same remaining
+   * budget. Call it first in a transaction that reads and then writes the scope's budgets or leases.
+   * (SQLite: a no-op, since BEGIN IMMEDIATE already serialises every write transaction.)
+   */
+  lockScope(scopeKey: string): Promise<void>;
   get(resourceKey: string): Promise<BudgetRow | undefined>;
   /** Inserts or replaces the budget. */
   put(row: BudgetRow): Promise<void>;

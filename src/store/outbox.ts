@@ -30,18 +30,11 @@ export interface OutboxRow {
   readonly updated_at: number;
 }
 
-export interface OutboxEnqueue {
-  readonly idempotency_key: string;
-  readonly order_id: number;
-  readonly campaign_id: number;
-  readonly request_no: number;
-  readonly status: string;
-  readonly substatus: string;
-  readonly real_delivery_date: string | null;
-  readonly next_attempt_at: number;
-  readonly journal_seq: number;
-  readonly now: number;
-}
+/** A new request's row; the columns not named here start empty (no lease, no attempts, no error). */
+export type OutboxEnqueue = Pick<
+  OutboxRow,
+  'idempotency_key' | 'order_id' | 'campaign_id' | 'request_no' | 'status' | 'substatus' | 'real_delivery_date' | 'next_attempt_at' | 'journal_seq'
+> & { readonly now: number };
 
 export interface OutboxPort {
   /**

@@ -27,6 +27,9 @@ export class LimiterTable implements LimiterPort {
     this.#all = db.prepare('SELECT * FROM limiter ORDER BY resource_key');
   }
 
+  /** The transaction's BEGIN IMMEDIATE already holds the one write lock of the file. */
+  async lockScope(_scopeKey: string): Promise<void> {}
+
   async get(resourceKey: string): Promise<BudgetRow | undefined> {
     return this.#get.get(resourceKey);
   }

@@ -111,11 +111,12 @@ export class SqliteStore implements Store {
   }
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    return this.#enqueue(() => this.#write(fn));
+    return this.#enqueue(() => this.#run(this.#beginWrite, fn, false));
   }
 
   read<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    return this.#enqueue(() => this.#read(fn));
+    // One read transaction: every statement of `fn` sees the same snapshot of the file.
+    return this.#enqueue(() => this.#run(this.#beginRead, fn, true));
   }
 
   /**
@@ -148,25 +149,12 @@ export class SqliteStore implements Store {
     return result;
   }
 
-  async #write<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+  async #run<T>(begin: Statement<[]>, fn: (tx: StoreTx) => Promise<T>, readOnly: boolean): Promise<T> {
     try {
-      this.#beginWrite.run();
-      const value = await fn(this.#tx);
-      this.#commit.run();
-      return value;
-    } catch (error) {
-      this.#rollbackIfOpen();
-      throw wrapSqliteError(error, this.name);
-    }
-  }
-
-  async #read<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    try {
-      // One read transaction: every statement of `fn` sees the same snapshot of the file.
-      this.#beginRead.run();
+      begin.run();
       // A read that tries to write fails (SQLITE_READONLY → DB_FAILED) instead of writing. Not a
       // prepared statement: SQLite runs this pragma when it compiles it, not on each run.
-      this.db.exec('PRAGMA query_only = ON');
+      if (readOnly) this.db.exec('PRAGMA query_only = ON');
       const value = await fn(this.#tx);
       this.#commit.run();
       return value;
@@ -174,7 +162,7 @@ export class SqliteStore implements Store {
       this.#rollbackIfOpen();
       throw wrapSqliteError(error, this.name);
     } finally {
-      this.db.exec('PRAGMA query_only = OFF');
+      if (readOnly) this.db.exec('PRAGMA query_only = OFF');
     }
   }
 
