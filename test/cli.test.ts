@@ -364,13 +364,24 @@ describe('usage and input errors exit 2 with error [CODE]', () => {
     expect(notOursDemo.code).toBe(2);
     expect(notOursDemo.stderr).toMatch(/^error \[DB_NOT_OURS\]/m);
     expect(fs.readFileSync(foreign)).toEqual(foreignBytes);
-    // A database URL this version has no adapter for: a setup error, the password never shown.
+    // Database URLs: a PostgreSQL server that does not answer, a kind of URL no store opens, and the
+    // demo (which replaces its database) on a URL: setup errors, the password never shown, no file made.
     const before = fs.readdirSync(dir).sort();
-    const url = await runCli(['--db', 'postgres://ym:s3cret-pw@127.0.0.1:5432/test', 'status']);
-    expect(url.code).toBe(2);
-    expect(url.stderr).toMatch(/^error \[DB_UNSUPPORTED\]: postgres:\/\/ym:\*\*\*@127\.0\.0\.1:5432\/test/m);
-    expect(url.stdout + url.stderr).not.toContain('s3cret-pw');
+    const refused = await runCli(['--db', 'postgres://ym:s3cret-pw@127.0.0.1:1/test', 'status']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^error \[DB_CANNOT_OPEN\]: .*postgres:\/\/ym:\*\*\*@127\.0\.0\.1:1\/test/m);
+    const otherKind = await runCli(['--db', 'mysql://ym:s3cret-pw@127.0.0.1/test', 'status']);
+    expect(otherKind.code).toBe(2);
+    expect(otherKind.stderr).toMatch(/^error \[DB_UNSUPPORTED\]: mysql:\/\/ym:\*\*\*@127\.0\.0\.1\/test/m);
+    const demoOnUrl = await runCli(['demo'], { env: { YM_DB: 'postgres://ym:s3cret-pw@127.0.0.1:1/test' } });
+    expect(demoOnUrl.code).toBe(2);
+    expect(demoOnUrl.stderr).toMatch(/^error \[DB_UNSUPPORTED\]: postgres:\/\/ym:\*\*\*@.*runs on a SQLite file/m);
+    for (const r of [refused, otherKind, demoOnUrl]) expect(r.stdout + r.stderr).not.toContain('s3cret-pw');
     expect(fs.readdirSync(dir).sort()).toEqual(before);
+    // $YM_DB names the database when --db is not given.
+    const viaEnv = await runCli(['status', String(order!.id), '--json'], { env: { YM_DB: path.join(dir, 'test.db') } });
+    expect(viaEnv.code, viaEnv.stderr).toBe(0);
+    expect(json(viaEnv)).toMatchObject({ orderId: order!.id });
   });
 
   it('never takes the key as a flag nor echoes it, even with --verbose or a refused key', async () => {

@@ -6,7 +6,7 @@
 //    is claimed by both processes; nothing is in the journal that nobody acknowledged;
 //  - no duplicate outbox row for one idempotency key, and every acknowledged request has its row;
 //  - SQLITE_BUSY never surfaces (busy_timeout waits for the other writer); both finish;
-//  - two processes creating the same new file at the same instant both succeed.
+//  (two processes creating the same new file at once: test/sqlite-store.test.ts, the adapter's own).
 //
 // Nothing here races the clock: two workers begin together once both have loaded (their start
 // line, test/workers/start-line.ts), and the lock tests learn when the lock was taken and let go
@@ -270,23 +270,4 @@ describe('two processes on one database file', () => {
       await engine.close();
     }
   }, 10 * 60_000);
-
-  it('two processes creating the same new database file at the same instant both succeed', async () => {
-    const dir = makeTempDir('ym-orders-open-race-');
-    try {
-      const files = 150;
-      const outputs = await startTogether([0, 1].map((proc) => loadWorker('open-race-worker.ts', [dir, String(files), String(proc)])));
-      const results = outputs.map((o) => {
-        expect(o.stderr).toBe('');
-        expect(o.lines[0]).toBe('loaded');
-        return JSON.parse(o.lines.at(-1)!.slice(5)) as { outcomes: Record<string, number>; firstError: string | null };
-      });
-      expect(results).toEqual([
-        { outcomes: { ok: files }, firstError: null },
-        { outcomes: { ok: files }, firstError: null },
-      ]);
-    } finally {
-      removeDir(dir);
-    }
-  }, 30_000);
 });

@@ -29,7 +29,7 @@ export function act<O = Record<string, unknown>, P extends unknown[] = unknown[]
     const command = args[args.length - 1] as Command;
     const opts = args[args.length - 2] as O;
     const positional = args.slice(0, -2) as P;
-    const globals = globalsOf(command);
+    const globals = globalsOf(command, cli.io.env);
     const out = outputFor(cli.io, globals);
     cli.out = out;
     cli.exitCode = (await body({ io: cli.io, out, globals, opts, command }, ...positional)) ?? 0;

@@ -36,10 +36,14 @@ export interface CliIo extends OutputStreams {
   readonly cwd: string;
 }
 
-export function globalsOf(command: Command): GlobalOptions {
+/** `--db`, else $YM_DB (e.g. a postgres:// URL, whose password then stays out of shell history), else the default. */
+export const DB_ENV = 'YM_DB';
+
+export function globalsOf(command: Command, env: NodeJS.ProcessEnv): GlobalOptions {
   const o = command.optsWithGlobals() as Partial<GlobalOptions>;
+  const fromEnv = command.getOptionValueSourceWithGlobals('db') === 'default' ? env[DB_ENV] : undefined;
   return {
-    db: o.db ?? './ym-orders.db',
+    db: fromEnv || (o.db ?? './ym-orders.db'),
     ...(o.apiUrl !== undefined ? { apiUrl: o.apiUrl } : {}),
     apiTimeout: o.apiTimeout ?? '10',
     ...(o.config !== undefined ? { config: o.config } : {}),

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { collect, type Cli } from './command.js';
-import { API_KEY_ENV, API_URL_ENV, DEFAULT_API_URL, type CliIo } from './context.js';
+import { API_KEY_ENV, API_URL_ENV, DB_ENV, DEFAULT_API_URL, type CliIo } from './context.js';
 import { CLI_ERROR_CODES, EXIT_CODES, errorCode, errorMessage, exitCodeFor } from './errors.js';
 import { Output } from './output.js';
 import { registerCancel } from './commands/cancel.js';
@@ -48,7 +48,7 @@ export function buildProgram(cli: Cli): Command {
       outputError: () => undefined, // main prints `error [USAGE]: ...` itself
     })
     .showSuggestionAfterError(true)
-    .option('--db <path>', 'the SQLite database', './ym-orders.db')
+    .option('--db <path|url>', `the database: a SQLite file, or a postgres:// URL (default: $${DB_ENV}, else ./ym-orders.db)`, './ym-orders.db')
     .option('--api-url <url>', `the Market Partner API (default: $${API_URL_ENV}, else the config file's "apiUrl", else ${DEFAULT_API_URL}); the key comes from $${API_KEY_ENV} only`)
     .option('--config <file>', 'JSON: {"apiUrl"?, "campaigns": [{"campaignId", "businessId", "model"}]}')
     .option('--campaign <campaignId:businessId:MODEL>', 'a campaign, e.g. 21000101:1100001:FBS (repeatable; remembered in the database)', collect)

@@ -174,7 +174,19 @@ export class Dispatcher {
     }
     const single = rows.length === 1 && rows[0]!.real_delivery_date !== null;
     const operation = single ? 'updateOrderStatus' : 'updateOrderStatuses';
-    const got = await this.#d.market.permit(operation, { kind: 'campaign', id: campaignId }, rows.length);
+    // Claimed in the permit's own transaction: still queued, or another process has it in flight;
+    // the lease, renewed here, covers this request however long the round has run.
+    let sending: OutboxRow[] = [];
+    const got = await this.#d.market.permit(operation, { kind: 'campaign', id: campaignId }, rows.length, {
+      prepare: async (tx, now) => {
+        sending = [];
+        for (const r of rows) {
+          if (!(await tx.outbox.claimForSend(r.id, this.#d.owner, now, this.#d.leaseMs))) continue;
+          const { state } = await this.#d.orders.apply(tx, r.order_id, { type: 'DISPATCH.SENT', at: now }, now);
+          if (state.change === 'sending' && state.pending?.requestNo === r.request_no) sending.push(r);
+        }
+      },
+    });
     if (!got.ok) {
       // Spend what the budget still has on a smaller batch; the rest waits for the window.
       if (got.reason === 'budget' && got.available > 0 && !single) {
@@ -185,18 +197,6 @@ export class Dispatcher {
       await this.#releaseRows(rows, got.reason === 'budget' ? this.#budgetRetryAt(got.retryAt) : got.retryAt);
       return 0;
     }
-    const now = this.#d.clock();
-    const sending = await this.#d.store.transaction(async (tx) => {
-      const taken: OutboxRow[] = [];
-      for (const r of rows) {
-        // Still queued, or another process has it in flight; the lease, renewed here, covers this
-        // request however long the round has run.
-        if (!(await tx.outbox.claimForSend(r.id, this.#d.owner, now, this.#d.leaseMs))) continue;
-        const { state } = await this.#d.orders.apply(tx, r.order_id, { type: 'DISPATCH.SENT', at: now }, now);
-        if (state.change === 'sending' && state.pending?.requestNo === r.request_no) taken.push(r);
-      }
-      return taken;
-    });
     if (sending.length === 0) {
       await got.permit.cancel();
       return 0;
@@ -276,12 +276,12 @@ export class Dispatcher {
       const half = Math.ceil(rows.length / 2);
       const fresh = (list: OutboxRow[]) =>
         this.#d.store.read(async (tx) => {
-          const now: OutboxRow[] = [];
+          const queued: OutboxRow[] = [];
           for (const r of list) {
             const row = await tx.outbox.get(r.order_id, r.request_no);
-            if (row?.state === 'queued') now.push(row);
+            if (row?.state === 'queued') queued.push(row);
           }
-          return now;
+          return queued;
         });
       await this.#send(campaignId, await fresh(rows.slice(0, half)));
       await this.#send(campaignId, await fresh(rows.slice(half)));

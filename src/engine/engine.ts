@@ -44,7 +44,7 @@ import { OrderInspection, type InspectOptions, type Inspector } from './inspecti
 export type { FlushOptions, FlushReport, RunOptions } from './runner.js';
 
 export interface EngineOptions {
-  /** A database file path (default `./ym-orders.db`), `:memory:`, or a Store (e.g. `SqliteStore.open(path)`), which the engine does not close. */
+  /** A database file path (default `./ym-orders.db`), `:memory:`, a postgres:// URL, or a Store (e.g. `SqliteStore.open(path)`), which the engine does not close. */
   readonly db?: string | Store;
   /** Campaigns and their models; merged with the ones earlier runs stored in the database. */
   readonly campaigns?: readonly CampaignConfig[];
@@ -64,6 +64,8 @@ export interface EngineOptions {
   readonly owner?: string;
   /** SQLite settings, for a `db` given as a path. */
   readonly sqlite?: Omit<SqliteOptions, 'now'>;
+  /** PostgreSQL settings, for a `db` given as a postgres:// URL: the schema (default `ym_orders`) and the pool's size. */
+  readonly postgres?: { readonly schema?: string; readonly poolSize?: number };
   /** The Market Partner API. Without it the engine records and queues but cannot flush or sync. */
   readonly api?: {
     readonly baseUrl: string;
@@ -394,7 +396,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
   const settings = resolveDispatchSettings(options);
   const apiKey = options.api?.apiKey ?? '';
   const configured = parseCommand(commandListSchema, 'campaigns', options.campaigns ?? [], apiKey).map((c) => parseCommand(campaignSchema, 'campaign', c, apiKey));
-  const { store, owned } = openStore(options.db, { ...(options.sqlite ? { sqlite: options.sqlite } : {}), now: clock() });
+  const { store, owned } = await openStore(options.db, { ...(options.sqlite ? { sqlite: options.sqlite } : {}), ...(options.postgres ? { postgres: options.postgres } : {}), now: clock() });
   try {
     const campaigns = await mergeCampaigns(store, configured);
     return new Engine(options, { store, ownsStore: owned, campaigns, settings, apiKey });

@@ -8,6 +8,7 @@ import type { MarketClient, MarketResponse } from '../market/client.js';
 import { isMarketError, type MarketErrorCode, type MarketOperation } from '../market/errors.js';
 import type { CampaignConfig } from './commands.js';
 import { sleep } from './concurrency.js';
+import type { StoreTx } from '../store/port.js';
 import type { CounterBook } from './counter-book.js';
 import { requestEndOf, type Permit, type RateLimiter, type Scope } from './rate-limiter.js';
 
@@ -66,12 +67,19 @@ export class MeteredMarket {
   /**
    * A permit for one `operation` call of `weight` units in `scope`. Busy parallel slots free up
    * within one request's time, so that is waited for (until `signal` aborts); a spent or blocked
-   * budget is the caller's to schedule around.
+   * budget is the caller's to schedule around. `prepare` runs in the transaction that grants it
+   * (see RateLimiter.tryAcquire).
    */
-  async permit(operation: MarketOperation, scope: Scope, weight: number, signal?: AbortSignal): Promise<PermitAnswer> {
+  async permit(
+    operation: MarketOperation,
+    scope: Scope,
+    weight: number,
+    options: { signal?: AbortSignal | undefined; prepare?: (tx: StoreTx, now: number) => Promise<void> } = {},
+  ): Promise<PermitAnswer> {
+    const { signal } = options;
     for (;;) {
       if (signal?.aborted) return { ok: false, reason: 'aborted', retryAt: this.#clock(), available: 0 };
-      const got = await this.#limiter.tryAcquire(operation, scope, weight, this.#clock);
+      const got = await this.#limiter.tryAcquire(operation, scope, weight, this.#clock, options.prepare);
       if (got.ok) return { ok: true, permit: this.#use(got.permit, signal) };
       if (got.reason !== 'parallel') return { ok: false, reason: got.reason, retryAt: got.retryAt, available: got.available };
       await sleep(Math.max(1, got.retryAt - this.#clock()), signal);

@@ -143,7 +143,7 @@ export class OrderSync {
     for (;;) {
       if (signal?.aborted) return { stoppedBy: 'aborted' };
       if (options.maxPagesPerSweep !== undefined && pages >= options.maxPagesPerSweep) return { stoppedBy: 'pageCap' };
-      const got = await this.#d.market.permit('getBusinessOrders', { kind: 'business', id: businessId }, 1, signal);
+      const got = await this.#d.market.permit('getBusinessOrders', { kind: 'business', id: businessId }, 1, { signal });
       // A spent budget may take an hour: stop at the stored cursor rather than hold the caller (and
       // the run loop) that long.
       if (!got.ok) return got.reason === 'aborted' ? { stoppedBy: 'aborted' } : { stoppedBy: 'budget', resumeAt: got.retryAt };

@@ -109,7 +109,18 @@ export class RateLimiter {
    * window opened at a time read before that wait would end early, letting a new window's
    * requests in while the Market still counts the old one.
    */
-  tryAcquire(operation: MarketOperation, scope: Scope, weight: number, clock: () => number): Promise<Acquired> {
+  tryAcquire(
+    operation: MarketOperation,
+    scope: Scope,
+    weight: number,
+    clock: () => number,
+    /**
+     * Runs in the transaction that grants the permit, only if it is granted: what the request is
+     * about is claimed in the same instant as its permit, so the permit's lease and window count
+     * from the moment the request goes out, not from before a wait for the store.
+     */
+    prepare?: (tx: StoreTx, now: number) => Promise<void>,
+  ): Promise<Acquired> {
     return this.#store.transaction(async (tx): Promise<Acquired> => {
       const now = clock();
       await tx.limiter.lockScope(scopeKey(scope));
@@ -125,6 +136,7 @@ export class RateLimiter {
       const leaseId = randomBytes(8).toString('hex');
       await tx.limiter.put({ ...budget, remaining: budget.remaining - weight, updated_at: now });
       await tx.limiter.addLease(leaseId, scopeKey(scope), resourceKey(operation, scope), weight, now + this.#leaseMs);
+      await prepare?.(tx, now);
       return { ok: true, permit: { leaseId, operation, scope, weight } };
     });
   }

@@ -1,5 +1,5 @@
 // The store port (one interface per concern behind one transaction boundary), its row types
-// and errors, and the SQLite adapter.
+// and errors, and the SQLite and PostgreSQL adapters.
 
 export type { Store, StoreTx } from './port.js';
 export type { OrderRow, OrderWrite, OrdersPort, StatusCount } from './orders.js';
@@ -16,4 +16,5 @@ export { StoreError, STORE_ERROR_CODES, type StoreErrorCode } from './errors.js'
 export { SqliteStore, type SqliteOptions } from './sqlite/sqlite-store.js';
 export { APPLICATION_ID, DEFAULT_DB_PATH } from './sqlite/open-database.js';
 export { MIGRATIONS, LATEST_SCHEMA_VERSION, type Migration } from './sqlite/migrations.js';
+export { PostgresStore, type PostgresOptions } from './postgres/postgres-store.js';
 export { openStore } from './open-store.js';

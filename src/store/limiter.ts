@@ -32,7 +32,11 @@ export interface LimiterPort {
   addLease(leaseId: string, scopeKey: string, resourceKey: string, weight: number, expiresAt: number): Promise<void>;
   /** False when there was no such lease. */
   removeLease(leaseId: string): Promise<boolean>;
-  /** Keeps the lease until `until` or its own expiry, whichever is sooner; false when there was no such lease. */
+  /**
+   * The lease now ends at `until`, sooner or later than before: a request abandoned without an
+   * answer keeps its slot for a while after it was abandoned, however long ago its permit was
+   * taken. False when there was no such lease.
+   */
   lingerLease(leaseId: string, until: number): Promise<boolean>;
   /** Every budget, by resource key. */
   all(): Promise<BudgetRow[]>;

@@ -1,35 +1,33 @@
-// Which store `createEngine({ db })` means: a Store instance as it is, a URL of a database this
-// build has no adapter for refused, anything else a SQLite file path (or ':memory:').
+// Which store `createEngine({ db })` means: a Store instance as it is, a postgres:// URL the
+// PostgreSQL adapter, another URL refused, anything else a SQLite file path (or ':memory:').
 
 import { StoreError, STORE_ERROR_CODES } from './errors.js';
 import type { Store } from './port.js';
+import { redactUrl } from './redact-url.js';
+import { PostgresStore, type PostgresOptions } from './postgres/postgres-store.js';
 import { SqliteStore, type SqliteOptions } from './sqlite/sqlite-store.js';
 
 export { isReplaceableDatabase } from './sqlite/header.js';
+export { redactUrl } from './redact-url.js';
 
 const POSTGRES_URL = /^postgres(?:ql)?:\/\//i;
-
-/** The URL with any password (in the user info, or a `password` parameter) replaced by `***`. */
-export function redactUrl(url: string): string {
-  const start = url.indexOf('://') + 3;
-  // The last `@` ends the user info: an unescaped `@` in a password must not leak its tail.
-  const at = url.lastIndexOf('@');
-  const colon = url.indexOf(':', start);
-  const userInfoRedacted = at > start && colon > 0 && colon < at ? `${url.slice(0, colon + 1)}***${url.slice(at)}` : url;
-  return userInfoRedacted.replace(/([?&]password=)[^&#]*/gi, '$1***');
-}
+const ANY_URL = /^[a-z][a-z0-9+.-]*:\/\//i;
 
 /**
  * The store `db` names, and whether the caller opened it (and so closes it). A `Store` is used
- * as is (owned: false); `postgres://` and `postgresql://` URLs are refused with DB_UNSUPPORTED
- * until the PostgreSQL adapter; any other string (and undefined: DEFAULT_DB_PATH) is a SQLite
- * path, opened with `options.sqlite` and `options.now` as the time of any migration.
+ * as is (owned: false); a `postgres://` or `postgresql://` URL connects a PostgresStore with
+ * `options.postgres`; any other string (and undefined: DEFAULT_DB_PATH) is a SQLite path, opened
+ * with `options.sqlite`. `options.now` is the time of any migration.
  */
-export function openStore(db: string | Store | undefined, options: { sqlite?: SqliteOptions; now: number }): { store: Store; owned: boolean } {
+export async function openStore(
+  db: string | Store | undefined,
+  options: { sqlite?: SqliteOptions; postgres?: Pick<PostgresOptions, 'schema' | 'poolSize'>; now: number },
+): Promise<{ store: Store; owned: boolean }> {
   if (db !== undefined && typeof db !== 'string') return { store: db, owned: false };
-  if (db !== undefined && POSTGRES_URL.test(db)) {
+  if (db !== undefined && POSTGRES_URL.test(db)) return { store: await PostgresStore.connect(db, { ...options.postgres, now: options.now }), owned: true };
+  if (db !== undefined && ANY_URL.test(db)) {
     const url = redactUrl(db);
-    throw new StoreError(STORE_ERROR_CODES.unsupported, `${url}: PostgreSQL support arrives with the PostgreSQL adapter; use a SQLite file path for now.`, { url });
+    throw new StoreError(STORE_ERROR_CODES.unsupported, `${url}: no store of this version opens that kind of URL; use a postgres:// URL, a SQLite file path or ':memory:'.`, { url });
   }
   return { store: SqliteStore.open(db, { ...options.sqlite, now: options.now }), owned: true };
 }

@@ -34,8 +34,10 @@ export interface Store {
    * Runs `fn` in one write transaction and resolves with its value once committed. A throw (or a
    * rejected promise) rolls back everything `fn` wrote and comes out unchanged. `fn` must only
    * touch the store through `tx` and must not wait on anything else (no HTTP): the transaction
-   * holds the write lock. Transactions and reads of one store never interleave (they may queue),
-   * so `fn` must not call `transaction` or `read` of the same store: it would wait for itself.
+   * holds locks others wait for. Concurrent transactions are isolated from each other: an adapter
+   * may run them one at a time (SQLite queues them) or side by side (PostgreSQL, with row and
+   * advisory locks where the port says so). `fn` must not call `transaction` or `read` of the
+   * same store: on a queuing adapter it would wait for itself.
    * A port call that fails (e.g. a duplicate insert) fails the whole transaction: it rejects with
    * a StoreError (DB_FAILED; DB_BUSY or DB_CORRUPT where that is the cause) and nothing is
    * written, so `fn` must not catch it and go on.

@@ -1,4 +1,5 @@
-// Contention (issue #6): three run loops, one database file, one fake Market.
+// Contention (issue #6): three run loops on one SQLite file, and four on one PostgreSQL schema
+// (skipped, with one line saying so, when no server answers), against one fake Market.
 //
 // What it proves: when three processes run the run loop (test/reliability/workers/run-worker.ts:
 // createEngine + engine.run({signal}), each with its own lease owner, syncing every few seconds) on one
@@ -24,6 +25,7 @@ import type { RequestChangeCommand } from '../../src/engine/commands.js';
 import type { MarketOperation } from '../../src/market/errors.js';
 import type { FakeMarket } from '../../src/testing/index.js';
 import { checkInvariants } from '../helpers/engine-fixtures.js';
+import { dropSchemas, freshSchemaPrefix, POSTGRES_TEST_URL, postgresAnswers, requirePostgres, skipLine } from '../helpers/postgres.js';
 import {
   API_KEY,
   BUSINESS_A,
@@ -47,7 +49,12 @@ import {
 import { figures, killWorkers, POLL_TIMEOUT_MS, quota420Report, replayQuotaWindows, seedFrom, sized, startRunWorker, untilSettled, type RunningWorker } from './support.js';
 
 const SEED = seedFrom('CONTENTION_SEED', 1720232118);
-const PROCESSES = 3;
+const postgres = await postgresAnswers();
+if (!postgres) {
+  requirePostgres();
+  console.log(skipLine());
+}
+const PG_SCHEMAS = freshSchemaPrefix();
 const N = sized(
   { fbs: 600, dbs: 450, laas: 450, bulkPerSecond: 90, readsPerSecond: 30, syncEveryMs: 2_000, timeoutMs: 10 * 60_000 },
   { fbs: 9_000, dbs: 4_500, laas: 4_500, bulkPerSecond: 150, readsPerSecond: 60, syncEveryMs: 5_000, timeoutMs: 40 * 60_000 },
@@ -76,12 +83,27 @@ afterAll(async () => {
   await engine?.close();
   await market?.close();
   removeTempDirs();
+  if (postgres) await dropSchemas(PG_SCHEMAS);
 });
 
-describe('contention: three run loops on one database', () => {
-  it(`share the work and the budget without sending anything twice (seed ${SEED})`, { timeout: N.timeoutMs }, async () => {
+/** Where the processes share their work: a SQLite file, or a PostgreSQL schema. */
+interface SharedStore {
+  readonly name: string;
+  readonly processes: number;
+  readonly db: () => string;
+  readonly postgres?: { readonly schema: string };
+}
+
+const STORES: readonly SharedStore[] = [
+  { name: 'SQLite file', processes: 3, db: () => tempDbPath('contention.db') },
+  ...(postgres ? [{ name: 'PostgreSQL schema', processes: 4, db: () => POSTGRES_TEST_URL, postgres: { schema: `${PG_SCHEMAS}_contention` } }] : []),
+];
+
+describe('contention: run loops of several processes on one database', () => {
+  it.each(STORES)(`$processes processes on one $name share the work and the budget without sending anything twice (seed ${SEED})`, { timeout: N.timeoutMs }, async (store) => {
+    const PROCESSES = store.processes;
     const t0 = Date.now();
-    console.log(`[contention] seed ${SEED} (CONTENTION_SEED=${SEED} to replay)${sized('', ' SOAK')}`);
+    console.log(`[contention] ${store.name}: seed ${SEED} (CONTENTION_SEED=${SEED} to replay)${sized('', ' SOAK')}`);
     market = await startMarket({ seed: SEED, latencyMs: LATENCY_MS, operationDelayMs: 200, quotas: QUOTAS });
     const m = market;
     const fbs = range(8_100_001, N.fbs);
@@ -95,12 +117,12 @@ describe('contention: three run loops on one database', () => {
       ...seeds(LAAS, laas[0]!, laas.length, 'PROCESSING', 'STARTED', backdated),
     ]);
     const all = [...fbs, ...dbs, ...laas];
-    const db = tempDbPath('contention.db');
+    const db = store.db();
     // An order keeps the asyncSettleMs (from pollPolicy) of the engine that began tracking it: this
     // one. With the default poll timeout (an hour), a LaaS cancellation whose answer was lost
     // would wait that long for its resend.
     const pollPolicy = { initialIntervalMs: 100, backoffCoefficient: 1.5, maximumIntervalMs: 500, timeoutMs: POLL_TIMEOUT_MS };
-    engine = await engineFor(m, db, { limits: { resources: QUOTAS }, pollPolicy });
+    engine = await engineFor(m, db, { limits: { resources: QUOTAS }, pollPolicy, ...(store.postgres ? { postgres: store.postgres } : {}) });
     const e = engine;
     await e.sync();
     expect((await e.summary()).orders).toBe(all.length);
@@ -123,6 +145,7 @@ describe('contention: three run loops on one database', () => {
           url: m.url,
           timeoutMs: 3_000,
           busyTimeoutMs: BUSY_TIMEOUT_MS,
+          ...(store.postgres ? { postgres: store.postgres } : {}),
           owner: `contender-${i}`,
           seed: SEED + i,
           retry: { initialIntervalMs: 50, backoffCoefficient: 2, maximumIntervalMs: 1_000 },
@@ -207,6 +230,7 @@ describe('contention: three run loops on one database', () => {
     console.log(`[contention] fullest windows ${JSON.stringify(fullest)}; per process ${JSON.stringify(reports.map((r) => r.counters.calls))}`);
     console.log(
       figures('contention', {
+        store: store.name,
         processes: PROCESSES,
         orders: all.length,
         changes: plan.length,
@@ -224,5 +248,9 @@ describe('contention: three run loops on one database', () => {
         ms: Date.now() - t0,
       }),
     );
+    await e.close();
+    engine = undefined;
+    await m.close();
+    market = undefined;
   });
 });

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { act, type Cli } from '../command.js';
-import { isStoreUrl } from '../context.js';
+import { DB_ENV, isStoreUrl } from '../context.js';
 import { usageError } from '../errors.js';
 import { demoFailure, demoJson, describeDemo } from '../demo/report.js';
 import { runDemo } from '../demo/run.js';
@@ -29,9 +29,9 @@ export function registerDemo(program: Command, cli: Cli): void {
         if (!/^\d+$/.test(opts.orders) || Number(opts.orders) < 100 || Number(opts.orders) > 20_000) {
           throw usageError(`--orders "${opts.orders}" must be a whole number from 100 to 20000.`);
         }
-        const dbChosen = command.getOptionValueSourceWithGlobals('db') !== 'default';
+        const dbChosen = command.getOptionValueSourceWithGlobals('db') !== 'default' || Boolean(io.env[DB_ENV]);
         const db = dbChosen ? globals.db : DEFAULT_DEMO_DB;
-        // A URL goes to the engine as is, which refuses what it has no store for (DB_UNSUPPORTED).
+        // A URL is refused by runDemo: the demo replaces its database, which it does only to a SQLite file.
         const database = isStoreUrl(db) ? db : path.resolve(io.cwd, db);
         const report = await runDemo(
           { orders: Number(opts.orders), chaos: opts.chaos === true, database, diagram: diagramPath(database), cwd: io.cwd },

@@ -34,7 +34,7 @@ export function registerRun(program: Command, cli: Cli): void {
           const started = Date.now();
           const syncing = syncMs > 0 && engine.campaigns.size > 0;
           out.line(
-            `running on ${globals.db} with ${engine.campaigns.size} campaign(s) against ${api?.baseUrl}; ${syncing ? `sync every ${seconds(syncMs)}` : 'no sync'}; SIGINT/SIGTERM stops cleanly`,
+            `running on ${engine.store.name} with ${engine.campaigns.size} campaign(s) against ${api?.baseUrl}; ${syncing ? `sync every ${seconds(syncMs)}` : 'no sync'}; SIGINT/SIGTERM stops cleanly`,
           );
           const status = createStatusLine(out, { plainEveryMs: STATUS_EVERY_MS, firstAtOnce: true });
           const reportErrors = errorReporter(out, status.above, engine.clock());

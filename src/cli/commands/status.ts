@@ -88,7 +88,7 @@ export function registerStatus(program: Command, cli: Cli): void {
           const campaigns = [...engine.campaigns.values()];
           out.result(
             () => [
-              `${num(summary.orders)} order(s) in ${globals.db}; campaigns: ${campaigns.map((c) => `${c.campaignId} ${c.model}`).join(', ') || 'none'}`,
+              `${num(summary.orders)} order(s) in ${engine.store.name}; campaigns: ${campaigns.map((c) => `${c.campaignId} ${c.model}`).join(', ') || 'none'}`,
               ...describeStatusRows(rows),
               `outbox: ${Object.entries(summary.outbox).map(([s, n]) => `${s} ${num(n)}`).join(', ')}`,
               `operations: ${Object.entries(summary.operations).map(([s, n]) => `${s} ${num(n)}`).join(', ') || 'none'}`,

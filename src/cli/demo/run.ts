@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { createEngine, type Engine } from '../../engine/engine.js';
 import { MARKET_OPERATIONS } from '../../market/errors.js';
-import { isReplaceableDatabase } from '../../store/open-store.js';
+import { isReplaceableDatabase, redactUrl } from '../../store/open-store.js';
 import { startFakeMarket, type FakeMarket, type FakeOrderSeed } from '../../testing/index.js';
 import { isStoreUrl } from '../context.js';
 import { CliError, EXIT_CODES } from '../errors.js';
@@ -124,11 +124,17 @@ function injectChaos(market: FakeMarket): ChaosFault[] {
 export async function runDemo(options: DemoOptions, out: Output): Promise<DemoReport> {
   const started = Date.now();
   const { orders: orderCount, chaos } = options;
-  // A URL is the store's to refuse (createEngine: DB_UNSUPPORTED); only a file is replaced.
-  if (!isStoreUrl(options.database)) {
-    replaceDatabase(options.database);
-    fs.rmSync(options.diagram, { force: true });
+  // The demo starts from an empty database, and replaces only what it can tell is its own: a
+  // SQLite file. A PostgreSQL schema may hold a seller's real orders.
+  if (isStoreUrl(options.database)) {
+    throw new CliError(
+      'DB_UNSUPPORTED',
+      `${redactUrl(options.database)}: the demo replaces its database on every run, so it runs on a SQLite file (--db <file>); point the other commands at PostgreSQL.`,
+      EXIT_CODES.usage,
+    );
   }
+  replaceDatabase(options.database);
+  fs.rmSync(options.diagram, { force: true });
 
   const apiKey = `demo-${randomBytes(24).toString('hex')}`;
   out.addSecret(apiKey);

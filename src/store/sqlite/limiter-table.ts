@@ -23,7 +23,7 @@ export class LimiterTable implements LimiterPort {
     this.#inFlightWeight = db.prepare('SELECT SUM(weight) AS w FROM limiter_leases WHERE resource_key = ? AND lease_id <> ?');
     this.#addLease = db.prepare('INSERT INTO limiter_leases (lease_id, scope_key, resource_key, weight, expires_at) VALUES (?, ?, ?, ?, ?)');
     this.#removeLease = db.prepare('DELETE FROM limiter_leases WHERE lease_id = ?');
-    this.#lingerLease = db.prepare('UPDATE limiter_leases SET expires_at = MIN(expires_at, ?) WHERE lease_id = ?');
+    this.#lingerLease = db.prepare('UPDATE limiter_leases SET expires_at = ? WHERE lease_id = ?');
     this.#all = db.prepare('SELECT * FROM limiter ORDER BY resource_key');
   }
 

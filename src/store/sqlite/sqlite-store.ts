@@ -32,6 +32,16 @@ export type { SqliteOptions } from './open-database.js';
 
 function ignore(): void {}
 
+/**
+ * Lets timers and I/O run before the next queued transaction. better-sqlite3 answers at once, so a
+ * queue of transactions would otherwise run as one unbroken chain of microtasks, holding back
+ * every request and answer waiting on the socket (a permit's request would reach the Market long
+ * after its permit was taken), and every other server in the process.
+ */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** The queue of one database file, shared by every store of this process open on it. */
 interface FileQueue {
   tail: Promise<void>;
@@ -144,7 +154,7 @@ export class SqliteStore implements Store {
     if (this.#closed) {
       return Promise.reject(new StoreError(STORE_ERROR_CODES.closed, `${this.name} is closed; open the store again to use it.`, { path: this.name }));
     }
-    const result = this.#queue.tail.then(work);
+    const result = this.#queue.tail.then(yieldToEventLoop).then(work);
     this.#queue.tail = result.then(ignore, ignore);
     return result;
   }

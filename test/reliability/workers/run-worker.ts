@@ -23,6 +23,8 @@ export interface RunWorkerConfig {
   readonly timeoutMs: number;
   /** SQLite's busy timeout (sqlite.busyTimeoutMs); the engine's default when absent. */
   readonly busyTimeoutMs?: number;
+  /** For a postgres:// `db`: the schema the processes share. */
+  readonly postgres?: EngineOptions['postgres'];
   readonly owner?: string;
   readonly seed?: number;
   readonly maxSends?: number;
@@ -45,6 +47,7 @@ async function main(): Promise<void> {
     db: config.db,
     api: { baseUrl: config.url, apiKey, timeoutMs: config.timeoutMs },
     ...(config.busyTimeoutMs !== undefined ? { sqlite: { busyTimeoutMs: config.busyTimeoutMs } } : {}),
+    ...(config.postgres ? { postgres: config.postgres } : {}),
     ...(config.owner !== undefined ? { owner: config.owner } : {}),
     ...(config.seed !== undefined ? { random: seededRandom(config.seed) } : {}),
     ...(config.maxSends !== undefined ? { maxSends: config.maxSends } : {}),

@@ -1,0 +1,550 @@
+// The PostgreSQL adapter against a real server: the store contract (test/helpers/store-contract.ts),
+// then what only SQL or a second process can see: how a schema is claimed, refused and migrated,
+// that no password shows, and that the locks the port documents hold across two pools (two
+// processes, as the server sees them). Skipped, with one line saying how to run them, when no
+// server answers at YM_TEST_POSTGRES_URL.
+
+import { inspect } from 'node:util';
+import type pg from 'pg';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { StoreError, STORE_ERROR_CODES, type StoreErrorCode } from '../src/store/errors.js';
+import { MIGRATIONS, PostgresStore, type OrderWrite, type PostgresOptions, type Store } from '../src/store/index.js';
+import { redactUrl } from '../src/store/open-store.js';
+import { advisoryLockKey } from '../src/store/postgres/session.js';
+import { dropSchemas, emptySchema, freshSchemaPrefix, POSTGRES_TEST_URL, postgresAnswers, requirePostgres, skipLine, withRawClient } from './helpers/postgres.js';
+import { describeStoreContract } from './helpers/store-contract.js';
+
+const URL = POSTGRES_TEST_URL;
+const available = await postgresAnswers(URL);
+if (!available) {
+  requirePostgres(URL);
+  console.log(skipLine(URL));
+}
+
+const T0 = Date.UTC(2025, 4, 12, 9, 0, 0);
+const PREFIX = freshSchemaPrefix();
+let schemas = 0;
+/** A schema no test of this run has used. */
+const freshSchema = (): string => `${PREFIX}_${++schemas}`;
+
+/** A port on which nothing listens: connecting is refused at once. */
+const REFUSED_URL = 'postgres://postgres:s3cret-pw@127.0.0.1:1/test';
+
+const stores: Store[] = [];
+
+async function connect(schema: string, options: Omit<PostgresOptions, 'schema'> = {}, url = URL): Promise<PostgresStore> {
+  const store = await PostgresStore.connect(url, { schema, now: T0, ...options });
+  stores.push(store);
+  return store;
+}
+
+async function rejected(promise: Promise<unknown>, code: StoreErrorCode): Promise<StoreError> {
+  const error = await promise.then(
+    () => expect.fail(`expected ${code}`),
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(StoreError);
+  expect((error as StoreError).code).toBe(code);
+  return error as StoreError;
+}
+
+function raw<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  return withRawClient(fn, URL);
+}
+
+/** Every object in the schema and every row of its tables: equal dumps, an untouched schema. */
+async function dumpSchema(schema: string): Promise<unknown> {
+  return raw(async (client) => {
+    const objects = (
+      await client.query(
+        `SELECT c.relname AS name, c.relkind AS kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1
+         UNION ALL SELECT p.proname, 'function' FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1
+         ORDER BY 1`,
+        [schema],
+      )
+    ).rows as { name: string; kind: string }[];
+    const rows: Record<string, unknown[]> = {};
+    // The names come from the catalog of a test schema: safe to name in a statement.
+    for (const { name } of objects.filter((o) => o.kind === 'r')) rows[name] = (await client.query(`SELECT * FROM ${schema}.${name} ORDER BY 1`)).rows;
+    return { objects, rows };
+  });
+}
+
+function orderRow(orderId: number, extra: Partial<OrderWrite> = {}): OrderWrite {
+  return {
+    order_id: orderId,
+    campaign_id: 10,
+    model: 'FBS',
+    status: 'PROCESSING',
+    substatus: 'STARTED',
+    change_state: 'idle',
+    observed_at: T0,
+    machine_version: 1,
+    snapshot: '{"n":0}',
+    updated_at: T0,
+    ...extra,
+  };
+}
+
+function enqueueRow(orderId: number, nextAttemptAt = T0) {
+  return {
+    idempotency_key: `${orderId}:PROCESSING/READY_TO_SHIP:m1:r1`,
+    order_id: orderId,
+    campaign_id: 10,
+    request_no: 1,
+    status: 'PROCESSING',
+    substatus: 'READY_TO_SHIP',
+    real_delivery_date: null,
+    next_attempt_at: nextAttemptAt,
+    journal_seq: 1,
+    now: T0,
+  };
+}
+
+/** Resolves once `n` callers wait on it: each caller's transaction has got that far. */
+function barrier(n: number): () => Promise<void> {
+  let waiting = 0;
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return () => {
+    if (++waiting === n) open();
+    return opened;
+  };
+}
+
+function latch(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+(available ? describe : describe.skip)('PostgresStore', () => {
+  afterEach(async () => {
+    for (const s of stores.splice(0)) await s.close();
+  });
+
+  afterAll(async () => {
+    await dropSchemas(PREFIX, URL);
+  });
+
+  // One schema for the whole contract, emptied after each case: a store with no rows in it.
+  const contractSchema = freshSchema();
+  describeStoreContract('PostgresStore', async () => {
+    const options = { schema: contractSchema, now: 0 } as const;
+    return {
+      store: await PostgresStore.connect(URL, options),
+      reopen: () => PostgresStore.connect(URL, options),
+      cleanup: () => emptySchema(contractSchema, URL),
+    };
+  });
+
+  describe('schema: claimed, migrated once, refused when not ours', () => {
+    it('claims a missing schema: our marker, then migrations 1..3 (the versions and names of SQLite’s), applied at `now`', async () => {
+      const schema = freshSchema();
+      const store = await connect(schema, { now: T0 + 7 });
+      expect(store.name).toBe(redactUrl(URL));
+      expect(store.schema).toBe(schema);
+      const recorded = await raw(async (client) => ({
+        marker: (await client.query(`SELECT application FROM ${schema}.ym_orders_meta`)).rows,
+        migrations: (await client.query(`SELECT version, name, applied_at FROM ${schema}.schema_migrations ORDER BY version`)).rows,
+      }));
+      expect(recorded.marker).toEqual([{ application: 'ym-orders' }]);
+      expect(recorded.migrations).toEqual(MIGRATIONS.map((m) => ({ version: m.version, name: m.name, applied_at: String(T0 + 7) })));
+      // Connecting again applies nothing and writes nothing.
+      await store.close();
+      const before = await dumpSchema(schema);
+      await connect(schema, { now: T0 + 99 });
+      expect(await dumpSchema(schema)).toEqual(before);
+    });
+
+    it('uses an empty schema that already exists (created by a DBA, say)', async () => {
+      const schema = freshSchema();
+      await raw((client) => client.query(`CREATE SCHEMA ${schema}`));
+      const store = await connect(schema);
+      await store.transaction((tx) => tx.cursors.set('c', 'v', T0));
+      expect(await raw(async (client) => (await client.query(`SELECT value FROM ${schema}.cursors`)).rows)).toEqual([{ value: 'v' }]);
+    });
+
+    it('refuses a schema that holds another application’s objects (DB_NOT_OURS) and leaves it as it was', async () => {
+      const setups = [
+        ['a table', 'CREATE TABLE %s.customers (id int PRIMARY KEY, name text); INSERT INTO %s.customers VALUES (1, $$Ann$$)', 'customers'],
+        ['a view', 'CREATE VIEW %s.answer AS SELECT 42 AS n', 'answer'],
+        ['a function', 'CREATE FUNCTION %s.add_one(n int) RETURNS int AS $$ SELECT n + 1 $$ LANGUAGE sql', 'add_one'],
+        ['a type', `CREATE TYPE %s.mood AS ENUM ('ok', 'sad')`, 'mood'],
+        ['migrations but no marker', 'CREATE TABLE %s.schema_migrations (version int PRIMARY KEY, name text, applied_at bigint)', 'schema_migrations'],
+        [
+          'a marker of another application',
+          `CREATE TABLE %s.schema_migrations (version int PRIMARY KEY, name text, applied_at bigint);
+           CREATE TABLE %s.ym_orders_meta (application text); INSERT INTO %s.ym_orders_meta VALUES ('not-ym-orders')`,
+          'ym_orders_meta',
+        ],
+      ] as const;
+      for (const [what, sql, named] of setups) {
+        const schema = freshSchema();
+        await raw((client) => client.query(`CREATE SCHEMA ${schema}; ${sql.replaceAll('%s', schema)}`));
+        const before = await dumpSchema(schema);
+        const error = await rejected(connect(schema), STORE_ERROR_CODES.notOurs);
+        expect(error.message, what).toContain(`schema ${schema} holds another application's objects`);
+        expect(error.details, what).toMatchObject({ schema, tables: expect.arrayContaining([named]) });
+        expect(await dumpSchema(schema), what).toEqual(before);
+      }
+    });
+
+    it('a schema written by a newer ym-orders → DB_SCHEMA_TOO_NEW, nothing written', async () => {
+      const schema = freshSchema();
+      await (await connect(schema)).close();
+      await raw((client) => client.query(`INSERT INTO ${schema}.schema_migrations VALUES (99, 'from the future', 1)`));
+      const before = await dumpSchema(schema);
+      const error = await rejected(connect(schema), STORE_ERROR_CODES.schemaTooNew);
+      expect(error.details).toMatchObject({ schema, schemaVersion: 99, supportedVersion: 3 });
+      expect(error.message).toMatch(/has schema version 99, newer than this ym-orders knows \(3\)/);
+      expect(await dumpSchema(schema)).toEqual(before);
+    });
+
+    it('four pools connecting at once to a missing schema: one migrates, the others find it up to date', async () => {
+      const schema = freshSchema();
+      const opened = await Promise.all([1, 2, 3, 4].map((i) => PostgresStore.connect(URL, { schema, now: T0 + i })));
+      stores.push(...opened);
+      const recorded = await raw(async (client) => ({
+        markers: (await client.query(`SELECT count(*)::int AS n FROM ${schema}.ym_orders_meta`)).rows[0],
+        migrations: (await client.query(`SELECT version, applied_at FROM ${schema}.schema_migrations ORDER BY version`)).rows as { version: number; applied_at: string }[],
+      }));
+      expect(recorded.markers).toEqual({ n: 1 });
+      expect(recorded.migrations.map((m) => m.version)).toEqual([1, 2, 3]);
+      // One connect applied all three: one `now` among the four.
+      expect(new Set(recorded.migrations.map((m) => m.applied_at)).size).toBe(1);
+      for (const s of opened) expect(await s.read((tx) => tx.outbox.counts())).toMatchObject({ queued: 0 });
+    });
+
+    it('schemas are separate stores on one database: tenants never see each other’s rows', async () => {
+      const a = await connect(freshSchema());
+      const b = await connect(freshSchema());
+      await a.transaction((tx) => tx.orders.insert(orderRow(1)));
+      await b.transaction((tx) => tx.orders.insert(orderRow(1, { status: 'DELIVERED' })));
+      expect((await a.read((tx) => tx.orders.get(1)))?.status).toBe('PROCESSING');
+      expect((await b.read((tx) => tx.orders.get(1)))?.status).toBe('DELIVERED');
+    });
+  });
+
+  describe('errors', () => {
+    it('a refused port, a missing database, a bad option → DB_CANNOT_OPEN naming the redacted URL and the reason', async () => {
+      const refused = await rejected(PostgresStore.connect(REFUSED_URL, { connectTimeoutMs: 2_000 }), STORE_ERROR_CODES.cannotOpen);
+      expect(refused.message).toBe('Cannot open database postgres://postgres:***@127.0.0.1:1/test (schema ym_orders): connect ECONNREFUSED 127.0.0.1:1');
+      expect(refused.details).toEqual({ url: 'postgres://postgres:***@127.0.0.1:1/test', schema: 'ym_orders', networkCode: 'ECONNREFUSED' });
+
+      const missing = await rejected(PostgresStore.connect(URL.replace(/\/[^/?]*(\?|$)/, '/ym_no_such_database$1')), STORE_ERROR_CODES.cannotOpen);
+      expect(missing.message).toMatch(/database "ym_no_such_database" does not exist/);
+      expect(missing.details).toMatchObject({ sqlState: '3D000' });
+
+      for (const options of [{ schema: 'Bad"; DROP SCHEMA x; --' }, { schema: 'UPPER' }, { poolSize: 0 }, { connectTimeoutMs: 1.5 }, { lockTimeoutMs: -1 }]) {
+        const error = await rejected(PostgresStore.connect(URL, options), STORE_ERROR_CODES.cannotOpen);
+        expect(error.message).toMatch(/must be/);
+      }
+      expect(await raw(async (client) => (await client.query(`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname IN ('x', 'UPPER')`)).rows)).toEqual([{ n: 0 }]);
+      // The URL's own startup options would replace the schema's search_path: refused, not half-honoured.
+      const withOptions = `${URL}${URL.includes('?') ? '&' : '?'}options=-c%20search_path%3Dpublic`;
+      expect((await rejected(PostgresStore.connect(withOptions), STORE_ERROR_CODES.cannotOpen)).message).toMatch(/must not carry an `options` parameter/);
+    });
+
+    it('the password never shows: not in name, messages, details, nor the error as printed', async () => {
+      const secret = 's3cret-pw';
+      // Trust authentication accepts any password: what is checked is that the one given never shows.
+      const withPassword = URL.replace('://postgres@', `://postgres:${secret}@`);
+      expect(withPassword).toContain(secret);
+      const schema = freshSchema();
+      const store = await connect(schema, {}, withPassword);
+      expect(store.name).not.toContain(secret);
+      expect(store.name).toContain(':***@');
+      const errors: StoreError[] = [
+        await rejected(PostgresStore.connect(REFUSED_URL), STORE_ERROR_CODES.cannotOpen),
+        await rejected(PostgresStore.connect('postgres://127.0.0.1:1/test?user=postgres&password=s3cret-pw'), STORE_ERROR_CODES.cannotOpen),
+        await rejected(PostgresStore.connect(withPassword.replace(/\/[^/?]*(\?|$)/, '/ym_no_such_database$1')), STORE_ERROR_CODES.cannotOpen),
+        await rejected(PostgresStore.connect(withPassword, { schema: 'Not A Schema' }), STORE_ERROR_CODES.cannotOpen),
+        await rejected(
+          store.transaction(async (tx) => {
+            await tx.orders.insert(orderRow(1));
+            await tx.orders.insert(orderRow(1));
+          }),
+          STORE_ERROR_CODES.failed,
+        ),
+      ];
+      await store.close();
+      errors.push(await rejected(store.read((tx) => tx.orders.get(1)), STORE_ERROR_CODES.closed));
+      for (const error of errors) {
+        expect(error.message).not.toContain(secret);
+        expect(JSON.stringify(error.details)).not.toContain(secret);
+        expect(JSON.stringify(error)).not.toContain(secret);
+        expect(inspect(error, { depth: 10 })).not.toContain(secret);
+        expect(error.message).toMatch(/\*\*\*/);
+      }
+    });
+
+    it('a failed statement fails the transaction even when its function catches the error and goes on', async () => {
+      const store = await connect(freshSchema());
+      await store.transaction((tx) => tx.orders.insert(orderRow(1)));
+      const error = await rejected(
+        store.transaction(async (tx) => {
+          await tx.cursors.set('c', 'lost', T0);
+          await tx.orders.insert(orderRow(1)).catch(() => {});
+          return 'went on';
+        }),
+        STORE_ERROR_CODES.failed,
+      );
+      expect(error.details).toMatchObject({ sqlState: '23505' });
+      expect(await store.read((tx) => tx.cursors.get('c'))).toBeUndefined();
+    });
+
+    it('a BIGINT beyond 2^53 fails the read (DB_FAILED) instead of coming back rounded', async () => {
+      const schema = freshSchema();
+      const store = await connect(schema);
+      await raw((client) =>
+        client.query(`INSERT INTO ${schema}.campaigns (campaign_id, business_id, model) VALUES ($1, 1, 'FBS'), (9007199254740991, 1, 'FBS')`, ['9007199254740993']),
+      );
+      const error = await rejected(
+        store.read((tx) => tx.campaigns.all()),
+        STORE_ERROR_CODES.failed,
+      );
+      expect(error.message).toMatch(/9007199254740993 is beyond JavaScript's safe integers/);
+      expect(await store.read((tx) => tx.campaigns.get(9007199254740991))).toEqual({ campaign_id: 9007199254740991, business_id: 1, model: 'FBS' });
+    });
+
+    it('a throwing transaction leaves nothing and gives its connection back: a pool of 2 survives 20 of them', async () => {
+      const schema = freshSchema();
+      const store = await connect(schema, { poolSize: 2 });
+      const boom = new Error('boom');
+      const failures = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, i) =>
+          store.transaction(async (tx) => {
+            await tx.orders.insert(orderRow(100 + i));
+            await tx.counters.add('engine', { n: 1 });
+            if (i % 2 === 0) throw boom;
+            await tx.orders.insert(orderRow(100 + i)); // a duplicate: DB_FAILED
+          }),
+        ),
+      );
+      expect(failures.map((f) => (f.status === 'rejected' ? (f.reason === boom ? 'boom' : (f.reason as StoreError).code) : 'committed'))).toEqual(
+        Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? 'boom' : 'DB_FAILED')),
+      );
+      expect(await raw(async (client) => (await client.query(`SELECT (SELECT count(*) FROM ${schema}.orders)::int AS orders, (SELECT count(*) FROM ${schema}.counters)::int AS counters`)).rows[0])).toEqual({
+        orders: 0,
+        counters: 0,
+      });
+      await store.transaction((tx) => tx.orders.insert(orderRow(1)));
+      expect(await store.read((tx) => tx.campaigns.orderCount(10))).toBe(1);
+    });
+
+    it('a connection that breaks mid-transaction: DB_FAILED, nothing lands, the broken connection is dropped, the store goes on', async () => {
+      const schema = freshSchema();
+      const store = await connect(schema, { poolSize: 1 });
+      const held = latch();
+      const killed = latch();
+      const running = store.transaction(async (tx) => {
+        await tx.cursors.set('before', 'written', T0);
+        await tx.limiter.lockScope('victim'); // marks this transaction's connection in pg_locks
+        held.open();
+        await killed.promise;
+        await tx.cursors.set('after', 'written', T0);
+      });
+      await held.promise;
+      const key = BigInt.asUintN(64, advisoryLockKey(schema, 'scope', 'victim'));
+      const terminated = await raw(
+        async (client) =>
+          (
+            await client.query(
+              `SELECT pg_terminate_backend(pid) AS done FROM pg_locks
+                WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND classid = $1::bigint::oid AND objid = $2::bigint::oid`,
+              [String(key >> 32n), String(key & 0xffffffffn)],
+            )
+          ).rows,
+      );
+      expect(terminated).toEqual([{ done: true }]);
+      killed.open();
+      const error = await rejected(running, STORE_ERROR_CODES.failed);
+      expect(error.message).toMatch(/^PostgreSQL refused an operation on .* \((driver|57P01|ECONNRESET): /);
+      // The pool's one connection was broken: a transaction now runs on a new one.
+      expect(await store.transaction(async (tx) => [await tx.cursors.get('before'), await tx.cursors.get('after')])).toEqual([undefined, undefined]);
+    });
+
+    it('close: refuses new calls (DB_CLOSED), waits for the running one, ends the pool', async () => {
+      const store = await connect(freshSchema());
+      const release = latch();
+      const running = store.transaction(async (tx) => {
+        await tx.cursors.set('c', 'last', T0);
+        await release.promise;
+        return 'done';
+      });
+      await sleep(20);
+      const closing = store.close();
+      const refused = await rejected(store.transaction(async () => 1), STORE_ERROR_CODES.closed);
+      expect(refused.message).toContain(store.name);
+      let closed = false;
+      void closing.then(() => (closed = true));
+      await sleep(50);
+      expect(closed).toBe(false);
+      release.open();
+      expect(await running).toBe('done');
+      await closing;
+      expect(closed).toBe(true);
+    });
+  });
+
+  describe('reads and locks across two pools (two processes, as the server sees them)', () => {
+    it('read(): one snapshot for every statement, whatever commits meanwhile', async () => {
+      const store = await connect(freshSchema());
+      const firstDone = latch();
+      const committed = latch();
+      const seen = store.read(async (tx) => {
+        const first = await tx.cursors.get('c');
+        firstDone.open();
+        await committed.promise;
+        return [first, await tx.cursors.get('c')];
+      });
+      await firstDone.promise;
+      await store.transaction((tx) => tx.cursors.set('c', 'new', T0));
+      committed.open();
+      expect(await seen).toEqual([undefined, undefined]);
+      expect(await store.read((tx) => tx.cursors.get('c'))).toBe('new');
+    });
+
+    it('outbox.lease skips rows another transaction holds (SKIP LOCKED): it neither waits nor hands them out twice', async () => {
+      const schema = freshSchema();
+      const a = await connect(schema);
+      const b = await connect(schema);
+      await a.transaction(async (tx) => {
+        for (let i = 1; i <= 10; i++) await tx.outbox.enqueue(enqueueRow(i, T0 - 100 + i));
+      });
+      const leased = latch();
+      const release = latch();
+      const heldByA = a.transaction(async (tx) => {
+        const rows = await tx.outbox.lease('queued', 'A', T0, 30_000, 5);
+        leased.open();
+        await release.promise;
+        return rows;
+      });
+      await leased.promise;
+      // B is answered while A's transaction is still open: the five rows A holds are passed over.
+      const byB = await b.transaction((tx) => tx.outbox.lease('queued', 'B', T0, 30_000, 10));
+      release.open();
+      expect((await heldByA).map((r) => r.order_id)).toEqual([1, 2, 3, 4, 5]);
+      expect(byB.map((r) => r.order_id)).toEqual([6, 7, 8, 9, 10]);
+      expect(byB.every((r) => r.lease_owner === 'B')).toBe(true);
+    });
+
+    it('outbox.lease from two pools at once, 2 loops each, over 300 due rows: every row leased once', async () => {
+      const schema = freshSchema();
+      const a = await connect(schema);
+      const b = await connect(schema);
+      await a.transaction(async (tx) => {
+        for (let i = 1; i <= 300; i++) await tx.outbox.enqueue(enqueueRow(i, T0 - (i % 17)));
+      });
+      const drain = async (store: Store, owner: string): Promise<number[]> => {
+        const ids: number[] = [];
+        for (;;) {
+          const rows = await store.transaction(async (tx) => {
+            const got = await tx.outbox.lease('queued', owner, T0, 60_000, 7);
+            await sleep(1); // hold the rows a moment, so the other pool meets them locked
+            return got;
+          });
+          if (rows.length === 0) return ids;
+          expect(rows.every((r) => r.lease_owner === owner)).toBe(true);
+          ids.push(...rows.map((r) => r.id));
+        }
+      };
+      const got = await Promise.all([drain(a, 'A1'), drain(a, 'A2'), drain(b, 'B1'), drain(b, 'B2')]);
+      const all = got.flat();
+      expect(all).toHaveLength(300);
+      expect(new Set(all).size).toBe(300);
+      expect(got.filter((ids) => ids.length > 0).length).toBeGreaterThan(1);
+      const owners = await a.read(async (tx) => (await tx.outbox.open(1_000)).map((r) => r.lease_owner));
+      expect(owners.every((o) => o !== null)).toBe(true);
+    });
+
+    it('limiter.lockScope: without it, two that read before either writes lose an update; with it, the second waits', async () => {
+      const schema = freshSchema();
+      const a = await connect(schema);
+      const b = await connect(schema);
+      const budget = { resource_key: 'res', capacity: 100, remaining: 100, window_ends_at: T0 + 60_000, blocked_until: 0, updated_at: T0 };
+      await a.transaction((tx) => tx.limiter.put(budget));
+
+      const bothRead = barrier(2);
+      const unlocked = (store: Store) =>
+        store.transaction(async (tx) => {
+          const row = (await tx.limiter.get('res'))!;
+          await bothRead();
+          await tx.limiter.put({ ...row, remaining: row.remaining - 1 });
+        });
+      await Promise.all([unlocked(a), unlocked(b)]);
+      expect((await a.read((tx) => tx.limiter.get('res')))!.remaining).toBe(99); // one of the two takes is lost
+
+      const aRead = latch();
+      let bLocked = false;
+      const first = a.transaction(async (tx) => {
+        await tx.limiter.lockScope('campaign:1');
+        const row = (await tx.limiter.get('res'))!;
+        aRead.open();
+        await sleep(200);
+        await tx.limiter.put({ ...row, remaining: row.remaining - 1 });
+      });
+      await aRead.promise;
+      const second = b.transaction(async (tx) => {
+        await tx.limiter.lockScope('campaign:1');
+        bLocked = true;
+        const row = (await tx.limiter.get('res'))!;
+        await tx.limiter.put({ ...row, remaining: row.remaining - 1 });
+      });
+      await sleep(100);
+      expect(bLocked).toBe(false);
+      await Promise.all([first, second]);
+      expect((await a.read((tx) => tx.limiter.get('res')))!.remaining).toBe(97);
+    });
+
+    it('limiter.lockScope: two pools each taking from one budget 200 times at once → the exact total', async () => {
+      const schema = freshSchema();
+      const a = await connect(schema);
+      const b = await connect(schema);
+      await a.transaction((tx) => tx.limiter.put({ resource_key: 'res', capacity: 1_000, remaining: 1_000, window_ends_at: T0 + 60_000, blocked_until: 0, updated_at: T0 }));
+      const take = (store: Store) =>
+        store.transaction(async (tx) => {
+          await tx.limiter.lockScope('business:7');
+          const row = (await tx.limiter.get('res'))!;
+          await tx.limiter.put({ ...row, remaining: row.remaining - 1, updated_at: row.updated_at + 1 });
+        });
+      await Promise.all(Array.from({ length: 400 }, (_, i) => take(i % 2 === 0 ? a : b)));
+      expect(await a.read((tx) => tx.limiter.get('res'))).toMatchObject({ remaining: 600, updated_at: T0 + 400 });
+    });
+
+    it('orders.get in a write transaction holds the order: two pools incrementing it 200 times each lose no update', async () => {
+      const schema = freshSchema();
+      const a = await connect(schema);
+      const b = await connect(schema);
+      await a.transaction((tx) => tx.orders.insert(orderRow(1)));
+      const increment = (store: Store) =>
+        store.transaction(async (tx) => {
+          const row = (await tx.orders.get(1))!;
+          const n = (JSON.parse(row.snapshot) as { n: number }).n;
+          return tx.orders.update({ ...row, snapshot: JSON.stringify({ n: n + 1 }), updated_at: row.updated_at + 1 }, row.row_version);
+        });
+      const updated = await Promise.all(Array.from({ length: 400 }, (_, i) => increment(i % 2 === 0 ? a : b)));
+      expect(updated.every((u) => u)).toBe(true); // no version conflict: each get waited for the write before it
+      expect(await a.read((tx) => tx.orders.get(1))).toMatchObject({ snapshot: '{"n":400}', row_version: 401, updated_at: T0 + 400 });
+    });
+
+    it('operations.get in a write transaction holds the operation likewise', async () => {
+      const schema = freshSchema();
+      const a = await connect(schema);
+      const b = await connect(schema);
+      const op = { operation_id: 'op-1', operation_type: 'updateOrderStatuses', business_id: 1, order_id: 1, state: 'inProgress', next_poll_at: T0, deadline_at: T0 + 1, machine_version: 1, snapshot: '0', updated_at: T0 };
+      await a.transaction((tx) => tx.operations.insert(op));
+      const bump = (store: Store) =>
+        store.transaction(async (tx) => {
+          const row = (await tx.operations.get('op-1'))!;
+          return tx.operations.update({ ...row, snapshot: String(Number(row.snapshot) + 1) }, row.row_version);
+        });
+      const updated = await Promise.all(Array.from({ length: 200 }, (_, i) => bump(i % 2 === 0 ? a : b)));
+      expect(updated.every((u) => u)).toBe(true);
+      expect(await a.read((tx) => tx.operations.get('op-1'))).toMatchObject({ snapshot: '200', row_version: 201 });
+    });
+  });
+});
