@@ -2,11 +2,12 @@
 //
 // Runs the five benchmarks of issue #6 and prints one table: every figure with the baseline it
 // is compared with (measured in the same run), the ratio, the target and PASS/MISS. Bench 1
-// also runs on the code of a git ref (default DEFAULT_BASELINE_REF, the commit before issue 10's
-// async engine; `--baseline none` skips it), in children alternating with ours. Each
-// measurement runs in a child process of its own (a fresh heap and its own peak RSS); every
-// child has a deadline, and the fake Market listens on loopback only. With --write the table,
-// the machine and the date go to BENCHMARKS.md (the analysis part of that file is kept).
+// also compares our engine with the engine of a git ref (default DEFAULT_BASELINE_REF, the commit
+// before issue 10's async engine; `--baseline none` skips it), both in one child, alternating
+// batch by batch. Each measurement runs in a child process of its own (a fresh heap and its
+// own peak RSS); every child has a deadline, and the fake Market listens on loopback only.
+// With --write the table, the machine and the date go to BENCHMARKS.md (the analysis part of
+// that file is kept).
 
 import fs from 'node:fs';
 import os from 'node:os';

@@ -6,20 +6,17 @@
 
 import { inspect } from 'node:util';
 import type pg from 'pg';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { StoreError, STORE_ERROR_CODES, type StoreErrorCode } from '../src/store/errors.js';
 import { MIGRATIONS, PostgresStore, type OrderWrite, type PostgresOptions, type Store } from '../src/store/index.js';
 import { redactUrl } from '../src/store/open-store.js';
 import { advisoryLockKey } from '../src/store/postgres/session.js';
-import { dropSchemas, emptySchema, freshSchemaPrefix, POSTGRES_TEST_URL, postgresAnswers, requirePostgres, skipLine, withRawClient } from './helpers/postgres.js';
+import { dropSchemas, emptySchema, freshSchemaPrefix, POSTGRES_TEST_URL, withRawClient } from './helpers/postgres.js';
 import { describeStoreContract } from './helpers/store-contract.js';
 
 const URL = POSTGRES_TEST_URL;
-const available = await postgresAnswers(URL);
-if (!available) {
-  requirePostgres(URL);
-  console.log(skipLine(URL));
-}
+// Probed once for the whole run by test/helpers/postgres-setup.ts, which prints the skip line.
+const available = inject('postgres');
 
 const T0 = Date.UTC(2025, 4, 12, 9, 0, 0);
 const PREFIX = freshSchemaPrefix();

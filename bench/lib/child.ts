@@ -1,7 +1,6 @@
 // Runs one measurement in a child process (fresh heap, its own peak RSS) and returns its result.
-// The child is bench/worker.ts, compiled to JavaScript (see compiled.ts) unless `runtime: 'tsx'`,
-// or another compiled tree's worker (`worker`, e.g. a git ref's); it imports the benchmark module
-// and calls the named task.
+// The child is bench/worker.ts, compiled to JavaScript (see compiled.ts) unless `runtime: 'tsx'`;
+// it imports the benchmark module and calls the named task.
 
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -20,8 +19,6 @@ export interface ChildTask {
   readonly nodeFlags?: readonly string[];
   /** `compiled` (default): plain node on tsc output; `tsx`: the TypeScript sources via tsx. */
   readonly runtime?: 'compiled' | 'tsx';
-  /** A compiled worker.js to run instead of this tree's (compiledWorkerAt); only with `runtime: 'compiled'`. */
-  readonly worker?: string;
 }
 
 export type ChildReply = { ok: true; result: unknown } | { ok: false; error: string };
@@ -29,7 +26,7 @@ export type ChildReply = { ok: true; result: unknown } | { ok: false; error: str
 export function runChild<T>(spec: ChildTask): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const tsx = spec.runtime === 'tsx';
-    const child = fork(tsx ? TSX_WORKER : (spec.worker ?? compiledWorker()), [], {
+    const child = fork(tsx ? TSX_WORKER : compiledWorker(), [], {
       execArgv: [...(tsx ? ['--import', 'tsx'] : []), ...(spec.nodeFlags ?? [])],
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

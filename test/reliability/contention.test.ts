@@ -19,13 +19,13 @@
 //
 // Replay: CONTENTION_SEED=<seed> npx vitest run test/reliability/contention.test.ts
 
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import type { Engine } from '../../src/engine/engine.js';
 import type { RequestChangeCommand } from '../../src/engine/commands.js';
 import type { MarketOperation } from '../../src/market/errors.js';
 import type { FakeMarket } from '../../src/testing/index.js';
 import { checkInvariants } from '../helpers/engine-fixtures.js';
-import { dropSchemas, freshSchemaPrefix, POSTGRES_TEST_URL, postgresAnswers, requirePostgres, skipLine } from '../helpers/postgres.js';
+import { dropSchemas, freshSchemaPrefix, POSTGRES_TEST_URL } from '../helpers/postgres.js';
 import {
   API_KEY,
   BUSINESS_A,
@@ -49,11 +49,7 @@ import {
 import { figures, killWorkers, POLL_TIMEOUT_MS, quota420Report, replayQuotaWindows, seedFrom, sized, startRunWorker, untilSettled, type RunningWorker } from './support.js';
 
 const SEED = seedFrom('CONTENTION_SEED', 1720232118);
-const postgres = await postgresAnswers();
-if (!postgres) {
-  requirePostgres();
-  console.log(skipLine());
-}
+const postgres = inject('postgres');
 const PG_SCHEMAS = freshSchemaPrefix();
 const N = sized(
   { fbs: 600, dbs: 450, laas: 450, bulkPerSecond: 90, readsPerSecond: 30, syncEveryMs: 2_000, timeoutMs: 10 * 60_000 },
