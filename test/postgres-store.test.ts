@@ -7,12 +7,12 @@
 import { inspect } from 'node:util';
 import type pg from 'pg';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
-import { StoreError, STORE_ERROR_CODES, type StoreErrorCode } from '../src/store/errors.js';
+import { STORE_ERROR_CODES, type StoreError } from '../src/store/errors.js';
 import { MIGRATIONS, PostgresStore, type OrderWrite, type PostgresOptions, type Store } from '../src/store/index.js';
 import { redactUrl } from '../src/store/open-store.js';
 import { advisoryLockKey } from '../src/store/postgres/session.js';
 import { dropSchemas, emptySchema, freshSchemaPrefix, POSTGRES_TEST_URL, withRawClient } from './helpers/postgres.js';
-import { describeStoreContract } from './helpers/store-contract.js';
+import { describeStoreContract, expectStoreError, orderRow as contractOrderRow } from './helpers/store-contract.js';
 
 const URL = POSTGRES_TEST_URL;
 // Probed once for the whole run by test/helpers/postgres-setup.ts, which prints the skip line.
@@ -35,15 +35,6 @@ async function connect(schema: string, options: Omit<PostgresOptions, 'schema'> 
   return store;
 }
 
-async function rejected(promise: Promise<unknown>, code: StoreErrorCode): Promise<StoreError> {
-  const error = await promise.then(
-    () => expect.fail(`expected ${code}`),
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(StoreError);
-  expect((error as StoreError).code).toBe(code);
-  return error as StoreError;
-}
 
 function raw<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   return withRawClient(fn, URL);
@@ -68,19 +59,7 @@ async function dumpSchema(schema: string): Promise<unknown> {
 }
 
 function orderRow(orderId: number, extra: Partial<OrderWrite> = {}): OrderWrite {
-  return {
-    order_id: orderId,
-    campaign_id: 10,
-    model: 'FBS',
-    status: 'PROCESSING',
-    substatus: 'STARTED',
-    change_state: 'idle',
-    observed_at: T0,
-    machine_version: 1,
-    snapshot: '{"n":0}',
-    updated_at: T0,
-    ...extra,
-  };
+  return contractOrderRow(orderId, { observed_at: T0, snapshot: '{"n":0}', updated_at: T0, ...extra });
 }
 
 function enqueueRow(orderId: number, nextAttemptAt = T0) {
@@ -182,7 +161,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
         const schema = freshSchema();
         await raw((client) => client.query(`CREATE SCHEMA ${schema}; ${sql.replaceAll('%s', schema)}`));
         const before = await dumpSchema(schema);
-        const error = await rejected(connect(schema), STORE_ERROR_CODES.notOurs);
+        const error = await expectStoreError(connect(schema), STORE_ERROR_CODES.notOurs);
         expect(error.message, what).toContain(`schema ${schema} holds another application's objects`);
         expect(error.details, what).toMatchObject({ schema, tables: expect.arrayContaining([named]) });
         expect(await dumpSchema(schema), what).toEqual(before);
@@ -194,7 +173,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       await (await connect(schema)).close();
       await raw((client) => client.query(`INSERT INTO ${schema}.schema_migrations VALUES (99, 'from the future', 1)`));
       const before = await dumpSchema(schema);
-      const error = await rejected(connect(schema), STORE_ERROR_CODES.schemaTooNew);
+      const error = await expectStoreError(connect(schema), STORE_ERROR_CODES.schemaTooNew);
       expect(error.details).toMatchObject({ schema, schemaVersion: 99, supportedVersion: 3 });
       expect(error.message).toMatch(/has schema version 99, newer than this ym-orders knows \(3\)/);
       expect(await dumpSchema(schema)).toEqual(before);
@@ -227,22 +206,22 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
   describe('errors', () => {
     it('a refused port, a missing database, a bad option → DB_CANNOT_OPEN naming the redacted URL and the reason', async () => {
-      const refused = await rejected(PostgresStore.connect(REFUSED_URL, { connectTimeoutMs: 2_000 }), STORE_ERROR_CODES.cannotOpen);
+      const refused = await expectStoreError(PostgresStore.connect(REFUSED_URL, { connectTimeoutMs: 2_000 }), STORE_ERROR_CODES.cannotOpen);
       expect(refused.message).toBe('Cannot open database postgres://postgres:***@127.0.0.1:1/test (schema ym_orders): connect ECONNREFUSED 127.0.0.1:1');
       expect(refused.details).toEqual({ url: 'postgres://postgres:***@127.0.0.1:1/test', schema: 'ym_orders', networkCode: 'ECONNREFUSED' });
 
-      const missing = await rejected(PostgresStore.connect(URL.replace(/\/[^/?]*(\?|$)/, '/ym_no_such_database$1')), STORE_ERROR_CODES.cannotOpen);
+      const missing = await expectStoreError(PostgresStore.connect(URL.replace(/\/[^/?]*(\?|$)/, '/ym_no_such_database$1')), STORE_ERROR_CODES.cannotOpen);
       expect(missing.message).toMatch(/database "ym_no_such_database" does not exist/);
       expect(missing.details).toMatchObject({ sqlState: '3D000' });
 
       for (const options of [{ schema: 'Bad"; DROP SCHEMA x; --' }, { schema: 'UPPER' }, { poolSize: 0 }, { connectTimeoutMs: 1.5 }, { lockTimeoutMs: -1 }]) {
-        const error = await rejected(PostgresStore.connect(URL, options), STORE_ERROR_CODES.cannotOpen);
+        const error = await expectStoreError(PostgresStore.connect(URL, options), STORE_ERROR_CODES.cannotOpen);
         expect(error.message).toMatch(/must be/);
       }
       expect(await raw(async (client) => (await client.query(`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname IN ('x', 'UPPER')`)).rows)).toEqual([{ n: 0 }]);
       // The URL's own startup options would replace the schema's search_path: refused, not half-honoured.
       const withOptions = `${URL}${URL.includes('?') ? '&' : '?'}options=-c%20search_path%3Dpublic`;
-      expect((await rejected(PostgresStore.connect(withOptions), STORE_ERROR_CODES.cannotOpen)).message).toMatch(/must not carry an `options` parameter/);
+      expect((await expectStoreError(PostgresStore.connect(withOptions), STORE_ERROR_CODES.cannotOpen)).message).toMatch(/must not carry an `options` parameter/);
     });
 
     it('the password never shows: not in name, messages, details, nor the error as printed', async () => {
@@ -255,11 +234,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       expect(store.name).not.toContain(secret);
       expect(store.name).toContain(':***@');
       const errors: StoreError[] = [
-        await rejected(PostgresStore.connect(REFUSED_URL), STORE_ERROR_CODES.cannotOpen),
-        await rejected(PostgresStore.connect('postgres://127.0.0.1:1/test?user=postgres&password=s3cret-pw'), STORE_ERROR_CODES.cannotOpen),
-        await rejected(PostgresStore.connect(withPassword.replace(/\/[^/?]*(\?|$)/, '/ym_no_such_database$1')), STORE_ERROR_CODES.cannotOpen),
-        await rejected(PostgresStore.connect(withPassword, { schema: 'Not A Schema' }), STORE_ERROR_CODES.cannotOpen),
-        await rejected(
+        await expectStoreError(PostgresStore.connect(REFUSED_URL), STORE_ERROR_CODES.cannotOpen),
+        await expectStoreError(PostgresStore.connect('postgres://127.0.0.1:1/test?user=postgres&password=s3cret-pw'), STORE_ERROR_CODES.cannotOpen),
+        await expectStoreError(PostgresStore.connect(withPassword.replace(/\/[^/?]*(\?|$)/, '/ym_no_such_database$1')), STORE_ERROR_CODES.cannotOpen),
+        await expectStoreError(PostgresStore.connect(withPassword, { schema: 'Not A Schema' }), STORE_ERROR_CODES.cannotOpen),
+        await expectStoreError(
           store.transaction(async (tx) => {
             await tx.orders.insert(orderRow(1));
             await tx.orders.insert(orderRow(1));
@@ -268,7 +247,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
         ),
       ];
       await store.close();
-      errors.push(await rejected(store.read((tx) => tx.orders.get(1)), STORE_ERROR_CODES.closed));
+      errors.push(await expectStoreError(store.read((tx) => tx.orders.get(1)), STORE_ERROR_CODES.closed));
       for (const error of errors) {
         expect(error.message).not.toContain(secret);
         expect(JSON.stringify(error.details)).not.toContain(secret);
@@ -281,7 +260,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
     it('a failed statement fails the transaction even when its function catches the error and goes on', async () => {
       const store = await connect(freshSchema());
       await store.transaction((tx) => tx.orders.insert(orderRow(1)));
-      const error = await rejected(
+      const error = await expectStoreError(
         store.transaction(async (tx) => {
           await tx.cursors.set('c', 'lost', T0);
           await tx.orders.insert(orderRow(1)).catch(() => {});
@@ -299,7 +278,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       await raw((client) =>
         client.query(`INSERT INTO ${schema}.campaigns (campaign_id, business_id, model) VALUES ($1, 1, 'FBS'), (9007199254740991, 1, 'FBS')`, ['9007199254740993']),
       );
-      const error = await rejected(
+      const error = await expectStoreError(
         store.read((tx) => tx.campaigns.all()),
         STORE_ERROR_CODES.failed,
       );
@@ -358,7 +337,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       );
       expect(terminated).toEqual([{ done: true }]);
       killed.open();
-      const error = await rejected(running, STORE_ERROR_CODES.failed);
+      const error = await expectStoreError(running, STORE_ERROR_CODES.failed);
       expect(error.message).toMatch(/^PostgreSQL refused an operation on .* \((driver|57P01|ECONNRESET): /);
       // The pool's one connection was broken: a transaction now runs on a new one.
       expect(await store.transaction(async (tx) => [await tx.cursors.get('before'), await tx.cursors.get('after')])).toEqual([undefined, undefined]);
@@ -374,7 +353,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       });
       await sleep(20);
       const closing = store.close();
-      const refused = await rejected(store.transaction(async () => 1), STORE_ERROR_CODES.closed);
+      const refused = await expectStoreError(store.transaction(async () => 1), STORE_ERROR_CODES.closed);
       expect(refused.message).toContain(store.name);
       let closed = false;
       void closing.then(() => (closed = true));

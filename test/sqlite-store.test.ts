@@ -14,6 +14,7 @@ import { StoreError, STORE_ERROR_CODES, type StoreErrorCode } from '../src/store
 import { APPLICATION_ID, LATEST_SCHEMA_VERSION, MIGRATIONS, openStore, SqliteStore, type Store } from '../src/store/index.js';
 import { isReplaceableDatabase } from '../src/store/open-store.js';
 import { migrate } from '../src/store/sqlite/migrations.js';
+import { expectStoreError, orderRow } from './helpers/store-contract.js';
 
 const T0 = Date.UTC(2025, 4, 12, 9, 0, 0);
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -71,28 +72,8 @@ function thrownStoreError(fn: () => unknown): StoreError {
   throw new Error('expected a StoreError');
 }
 
-async function rejectedStoreError(promise: Promise<unknown>, code: StoreErrorCode): Promise<StoreError> {
-  const error = await promise.then(
-    () => expect.fail(`expected ${code}`),
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(StoreError);
-  expect((error as StoreError).code).toBe(code);
-  return error as StoreError;
-}
 
-const ORDER = {
-  order_id: 1,
-  campaign_id: 10,
-  model: 'FBS',
-  status: 'PROCESSING',
-  substatus: 'STARTED',
-  change_state: 'idle',
-  observed_at: T0,
-  machine_version: 1,
-  snapshot: '{}',
-  updated_at: T0,
-} as const;
+const ORDER = orderRow(1, { observed_at: T0, snapshot: '{}', updated_at: T0 });
 
 describe('SqliteStore.open', () => {
   it('creates a WAL database with our application_id, a busy timeout and every migration applied once', async () => {
@@ -354,7 +335,7 @@ describe('transactions on the connection', () => {
     const store = open();
     await store.transaction((tx) => tx.orders.insert(ORDER));
     const before = dump(store.db);
-    const error = await rejectedStoreError(
+    const error = await expectStoreError(
       store.transaction(async (tx) => {
         await tx.cursors.set('sync:1', 'page-2', T0);
         await tx.orders.insert({ ...ORDER, snapshot: '{"secret":"s3cr3t-value"}' });
@@ -386,7 +367,7 @@ describe('transactions on the connection', () => {
     } finally {
       other.close();
     }
-    const error = await rejectedStoreError(
+    const error = await expectStoreError(
       store.read((tx) => tx.cursors.set('c', 'written in a read', T0)),
       STORE_ERROR_CODES.failed,
     );
@@ -403,7 +384,7 @@ describe('transactions on the connection', () => {
       return store.db.open;
     });
     const closing = store.close();
-    const refused = await rejectedStoreError(store.transaction(async () => 1), STORE_ERROR_CODES.closed);
+    const refused = await expectStoreError(store.transaction(async () => 1), STORE_ERROR_CODES.closed);
     expect(refused.message).toContain(store.name);
     expect(await running).toBe(true);
     await closing;
@@ -430,7 +411,7 @@ describe('openStore and isReplaceableDatabase', () => {
 
   it('a postgres:// or postgresql:// URL goes to PostgreSQL (a refused port: DB_CANNOT_OPEN), its password redacted', async () => {
     for (const url of ['postgres://app:hunter2@127.0.0.1:1/orders', 'postgresql://app:p@ss@127.0.0.1:1/orders?sslmode=require', 'POSTGRES://127.0.0.1:1/orders?user=app&password=hunter2']) {
-      const error = await rejectedStoreError(openStore(url, { now: T0 }), STORE_ERROR_CODES.cannotOpen);
+      const error = await expectStoreError(openStore(url, { now: T0 }), STORE_ERROR_CODES.cannotOpen);
       expect(error.message).toMatch(/^Cannot open database postgres(ql)?:\/\/.*ECONNREFUSED/i);
       for (const secret of ['hunter2', 'p@ss', 'ss@127']) {
         expect(error.message).not.toContain(secret);
@@ -438,7 +419,7 @@ describe('openStore and isReplaceableDatabase', () => {
       }
       expect(error.message).toContain('***');
     }
-    expect((await rejectedStoreError(openStore('postgres://app:hunter2@127.0.0.1:1/orders', { now: T0 }), STORE_ERROR_CODES.cannotOpen)).details).toEqual({
+    expect((await expectStoreError(openStore('postgres://app:hunter2@127.0.0.1:1/orders', { now: T0 }), STORE_ERROR_CODES.cannotOpen)).details).toEqual({
       url: 'postgres://app:***@127.0.0.1:1/orders',
       schema: 'ym_orders',
       networkCode: 'ECONNREFUSED',
@@ -500,7 +481,7 @@ describe('two processes on one file', () => {
     // Held until this test lets go (a line on its stdin), however slowly this process runs.
     const holder = spawnWorker('lock-holder.ts', [store.name, 'stdin'], (line) => line.startsWith('locked ') && locked());
     await Promise.race([isLocked, holder.done]);
-    const error = await rejectedStoreError(
+    const error = await expectStoreError(
       store.transaction(async (tx) => {
         await tx.cursors.set('c', 'never', T0);
       }),

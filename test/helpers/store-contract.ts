@@ -27,7 +27,8 @@ const T0 = Date.UTC(2025, 4, 12, 9, 0, 0);
 const ALL = 1_000;
 const SETTLED_STATES = ['accepted', 'rejected', 'superseded'] as const;
 
-function orderRow(orderId: number, extra: Partial<OrderWrite> = {}): OrderWrite {
+/** An order row for port tests (the adapters' own tests use it too). */
+export function orderRow(orderId: number, extra: Partial<OrderWrite> = {}): OrderWrite {
   return {
     order_id: orderId,
     campaign_id: 10,
@@ -181,7 +182,8 @@ async function writeEveryConcern(tx: StoreTx): Promise<void> {
   await tx.counters.add('engine-b', { accepted: 7 });
 }
 
-async function expectStoreError(promise: Promise<unknown>, code: StoreErrorCode): Promise<StoreError> {
+/** The StoreError `promise` rejects with, checked to carry `code` (the adapters' own tests use it too). */
+export async function expectStoreError(promise: Promise<unknown>, code: StoreErrorCode): Promise<StoreError> {
   const error = await promise.then(
     () => expect.fail(`expected the call to reject with ${code}`),
     (e: unknown) => e,
