@@ -79,6 +79,8 @@ function plantable(inner: Store): Store {
     get name() {
       return inner.name;
     },
+    wakeups: inner.wakeups,
+    onQueued: (listener) => inner.onQueued(listener),
     transaction: (fn) => {
       writes = [];
       return inner.transaction((tx) => fn(wrap(tx)));

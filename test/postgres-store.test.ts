@@ -5,14 +5,19 @@
 // server answers at YM_TEST_POSTGRES_URL.
 
 import { inspect } from 'node:util';
-import type pg from 'pg';
+import pg from 'pg';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { STORE_ERROR_CODES, type StoreError } from '../src/store/errors.js';
 import { MIGRATIONS, PostgresStore, type OrderWrite, type PostgresOptions, type Store } from '../src/store/index.js';
 import { redactUrl } from '../src/store/open-store.js';
+import { DATABASE_NOW_MS } from '../src/store/postgres/clock.js';
+import { wrapPgError } from '../src/store/postgres/errors.js';
 import { advisoryLockKey } from '../src/store/postgres/session.js';
+import { LISTEN_APPLICATION_NAME, queuedChannel } from '../src/store/postgres/wakeups.js';
+import { waitUntil } from './helpers/effects-fixtures.js';
 import { dropSchemas, emptySchema, freshSchemaPrefix, POSTGRES_TEST_URL, withRawClient } from './helpers/postgres.js';
 import { describeStoreContract, expectStoreError, orderRow as contractOrderRow } from './helpers/store-contract.js';
+import { startTcpProxy, type FrontendMessage, type TcpProxy } from './helpers/tcp-proxy.js';
 
 const URL = POSTGRES_TEST_URL;
 // Probed once for the whole run by test/helpers/postgres-setup.ts, which prints the skip line.
@@ -28,6 +33,7 @@ const freshSchema = (): string => `${PREFIX}_${++schemas}`;
 const REFUSED_URL = 'postgres://postgres:s3cret-pw@127.0.0.1:1/test';
 
 const stores: Store[] = [];
+const proxies: TcpProxy[] = [];
 
 async function connect(schema: string, options: Omit<PostgresOptions, 'schema'> = {}, url = URL): Promise<PostgresStore> {
   const store = await PostgresStore.connect(url, { schema, now: T0, ...options });
@@ -38,6 +44,47 @@ async function connect(schema: string, options: Omit<PostgresOptions, 'schema'> 
 
 function raw<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   return withRawClient(fn, URL);
+}
+
+/** The database's clock now, in epoch milliseconds: what lease expiries are on. */
+async function databaseNow(): Promise<number> {
+  return raw(async (client) => Number((await client.query<{ t: string }>(`SELECT ${DATABASE_NOW_MS} AS t`)).rows[0]!.t));
+}
+
+/** A loopback proxy in front of the test server, closed after the test. */
+async function proxy(): Promise<TcpProxy> {
+  const started = await startTcpProxy(URL);
+  proxies.push(started);
+  return started;
+}
+
+/** The backend whose transaction holds the advisory lock `kind`/`key` of `schema` (limiter.lockScope takes 'scope' ones). */
+async function backendHolding(schema: string, kind: string, key: string): Promise<number> {
+  const lock = BigInt.asUintN(64, advisoryLockKey(schema, kind, key));
+  const rows = await raw(
+    async (client) =>
+      (
+        await client.query<{ pid: number }>(
+          `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND classid = $1::bigint::oid AND objid = $2::bigint::oid`,
+          [String(lock >> 32n), String(lock & 0xffffffffn)],
+        )
+      ).rows,
+  );
+  expect(rows).toHaveLength(1);
+  return rows[0]!.pid;
+}
+
+/** The backends LISTENing on `schema`'s channel for a store (found by their application_name and last statement). */
+async function listeners(schema: string): Promise<number[]> {
+  return raw(
+    async (client) =>
+      (
+        await client.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query = $2 AND state = 'idle' ORDER BY pid`, [
+          LISTEN_APPLICATION_NAME,
+          `LISTEN ${queuedChannel(schema)}`,
+        ])
+      ).rows.map((r) => r.pid),
+  );
 }
 
 /** Every object in the schema and every row of its tables: equal dumps, an untouched schema. */
@@ -99,6 +146,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 (available ? describe : describe.skip)('PostgresStore', () => {
   afterEach(async () => {
     for (const s of stores.splice(0)) await s.close();
+    for (const p of proxies.splice(0)) await p.close();
   });
 
   afterAll(async () => {
@@ -114,7 +162,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       reopen: () => PostgresStore.connect(URL, options),
       cleanup: () => emptySchema(contractSchema, URL),
     };
-  });
+  }, { leaseClock: 'database', databaseNow });
 
   describe('schema: claimed, migrated once, refused when not ours', () => {
     it('claims a missing schema: our marker, then migrations 1..3 (the versions and names of SQLite’s), applied at `now`', async () => {
@@ -166,6 +214,29 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
         expect(error.details, what).toMatchObject({ schema, tables: expect.arrayContaining([named]) });
         expect(await dumpSchema(schema), what).toEqual(before);
       }
+    });
+
+    it('dropSchema drops a ym-orders schema whole, refuses another application’s (DB_NOT_OURS, nothing dropped), leaves a missing one', async () => {
+      const ours = freshSchema();
+      const store = await connect(ours);
+      await store.transaction((tx) => tx.cursors.set('c', 'v', T0));
+      await store.close();
+      await PostgresStore.dropSchema(URL, { schema: ours });
+      const present = (schema: string) => raw(async (client) => (await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])).rowCount === 1);
+      expect(await present(ours)).toBe(false);
+      // Connecting again claims it afresh, empty.
+      expect(await (await connect(ours)).read((tx) => tx.cursors.get('c'))).toBeUndefined();
+
+      const theirs = freshSchema();
+      await raw((client) => client.query(`CREATE SCHEMA ${theirs}; CREATE TABLE ${theirs}.customers (id int PRIMARY KEY); INSERT INTO ${theirs}.customers VALUES (1)`));
+      const before = await dumpSchema(theirs);
+      const error = await expectStoreError(PostgresStore.dropSchema(URL, { schema: theirs }), STORE_ERROR_CODES.notOurs);
+      expect(error.details).toMatchObject({ schema: theirs, tables: ['customers'] });
+      expect(await dumpSchema(theirs)).toEqual(before);
+
+      const missing = freshSchema();
+      await PostgresStore.dropSchema(URL, { schema: missing });
+      expect(await present(missing)).toBe(false);
     });
 
     it('a schema written by a newer ym-orders → DB_SCHEMA_TOO_NEW, nothing written', async () => {
@@ -240,8 +311,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
         await expectStoreError(PostgresStore.connect(withPassword, { schema: 'Not A Schema' }), STORE_ERROR_CODES.cannotOpen),
         await expectStoreError(
           store.transaction(async (tx) => {
-            await tx.orders.insert(orderRow(1));
-            await tx.orders.insert(orderRow(1));
+            await tx.limiter.addLease('lease-1', 'scope', 'res', 1, T0, 30_000);
+            await tx.limiter.addLease('lease-1', 'scope', 'res', 1, T0, 30_000); // a duplicate: DB_FAILED
           }),
           STORE_ERROR_CODES.failed,
         ),
@@ -259,11 +330,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
     it('a failed statement fails the transaction even when its function catches the error and goes on', async () => {
       const store = await connect(freshSchema());
-      await store.transaction((tx) => tx.orders.insert(orderRow(1)));
+      await store.transaction((tx) => tx.limiter.addLease('lease-1', 'scope', 'res', 1, T0, 30_000));
       const error = await expectStoreError(
         store.transaction(async (tx) => {
           await tx.cursors.set('c', 'lost', T0);
-          await tx.orders.insert(orderRow(1)).catch(() => {});
+          await tx.limiter.addLease('lease-1', 'scope', 'res', 1, T0, 30_000).catch(() => {});
           return 'went on';
         }),
         STORE_ERROR_CODES.failed,
@@ -294,9 +365,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
         Array.from({ length: 20 }, (_, i) =>
           store.transaction(async (tx) => {
             await tx.orders.insert(orderRow(100 + i));
+            await tx.limiter.addLease(`lease-${i}`, 'scope', 'res', 1, T0, 30_000);
             await tx.counters.add('engine', { n: 1 });
             if (i % 2 === 0) throw boom;
-            await tx.orders.insert(orderRow(100 + i)); // a duplicate: DB_FAILED
+            await tx.limiter.addLease(`lease-${i}`, 'scope', 'res', 1, T0, 30_000); // a duplicate: DB_FAILED
           }),
         ),
       );
@@ -311,7 +383,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       expect(await store.read((tx) => tx.campaigns.orderCount(10))).toBe(1);
     });
 
-    it('a connection that breaks mid-transaction: DB_FAILED, nothing lands, the broken connection is dropped, the store goes on', async () => {
+    it('a connection that breaks mid-transaction: DB_UNAVAILABLE, nothing lands, the broken connection is dropped, the store goes on', async () => {
       const schema = freshSchema();
       const store = await connect(schema, { poolSize: 1 });
       const held = latch();
@@ -324,21 +396,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
         await tx.cursors.set('after', 'written', T0);
       });
       await held.promise;
-      const key = BigInt.asUintN(64, advisoryLockKey(schema, 'scope', 'victim'));
-      const terminated = await raw(
-        async (client) =>
-          (
-            await client.query(
-              `SELECT pg_terminate_backend(pid) AS done FROM pg_locks
-                WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND classid = $1::bigint::oid AND objid = $2::bigint::oid`,
-              [String(key >> 32n), String(key & 0xffffffffn)],
-            )
-          ).rows,
-      );
-      expect(terminated).toEqual([{ done: true }]);
+      const victim = await backendHolding(schema, 'scope', 'victim');
+      expect(await raw(async (client) => (await client.query('SELECT pg_terminate_backend($1) AS done', [victim])).rows)).toEqual([{ done: true }]);
       killed.open();
-      const error = await expectStoreError(running, STORE_ERROR_CODES.failed);
-      expect(error.message).toMatch(/^PostgreSQL refused an operation on .* \((driver|57P01|ECONNRESET): /);
+      const error = await expectStoreError(running, STORE_ERROR_CODES.unavailable);
+      expect(error.message).toMatch(/^postgres:\/\/.* is unavailable \((driver|57P01|ECONNRESET): .*\); nothing was written\. Retry once the database is back\.$/);
       // The pool's one connection was broken: a transaction now runs on a new one.
       expect(await store.transaction(async (tx) => [await tx.cursors.get('before'), await tx.cursors.get('after')])).toEqual([undefined, undefined]);
     });
@@ -521,6 +583,291 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       const updated = await Promise.all(Array.from({ length: 200 }, (_, i) => bump(i % 2 === 0 ? a : b)));
       expect(updated.every((u) => u)).toBe(true);
       expect(await a.read((tx) => tx.operations.get('op-1'))).toMatchObject({ snapshot: '200', row_version: 201 });
+    });
+  });
+
+  describe('orders.insert across two pools: an order is tracked once', () => {
+    /** How many backends of the stores wait on `pid`'s transaction right now. */
+    const waitingOn = (pid: number) =>
+      raw(
+        async (client) =>
+          (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'ym-orders' AND $1 = ANY(pg_blocking_pids(pid))`, [pid])).rows[0]!.n,
+      );
+
+    it('an insert racing another pool’s open insert of the order waits for it: false once that one commits (its own other writes commit), true if it rolled back', async () => {
+      const schema = freshSchema();
+      const a = await connect(schema);
+      const b = await connect(schema);
+      for (const outcome of ['commits', 'rolls back'] as const) {
+        const orderId = outcome === 'commits' ? 7 : 8;
+        const inserted = latch();
+        const endA = latch();
+        const boom = new Error('A rolls back');
+        const byA = a.transaction(async (tx) => {
+          await tx.limiter.lockScope(`holder-${orderId}`); // marks A's backend in pg_locks
+          const first = await tx.orders.insert(orderRow(orderId, { status: 'PROCESSING' }));
+          inserted.open();
+          await endA.promise;
+          if (outcome === 'rolls back') throw boom;
+          return first;
+        });
+        await inserted.promise;
+        const holder = await backendHolding(schema, 'scope', `holder-${orderId}`);
+        const byB = b.transaction(async (tx) => {
+          await tx.cursors.set(`b-before-${orderId}`, 'written', T0);
+          const second = await tx.orders.insert(orderRow(orderId, { status: 'DELIVERED' }));
+          await tx.cursors.set(`b-after-${orderId}`, 'written', T0);
+          return second;
+        });
+        await waitUntil(async () => (await waitingOn(holder)) === 1, `B’s insert waits for A’s transaction (${outcome})`);
+        endA.open();
+        if (outcome === 'commits') {
+          expect(await byA).toBe(true);
+          expect(await byB).toBe(false);
+          expect(await b.read((tx) => tx.orders.get(orderId))).toMatchObject({ status: 'PROCESSING', row_version: 1 });
+        } else {
+          await expect(byA).rejects.toBe(boom);
+          expect(await byB).toBe(true);
+          expect(await b.read((tx) => tx.orders.get(orderId))).toMatchObject({ status: 'DELIVERED', row_version: 1 });
+        }
+        expect(await b.read(async (tx) => [await tx.cursors.get(`b-before-${orderId}`), await tx.cursors.get(`b-after-${orderId}`)])).toEqual(['written', 'written']);
+      }
+    });
+  });
+
+  describe('leases on the database’s clock, across hosts', () => {
+    it('a host whose clock runs an hour ahead cannot take a row another host leased a moment ago, see it as an orphan, nor drop its limiter lease', async () => {
+      const schema = freshSchema();
+      const a = await connect(schema);
+      const ahead = await connect(schema);
+      const aheadNow = T0 + 3_600_000;
+      await a.transaction(async (tx) => {
+        await tx.outbox.enqueue(enqueueRow(1));
+        await tx.outbox.enqueue(enqueueRow(2));
+      });
+      const before = await databaseNow();
+      const leased = await a.transaction(async (tx) => {
+        const rows = await tx.outbox.lease('queued', 'A', T0, 30_000, 1);
+        expect(await tx.outbox.claimForSend((await tx.outbox.get(2, 1))!.id, 'A', T0, 30_000)).toBe(true);
+        await tx.outbox.setState(2, 1, 'sending', T0, { sent: true });
+        await tx.limiter.addLease('permit-1', 'campaign:10', 'res', 1, T0, 30_000);
+        return rows;
+      });
+      const after = await databaseNow();
+      expect(leased.map((r) => r.order_id)).toEqual([1]);
+      // The lease runs 30 s from the database's now, whatever either host's clock says.
+      expect(leased[0]!.lease_expires_at).toBeGreaterThanOrEqual(before + 30_000);
+      expect(leased[0]!.lease_expires_at).toBeLessThanOrEqual(after + 30_000);
+
+      expect(await ahead.transaction((tx) => tx.outbox.lease('queued', 'B', aheadNow, 30_000, 10))).toEqual([]);
+      expect(await ahead.read((tx) => tx.outbox.dueCampaigns('queued', aheadNow))).toEqual([]);
+      expect(await ahead.read((tx) => tx.outbox.orphans(aheadNow, 100))).toEqual([]);
+      await ahead.transaction((tx) => tx.limiter.dropExpiredLeases(aheadNow));
+      expect(await ahead.read((tx) => tx.limiter.inFlight('campaign:10'))).toBe(1);
+      expect(await a.read(async (tx) => [(await tx.outbox.get(1, 1))?.lease_owner, (await tx.outbox.get(2, 1))?.lease_owner])).toEqual(['A', 'A']);
+    });
+  });
+
+  describe('wake-ups: LISTEN/NOTIFY', () => {
+    /** A raw connection LISTENing on the schema's channel: every notification, in commit order, with its payload. */
+    async function rawListener(schema: string): Promise<{ payloads: string[]; end: () => Promise<void> }> {
+      const client = new pg.Client({ connectionString: URL });
+      await client.connect();
+      const payloads: string[] = [];
+      client.on('notification', (message) => payloads.push(message.payload ?? ''));
+      await client.query(`LISTEN ${queuedChannel(schema)}`);
+      return {
+        payloads,
+        // A marker of its own, after everything before it: once it is heard, so is every earlier commit's.
+        end: async () => {
+          await client.query(`NOTIFY ${queuedChannel(schema)}, 'end'`);
+          await waitUntil(() => payloads.includes('end'), 'the raw listener hears its own marker');
+          await client.end();
+        },
+      };
+    }
+
+    it('NOTIFY goes with COMMIT, in one simple query, once per transaction that queued rows; none for a rollback, a failed statement, a failed COMMIT or a transaction without an enqueue', async () => {
+      const schema = freshSchema();
+      const channel = queuedChannel(schema);
+      const path = await proxy();
+      const store = await connect(schema, { poolSize: 1 }, path.url);
+      expect(store.wakeups).toBe('database');
+      const queries: string[] = [];
+      void path.cutAt((message: FrontendMessage) => {
+        if (message.type === 'Q') queries.push(message.sql ?? '');
+        return false; // a tap: nothing is cut
+      });
+      // A check the server runs at COMMIT: a cursor set to 'refused at commit' fails the COMMIT itself.
+      await raw((client) =>
+        client.query(`CREATE SCHEMA ${schema}_fx;
+          CREATE FUNCTION ${schema}_fx.refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN IF NEW.value = 'refused at commit' THEN RAISE EXCEPTION 'refused at commit'; END IF; RETURN NULL; END $$;
+          CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT OR UPDATE ON ${schema}.cursors
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ${schema}_fx.refuse();`),
+      );
+      const heard = await rawListener(schema);
+
+      await store.transaction(async (tx) => {
+        for (const orderId of [1, 2, 3]) await tx.outbox.enqueue(enqueueRow(orderId));
+      });
+      const boom = new Error('boom');
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.outbox.enqueue(enqueueRow(4));
+          throw boom;
+        }),
+      ).rejects.toBe(boom);
+      await expectStoreError(
+        store.transaction(async (tx) => {
+          await tx.outbox.enqueue(enqueueRow(5));
+          await tx.outbox.enqueue({ ...enqueueRow(6), idempotency_key: enqueueRow(5).idempotency_key });
+        }),
+        STORE_ERROR_CODES.failed,
+      );
+      const atCommit = await expectStoreError(
+        store.transaction(async (tx) => {
+          await tx.outbox.enqueue(enqueueRow(7));
+          await tx.cursors.set('c', 'refused at commit', T0);
+        }),
+        STORE_ERROR_CODES.failed,
+      );
+      await store.transaction((tx) => tx.cursors.set('c', 'nothing queued', T0));
+      const sent = [...queries];
+      await heard.end();
+
+      expect(heard.payloads).toEqual(['', 'end']); // the first transaction's, and the marker
+      // A COMMIT the server refused reports as any refused statement: its reason, nothing written.
+      expect(atCommit.message).toMatch(/\(P0001: refused at commit\); nothing was written\.$/);
+      expect(atCommit.details).toMatchObject({ sqlState: 'P0001' });
+      expect(await store.read(async (tx) => [(await tx.outbox.counts()).queued, await tx.cursors.get('c')])).toEqual([3, 'nothing queued']);
+      // NOTIFY travelled with COMMIT as one simple query, never on its own.
+      expect(sent.filter((q) => q.includes('NOTIFY'))).toEqual([`NOTIFY ${channel}; COMMIT`, `NOTIFY ${channel}; COMMIT`]);
+      expect(sent.filter((q) => q === 'COMMIT')).toHaveLength(1); // the last transaction's
+    });
+
+    it('a listener of one store hears another pool’s commits; only a store with a listener holds a listening connection; killed, it comes back; close() ends it', async () => {
+      const schema = freshSchema();
+      const a = await connect(schema);
+      const b = await connect(schema);
+      let heard = 0;
+      a.onQueued(() => heard++);
+      await waitUntil(async () => (await listeners(schema)).length === 1, 'a listens');
+      const [first] = await listeners(schema);
+      await b.transaction((tx) => tx.outbox.enqueue(enqueueRow(1)));
+      await waitUntil(() => heard >= 1, 'a hears b’s commit');
+
+      expect(await raw(async (client) => (await client.query('SELECT pg_terminate_backend($1) AS done', [first])).rows)).toEqual([{ done: true }]);
+      await waitUntil(async () => {
+        const now = await listeners(schema);
+        return now.length === 1 && now[0] !== first;
+      }, 'a listens again, on a new connection');
+      // Rows may have been queued while nobody listened: the reconnect wakes the listeners once.
+      await waitUntil(() => heard >= 2, 'the wake-up after reconnecting');
+      await b.transaction((tx) => tx.outbox.enqueue(enqueueRow(2)));
+      await waitUntil(() => heard >= 3, 'a hears b’s next commit');
+
+      await a.close();
+      await waitUntil(
+        async () => (await raw(async (client) => (await client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND query = $2`, [LISTEN_APPLICATION_NAME, `LISTEN ${queuedChannel(schema)}`])).rows[0]!.n)) === 0,
+        'a’s listening connection ends',
+      );
+    });
+
+    it('while the server cannot be reached the listening connection tries again and again, no error escaping; back, it hears commits', async () => {
+      const schema = freshSchema();
+      const path = await proxy();
+      const a = await connect(schema, {}, path.url);
+      const b = await connect(schema);
+      let heard = 0;
+      a.onQueued(() => heard++);
+      await waitUntil(async () => (await listeners(schema)).length === 1, 'a listens');
+      path.setMode('refuse');
+      const accepted = path.accepted();
+      path.cutAll();
+      await waitUntil(() => path.accepted() >= accepted + 3, 'the listening connection is tried again, three times');
+      path.setMode('forward');
+      await waitUntil(async () => (await listeners(schema)).length === 1 && heard >= 1, 'a listens again and wakes its listeners once');
+      const before = heard;
+      await b.transaction((tx) => tx.outbox.enqueue(enqueueRow(1)));
+      await waitUntil(() => heard > before, 'a hears b’s commit');
+    });
+  });
+
+  describe('DB_UNAVAILABLE: the server cannot be reached, or the connection broke', () => {
+    it('a connection cut at COMMIT: DB_UNAVAILABLE saying the outcome is unknown; the server never saw it, and the next transaction runs on a new connection', async () => {
+      const schema = freshSchema();
+      const path = await proxy();
+      const store = await connect(schema, { poolSize: 1 }, path.url);
+      const cut = path.cutAt((message) => message.type === 'Q' && (message.sql ?? '').includes('COMMIT'));
+      const error = await expectStoreError(
+        store.transaction(async (tx) => {
+          await tx.cursors.set('c', 'lost', T0);
+          await tx.outbox.enqueue(enqueueRow(1));
+        }),
+        STORE_ERROR_CODES.unavailable,
+      );
+      expect((await cut).sql).toBe(`NOTIFY ${queuedChannel(schema)}; COMMIT`);
+      expect(error.message).toMatch(/ became unavailable \(.*\); the connection broke while committing, so whether the transaction committed is unknown\. Read back/);
+      expect(error.details).toMatchObject({ schema, commitOutcome: 'unknown' });
+      const accepted = path.accepted();
+      expect(await store.transaction(async (tx) => [await tx.cursors.get('c'), (await tx.outbox.counts()).queued])).toEqual([undefined, 0]);
+      expect(path.accepted()).toBe(accepted + 1);
+    });
+
+    it('a server that goes away: DB_UNAVAILABLE for transactions and reads, nothing written; back, the store goes on by itself; connecting meanwhile stays DB_CANNOT_OPEN', async () => {
+      const schema = freshSchema();
+      const path = await proxy();
+      const store = await connect(schema, { poolSize: 2 }, path.url);
+      await store.transaction((tx) => tx.cursors.set('c', 'before', T0));
+      path.setMode('refuse');
+      path.cutAll();
+      const refused = await expectStoreError(
+        store.transaction((tx) => tx.cursors.set('c', 'while away', T0)),
+        STORE_ERROR_CODES.unavailable,
+      );
+      expect(refused.message).toMatch(/^postgres:\/\/.* is unavailable \(.*\); nothing was written\. Retry once the database is back\.$/);
+      expect(refused.details).not.toHaveProperty('commitOutcome');
+      await expectStoreError(
+        store.read((tx) => tx.cursors.get('c')),
+        STORE_ERROR_CODES.unavailable,
+      );
+      await expectStoreError(PostgresStore.connect(path.url, { schema }), STORE_ERROR_CODES.cannotOpen);
+      path.setMode('forward');
+      await store.transaction((tx) => tx.cursors.set('c', 'after', T0));
+      expect(await raw(async (client) => (await client.query(`SELECT value FROM ${schema}.cursors WHERE name = 'c'`)).rows)).toEqual([{ value: 'after' }]);
+    });
+
+    it('which driver errors are DB_UNAVAILABLE, DB_BUSY or DB_FAILED', () => {
+      const context = { url: 'postgres://app:***@db:5432/orders', schema: 'ym_orders', secrets: [] };
+      const network = (code: string) => Object.assign(new Error(`connect ${code} 10.0.0.1:5432`), { code });
+      const server = (code: string) => Object.assign(new pg.DatabaseError(`server says ${code}`, 0, 'error'), { code });
+      const unavailable = [
+        ...['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH'].map(network),
+        new AggregateError([network('ECONNREFUSED'), network('ECONNREFUSED')]),
+        new Error('Connection terminated unexpectedly'),
+        new Error('Connection terminated'),
+        new Error('Connection terminated due to connection timeout'),
+        new Error('Client has encountered a connection error and is not queryable'),
+        ...['08000', '08003', '08006', '57P01', '57P02', '57P03'].map(server),
+      ];
+      for (const error of unavailable) {
+        const wrapped = wrapPgError(error, context);
+        expect(wrapped.code, String(error)).toBe(STORE_ERROR_CODES.unavailable);
+        expect(wrapped.message, String(error)).toMatch(/nothing was written/);
+        const atCommit = wrapPgError(error, context, true);
+        expect(atCommit.code, String(error)).toBe(STORE_ERROR_CODES.unavailable);
+        expect(atCommit.message, String(error)).toMatch(/whether the transaction committed is unknown/);
+        expect(atCommit.details, String(error)).toMatchObject({ commitOutcome: 'unknown' });
+      }
+      for (const error of [server('40001'), server('40P01'), server('55P03'), new Error('timeout exceeded when trying to connect')]) {
+        expect(wrapPgError(error, context).code, String(error)).toBe(STORE_ERROR_CODES.busy);
+      }
+      for (const error of [server('23505'), server('42P01'), server('57014'), network('ENOTFOUND'), new Error('something else')]) {
+        expect(wrapPgError(error, context).code, String(error)).toBe(STORE_ERROR_CODES.failed);
+      }
+      // A statement the server refused at COMMIT (a deferred check) wrote nothing.
+      expect(wrapPgError(server('23505'), context, true).message).toMatch(/nothing was written/);
     });
   });
 });

@@ -333,17 +333,17 @@ describe('transactions on the connection', () => {
 
   it('a driver error surfaces as DB_FAILED: it names the file and SQLite’s reason, never the values, and keeps the cause', async () => {
     const store = open();
-    await store.transaction((tx) => tx.orders.insert(ORDER));
+    await store.transaction((tx) => tx.limiter.addLease('lease-1', 'scope', 'res', 1, T0, 30_000));
     const before = dump(store.db);
     const error = await expectStoreError(
       store.transaction(async (tx) => {
         await tx.cursors.set('sync:1', 'page-2', T0);
-        await tx.orders.insert({ ...ORDER, snapshot: '{"secret":"s3cr3t-value"}' });
+        await tx.limiter.addLease('lease-1', 'scope-s3cr3t-value', 'res', 1, T0, 30_000);
       }),
       STORE_ERROR_CODES.failed,
     );
     expect(error.message).toContain(store.name);
-    expect(error.message).toMatch(/SQLITE_CONSTRAINT_PRIMARYKEY.*orders\.order_id.*nothing was written/);
+    expect(error.message).toMatch(/SQLITE_CONSTRAINT_PRIMARYKEY.*limiter_leases\.lease_id.*nothing was written/);
     expect(error.message).not.toContain('s3cr3t');
     expect(JSON.stringify(error.details)).not.toContain('s3cr3t');
     expect(error.details).toEqual({ path: store.name, sqliteCode: 'SQLITE_CONSTRAINT_PRIMARYKEY' });
@@ -545,5 +545,70 @@ describe('integrityCheck', () => {
     const again = open('check.db');
     const findings = await again.integrityCheck();
     expect(findings.join('\n')).toMatch(/out of range|corrupt|wrong # of entries|missing from index/i);
+  });
+});
+
+describe('wake-ups', () => {
+  /** Listeners run in a setImmediate the store schedules at commit: one scheduled after the transaction settled runs after them. */
+  const afterWakeups = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+  const queuedRow = (orderId: number) => ({
+    idempotency_key: `key-${orderId}`,
+    order_id: orderId,
+    campaign_id: 10,
+    request_no: 1,
+    status: 'PROCESSING',
+    substatus: 'READY_TO_SHIP',
+    real_delivery_date: null,
+    next_attempt_at: T0,
+    journal_seq: 1,
+    now: T0,
+  });
+
+  it('once per committed transaction that queued rows, after its commit, for every store of this process on the file; none for a rollback, a failure or a transaction without an enqueue', async () => {
+    const a = open('wake.db');
+    const b = SqliteStore.open(path.join(dir, '.', 'wake.db'), { now: T0 });
+    stores.push(b);
+    const elsewhere = open('other.db');
+    expect(a.wakeups).toBe('process');
+    const heard = { a: 0, b: 0, elsewhere: 0 };
+    a.onQueued(() => heard.a++);
+    b.onQueued(() => heard.b++);
+    elsewhere.onQueued(() => heard.elsewhere++);
+
+    await a.transaction(async (tx) => {
+      for (const orderId of [1, 2, 3]) await tx.outbox.enqueue(queuedRow(orderId));
+    });
+    expect(heard).toEqual({ a: 0, b: 0, elsewhere: 0 }); // not before the caller has its answer
+    await afterWakeups();
+    expect(heard).toEqual({ a: 1, b: 1, elsewhere: 0 });
+
+    const boom = new Error('boom');
+    await expect(
+      b.transaction(async (tx) => {
+        await tx.outbox.enqueue(queuedRow(4));
+        throw boom;
+      }),
+    ).rejects.toBe(boom);
+    await expectStoreError(
+      a.transaction(async (tx) => {
+        await tx.outbox.enqueue(queuedRow(5));
+        await tx.outbox.enqueue({ ...queuedRow(6), idempotency_key: 'key-5' }); // one key, two requests
+      }),
+      STORE_ERROR_CODES.failed,
+    );
+    await a.transaction((tx) => tx.cursors.set('c', 'nothing queued', T0));
+    expect(await a.read((tx) => tx.outbox.counts())).toMatchObject({ queued: 3 });
+    await afterWakeups();
+    expect(heard).toEqual({ a: 1, b: 1, elsewhere: 0 });
+
+    await b.transaction((tx) => tx.outbox.enqueue(queuedRow(7)));
+    await afterWakeups();
+    expect(heard).toEqual({ a: 2, b: 2, elsewhere: 0 });
+    // A closed store's listeners stop; the other store's go on.
+    await a.close();
+    await b.transaction((tx) => tx.outbox.enqueue(queuedRow(8)));
+    await afterWakeups();
+    expect(heard).toEqual({ a: 2, b: 3, elsewhere: 0 });
   });
 });

@@ -17,9 +17,13 @@ describeStoreContract('SQLite file', async () => {
     reopen: async () => SqliteStore.open(file, options),
     cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }),
   };
-});
+}, { leaseClock: 'caller' });
 
-describeStoreContract('SQLite :memory:', async () => ({
-  store: SqliteStore.open(':memory:', { now: 0 }),
-  cleanup: async () => {},
-}));
+describeStoreContract(
+  'SQLite :memory:',
+  async () => ({
+    store: SqliteStore.open(':memory:', { now: 0 }),
+    cleanup: async () => {},
+  }),
+  { leaseClock: 'caller' },
+);

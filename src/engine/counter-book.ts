@@ -43,6 +43,11 @@ export class CounterBook {
     return Object.keys(this.#pending).length > 0;
   }
 
+  /** The totals stored for this engine, without what was counted since the last save. */
+  saved(tx: StoreTx): Promise<Record<string, number>> {
+    return tx.counters.forOwner(this.#owner);
+  }
+
   /** Writes what was counted since the last save, in the caller's transaction, and reads the totals back. */
   async save(tx: StoreTx): Promise<Record<string, number>> {
     const pending = this.#pending;

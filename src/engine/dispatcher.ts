@@ -9,12 +9,12 @@ import type { OrderEvent } from '../../machines/order-machine.js';
 import type { OutboxRow } from '../store/outbox.js';
 import type { Store } from '../store/port.js';
 import type { CampaignConfig } from './commands.js';
-import type { CounterBook } from './counter-book.js';
+import type { CounterBook, CounterName } from './counter-book.js';
 import type { MarketPermit, MeteredMarket } from './metered-market.js';
 import type { OrderBook } from './order-book.js';
 import { backoffDelay, type LimitsPolicy, type RetryPolicy } from './policies.js';
 import { windowEnd, type Scope } from './rate-limiter.js';
-import { chunk, runConcurrently } from './concurrency.js';
+import { chunk, inLockOrder, runConcurrently } from './concurrency.js';
 
 /** A campaign whose key the Market refused (401/403): nothing more is sent for it until the halt is cleared. */
 export interface CampaignHalt {
@@ -62,15 +62,14 @@ export class Dispatcher {
     if (events.length === 0) return;
     const now = this.#d.clock();
     await this.#d.store.transaction(async (tx) => {
-      for (const { orderId, event } of events) await this.#d.orders.apply(tx, orderId, event, now);
+      for (const { orderId, event } of inLockOrder(events, (e) => e.orderId)) await this.#d.orders.apply(tx, orderId, event, now);
     });
   }
 
   /** A send whose process died mid-call: its lease expired while still `sending`. */
   async recoverOrphanedSends(): Promise<number> {
     const now = this.#d.clock();
-    const sending = await this.#d.store.read((tx) => tx.outbox.inState('sending', now, 10_000));
-    const orphans = sending.filter((r) => r.lease_expires_at === null || r.lease_expires_at < now);
+    const orphans = await this.#d.store.read((tx) => tx.outbox.orphans(now, 10_000));
     await this.#apply(orphans.map((r) => ({ orderId: r.order_id, event: { type: 'DISPATCH.UNKNOWN', at: now, reason: 'The process sending this change stopped before the answer was recorded.' } })));
     this.#d.counters.add('uncertain', orphans.length);
     return orphans.length;
@@ -180,7 +179,7 @@ export class Dispatcher {
     const got = await this.#d.market.permit(operation, { kind: 'campaign', id: campaignId }, rows.length, {
       prepare: async (tx, now) => {
         sending = [];
-        for (const r of rows) {
+        for (const r of inLockOrder(rows, (row) => row.order_id)) {
           if (!(await tx.outbox.claimForSend(r.id, this.#d.owner, now, this.#d.leaseMs))) continue;
           const { state } = await this.#d.orders.apply(tx, r.order_id, { type: 'DISPATCH.SENT', at: now }, now);
           if (state.change === 'sending' && state.pending?.requestNo === r.request_no) sending.push(r);
@@ -235,23 +234,26 @@ export class Dispatcher {
   async #applyResults(results: readonly UpdateOrderStatusResult[], missingIds: readonly number[]): Promise<void> {
     const at = this.#d.clock();
     const events: { orderId: number; event: OrderEvent }[] = [];
+    const counted: CounterName[] = [];
     for (const r of results) {
       if (r.updateStatus === 'OK' && r.operation) {
         events.push({ orderId: r.id, event: { type: 'DISPATCH.OPERATION_STARTED', at, operationId: r.operation.id, operationType: r.operation.type } });
-        this.#d.counters.add('operationsStarted');
+        counted.push('operationsStarted');
       } else if (r.updateStatus === 'OK') {
         events.push({ orderId: r.id, event: { type: 'DISPATCH.ACCEPTED', at, ...(r.status ? { status: r.status, substatus: r.substatus ?? null } : {}) } });
-        this.#d.counters.add('accepted');
+        counted.push('accepted');
       } else {
         events.push({ orderId: r.id, event: { type: 'DISPATCH.REJECTED', at, reason: describeResult(r) } });
-        this.#d.counters.add('rejected');
+        counted.push('rejected');
       }
     }
     for (const id of missingIds) {
       events.push({ orderId: id, event: { type: 'DISPATCH.UNKNOWN', at, reason: 'The Market answered without this order.' } });
-      this.#d.counters.add('uncertain');
+      counted.push('uncertain');
     }
     await this.#apply(events);
+    // Counted once recorded: answers the store failed to record are counted when read back.
+    for (const name of counted) this.#d.counters.add(name);
   }
 
   async #handleSendFailure(campaignId: number, rows: OutboxRow[], error: unknown): Promise<void> {

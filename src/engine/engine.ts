@@ -11,7 +11,7 @@ import type { JournalRow, TransitionCount } from '../store/journal.js';
 import type { OutboxRow, OutboxState } from '../store/outbox.js';
 import { openStore } from '../store/open-store.js';
 import type { Store, StoreTx } from '../store/port.js';
-import type { SqliteOptions } from '../store/index.js';
+import type { PostgresOptions, SqliteOptions } from '../store/index.js';
 import {
   campaignSchema,
   commandListSchema,
@@ -40,6 +40,7 @@ import { syncOptionsSchema, type SyncOptions, type SyncResult } from './order-sy
 import { resolveDispatchSettings, type LimitsOverrides, type LimitsPolicy, type RetryPolicy } from './policies.js';
 import { RateLimiter } from './rate-limiter.js';
 import { OrderInspection, type InspectOptions, type Inspector } from './inspection.js';
+import { inLockOrder } from './concurrency.js';
 
 export type { FlushOptions, FlushReport, RunOptions } from './runner.js';
 
@@ -64,8 +65,11 @@ export interface EngineOptions {
   readonly owner?: string;
   /** SQLite settings, for a `db` given as a path. */
   readonly sqlite?: Omit<SqliteOptions, 'now'>;
-  /** PostgreSQL settings, for a `db` given as a postgres:// URL: the schema (default `ym_orders`) and the pool's size. */
-  readonly postgres?: { readonly schema?: string; readonly poolSize?: number };
+  /**
+   * PostgreSQL settings, for a `db` given as a postgres:// URL: the schema (default `ym_orders`),
+   * the pool's size (10), and how long to wait for a connection and for a lock (10 s each).
+   */
+  readonly postgres?: Pick<PostgresOptions, 'schema' | 'poolSize' | 'connectTimeoutMs' | 'lockTimeoutMs'>;
   /** The Market Partner API. Without it the engine records and queues but cannot flush or sync. */
   readonly api?: {
     readonly baseUrl: string;
@@ -253,7 +257,7 @@ export class Engine {
     return this.#write(async (tx) => {
       let created = 0;
       let updated = 0;
-      for (const o of parsed) {
+      for (const o of inLockOrder(parsed, (p) => p.orderId)) {
         const result = await this.orders.track(tx, { ...o, observedAt: o.observedAt ?? now }, 'import', now);
         if (result === 'created') created++;
         else if (result.changed) updated++;
@@ -295,20 +299,24 @@ export class Engine {
     this.#open();
     const now = this.clock();
     const list = this.#parse(commandListSchema, 'change requests', commands) as RequestChangeCommand[];
+    const orderIdOf = (i: number): number => (typeof list[i]?.orderId === 'number' ? list[i].orderId : 0);
     return this.#write(async (tx) => {
-      const queued: OrderState[] = [];
-      const refused: { orderId: number | undefined; error: EngineError }[] = [];
-      for (const command of list) {
+      // Judged in lock order, reported in the caller's order.
+      const outcomes: ({ queued: OrderState } | { refused: { orderId: number | undefined; error: EngineError } })[] = [];
+      for (const i of inLockOrder(list.map((_, i) => i), orderIdOf)) {
+        const command = list[i];
         try {
           const { orderId, expectedRowVersion, ...target } = this.#parse(requestChangeSchema, 'change request', command);
-          queued.push((await this.orders.request(tx, orderId, target, now, { expectedRowVersion })).state);
+          outcomes[i] = { queued: (await this.orders.request(tx, orderId, target, now, { expectedRowVersion })).state };
         } catch (error) {
           if (options.atomic || !isEngineError(error)) throw error;
-          const orderId = typeof command?.orderId === 'number' ? command.orderId : undefined;
-          refused.push({ orderId, error });
+          outcomes[i] = { refused: { orderId: typeof command?.orderId === 'number' ? command.orderId : undefined, error } };
         }
       }
-      return { queued, refused };
+      return {
+        queued: outcomes.flatMap((o) => ('queued' in o ? [o.queued] : [])),
+        refused: outcomes.flatMap((o) => ('refused' in o ? [o.refused] : [])),
+      };
     });
   }
 

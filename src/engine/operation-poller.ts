@@ -6,7 +6,7 @@ import { isMarketError } from '../market/errors.js';
 import type { OrderEvent } from '../../machines/order-machine.js';
 import type { OperationRow } from '../store/operations.js';
 import type { Store, StoreTx } from '../store/port.js';
-import { chunk, runConcurrently } from './concurrency.js';
+import { chunk, inLockOrder, runConcurrently } from './concurrency.js';
 import type { MeteredMarket } from './metered-market.js';
 import type { OperationBook, OperationOutcome } from './operation-book.js';
 import type { OrderBook } from './order-book.js';
@@ -99,7 +99,7 @@ export class OperationPoller {
   async #record(batch: readonly OperationRow[], statusOf: (operationId: string) => string): Promise<void> {
     const now = this.#d.clock();
     await this.#d.store.transaction(async (tx: StoreTx) => {
-      for (const op of batch) {
+      for (const op of inLockOrder(batch, (o) => o.order_id ?? 0)) {
         const outcome = await this.#d.operations.apply(tx, op.operation_id, { type: 'POLL.RESULT', status: statusOf(op.operation_id), at: now }, now);
         if (outcome?.orderId != null) await this.#d.orders.apply(tx, outcome.orderId, orderEvent(outcome, now), now);
       }

@@ -31,6 +31,14 @@ import { changeState, loadOrderSnapshot, marketStatePath, serializeOrderSnapshot
 import type { OperationBook } from './operation-book.js';
 import type { OrderInspection } from './inspection.js';
 
+/** How many times one order's write is tried when it keeps finding its row changed (see #retryingConflicts). */
+const CONFLICT_TRIES = 3;
+
+/** Thrown by a write that found its row changed since it was read; caught by #retryingConflicts. */
+class StaleRow {
+  constructor(readonly conflict: ConcurrentUpdateError) {}
+}
+
 /** An order as callers see it: the Market's status, the machine's states and the pending change. */
 export interface OrderState {
   readonly orderId: number;
@@ -176,19 +184,33 @@ export class OrderBook {
     now: number,
   ): Promise<'created' | AppliedEvent> {
     const campaign = this.campaign(order.campaignId);
-    const existing = await tx.orders.get(order.orderId);
     const cancelRequested = order.cancelRequested !== undefined ? { cancelRequested: order.cancelRequested } : {};
-    if (existing) {
-      if (existing.campaign_id !== order.campaignId) {
-        throw new ImportConflictError(order.orderId, 'campaignId', existing.campaign_id, order.campaignId);
+    return this.#retryingConflicts(async () => {
+      const existing = await tx.orders.get(order.orderId);
+      if (existing) {
+        if (existing.campaign_id !== order.campaignId) {
+          throw new ImportConflictError(order.orderId, 'campaignId', existing.campaign_id, order.campaignId);
+        }
+        const event: OrderEvent = { type: 'MARKET.OBSERVED', status: order.status, substatus: order.substatus ?? null, observedAt: order.observedAt, source, ...cancelRequested };
+        return this.#step(tx, existing, this.#snapshotOf(existing), event, now);
       }
-      const event: OrderEvent = { type: 'MARKET.OBSERVED', status: order.status, substatus: order.substatus ?? null, observedAt: order.observedAt, source, ...cancelRequested };
-      return this.#step(tx, existing, this.#snapshotOf(existing), event, now);
-    }
+      return this.#insert(tx, { ...order, ...cancelRequested }, campaign.model, source, now);
+    });
+  }
+
+  /** The first row of an order; a conflict when another transaction inserted the order first. */
+  async #insert(
+    tx: StoreTx,
+    order: { orderId: number; campaignId: number; status: string; substatus?: string | null | undefined; observedAt: number; cancelRequested?: boolean },
+    model: FulfilmentModel,
+    source: 'import' | 'sync',
+    now: number,
+  ): Promise<'created'> {
+    const cancelRequested = order.cancelRequested !== undefined ? { cancelRequested: order.cancelRequested } : {};
     const [snapshot, actions] = initialTransition(orderMachine, {
       orderId: order.orderId,
       campaignId: order.campaignId,
-      model: campaign.model,
+      model,
       status: order.status,
       substatus: order.substatus ?? null,
       observedAt: order.observedAt,
@@ -197,10 +219,10 @@ export class OrderBook {
       maxSends: this.#maxSends,
       asyncSettleMs: this.#asyncSettleMs,
     });
-    await tx.orders.insert({
+    const inserted = await tx.orders.insert({
       order_id: order.orderId,
       campaign_id: order.campaignId,
-      model: campaign.model,
+      model,
       status: snapshot.context.status,
       substatus: snapshot.context.substatus,
       change_state: changeState(snapshot.value),
@@ -209,6 +231,7 @@ export class OrderBook {
       snapshot: serializeOrderSnapshot(snapshot),
       updated_at: now,
     });
+    if (!inserted) throw new StaleRow(new ConcurrentUpdateError('order', order.orderId, 0, 1));
     const journalSeq = await tx.journal.append({
       order_id: order.orderId,
       row_version: 1,
@@ -235,17 +258,39 @@ export class OrderBook {
     now: number,
     options: EventOptions = {},
   ): Promise<AppliedEvent> {
-    const { row, snapshot } = await this.#load(tx, orderId, options);
     const event = { type: 'SELLER.REQUEST', ...target, at: now } as Extract<OrderEvent, { type: 'SELLER.REQUEST' }>;
-    const explanation = judgeRequest(snapshot.context, event, now);
-    if (!explanation.allowed) throw new ChangeRefusedError(orderId, target, explanation.blockers, explanation.allowedTargets);
-    return this.#step(tx, row, snapshot, event, now);
+    return this.#retryingConflicts(async () => {
+      const { row, snapshot } = await this.#load(tx, orderId, options);
+      const explanation = judgeRequest(snapshot.context, event, now);
+      if (!explanation.allowed) throw new ChangeRefusedError(orderId, target, explanation.blockers, explanation.allowedTargets);
+      return this.#step(tx, row, snapshot, event, now);
+    });
   }
 
   /** Applies one machine event to a tracked order. */
   async apply(tx: StoreTx, orderId: number, event: OrderEvent, now: number, options: EventOptions = {}): Promise<AppliedEvent> {
-    const { row, snapshot } = await this.#load(tx, orderId, options);
-    return this.#step(tx, row, snapshot, withRejectionCode(event), now);
+    return this.#retryingConflicts(async () => {
+      const { row, snapshot } = await this.#load(tx, orderId, options);
+      return this.#step(tx, row, snapshot, withRejectionCode(event), now);
+    });
+  }
+
+  /**
+   * Runs one order's load → plan → write again when its write finds the row changed since the
+   * load, this order alone: the rest of the caller's transaction stands. Adapters lock what a
+   * write transaction reads, so this takes a writer that had nothing to lock yet: two
+   * transactions (of any processes) tracking the same new order. Each try re-reads and re-plans,
+   * so a request is judged again on the order as it now is.
+   */
+  async #retryingConflicts<T>(attempt: () => Promise<T>): Promise<T> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (!(error instanceof StaleRow)) throw error;
+        if (tries >= CONFLICT_TRIES) throw error.conflict;
+      }
+    }
   }
 
   #snapshotOf(row: OrderRow): OrderSnapshot {
@@ -316,12 +361,12 @@ export class OrderBook {
 
   async #step(tx: StoreTx, row: OrderRow, snapshot: OrderSnapshot, event: OrderEvent, now: number): Promise<AppliedEvent> {
     const [next, actions] = transition(orderMachine, snapshot, event);
-    this.#inspection?.step(row.order_id, snapshot, event);
     const json = serializeOrderSnapshot(next);
     // The machine returns the same snapshot when no transition was enabled; compare the stored
     // form too, since XState may rebuild an equal snapshot (a row of an older machine version
     // differs, and is rewritten upgraded).
     if (next === snapshot || json === row.snapshot) {
+      this.#inspection?.step(row.order_id, snapshot, event);
       return { changed: false, state: stateOf(row, snapshot) };
     }
     const toChange = changeState(next.value);
@@ -338,8 +383,9 @@ export class OrderBook {
       updated_at: now,
     };
     if (!(await tx.orders.update(written, row.row_version))) {
-      throw new ConcurrentUpdateError('order', row.order_id, row.row_version, (await tx.orders.get(row.order_id))?.row_version);
+      throw new StaleRow(new ConcurrentUpdateError('order', row.order_id, row.row_version, (await tx.orders.get(row.order_id))?.row_version));
     }
+    this.#inspection?.step(row.order_id, snapshot, event);
     const rowVersion = row.row_version + 1;
     const journalSeq = await tx.journal.append({
       order_id: row.order_id,

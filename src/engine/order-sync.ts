@@ -10,6 +10,7 @@ import type { MeteredMarket } from './metered-market.js';
 import type { OrderBook } from './order-book.js';
 import type { LimitsPolicy } from './policies.js';
 import { SyncPageTokenRepeatedError } from './errors.js';
+import { inLockOrder } from './concurrency.js';
 
 export interface SyncCursor {
   /** ISO 8601: orders updated at or after this instant (absent on the first sweep). */
@@ -176,7 +177,7 @@ export class OrderSync {
       const counts = { seen: 0, created: 0, updated: 0, skipped: 0 };
       const orders = page.body.orders;
       await this.#d.store.transaction(async (tx) => {
-        for (const order of orders) await this.#take(tx, order, now, counts);
+        for (const order of inLockOrder(orders, (o) => o.orderId)) await this.#take(tx, order, now, counts);
         await tx.cursors.set(syncCursorName(businessId), JSON.stringify(nextCursor), now);
       });
       pages++;

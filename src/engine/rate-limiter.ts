@@ -135,7 +135,7 @@ export class RateLimiter {
       }
       const leaseId = randomBytes(8).toString('hex');
       await tx.limiter.put({ ...budget, remaining: budget.remaining - weight, updated_at: now });
-      await tx.limiter.addLease(leaseId, scopeKey(scope), resourceKey(operation, scope), weight, now + this.#leaseMs);
+      await tx.limiter.addLease(leaseId, scopeKey(scope), resourceKey(operation, scope), weight, now, this.#leaseMs);
       await prepare?.(tx, now);
       return { ok: true, permit: { leaseId, operation, scope, weight } };
     });
@@ -149,7 +149,7 @@ export class RateLimiter {
       if (end.kind === 'unfinished') {
         // The weight was taken from the budget at acquire time and stays taken; while the lease
         // lingers, a window that opens counts it too.
-        await tx.limiter.lingerLease(permit.leaseId, now + UNFINISHED_LINGER_MS);
+        await tx.limiter.lingerLease(permit.leaseId, now, UNFINISHED_LINGER_MS);
         return;
       }
       // Read before the lease goes: a window that opens now has this request's weight in it, which

@@ -3,10 +3,11 @@
 // around it only decides when to sync, when to sleep and when to stop.
 
 import { isMarketError, type AnyMarketError } from '../market/errors.js';
+import { StoreError, STORE_ERROR_CODES } from '../store/errors.js';
 import { OPEN_OUTBOX_STATES, type OutboxState } from '../store/outbox.js';
 import type { Store } from '../store/port.js';
 import type { CampaignConfig } from './commands.js';
-import { sleep } from './concurrency.js';
+import { Doorbell, sleep } from './concurrency.js';
 import { dispatchCounters, type CounterBook, type DispatchCounters } from './counter-book.js';
 import { Dispatcher, type CampaignHalt } from './dispatcher.js';
 import { SyncPageTokenRepeatedError } from './errors.js';
@@ -18,6 +19,17 @@ import { OrderSync, type SyncOptions, type SyncProgress, type SyncResult } from 
 import type { LimitsPolicy, RetryPolicy } from './policies.js';
 
 const SYNC_RETRY_MS = 5_000;
+/** flush() waits for work other processes hold (no due time tells when it ends) by looking this often. */
+const FLUSH_POLL_MS = 1_000;
+/** The idle sleep by default: short where only this process's own queuing wakes the loop, long where every process's does. */
+const IDLE_MS = { process: 1_000, database: 30_000 } as const;
+/** After a store error the loop waits this long, doubling per error in a row up to the cap (with jitter). */
+const STORE_RETRY = { firstMs: 100, maxMs: 5_000 } as const;
+/**
+ * Store errors the run loop waits out: the database busy, unreachable or failing for now. The
+ * rest (closed, corrupt, not ours, too new) will not pass by waiting.
+ */
+const PASSING_STORE_ERRORS: ReadonlySet<string> = new Set([STORE_ERROR_CODES.busy, STORE_ERROR_CODES.unavailable, STORE_ERROR_CODES.failed]);
 // run() reads a long sweep this many pages at a time per business, flushing between the parts,
 // so a first sync of many thousand orders does not hold every send back until it ends.
 const RUN_PAGES_PER_SYNC = 100;
@@ -53,7 +65,12 @@ export interface RunOptions {
   readonly signal: AbortSignal;
   /** Sync this often (default: no sync). */
   readonly syncIntervalMs?: number;
-  /** The longest sleep when there is nothing to do (default 1 s). */
+  /**
+   * The longest sleep when there is nothing to do. Queued work wakes the loop sooner: this
+   * process's on any store, every process's on PostgreSQL (Store.wakeups), so the default is 1 s
+   * on SQLite (other processes' work is found by looking) and 30 s on PostgreSQL. A send
+   * orphaned by a process that died is found by the first pass after its lease ends.
+   */
   readonly idleMs?: number;
   /** Pages per business in one sync pass (default 100); a capped sweep goes on after the next flush pass. */
   readonly maxPagesPerSweep?: number;
@@ -61,6 +78,12 @@ export interface RunOptions {
   readonly onSyncProgress?: (progress: SyncProgress) => void;
   /** A sync that failed at the Market (or was led in a circle); the loop goes on and syncs again later. */
   readonly onSyncError?: (error: AnyMarketError | SyncPageTokenRepeatedError) => void;
+  /**
+   * The database failed a pass (DB_BUSY, DB_UNAVAILABLE, DB_FAILED): the loop waits `retryInMs`
+   * and goes on. What the failed pass had written stands or was rolled back whole; a send whose
+   * answer could not be recorded is read back once its lease ends, never sent again blindly.
+   */
+  readonly onStoreError?: (error: StoreError, retryInMs: number) => void;
 }
 
 /**
@@ -68,9 +91,11 @@ export interface RunOptions {
  * (a read-only one when nothing was counted since the last report).
  */
 export async function readReport(store: Store, counters: CounterBook, lastErrors: readonly CampaignError[]): Promise<FlushReport> {
-  const inOne = counters.unsaved ? store.transaction.bind(store) : store.read.bind(store);
+  // Decided once: what is counted while the report is read waits for the next save.
+  const saving = counters.unsaved;
+  const inOne = saving ? store.transaction.bind(store) : store.read.bind(store);
   const { rows, outbox, halts } = await inOne(async (tx) => ({
-    rows: await counters.save(tx),
+    rows: saving ? await counters.save(tx) : await counters.saved(tx),
     outbox: await tx.outbox.counts(),
     halts: await tx.halts.all(),
   }));
@@ -142,7 +167,7 @@ export class Runner {
       options.onProgress?.(report);
       const settled = report.open === 0 || (await this.#onlyHaltedOpen(report.halted));
       if (!options.untilIdle || settled || options.signal?.aborted || this.#d.clock() >= deadline) return report;
-      if (worked === 0) await sleep(await this.#untilNextDue(deadline), options.signal);
+      if (worked === 0) await sleep(await this.#untilNextDue(Math.min(FLUSH_POLL_MS, deadline - this.#d.clock())), options.signal);
     }
   }
 
@@ -156,31 +181,57 @@ export class Runner {
 
   async run(options: RunOptions): Promise<FlushReport> {
     const { signal } = options;
-    const idleMs = options.idleMs ?? 1_000;
-    let nextSync = this.#d.clock();
-    while (!signal.aborted) {
-      if (options.syncIntervalMs !== undefined && this.#d.clock() >= nextSync) {
+    const idleMs = options.idleMs ?? IDLE_MS[this.#d.store.wakeups];
+    const doorbell = new Doorbell();
+    const stopListening = this.#d.store.onQueued(() => doorbell.ring());
+    const next = { syncAt: this.#d.clock() };
+    let storeErrors = 0;
+    try {
+      while (!signal.aborted) {
         try {
-          const synced = await this.#sync.syncAll({
-            signal,
-            maxPagesPerSweep: options.maxPagesPerSweep ?? RUN_PAGES_PER_SYNC,
-            ...(options.onSyncProgress ? { onProgress: options.onSyncProgress } : {}),
-          });
-          // A sweep cut at the page cap goes on right after this pass; a finished one waits.
-          nextSync = synced.stoppedBy === 'pageCap' ? this.#d.clock() : Math.max(this.#d.clock() + options.syncIntervalMs, synced.resumeAt ?? 0);
+          await this.#pass(options, next, idleMs, doorbell);
+          storeErrors = 0;
         } catch (error) {
-          if (!isMarketError(error) && !(error instanceof SyncPageTokenRepeatedError)) throw error;
-          options.onSyncError?.(error);
-          nextSync = this.#d.clock() + Math.min(options.syncIntervalMs, SYNC_RETRY_MS);
+          if (!(error instanceof StoreError) || !PASSING_STORE_ERRORS.has(error.code)) throw error;
+          storeErrors++;
+          const capped = Math.min(STORE_RETRY.maxMs, STORE_RETRY.firstMs * 2 ** (storeErrors - 1));
+          const retryInMs = Math.round(capped * (0.5 + this.#d.random() / 2));
+          options.onStoreError?.(error, retryInMs);
+          await sleep(retryInMs, signal);
         }
       }
-      if (signal.aborted) break;
-      const worked = await this.#round(signal);
-      options.onProgress?.(await this.report());
-      const syncDue = options.syncIntervalMs !== undefined && this.#d.clock() >= nextSync;
-      if (worked === 0 && !syncDue) await sleep(Math.min(await this.#untilNextDue(this.#d.clock() + idleMs), idleMs), signal);
+      return await this.report();
+    } finally {
+      stopListening();
     }
-    return this.report();
+  }
+
+  /** One turn of the run loop: a sync when due, a round, a report, and a sleep when idle. */
+  async #pass(options: RunOptions, next: { syncAt: number }, idleMs: number, doorbell: Doorbell): Promise<void> {
+    const { signal } = options;
+    if (options.syncIntervalMs !== undefined && this.#d.clock() >= next.syncAt) {
+      try {
+        const synced = await this.#sync.syncAll({
+          signal,
+          maxPagesPerSweep: options.maxPagesPerSweep ?? RUN_PAGES_PER_SYNC,
+          ...(options.onSyncProgress ? { onProgress: options.onSyncProgress } : {}),
+        });
+        // A sweep cut at the page cap goes on right after this pass; a finished one waits.
+        next.syncAt = synced.stoppedBy === 'pageCap' ? this.#d.clock() : Math.max(this.#d.clock() + options.syncIntervalMs, synced.resumeAt ?? 0);
+      } catch (error) {
+        if (!isMarketError(error) && !(error instanceof SyncPageTokenRepeatedError)) throw error;
+        options.onSyncError?.(error);
+        next.syncAt = this.#d.clock() + Math.min(options.syncIntervalMs, SYNC_RETRY_MS);
+      }
+    }
+    if (signal.aborted) return;
+    const worked = await this.#round(signal);
+    options.onProgress?.(await this.report());
+    const syncDue = options.syncIntervalMs !== undefined && this.#d.clock() >= next.syncAt;
+    if (worked === 0 && !syncDue) {
+      const untilSync = options.syncIntervalMs === undefined ? idleMs : next.syncAt - this.#d.clock();
+      await doorbell.wait(await this.#untilNextDue(Math.min(idleMs, untilSync)), signal);
+    }
   }
 
   /** Everything still open waits on a campaign whose key the Market refused. */
@@ -191,9 +242,10 @@ export class Runner {
     return open.every((r) => ids.has(r.campaign_id) && r.state === 'queued');
   }
 
-  async #untilNextDue(deadline: number): Promise<number> {
+  /** How long to sleep: until the next due send, read-back or poll, at most `capMs`. */
+  async #untilNextDue(capMs: number): Promise<number> {
     const { outbox, operations } = await this.#d.store.read(async (tx) => ({ outbox: await tx.outbox.nextDueAt(), operations: await tx.operations.nextDueAt() }));
-    const next = Math.min(outbox ?? Infinity, operations ?? Infinity, deadline);
-    return Math.max(5, Math.min(next - this.#d.clock(), 1_000));
+    const next = Math.min(outbox ?? Infinity, operations ?? Infinity);
+    return Math.max(5, Math.min(next - this.#d.clock(), capMs));
   }
 }

@@ -6,6 +6,11 @@ export const STORE_ERROR_CODES = {
   schemaTooNew: 'DB_SCHEMA_TOO_NEW',
   cannotOpen: 'DB_CANNOT_OPEN',
   busy: 'DB_BUSY',
+  /**
+   * The database server cannot be reached, or the connection broke (refused, reset, shut down):
+   * retry later. When it broke while committing, whether the transaction committed is unknown.
+   */
+  unavailable: 'DB_UNAVAILABLE',
   /** The store was closed (by engine.close() or store.close()) before the call. */
   closed: 'DB_CLOSED',
   /** `db` names no store this build knows (e.g. a URL scheme without an adapter). */

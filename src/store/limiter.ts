@@ -10,7 +10,8 @@ export interface BudgetRow {
 
 /**
  * Budgets and in-flight leases. A lease is a request in flight: it holds a parallel slot of its
- * scope and its weight is not yet reflected in the Market's Remaining header.
+ * scope and its weight is not yet reflected in the Market's Remaining header. Lease times are on
+ * the store's clock (see OutboxPort): `now` is the caller's, used where the store has no other.
  */
 export interface LimiterPort {
   /**
@@ -23,21 +24,22 @@ export interface LimiterPort {
   get(resourceKey: string): Promise<BudgetRow | undefined>;
   /** Inserts or replaces the budget. */
   put(row: BudgetRow): Promise<void>;
-  /** Drops leases that expired at or before `now`. */
+  /** Drops leases that expired at or before now. */
   dropExpiredLeases(now: number): Promise<void>;
   /** Leases of the scope (expired ones too, until dropped). */
   inFlight(scopeKey: string): Promise<number>;
   /** Summed weight of the leases against `resourceKey` other than `exceptLeaseId`. */
   inFlightWeight(resourceKey: string, exceptLeaseId: string): Promise<number>;
-  addLease(leaseId: string, scopeKey: string, resourceKey: string, weight: number, expiresAt: number): Promise<void>;
+  /** A lease that expires `leaseMs` from now. */
+  addLease(leaseId: string, scopeKey: string, resourceKey: string, weight: number, now: number, leaseMs: number): Promise<void>;
   /** False when there was no such lease. */
   removeLease(leaseId: string): Promise<boolean>;
   /**
-   * The lease now ends at `until`, sooner or later than before: a request abandoned without an
-   * answer keeps its slot for a while after it was abandoned, however long ago its permit was
-   * taken. False when there was no such lease.
+   * The lease now ends `forMs` from now, sooner or later than before: a request abandoned
+   * without an answer keeps its slot for a while after it was abandoned, however long ago its
+   * permit was taken. False when there was no such lease.
    */
-  lingerLease(leaseId: string, until: number): Promise<boolean>;
+  lingerLease(leaseId: string, now: number, forMs: number): Promise<boolean>;
   /** Every budget, by resource key. */
   all(): Promise<BudgetRow[]>;
 }

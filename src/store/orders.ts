@@ -26,8 +26,12 @@ export interface StatusCount {
 
 export interface OrdersPort {
   get(orderId: number): Promise<OrderRow | undefined>;
-  /** Inserts at row_version 1, created_at = updated_at; an order already there is an error. */
-  insert(row: OrderWrite): Promise<void>;
+  /**
+   * Inserts at row_version 1, created_at = updated_at. False (nothing written) when the order is
+   * already there: another transaction, perhaps of another process, tracked it first; if that one
+   * is still open, the insert waits for it to end.
+   */
+  insert(row: OrderWrite): Promise<boolean>;
   /**
    * Writes the row at row_version + 1 (its campaign, model and created_at never change); false
    * (nothing written) when it is no longer at `expectedRowVersion`, or not there.

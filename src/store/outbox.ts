@@ -1,6 +1,11 @@
 // The outbox: one row per seller change the machines asked for. Its `state` follows the order's
 // change region (written only from the machine's effects), so the dispatcher finds due work by
 // index; leases say which process works on a row right now.
+//
+// Lease times are on the store's clock: the caller passes its `now`, and an adapter that several
+// hosts share (PostgreSQL) ignores it for leases and uses the database's own clock, so a host
+// whose clock runs ahead cannot take a lease another still holds. `now` still sets due times
+// (next_attempt_at) and updated_at, which follow the engine's clock.
 
 export const OUTBOX_STATES = ['queued', 'sending', 'awaitingOperation', 'uncertain', 'accepted', 'rejected', 'superseded'] as const;
 export type OutboxState = (typeof OUTBOX_STATES)[number];
@@ -70,8 +75,11 @@ export interface OutboxPort {
   get(orderId: number, requestNo: number): Promise<OutboxRow | undefined>;
   /** Rows in an open state (OPEN_OUTBOX_STATES), by id, at most `limit`. */
   open(limit: number): Promise<OutboxRow[]>;
-  /** Rows in `state` due at `now` (leased or not), by id, at most `limit`. */
-  inState(state: OutboxState, now: number, limit: number): Promise<OutboxRow[]>;
+  /**
+   * `sending` rows whose lease is gone or expired: the process that sent them stopped before it
+   * recorded the answer. By id, at most `limit`.
+   */
+  orphans(now: number, limit: number): Promise<OutboxRow[]>;
   /** Rows in `state` last updated at or after `since`, by id, at most `limit`. */
   settledSince(state: 'accepted' | 'rejected' | 'superseded', since: number, limit: number): Promise<OutboxRow[]>;
   /** Rows per state, every state present (0 when none). */

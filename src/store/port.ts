@@ -31,6 +31,19 @@ export interface Store {
   /** What messages call this database: a file path, or a URL with its password redacted. */
   readonly name: string;
   /**
+   * Whose queued rows {@link onQueued} reports: this process's only (SQLite; other processes on
+   * the file are seen when the runner next looks), or every process's on the database
+   * (PostgreSQL, by LISTEN/NOTIFY).
+   */
+  readonly wakeups: 'process' | 'database';
+  /**
+   * Calls `listener` soon after a transaction that queued outbox rows commits (see `wakeups`) and
+   * returns the function that stops it. A wake-up is a hint: one may be missed (a listening
+   * connection that broke) or come with nothing left to do, so a runner still looks on its own
+   * now and then.
+   */
+  onQueued(listener: () => void): () => void;
+  /**
    * Runs `fn` in one write transaction and resolves with its value once committed. A throw (or a
    * rejected promise) rolls back everything `fn` wrote and comes out unchanged. `fn` must only
    * touch the store through `tx` and must not wait on anything else (no HTTP): the transaction
@@ -38,9 +51,11 @@ export interface Store {
    * may run them one at a time (SQLite queues them) or side by side (PostgreSQL, with row and
    * advisory locks where the port says so). `fn` must not call `transaction` or `read` of the
    * same store: on a queuing adapter it would wait for itself.
-   * A port call that fails (e.g. a duplicate insert) fails the whole transaction: it rejects with
-   * a StoreError (DB_FAILED; DB_BUSY or DB_CORRUPT where that is the cause) and nothing is
-   * written, so `fn` must not catch it and go on.
+   * A port call that fails (e.g. a duplicate journal row) fails the whole transaction: it rejects
+   * with a StoreError (DB_FAILED; DB_BUSY, DB_UNAVAILABLE or DB_CORRUPT where that is the cause)
+   * and nothing is written, so `fn` must not catch it and go on. The one exception is a
+   * connection that broke during the commit (DB_UNAVAILABLE, `details.commitOutcome` 'unknown'):
+   * the transaction may have committed.
    */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
   /**

@@ -509,9 +509,9 @@ export function countBudgetUse(store: Store, operation: MarketOperation): Budget
         if (key.startsWith(`${operation}@`)) use.consulted++;
         return tx.limiter.get(key);
       },
-      addLease: (leaseId, scopeKey, resourceKey, weight, expiresAt) => {
+      addLease: (leaseId, scopeKey, resourceKey, weight, now, leaseMs) => {
         if (resourceKey.startsWith(`${operation}@`)) use.acquired++;
-        return tx.limiter.addLease(leaseId, scopeKey, resourceKey, weight, expiresAt);
+        return tx.limiter.addLease(leaseId, scopeKey, resourceKey, weight, now, leaseMs);
       },
     });
     return overriding(tx, { limiter });

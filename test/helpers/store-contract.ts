@@ -1,7 +1,8 @@
 // The store contract: what every adapter of the store port (src/store/port.ts and the files it
 // imports, whose doc comments are the spec) must do, checked through the port alone. An adapter's
-// test file calls `describeStoreContract` with a function that opens a fresh, empty store; this
-// suite knows no SQL and no driver, so the PostgreSQL adapter runs it unchanged.
+// test file calls `describeStoreContract` with a function that opens a fresh, empty store and says
+// whose clock its leases are on; this suite knows no SQL and no driver, so the PostgreSQL adapter
+// runs it unchanged.
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { YmOrdersError } from '../../src/errors.js';
@@ -12,6 +13,7 @@ import type { OperationWrite } from '../../src/store/operations.js';
 import type { OrderWrite } from '../../src/store/orders.js';
 import { OUTBOX_STATES, type OutboxEnqueue, type OutboxRow, type OutboxState } from '../../src/store/outbox.js';
 import type { Store, StoreTx } from '../../src/store/port.js';
+import { waitUntil } from './effects-fixtures.js';
 
 export interface StoreContractSubject {
   /** A fresh store with no rows in it. */
@@ -22,7 +24,23 @@ export interface StoreContractSubject {
   readonly cleanup: () => Promise<void>;
 }
 
+/**
+ * Whose clock lease expiries are on (src/store/outbox.ts). `caller`: the `now` passed (one host,
+ * SQLite), so expiries are exact and a later `now` passes them. `database`: the database's own
+ * (PostgreSQL), so `now` plays no part in them and they pass in real time; `databaseNow` reads
+ * that clock, in epoch milliseconds.
+ */
+export type StoreContractOptions =
+  | { readonly leaseClock: 'caller' }
+  | { readonly leaseClock: 'database'; readonly databaseNow: () => Promise<number> };
+
 const T0 = Date.UTC(2025, 4, 12, 9, 0, 0);
+/** A lease that ends within a test, on a clock that runs in real time. */
+const SHORT_LEASE_MS = 300;
+/** A lease no test outlasts. */
+const LONG_LEASE_MS = 600_000;
+/** A host whose clock runs an hour ahead. */
+const HOUR = 3_600_000;
 /** Larger than any listing below: the listings are complete. */
 const ALL = 1_000;
 const SETTLED_STATES = ['accepted', 'rejected', 'superseded'] as const;
@@ -149,7 +167,7 @@ async function seedEveryConcern(tx: StoreTx): Promise<void> {
   await tx.operations.insert(operationRow('op-1'));
   await tx.timers.set('dbs-cancel', '1', T0 + 1_000, { orderId: 1 });
   await tx.limiter.put(budgetRow('res-a'));
-  await tx.limiter.addLease('lease-1', 'scope-a', 'res-a', 3, T0 + 30_000);
+  await tx.limiter.addLease('lease-1', 'scope-a', 'res-a', 3, T0, 30_000);
   await tx.cursors.set('sync:1', 'page-1', T0);
   await tx.halts.set({ campaign_id: 10, code: 'UNAUTHORIZED', message: 'key refused', owner: 'engine-a', at: T0 });
   await tx.counters.add('engine-a', { accepted: 2, 'calls.updateOrderStatuses': 1 });
@@ -173,13 +191,18 @@ async function writeEveryConcern(tx: StoreTx): Promise<void> {
   await tx.limiter.put(budgetRow('res-a', { remaining: 1 }));
   await tx.limiter.put(budgetRow('res-b'));
   expect(await tx.limiter.removeLease('lease-1')).toBe(true);
-  await tx.limiter.addLease('lease-2', 'scope-b', 'res-a', 5, T0 + 30_000);
+  await tx.limiter.addLease('lease-2', 'scope-b', 'res-a', 5, T0, 30_000);
   await tx.cursors.set('sync:1', 'page-2', T0 + 5);
   await tx.cursors.set('sync:2', 'page-1', T0 + 5);
   expect(await tx.halts.clearAll()).toBe(1);
   await tx.halts.set({ campaign_id: 20, code: 'FORBIDDEN', message: 'no access', owner: 'engine-b', at: T0 + 5 });
   await tx.counters.add('engine-a', { accepted: 1, rejected: 4 });
   await tx.counters.add('engine-b', { accepted: 7 });
+}
+
+/** The orders the rows are of, in their order. */
+function orderIds(rows: readonly OutboxRow[]): number[] {
+  return rows.map((r) => r.order_id);
 }
 
 /** The StoreError `promise` rejects with, checked to carry `code` (the adapters' own tests use it too). */
@@ -198,8 +221,8 @@ function yieldToOthers(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-export function describeStoreContract(name: string, open: () => Promise<StoreContractSubject>): void {
-  describe(`store contract: ${name}`, () => {
+export function describeStoreContract(name: string, open: () => Promise<StoreContractSubject>, options: StoreContractOptions): void {
+  describe(`store contract: ${name} (leases on the ${options.leaseClock}'s clock)`, () => {
     let subject: StoreContractSubject;
     let store: Store;
     const opened: Store[] = [];
@@ -218,24 +241,39 @@ export function describeStoreContract(name: string, open: () => Promise<StoreCon
     const write = <T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> => store.transaction(fn);
     const read = <T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> => store.read(fn);
 
+    /**
+     * Runs `fn`, which takes leases of `leaseMs` at the caller's `now`, and returns its value with
+     * what those leases must expire at: now + leaseMs on the caller's clock; on the database's,
+     * leaseMs after an instant of its clock while `fn` ran, whatever `now` was.
+     */
+    async function leasing<T>(now: number, leaseMs: number, fn: () => Promise<T>): Promise<[T, unknown]> {
+      if (options.leaseClock === 'caller') return [await fn(), now + leaseMs];
+      const before = await options.databaseNow();
+      const value = await fn();
+      const after = await options.databaseNow();
+      const [from, to] = [before + leaseMs, after + leaseMs];
+      return [value, expect.toSatisfy((t: unknown) => typeof t === 'number' && t >= from && t <= to, `an expiry on the database's clock, from ${from} to ${to}`)];
+    }
+
     describe('orders', () => {
       it('insert: at row_version 1, created_at = updated_at; get returns the row, undefined for another id', async () => {
-        await write((tx) => tx.orders.insert(orderRow(7, { substatus: null, change_state: 'queued' })));
+        expect(await write((tx) => tx.orders.insert(orderRow(7, { substatus: null, change_state: 'queued' })))).toBe(true);
         expect(await read((tx) => tx.orders.get(7))).toEqual({ ...orderRow(7, { substatus: null, change_state: 'queued' }), row_version: 1, created_at: T0 });
         expect(await read((tx) => tx.orders.get(8))).toBeUndefined();
       });
 
-      it('insert of an order already there fails the transaction (DB_FAILED): nothing of it is written', async () => {
-        await write((tx) => tx.orders.insert(orderRow(7)));
-        const before = await snapshot(store);
-        await expectStoreError(
-          write(async (tx) => {
-            await tx.cursors.set('sync:1', 'page-9', T0);
-            await tx.orders.insert(orderRow(7, { status: 'CANCELLED' }));
-          }),
-          STORE_ERROR_CODES.failed,
-        );
-        expect(await snapshot(store)).toEqual(before);
+      it('insert of an order already there: false, the row as it was, and the transaction goes on to commit its other writes', async () => {
+        expect(await write((tx) => tx.orders.insert(orderRow(7)))).toBe(true);
+        const first = await read((tx) => tx.orders.get(7));
+        const inserted = await write(async (tx) => {
+          await tx.cursors.set('sync:1', 'page-9', T0);
+          const again = await tx.orders.insert(orderRow(7, { status: 'CANCELLED', snapshot: '{"second":true}', updated_at: T0 + 1 }));
+          await tx.cursors.set('sync:2', 'page-1', T0);
+          return again;
+        });
+        expect(inserted).toBe(false);
+        expect(await read((tx) => tx.orders.get(7))).toEqual(first);
+        expect(await read(async (tx) => [await tx.cursors.get('sync:1'), await tx.cursors.get('sync:2')])).toEqual(['page-9', 'page-1']);
       });
 
       it('update: only at the expected row version, which it bumps; campaign, model and created_at stay', async () => {
@@ -389,11 +427,11 @@ export function describeStoreContract(name: string, open: () => Promise<StoreCon
 
       it('setState: `sent` counts an attempt, lastError replaces (absent keeps it), the lease stays only in `sending`', async () => {
         await write((tx) => tx.outbox.enqueue(enqueueRow(5, 1)));
-        const leased = await write((tx) => tx.outbox.lease('queued', 'A', T0, 30_000, 10));
-        expect(leased.map((r) => [r.lease_owner, r.lease_expires_at])).toEqual([['A', T0 + 30_000]]);
+        const [leased, expiry] = await leasing(T0, 30_000, () => write((tx) => tx.outbox.lease('queued', 'A', T0, 30_000, 10)));
+        expect(leased.map((r) => [r.lease_owner, r.lease_expires_at])).toEqual([['A', expiry]]);
 
         await write((tx) => tx.outbox.setState(5, 1, 'sending', T0 + 1, { sent: true }));
-        expect(await read((tx) => tx.outbox.get(5, 1))).toMatchObject({ state: 'sending', attempts: 1, last_error: null, lease_owner: 'A', lease_expires_at: T0 + 30_000, updated_at: T0 + 1 });
+        expect(await read((tx) => tx.outbox.get(5, 1))).toMatchObject({ state: 'sending', attempts: 1, last_error: null, lease_owner: 'A', lease_expires_at: leased[0]!.lease_expires_at, updated_at: T0 + 1 });
 
         await write((tx) => tx.outbox.setState(5, 1, 'queued', T0 + 2, { lastError: 'HTTP 503' }));
         expect(await read((tx) => tx.outbox.get(5, 1))).toMatchObject({ state: 'queued', attempts: 1, last_error: 'HTTP 503', lease_owner: null, lease_expires_at: null, updated_at: T0 + 2 });
@@ -424,25 +462,16 @@ export function describeStoreContract(name: string, open: () => Promise<StoreCon
           await tx.outbox.enqueue(enqueueRow(5, 1, { next_attempt_at: T0 - 1 }));
           await tx.outbox.setState(5, 1, 'uncertain', T0 - 1); // another state
         });
-        const a = await write((tx) => tx.outbox.lease('queued', 'A', T0, 30_000, 2));
+        const [a, expiry] = await leasing(T0, 30_000, () => write((tx) => tx.outbox.lease('queued', 'A', T0, 30_000, 2)));
         expect(a.map((r) => [r.order_id, r.lease_owner, r.lease_expires_at, r.updated_at])).toEqual([
-          [2, 'A', T0 + 30_000, T0],
-          [1, 'A', T0 + 30_000, T0],
+          [2, 'A', expiry, T0],
+          [1, 'A', expiry, T0],
         ]);
         expect(await read((tx) => tx.outbox.get(1, 1))).toEqual(a[1]);
         const more = await write((tx) => tx.outbox.lease('queued', 'B', T0 + 1_000, 30_000, 10));
         expect(more.map((r) => [r.order_id, r.lease_owner])).toEqual([[4, 'B']]); // 1 and 2 are A's, 3 not due
         expect(await write((tx) => tx.outbox.lease('queued', 'C', T0 + 2_000, 30_000, 10))).toEqual([]);
         expect((await write((tx) => tx.outbox.lease('uncertain', 'C', T0, 30_000, 10))).map((r) => r.order_id)).toEqual([5]);
-      });
-
-      it('lease: a lease expired before now is taken over; one expiring exactly now is not', async () => {
-        await write((tx) => tx.outbox.enqueue(enqueueRow(1, 1)));
-        expect(await write((tx) => tx.outbox.lease('queued', 'A', T0, 30_000, 10))).toHaveLength(1);
-        expect(await write((tx) => tx.outbox.lease('queued', 'B', T0 + 30_000, 30_000, 10))).toEqual([]);
-        const taken = await write((tx) => tx.outbox.lease('queued', 'B', T0 + 30_001, 30_000, 10));
-        expect(taken.map((r) => [r.order_id, r.lease_owner, r.lease_expires_at])).toEqual([[1, 'B', T0 + 60_001]]);
-        expect(await read((tx) => tx.outbox.get(1, 1))).toMatchObject({ lease_owner: 'B', lease_expires_at: T0 + 60_001 });
       });
 
       it('lease: only the given campaign’s rows when one is given', async () => {
@@ -459,10 +488,12 @@ export function describeStoreContract(name: string, open: () => Promise<StoreCon
       it('claimForSend: takes a queued row whoever leased it, from now; false once it is no longer queued', async () => {
         await write((tx) => tx.outbox.enqueue(enqueueRow(1, 1)));
         const [row] = await write((tx) => tx.outbox.lease('queued', 'A', T0, 30_000, 10));
-        expect(await write((tx) => tx.outbox.claimForSend(row!.id, 'B', T0 + 40_000, 30_000))).toBe(true);
-        expect(await read((tx) => tx.outbox.get(1, 1))).toMatchObject({ lease_owner: 'B', lease_expires_at: T0 + 70_000, updated_at: T0 + 40_000 });
-        expect(await write((tx) => tx.outbox.claimForSend(row!.id, 'A', T0 + 40_001, 30_000))).toBe(true);
-        expect(await read((tx) => tx.outbox.get(1, 1))).toMatchObject({ lease_owner: 'A', lease_expires_at: T0 + 70_001 });
+        const [byB, expiryB] = await leasing(T0 + 40_000, 30_000, () => write((tx) => tx.outbox.claimForSend(row!.id, 'B', T0 + 40_000, 30_000)));
+        expect(byB).toBe(true);
+        expect(await read((tx) => tx.outbox.get(1, 1))).toMatchObject({ lease_owner: 'B', lease_expires_at: expiryB, updated_at: T0 + 40_000 });
+        const [byA, expiryA] = await leasing(T0 + 40_001, 60_000, () => write((tx) => tx.outbox.claimForSend(row!.id, 'A', T0 + 40_001, 60_000)));
+        expect(byA).toBe(true);
+        expect(await read((tx) => tx.outbox.get(1, 1))).toMatchObject({ lease_owner: 'A', lease_expires_at: expiryA });
         await write((tx) => tx.outbox.setState(1, 1, 'sending', T0 + 40_002, { sent: true }));
         const sending = await read((tx) => tx.outbox.get(1, 1));
         expect(await write((tx) => tx.outbox.claimForSend(row!.id, 'B', T0 + 40_003, 30_000))).toBe(false);
@@ -483,7 +514,8 @@ export function describeStoreContract(name: string, open: () => Promise<StoreCon
         expect(await read((tx) => tx.outbox.dueCampaigns('uncertain', T0))).toEqual([40]);
         await write((tx) => tx.outbox.lease('queued', 'A', T0, 30_000, 10, 20));
         expect(await read((tx) => tx.outbox.dueCampaigns('queued', T0))).toEqual([10]);
-        expect(await read((tx) => tx.outbox.dueCampaigns('queued', T0 + 30_001))).toEqual([20, 10, 30]);
+        // Campaign 30's row is due by then; 20's is A's still.
+        expect(await read((tx) => tx.outbox.dueCampaigns('queued', T0 + 1_000))).toEqual([10, 30]);
       });
 
       it('release and releaseAfterFailedRead: only by the owner, the row due again untouched otherwise', async () => {
@@ -527,7 +559,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreCon
         expect(await read((tx) => tx.outbox.get(1, 1))).toEqual({ ...leased, next_attempt_at: T0 + 120_000, read_failures: 0, lease_owner: null, lease_expires_at: null });
       });
 
-      it('open, inState, settledSince: by id, at most the limit', async () => {
+      it('open, orphans, settledSince: by id, at most the limit', async () => {
         const states: OutboxState[] = ['queued', 'sending', 'awaitingOperation', 'uncertain', 'accepted', 'rejected', 'superseded', 'queued', 'rejected'];
         await write(async (tx) => {
           for (const [i, state] of states.entries()) {
@@ -535,21 +567,27 @@ export function describeStoreContract(name: string, open: () => Promise<StoreCon
             if (state !== 'queued') await tx.outbox.setState(i + 1, 1, state, T0 + i * 10);
           }
         });
-        const ids = (rows: readonly OutboxRow[]) => rows.map((r) => r.order_id);
-        expect(ids(await read((tx) => tx.outbox.open(ALL)))).toEqual([1, 2, 3, 4, 8]);
-        expect(ids(await read((tx) => tx.outbox.open(3)))).toEqual([1, 2, 3]);
-        expect(ids(await read((tx) => tx.outbox.inState('queued', T0 + 1_000, ALL)))).toEqual([1, 8]);
-        expect(ids(await read((tx) => tx.outbox.inState('queued', T0, ALL)))).toEqual([1]); // order 8 is due at T0 + 1 s
-        expect(ids(await read((tx) => tx.outbox.inState('queued', T0 + 1_000, 1)))).toEqual([1]);
-        // Leased rows are in their state too.
-        await write((tx) => tx.outbox.lease('queued', 'A', T0 + 1_000, 30_000, 10));
-        expect(ids(await read((tx) => tx.outbox.inState('queued', T0 + 1_000, ALL)))).toEqual([1, 8]);
+        expect(orderIds(await read((tx) => tx.outbox.open(ALL)))).toEqual([1, 2, 3, 4, 8]);
+        expect(orderIds(await read((tx) => tx.outbox.open(3)))).toEqual([1, 2, 3]);
+        // Order 2 went to `sending` without a lease; 10 and 11 are sent under a lease that still runs.
+        await write(async (tx) => {
+          await tx.outbox.enqueue(enqueueRow(10, 1));
+          await tx.outbox.enqueue(enqueueRow(11, 1));
+          await tx.outbox.enqueue(enqueueRow(12, 1));
+          await tx.outbox.setState(12, 1, 'sending', T0); // no lease either
+          for (const orderId of [10, 11]) {
+            expect(await tx.outbox.claimForSend((await tx.outbox.get(orderId, 1))!.id, 'A', T0, LONG_LEASE_MS)).toBe(true);
+            await tx.outbox.setState(orderId, 1, 'sending', T0, { sent: true });
+          }
+        });
+        expect(orderIds(await read((tx) => tx.outbox.orphans(T0 + 1_000, ALL)))).toEqual([2, 12]);
+        expect(orderIds(await read((tx) => tx.outbox.orphans(T0 + 1_000, 1)))).toEqual([2]);
         // Rejected at T0 + 50 (order 6) and T0 + 80 (order 9).
-        expect(ids(await read((tx) => tx.outbox.settledSince('rejected', T0 + 50, ALL)))).toEqual([6, 9]);
-        expect(ids(await read((tx) => tx.outbox.settledSince('rejected', T0 + 51, ALL)))).toEqual([9]);
-        expect(ids(await read((tx) => tx.outbox.settledSince('rejected', T0, 1)))).toEqual([6]);
-        expect(ids(await read((tx) => tx.outbox.settledSince('accepted', T0, ALL)))).toEqual([5]);
-        expect(ids(await read((tx) => tx.outbox.settledSince('superseded', T0 + 61, ALL)))).toEqual([]);
+        expect(orderIds(await read((tx) => tx.outbox.settledSince('rejected', T0 + 50, ALL)))).toEqual([6, 9]);
+        expect(orderIds(await read((tx) => tx.outbox.settledSince('rejected', T0 + 51, ALL)))).toEqual([9]);
+        expect(orderIds(await read((tx) => tx.outbox.settledSince('rejected', T0, 1)))).toEqual([6]);
+        expect(orderIds(await read((tx) => tx.outbox.settledSince('accepted', T0, ALL)))).toEqual([5]);
+        expect(orderIds(await read((tx) => tx.outbox.settledSince('superseded', T0 + 61, ALL)))).toEqual([]);
       });
 
       it('counts: every state, 0 where none; nextDueAt: the earliest queued or uncertain row', async () => {
@@ -656,9 +694,9 @@ export function describeStoreContract(name: string, open: () => Promise<StoreCon
 
       it('leases: in flight per scope, weight per resource but one lease, removed once', async () => {
         await write(async (tx) => {
-          await tx.limiter.addLease('l1', 'scope-a', 'res-a', 3, T0 + 10_000);
-          await tx.limiter.addLease('l2', 'scope-a', 'res-b', 5, T0 + 10_000);
-          await tx.limiter.addLease('l3', 'scope-b', 'res-a', 7, T0 - 1); // expired, still counted until dropped
+          await tx.limiter.addLease('l1', 'scope-a', 'res-a', 3, T0, 10_000);
+          await tx.limiter.addLease('l2', 'scope-a', 'res-b', 5, T0, 10_000);
+          await tx.limiter.addLease('l3', 'scope-b', 'res-a', 7, T0, 0); // expires at once, still counted until dropped
         });
         expect(await read(async (tx) => [await tx.limiter.inFlight('scope-a'), await tx.limiter.inFlight('scope-b'), await tx.limiter.inFlight('scope-c')])).toEqual([2, 1, 0]);
         expect(await read(async (tx) => [await tx.limiter.inFlightWeight('res-a', 'l1'), await tx.limiter.inFlightWeight('res-a', 'none'), await tx.limiter.inFlightWeight('res-c', 'l1')])).toEqual([7, 10, 0]);
@@ -666,30 +704,166 @@ export function describeStoreContract(name: string, open: () => Promise<StoreCon
         expect(await write((tx) => tx.limiter.removeLease('l3'))).toBe(false);
         expect(await read((tx) => tx.limiter.inFlightWeight('res-a', 'l1'))).toBe(0);
       });
+    });
 
-      it('dropExpiredLeases drops those expiring at or before now; lingerLease moves the end, sooner or later', async () => {
-        await write(async (tx) => {
-          await tx.limiter.addLease('at', 'scope', 'res', 1, T0);
-          await tx.limiter.addLease('after', 'scope', 'res', 1, T0 + 1);
-          await tx.limiter.addLease('shortened', 'scope-s', 'res', 1, T0 + 100);
-          await tx.limiter.addLease('kept', 'scope-k', 'res', 1, T0 + 100);
+    if (options.leaseClock === 'caller') {
+      describe('lease times on the caller’s clock: exact, and passed by a later now', () => {
+        it('lease: a lease expired before now is taken over; one expiring exactly now is not', async () => {
+          await write((tx) => tx.outbox.enqueue(enqueueRow(1, 1)));
+          expect(await write((tx) => tx.outbox.lease('queued', 'A', T0, 30_000, 10))).toHaveLength(1);
+          expect(await write((tx) => tx.outbox.lease('queued', 'B', T0 + 30_000, 30_000, 10))).toEqual([]);
+          const taken = await write((tx) => tx.outbox.lease('queued', 'B', T0 + 30_001, 30_000, 10));
+          expect(taken.map((r) => [r.order_id, r.lease_owner, r.lease_expires_at])).toEqual([[1, 'B', T0 + 60_001]]);
+          expect(await read((tx) => tx.outbox.get(1, 1))).toMatchObject({ lease_owner: 'B', lease_expires_at: T0 + 60_001 });
         });
-        await write((tx) => tx.limiter.dropExpiredLeases(T0));
-        expect(await read((tx) => tx.limiter.inFlight('scope'))).toBe(1);
-        await write((tx) => tx.limiter.dropExpiredLeases(T0 + 1));
-        expect(await read((tx) => tx.limiter.inFlight('scope'))).toBe(0);
 
-        expect(await write((tx) => tx.limiter.lingerLease('shortened', T0 + 50))).toBe(true);
-        expect(await write((tx) => tx.limiter.lingerLease('kept', T0 + 500))).toBe(true); // later than its own expiry
-        expect(await write((tx) => tx.limiter.lingerLease('missing', T0 + 500))).toBe(false);
-        await write((tx) => tx.limiter.dropExpiredLeases(T0 + 49));
-        expect(await read(async (tx) => [await tx.limiter.inFlight('scope-s'), await tx.limiter.inFlight('scope-k')])).toEqual([1, 1]);
-        await write((tx) => tx.limiter.dropExpiredLeases(T0 + 50));
-        expect(await read(async (tx) => [await tx.limiter.inFlight('scope-s'), await tx.limiter.inFlight('scope-k')])).toEqual([0, 1]);
-        await write((tx) => tx.limiter.dropExpiredLeases(T0 + 499));
-        expect(await read((tx) => tx.limiter.inFlight('scope-k'))).toBe(1);
-        await write((tx) => tx.limiter.dropExpiredLeases(T0 + 500));
-        expect(await read((tx) => tx.limiter.inFlight('scope-k'))).toBe(0);
+        it('dueCampaigns and orphans: a row is free again once its lease expired before now', async () => {
+          await write(async (tx) => {
+            await tx.outbox.enqueue(enqueueRow(1, 1, { campaign_id: 10 }));
+            await tx.outbox.enqueue(enqueueRow(2, 1, { campaign_id: 20 }));
+            await tx.outbox.enqueue(enqueueRow(3, 1, { campaign_id: 30 }));
+            expect(orderIds(await tx.outbox.lease('queued', 'A', T0, 30_000, 10, 20))).toEqual([2]);
+            expect(await tx.outbox.claimForSend((await tx.outbox.get(3, 1))!.id, 'A', T0, 30_000)).toBe(true);
+            await tx.outbox.setState(3, 1, 'sending', T0, { sent: true });
+          });
+          expect(await read((tx) => tx.outbox.dueCampaigns('queued', T0 + 30_000))).toEqual([10]);
+          expect(await read((tx) => tx.outbox.dueCampaigns('queued', T0 + 30_001))).toEqual([10, 20]);
+          expect(await read((tx) => tx.outbox.orphans(T0 + 30_000, ALL))).toEqual([]);
+          expect(orderIds(await read((tx) => tx.outbox.orphans(T0 + 30_001, ALL)))).toEqual([3]);
+        });
+
+        it('dropExpiredLeases drops those expiring at or before now; lingerLease moves the end, sooner or later', async () => {
+          await write(async (tx) => {
+            await tx.limiter.addLease('at', 'scope', 'res', 1, T0, 0);
+            await tx.limiter.addLease('after', 'scope', 'res', 1, T0, 1);
+            await tx.limiter.addLease('shortened', 'scope-s', 'res', 1, T0, 100);
+            await tx.limiter.addLease('kept', 'scope-k', 'res', 1, T0, 100);
+          });
+          await write((tx) => tx.limiter.dropExpiredLeases(T0));
+          expect(await read((tx) => tx.limiter.inFlight('scope'))).toBe(1);
+          await write((tx) => tx.limiter.dropExpiredLeases(T0 + 1));
+          expect(await read((tx) => tx.limiter.inFlight('scope'))).toBe(0);
+
+          expect(await write((tx) => tx.limiter.lingerLease('shortened', T0 + 40, 10))).toBe(true);
+          expect(await write((tx) => tx.limiter.lingerLease('kept', T0 + 400, 100))).toBe(true); // later than its own expiry
+          expect(await write((tx) => tx.limiter.lingerLease('missing', T0, 500))).toBe(false);
+          await write((tx) => tx.limiter.dropExpiredLeases(T0 + 49));
+          expect(await read(async (tx) => [await tx.limiter.inFlight('scope-s'), await tx.limiter.inFlight('scope-k')])).toEqual([1, 1]);
+          await write((tx) => tx.limiter.dropExpiredLeases(T0 + 50));
+          expect(await read(async (tx) => [await tx.limiter.inFlight('scope-s'), await tx.limiter.inFlight('scope-k')])).toEqual([0, 1]);
+          await write((tx) => tx.limiter.dropExpiredLeases(T0 + 499));
+          expect(await read((tx) => tx.limiter.inFlight('scope-k'))).toBe(1);
+          await write((tx) => tx.limiter.dropExpiredLeases(T0 + 500));
+          expect(await read((tx) => tx.limiter.inFlight('scope-k'))).toBe(0);
+        });
+      });
+    } else {
+      describe('lease times on the database’s clock: they pass in real time, whatever now the caller passes', () => {
+        it('outbox: a short lease frees its row for lease, dueCampaigns and orphans while now stands still; a long one holds even for a caller an hour ahead', async () => {
+          await write(async (tx) => {
+            for (const orderId of [1, 2, 3, 4]) await tx.outbox.enqueue(enqueueRow(orderId, 1, { campaign_id: orderId * 10 }));
+            expect(orderIds(await tx.outbox.lease('queued', 'A', T0, LONG_LEASE_MS, 10, 10))).toEqual([1]);
+            expect(orderIds(await tx.outbox.lease('queued', 'A', T0, SHORT_LEASE_MS, 10, 20))).toEqual([2]);
+            for (const [orderId, leaseMs] of [
+              [3, LONG_LEASE_MS],
+              [4, SHORT_LEASE_MS],
+            ] as const) {
+              expect(await tx.outbox.claimForSend((await tx.outbox.get(orderId, 1))!.id, 'A', T0, leaseMs)).toBe(true);
+              await tx.outbox.setState(orderId, 1, 'sending', T0, { sent: true });
+            }
+          });
+          expect(await write((tx) => tx.outbox.lease('queued', 'B', T0 + HOUR, 30_000, 10, 10))).toEqual([]);
+          expect(await read((tx) => tx.outbox.dueCampaigns('queued', T0 + HOUR))).not.toContain(10);
+          expect(orderIds(await read((tx) => tx.outbox.orphans(T0 + HOUR, ALL)))).not.toContain(3);
+
+          await waitUntil(async () => (await read((tx) => tx.outbox.dueCampaigns('queued', T0))).includes(20), 'row 2’s short lease ends', 60_000);
+          await waitUntil(async () => orderIds(await read((tx) => tx.outbox.orphans(T0, ALL))).includes(4), 'row 4’s short lease ends', 60_000);
+          const [taken, expiry] = await leasing(T0, 30_000, () => write((tx) => tx.outbox.lease('queued', 'B', T0, 30_000, 10)));
+          expect(taken.map((r) => [r.order_id, r.lease_owner, r.lease_expires_at])).toEqual([[2, 'B', expiry]]);
+          expect(orderIds(await read((tx) => tx.outbox.orphans(T0, ALL)))).toEqual([4]);
+        });
+
+        it('limiter: dropExpiredLeases drops the leases ended on the database’s clock; lingerLease sets a new end from that clock’s now', async () => {
+          await write(async (tx) => {
+            await tx.limiter.addLease('long', 'scope-l', 'res', 1, T0, LONG_LEASE_MS);
+            await tx.limiter.addLease('short', 'scope-s', 'res', 1, T0, SHORT_LEASE_MS);
+            await tx.limiter.addLease('shortened', 'scope-d', 'res', 1, T0, LONG_LEASE_MS);
+            await tx.limiter.addLease('lengthened', 'scope-e', 'res', 1, T0, SHORT_LEASE_MS);
+            expect(await tx.limiter.lingerLease('lengthened', T0, LONG_LEASE_MS)).toBe(true);
+          });
+          const inFlight = () =>
+            read(async (tx) => ({
+              long: await tx.limiter.inFlight('scope-l'),
+              short: await tx.limiter.inFlight('scope-s'),
+              shortened: await tx.limiter.inFlight('scope-d'),
+              lengthened: await tx.limiter.inFlight('scope-e'),
+            }));
+          await write((tx) => tx.limiter.dropExpiredLeases(T0 + HOUR));
+          expect(await inFlight()).toMatchObject({ long: 1, shortened: 1, lengthened: 1 });
+          expect(await write((tx) => tx.limiter.lingerLease('shortened', T0 + HOUR, SHORT_LEASE_MS))).toBe(true);
+          expect(await write((tx) => tx.limiter.lingerLease('missing', T0, SHORT_LEASE_MS))).toBe(false);
+          await waitUntil(
+            async () => {
+              await write((tx) => tx.limiter.dropExpiredLeases(T0));
+              const now = await inFlight();
+              return now.short === 0 && now.shortened === 0;
+            },
+            'the short and the shortened leases end',
+            60_000,
+          );
+          expect(await inFlight()).toEqual({ long: 1, short: 0, shortened: 0, lengthened: 1 });
+        });
+      });
+    }
+
+    describe('wake-ups', () => {
+      let nextOrderId = 1_000;
+      /**
+       * Commits transactions that each queue a row (of a new order) until `heard()`, one every
+       * 200 ms at most: the first may commit before a listening connection is open.
+       */
+      async function enqueueUntil(heard: () => boolean, what: string): Promise<void> {
+        let lastCommit = 0;
+        await waitUntil(
+          async () => {
+            if (!heard() && Date.now() - lastCommit >= 200) {
+              lastCommit = Date.now();
+              await write((tx) => tx.outbox.enqueue(enqueueRow(nextOrderId++, 1)));
+            }
+            return heard();
+          },
+          what,
+          60_000,
+        );
+      }
+
+      it('onQueued: every listener is called after a transaction that queued rows commits; once stopped, one is called no more', async () => {
+        let first = 0;
+        let second = 0;
+        const stopFirst = store.onQueued(() => first++);
+        const stopSecond = store.onQueued(() => second++);
+        await enqueueUntil(() => first > 0 && second > 0, 'both listeners hear a commit');
+        stopFirst();
+        const [firstBefore, secondBefore] = [first, second];
+        await enqueueUntil(() => second > secondBefore, 'the listener still on hears the next commit');
+        // One wake-up calls every listener in one go: the stopped one would have been called by now.
+        expect(first).toBe(firstBefore);
+        stopFirst(); // stopping twice is a no-op
+        stopSecond();
+        expect(['process', 'database']).toContain(store.wakeups);
+      });
+
+      it('a listener that throws stops neither the others nor the store', async () => {
+        store.onQueued(() => {
+          throw new Error('a listener failed');
+        });
+        let heard = 0;
+        store.onQueued(() => heard++);
+        await enqueueUntil(() => heard > 0, 'the second listener hears a commit');
+        const before = heard;
+        await enqueueUntil(() => heard > before, 'it hears the next one too');
+        await write((tx) => tx.cursors.set('sync:1', 'after', T0));
+        expect(await read((tx) => tx.cursors.get('sync:1'))).toBe('after');
       });
     });
 
@@ -795,7 +969,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreCon
         await expectStoreError(
           write(async (tx) => {
             await writeEveryConcern(tx);
-            await tx.orders.insert(orderRow(1));
+            await tx.journal.append(journalRow(1, 1)); // seedEveryConcern's
           }),
           STORE_ERROR_CODES.failed,
         );

@@ -22,13 +22,13 @@ export function registerRun(program: Command, cli: Cli): void {
     .description('keep sending, polling and syncing until SIGINT/SIGTERM (finishes the batch in flight, then exits 0)')
     .option('--sync-interval <seconds>', 'sync from the Market this often; 0 turns syncing off', '60')
     .option('--sync-pages <n>', 'pages per business read in one sync pass; a longer sweep goes on after the next send pass', '100')
-    .option('--idle <seconds>', 'sleep this long at most when there is nothing to do', '1')
+    .option('--idle <seconds>', 'sleep this long at most when there is nothing to do (default 1 on SQLite; 30 on PostgreSQL, where any process queuing a change wakes the loop)')
     .addHelpText('after', '\nExample:\n  YM_API_KEY=... ym-orders run --sync-interval 30')
     .action(
-      act<{ syncInterval: string; syncPages: string; idle: string }>(cli, async ({ io, out, globals, opts }) => {
+      act<{ syncInterval: string; syncPages: string; idle?: string }>(cli, async ({ io, out, globals, opts }) => {
         const syncMs = parseSeconds(opts.syncInterval, '--sync-interval');
         const syncPages = parsePositiveInteger(opts.syncPages, '--sync-pages');
-        const idleMs = Math.max(10, parseSeconds(opts.idle, '--idle'));
+        const idleMs = opts.idle === undefined ? undefined : Math.max(10, parseSeconds(opts.idle, '--idle'));
         return withEngine(io, globals, { api: 'run' }, async (engine, api) => {
           const stop = stopOnSignals(out);
           const started = Date.now();
@@ -46,7 +46,14 @@ export function registerRun(program: Command, cli: Cli): void {
             lastShown = text;
             status.update(text);
           };
+          // Set while the database fails passes: the loop waits and tries again, and says when it is back.
+          let storeDownSince: number | undefined;
           const onProgress = (report: FlushReport): void => {
+            if (storeDownSince !== undefined) {
+              const downMs = Date.now() - storeDownSince;
+              status.above(() => out.warn(`the database answers again after ${seconds(downMs)}; going on`));
+              storeDownSince = undefined;
+            }
             last = report;
             reportErrors(report.lastErrors);
             show(`open ${num(report.open)}  accepted ${num(report.counters.accepted)}  rejected ${num(report.counters.rejected)}  calls: ${callsLine(report.counters)}`);
@@ -54,8 +61,12 @@ export function registerRun(program: Command, cli: Cli): void {
           try {
             last = await engine.run({
               signal: stop.signal,
-              idleMs,
+              ...(idleMs !== undefined ? { idleMs } : {}),
               onProgress,
+              onStoreError: (error, retryInMs) => {
+                storeDownSince ??= Date.now();
+                status.above(() => out.warn(`[${error.code}] ${errorMessage(error)}; trying again in ${seconds(retryInMs)}`));
+              },
               onSyncProgress: (p) => show(describeSyncProgress(p)),
               // The Market being unreachable is no reason to stop the loop: it syncs again later. Its
               // errors are shown per campaign with the others (onProgress); a repeated page token

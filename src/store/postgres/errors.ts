@@ -59,7 +59,8 @@ function sqlStateOf(error: unknown): string | undefined {
 /** Node's code for a failed socket (ECONNREFUSED, ENOTFOUND, ECONNRESET…), when that is the cause. */
 function networkCodeOf(error: unknown): string | undefined {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return typeof code === 'string' && !(error instanceof pg.DatabaseError) ? code : undefined;
+  // Node's own argument errors (ERR_INVALID_URL, …) are no socket's.
+  return typeof code === 'string' && !code.startsWith('ERR_') && !(error instanceof pg.DatabaseError) ? code : undefined;
 }
 
 function codes(error: unknown): Record<string, string> {
@@ -68,16 +69,45 @@ function codes(error: unknown): Record<string, string> {
   return { ...(sqlState ? { sqlState } : {}), ...(networkCode ? { networkCode } : {}) };
 }
 
+/** Node's codes for a socket that cannot reach the server, or that broke. */
+const UNREACHABLE_NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/** The driver's own words for a connection that ended under it, or that it no longer uses after an error. */
+const BROKEN_CONNECTION_MESSAGES = new Set([
+  'Connection terminated unexpectedly',
+  'Connection terminated',
+  'Connection terminated due to connection timeout',
+  'Client has encountered a connection error and is not queryable',
+]);
+
+/** admin_shutdown, crash_shutdown, cannot_connect_now; class 08 (connection_exception) is too. */
+const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03']);
+
+/** Whether the server could not be reached or the connection broke: a retry later may pass. */
+function isUnavailable(error: unknown): boolean {
+  if (error instanceof AggregateError && error.errors.length > 0 && error.errors.every(isUnavailable)) return true;
+  const sqlState = sqlStateOf(error);
+  if (sqlState !== undefined) return sqlState.startsWith('08') || UNAVAILABLE_SQLSTATES.has(sqlState);
+  const networkCode = networkCodeOf(error);
+  if (networkCode !== undefined && UNREACHABLE_NETWORK_CODES.has(networkCode)) return true;
+  return error instanceof Error && BROKEN_CONNECTION_MESSAGES.has(error.message);
+}
+
+const UNKNOWN_OUTCOME = 'the connection broke while committing, so whether the transaction committed is unknown';
+
 /**
  * An error of the driver while the store was open: DB_BUSY when another transaction won
- * (serialization failure, deadlock, lock timeout) or no connection came in time; DB_FAILED for
- * anything else. `atCommit`: the connection broke while committing, so the outcome is unknown.
+ * (serialization failure, deadlock, lock timeout) or no connection came in time; DB_UNAVAILABLE
+ * when the server cannot be reached or the connection broke; DB_FAILED for anything else.
+ * `atCommit`: the error came from COMMIT, so when the connection broke there, the outcome is
+ * unknown (the message says so, and details.commitOutcome is 'unknown').
  */
 export function wrapPgError(error: unknown, context: ErrorContext, atCommit = false): StoreError {
   if (error instanceof StoreError) return error;
   const reason = reasonOf(error, context);
   const details = { url: context.url, schema: context.schema, ...codes(error) };
   const sqlState = sqlStateOf(error);
+  const label = sqlState ?? networkCodeOf(error) ?? 'driver';
   if ((sqlState !== undefined && BUSY_SQLSTATES.has(sqlState)) || (error instanceof Error && error.message === POOL_TIMEOUT)) {
     return new StoreError(
       STORE_ERROR_CODES.busy,
@@ -86,12 +116,31 @@ export function wrapPgError(error: unknown, context: ErrorContext, atCommit = fa
       { cause: error },
     );
   }
-  const outcome =
-    atCommit && sqlState === undefined
-      ? 'the connection broke while committing, so whether the transaction committed is unknown'
-      : 'nothing was written';
-  const label = sqlState ?? networkCodeOf(error) ?? 'driver';
-  return new StoreError(STORE_ERROR_CODES.failed, `PostgreSQL refused an operation on ${context.url} (${label}: ${reason}); ${outcome}.`, details, {
+  if (isUnavailable(error)) {
+    if (atCommit) {
+      return new StoreError(
+        STORE_ERROR_CODES.unavailable,
+        `${context.url} became unavailable (${label}: ${reason}); ${UNKNOWN_OUTCOME}. Read back what it wrote once the database is back.`,
+        { ...details, commitOutcome: 'unknown' },
+        { cause: error },
+      );
+    }
+    return new StoreError(
+      STORE_ERROR_CODES.unavailable,
+      `${context.url} is unavailable (${label}: ${reason}); nothing was written. Retry once the database is back.`,
+      details,
+      { cause: error },
+    );
+  }
+  if (atCommit && sqlState === undefined) {
+    return new StoreError(
+      STORE_ERROR_CODES.failed,
+      `PostgreSQL refused an operation on ${context.url} (${label}: ${reason}); ${UNKNOWN_OUTCOME}.`,
+      { ...details, commitOutcome: 'unknown' },
+      { cause: error },
+    );
+  }
+  return new StoreError(STORE_ERROR_CODES.failed, `PostgreSQL refused an operation on ${context.url} (${label}: ${reason}); nothing was written.`, details, {
     cause: error,
   });
 }

@@ -10,9 +10,11 @@ const SQL = {
   // In a write transaction: whoever reads an order to change it holds it until commit, so two
   // read-modify-writes of one order (in any process) run one after the other.
   getForUpdate: { name: 'ym_orders_get_for_update', text: `SELECT ${COLUMNS} FROM orders WHERE order_id = $1 FOR UPDATE` },
+  // An insert racing another transaction's insert of the order waits for it to end, then writes
+  // nothing if that one committed: the order is tracked once, by whoever was first.
   insert: {
     name: 'ym_orders_insert',
-    text: `INSERT INTO orders (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10)`,
+    text: `INSERT INTO orders (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10) ON CONFLICT (order_id) DO NOTHING`,
   },
   update: {
     name: 'ym_orders_update',
@@ -39,8 +41,8 @@ export class OrdersTable implements OrdersPort {
     return row;
   }
 
-  async insert(row: OrderWrite): Promise<void> {
-    await this.#session.changes(SQL.insert, [
+  async insert(row: OrderWrite): Promise<boolean> {
+    const inserted = await this.#session.changes(SQL.insert, [
       row.order_id,
       row.campaign_id,
       row.model,
@@ -52,6 +54,7 @@ export class OrdersTable implements OrdersPort {
       row.snapshot,
       row.updated_at,
     ]);
+    return inserted === 1;
   }
 
   async update(row: OrderWrite, expectedRowVersion: number): Promise<boolean> {

@@ -1,11 +1,15 @@
 import { OUTBOX_STATES, type OutboxEnqueue, type OutboxPort, type OutboxRow, type OutboxState } from '../outbox.js';
+import { DATABASE_NOW_MS } from './clock.js';
 import type { Session } from './session.js';
 
 const COLUMNS = `id, idempotency_key, order_id, campaign_id, request_no, status, substatus, real_delivery_date, state, attempts,
   read_failures, next_attempt_at, lease_owner, lease_expires_at, last_error, journal_seq, created_at, updated_at`;
 
-/** Due and free: no lease, or one that expired before now ($now). */
-const FREE = 'state = $1 AND next_attempt_at <= $2 AND (lease_expires_at IS NULL OR lease_expires_at < $2)';
+/** No lease, or one that expired before now on the database's clock (clock.ts). */
+const LEASE_FREE = `(lease_expires_at IS NULL OR lease_expires_at < ${DATABASE_NOW_MS})`;
+
+/** In state $1, due at the caller's now ($2), and free. */
+const DUE_AND_FREE = `state = $1 AND next_attempt_at <= $2 AND ${LEASE_FREE}`;
 
 const SQL = {
   // Re-arming a request (a resend after a read-back) keeps its row, key and history.
@@ -33,20 +37,20 @@ const SQL = {
   // this transaction from the inner SELECT until it ends.
   lease: {
     name: 'ym_outbox_lease',
-    text: `UPDATE outbox SET lease_owner = $3, lease_expires_at = $4, updated_at = $2
+    text: `UPDATE outbox SET lease_owner = $3, lease_expires_at = ${DATABASE_NOW_MS} + $4::bigint, updated_at = $2
       WHERE id IN (
-        SELECT id FROM outbox WHERE ${FREE} AND ($6::bigint IS NULL OR campaign_id = $6::bigint)
+        SELECT id FROM outbox WHERE ${DUE_AND_FREE} AND ($6::bigint IS NULL OR campaign_id = $6::bigint)
         ORDER BY next_attempt_at, id LIMIT $5
         FOR UPDATE SKIP LOCKED)
       RETURNING ${COLUMNS}`,
   },
   claimForSend: {
     name: 'ym_outbox_claim_for_send',
-    text: `UPDATE outbox SET lease_owner = $2, lease_expires_at = $4, updated_at = $3 WHERE id = $1 AND state = 'queued'`,
+    text: `UPDATE outbox SET lease_owner = $2, lease_expires_at = ${DATABASE_NOW_MS} + $4::bigint, updated_at = $3 WHERE id = $1 AND state = 'queued'`,
   },
   dueCampaigns: {
     name: 'ym_outbox_due_campaigns',
-    text: `SELECT campaign_id FROM outbox WHERE ${FREE} GROUP BY campaign_id ORDER BY MIN(next_attempt_at), campaign_id`,
+    text: `SELECT campaign_id FROM outbox WHERE ${DUE_AND_FREE} GROUP BY campaign_id ORDER BY MIN(next_attempt_at), campaign_id`,
   },
   release: {
     name: 'ym_outbox_release',
@@ -62,7 +66,7 @@ const SQL = {
     name: 'ym_outbox_open',
     text: `SELECT ${COLUMNS} FROM outbox WHERE state IN ('queued', 'sending', 'awaitingOperation', 'uncertain') ORDER BY id LIMIT $1`,
   },
-  inState: { name: 'ym_outbox_in_state', text: `SELECT ${COLUMNS} FROM outbox WHERE state = $1 AND next_attempt_at <= $2 ORDER BY id LIMIT $3` },
+  orphans: { name: 'ym_outbox_orphans', text: `SELECT ${COLUMNS} FROM outbox WHERE state = 'sending' AND ${LEASE_FREE} ORDER BY id LIMIT $1` },
   settledSince: { name: 'ym_outbox_settled_since', text: `SELECT ${COLUMNS} FROM outbox WHERE state = $1 AND updated_at >= $2 ORDER BY id LIMIT $3` },
   counts: { name: 'ym_outbox_counts', text: 'SELECT state, COUNT(*) AS n FROM outbox GROUP BY state' },
   nextDue: { name: 'ym_outbox_next_due', text: `SELECT MIN(next_attempt_at) AS t FROM outbox WHERE state IN ('queued', 'uncertain')` },
@@ -93,6 +97,7 @@ export class OutboxTable implements OutboxPort {
       row.journal_seq,
       row.now,
     ]);
+    this.#session.queued();
   }
 
   async setState(orderId: number, requestNo: number, state: OutboxState, now: number, options: { sent?: boolean; lastError?: string } = {}): Promise<void> {
@@ -103,13 +108,14 @@ export class OutboxTable implements OutboxPort {
     await this.#session.changes(SQL.reschedule, [orderId, requestNo, nextAttemptAt]);
   }
 
+  /** `now` is the due time and updated_at; the lease runs `leaseMs` on the database's clock. */
   async lease(state: OutboxState, owner: string, now: number, leaseMs: number, limit: number, campaignId?: number): Promise<OutboxRow[]> {
-    const rows = await this.#session.rows<OutboxRow>(SQL.lease, [state, now, owner, now + leaseMs, limit, campaignId ?? null]);
+    const rows = await this.#session.rows<OutboxRow>(SQL.lease, [state, now, owner, leaseMs, limit, campaignId ?? null]);
     return rows.sort(byDue);
   }
 
   async claimForSend(id: number, owner: string, now: number, leaseMs: number): Promise<boolean> {
-    return (await this.#session.changes(SQL.claimForSend, [id, owner, now, now + leaseMs])) === 1;
+    return (await this.#session.changes(SQL.claimForSend, [id, owner, now, leaseMs])) === 1;
   }
 
   async dueCampaigns(state: OutboxState, now: number): Promise<number[]> {
@@ -133,8 +139,9 @@ export class OutboxTable implements OutboxPort {
     return this.#session.rows<OutboxRow>(SQL.open, [limit]);
   }
 
-  async inState(state: OutboxState, now: number, limit: number): Promise<OutboxRow[]> {
-    return this.#session.rows<OutboxRow>(SQL.inState, [state, now, limit]);
+  /** Expired on the database's clock: the caller's `now` plays no part. */
+  async orphans(_now: number, limit: number): Promise<OutboxRow[]> {
+    return this.#session.rows<OutboxRow>(SQL.orphans, [limit]);
   }
 
   async settledSince(state: 'accepted' | 'rejected' | 'superseded', since: number, limit: number): Promise<OutboxRow[]> {

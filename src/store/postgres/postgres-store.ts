@@ -9,8 +9,10 @@
 // is a lock held until commit, the same one whether the other writer is in this process or on
 // another host: orders.get and operations.get read FOR UPDATE, cursors.get and limiter.lockScope
 // take advisory locks, outbox.lease skips rows another transaction holds (SKIP LOCKED), and
-// counters add on the server. The driver's handle stays private, so the published declarations
-// never show pg's types and a consumer needs no @types/pg.
+// counters add on the server. Lease expiries are on the server's clock (clock.ts). A transaction
+// that queued outbox rows sends NOTIFY with its COMMIT, which every store listening on the schema
+// hears (wakeups.ts). The driver's handle stays private, so the published declarations never show
+// pg's types and a consumer needs no @types/pg.
 
 import pg from 'pg';
 import { StoreError, STORE_ERROR_CODES } from '../errors.js';
@@ -26,9 +28,10 @@ import { LimiterTable } from './limiter-table.js';
 import { OperationsTable } from './operations-table.js';
 import { OrdersTable } from './orders-table.js';
 import { OutboxTable } from './outbox-table.js';
-import { DEFAULT_POSTGRES_SCHEMA, prepareSchema, SCHEMA_NAME } from './schema.js';
+import { DEFAULT_POSTGRES_SCHEMA, dropOurSchema, prepareSchema, SCHEMA_NAME } from './schema.js';
 import { advisoryLockKey, LOCK_STATEMENT, TYPE_PARSERS, type Session, type Statement } from './session.js';
 import { TimersTable } from './timers-table.js';
+import { QueuedListener, queuedChannel } from './wakeups.js';
 
 /** How PostgresStore.connect connects. */
 export interface PostgresOptions {
@@ -73,11 +76,38 @@ function hasOptionsParameter(url: string): boolean {
   }
 }
 
+/** A pool on the schema, the options checked (DB_CANNOT_OPEN for a bad one); nothing connects yet. */
+function openPool(url: string, options: PostgresOptions): { context: ErrorContext; connection: pg.ClientConfig; pool: pg.Pool } {
+  const schema = options.schema ?? DEFAULT_POSTGRES_SCHEMA;
+  const context: ErrorContext = { url: redactUrl(url), schema, secrets: secretsOf(url) };
+  if (!SCHEMA_NAME.test(schema)) {
+    throw badOption(context, `schema must be a plain lower-case SQL identifier (letters, digits, _; at most 63), got ${JSON.stringify(schema)}.`);
+  }
+  if (hasOptionsParameter(url)) throw badOption(context, 'the URL must not carry an `options` parameter: the store sets search_path to its schema itself.');
+  const lockTimeoutMs = positiveInteger(options.lockTimeoutMs, DEFAULTS.lockTimeoutMs, 'lockTimeoutMs', context);
+  const connection: pg.ClientConfig = {
+    connectionString: url,
+    connectionTimeoutMillis: positiveInteger(options.connectTimeoutMs, DEFAULTS.connectTimeoutMs, 'connectTimeoutMs', context),
+    // Startup parameters: every connection is on the schema from its first statement.
+    options: `-c search_path=${schema} -c lock_timeout=${lockTimeoutMs}`,
+    application_name: 'ym-orders',
+    types: TYPE_PARSERS,
+  };
+  const pool = new pg.Pool({ ...connection, max: positiveInteger(options.poolSize, DEFAULTS.poolSize, 'poolSize', context) });
+  // A connection that breaks while idle or in use would otherwise crash the process (an
+  // 'error' event with no listener); the pool drops it, and its statement, if any, rejects.
+  pool.on('error', ignore);
+  pool.on('connect', (client) => client.on('error', ignore));
+  return { context, connection, pool };
+}
+
 /** One transaction's statements, on its one client. */
 class TxSession implements Session {
   readonly writable: boolean;
   /** The first statement that failed: the transaction fails with it even if its function went on. */
   failure: StoreError | undefined;
+  /** Whether outbox rows were queued: the commit then wakes the dispatchers. */
+  hasQueued = false;
   readonly #client: pg.PoolClient;
   readonly #context: ErrorContext;
 
@@ -99,7 +129,11 @@ class TxSession implements Session {
     await this.#query(LOCK_STATEMENT, [String(advisoryLockKey(this.#context.schema, kind, key))]);
   }
 
-  /** BEGIN or COMMIT. */
+  queued(): void {
+    this.hasQueued = true;
+  }
+
+  /** BEGIN or COMMIT (a simple query: no parameters, so it may hold more than one statement). */
   async command(text: string, atCommit = false): Promise<void> {
     try {
       await this.#client.query(text);
@@ -141,18 +175,27 @@ export class PostgresStore implements Store {
   /** The URL, its password redacted. */
   readonly name: string;
   readonly schema: string;
+  /** Every process's queued rows wake this store's listeners (LISTEN/NOTIFY). */
+  readonly wakeups = 'database' as const;
   readonly #pool: pg.Pool;
   readonly #context: ErrorContext;
+  /** The listening connection, opened by the first onQueued. */
+  readonly #listener: QueuedListener;
+  /** What a transaction that queued rows commits with: NOTIFY and COMMIT in one round trip. */
+  readonly #notifyAndCommit: string;
   /** Every transaction and read accepted and not yet settled: close() waits for them. */
   readonly #running = new Set<Promise<unknown>>();
-  /** Set by close(): from then on calls are refused, and it resolves once the pool has ended. */
+  /** Set by close(): from then on calls are refused, and it resolves once the pool and the listening connection have ended. */
   #closed: Promise<void> | undefined;
 
-  private constructor(pool: pg.Pool, context: ErrorContext) {
+  private constructor(pool: pg.Pool, listener: QueuedListener, context: ErrorContext) {
     this.#pool = pool;
+    this.#listener = listener;
     this.#context = context;
     this.name = context.url;
     this.schema = context.schema;
+    // An identifier cannot be a parameter; the channel is built from hex digits (queuedChannel).
+    this.#notifyAndCommit = `NOTIFY ${queuedChannel(context.schema)}; COMMIT`;
   }
 
   /**
@@ -161,33 +204,29 @@ export class PostgresStore implements Store {
    * is another application's: nothing is written), DB_SCHEMA_TOO_NEW, or DB_BUSY.
    */
   static async connect(url: string, options: PostgresOptions = {}): Promise<PostgresStore> {
-    const schema = options.schema ?? DEFAULT_POSTGRES_SCHEMA;
-    const context: ErrorContext = { url: redactUrl(url), schema, secrets: secretsOf(url) };
-    if (!SCHEMA_NAME.test(schema)) {
-      throw badOption(context, `schema must be a plain lower-case SQL identifier (letters, digits, _; at most 63), got ${JSON.stringify(schema)}.`);
-    }
-    if (hasOptionsParameter(url)) throw badOption(context, 'the URL must not carry an `options` parameter: the store sets search_path to its schema itself.');
-    const lockTimeoutMs = positiveInteger(options.lockTimeoutMs, DEFAULTS.lockTimeoutMs, 'lockTimeoutMs', context);
-    const pool = new pg.Pool({
-      connectionString: url,
-      max: positiveInteger(options.poolSize, DEFAULTS.poolSize, 'poolSize', context),
-      connectionTimeoutMillis: positiveInteger(options.connectTimeoutMs, DEFAULTS.connectTimeoutMs, 'connectTimeoutMs', context),
-      // Startup parameters: every pooled connection is on the schema from its first statement.
-      options: `-c search_path=${schema} -c lock_timeout=${lockTimeoutMs}`,
-      application_name: 'ym-orders',
-      types: TYPE_PARSERS,
-    });
-    // A connection that breaks while idle or in use would otherwise crash the process (an
-    // 'error' event with no listener); the pool drops it, and its statement, if any, rejects.
-    pool.on('error', ignore);
-    pool.on('connect', (client) => client.on('error', ignore));
+    const { context, connection, pool } = openPool(url, options);
     try {
       await prepareSchema(pool, context, options.now ?? Date.now());
     } catch (error) {
       await pool.end().catch(ignore);
       throw error;
     }
-    return new PostgresStore(pool, context);
+    return new PostgresStore(pool, new QueuedListener(connection, context.schema), context);
+  }
+
+  /**
+   * Drops the schema with everything in it, if it is a ym-orders schema (a missing or empty one
+   * is left as it is): what a demo or a test that starts afresh does. Throws DB_NOT_OURS when the
+   * schema holds anything else (nothing is dropped), DB_CANNOT_OPEN, or DB_BUSY while a process
+   * migrates it.
+   */
+  static async dropSchema(url: string, options: Pick<PostgresOptions, 'schema' | 'connectTimeoutMs' | 'lockTimeoutMs'> = {}): Promise<void> {
+    const { context, pool } = openPool(url, { ...options, poolSize: 1 });
+    try {
+      await dropOurSchema(pool, context);
+    } finally {
+      await pool.end().catch(ignore);
+    }
   }
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
@@ -198,9 +237,20 @@ export class PostgresStore implements Store {
     return this.#accept(() => this.#run(fn, false));
   }
 
-  /** Refuses new calls at once; the ones already accepted finish, then the pool ends. */
+  /**
+   * Calls `listener` after any transaction on this schema that queued outbox rows commits, in
+   * this process or another. The first call opens the listening connection; a listener that
+   * throws is skipped and stays.
+   */
+  onQueued(listener: () => void): () => void {
+    return this.#listener.add(listener);
+  }
+
+  /** Refuses new calls at once; the ones already accepted finish, then the pool and the listening connection end. */
   close(): Promise<void> {
-    this.#closed ??= Promise.allSettled([...this.#running]).then(() => this.#pool.end());
+    this.#closed ??= Promise.allSettled([...this.#running]).then(async () => {
+      await Promise.all([this.#pool.end(), this.#listener.close()]);
+    });
     return this.#closed;
   }
 
@@ -227,18 +277,23 @@ export class PostgresStore implements Store {
       await session.command(writable ? BEGIN_WRITE : BEGIN_READ);
       const value = await fn(txOf(session));
       if (session.failure) throw session.failure;
-      await session.command('COMMIT', true);
-      // A statement `fn` left running (not awaited) that failed before the COMMIT made it a rollback.
+      // NOTIFY is delivered at COMMIT, and only if it commits: one simple query, one round trip.
+      await session.command(session.hasQueued ? this.#notifyAndCommit : 'COMMIT', true).catch((error: unknown) => {
+        // A statement `fn` left running (not awaited) that failed before the NOTIFY is the cause.
+        throw session.failure ?? error;
+      });
+      // A statement `fn` left running that failed before the COMMIT made it a rollback.
       if (session.failure) throw session.failure;
       client.release();
       return value;
     } catch (error) {
-      // A connection that cannot even roll back is broken: destroyed, not handed out again.
+      // A connection that broke, or cannot even roll back, is destroyed, never handed out again.
+      const broke = session.failure?.code === STORE_ERROR_CODES.unavailable || (error instanceof StoreError && error.code === STORE_ERROR_CODES.unavailable);
       const rolledBack = await client.query('ROLLBACK').then(
         () => true,
         () => false,
       );
-      client.release(!rolledBack);
+      client.release(broke || !rolledBack);
       throw error;
     }
   }

@@ -76,13 +76,8 @@ async function claimAndMigrate(client: pg.PoolClient, context: ErrorContext, now
 /** A plain lower-case SQL identifier: safe to name in DDL without quoting, and the same name in every catalog. */
 export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
-/**
- * Checks the schema and brings it up to date, on one connection of `pool`. Throws DB_NOT_OURS or
- * DB_SCHEMA_TOO_NEW (nothing written), DB_CANNOT_OPEN (the server cannot be reached or refused),
- * or DB_BUSY (another process held the schema's lock past the lock timeout).
- * @internal The driver stays out of the published types.
- */
-export async function prepareSchema(pool: pg.Pool, context: ErrorContext, now: number): Promise<void> {
+/** Runs `work` in one transaction on one connection of `pool`; its errors as wrapOpenError makes them. */
+async function inOneTransaction(pool: pg.Pool, context: ErrorContext, work: (client: pg.PoolClient) => Promise<void>): Promise<void> {
   let client: pg.PoolClient;
   try {
     client = await pool.connect();
@@ -91,7 +86,7 @@ export async function prepareSchema(pool: pg.Pool, context: ErrorContext, now: n
   }
   try {
     await client.query('BEGIN');
-    await claimAndMigrate(client, context, now);
+    await work(client);
     await client.query('COMMIT');
     client.release();
   } catch (error) {
@@ -102,4 +97,30 @@ export async function prepareSchema(pool: pg.Pool, context: ErrorContext, now: n
     client.release(!rolledBack);
     throw wrapOpenError(error, context);
   }
+}
+
+/**
+ * Drops the schema if it is ours, under the migration lock (a process connecting meanwhile waits,
+ * then claims it afresh); a missing or empty one is left. Throws DB_NOT_OURS (nothing dropped).
+ * @internal
+ */
+export function dropOurSchema(pool: pg.Pool, context: ErrorContext): Promise<void> {
+  return inOneTransaction(pool, context, async (client) => {
+    await client.query({ ...LOCK_STATEMENT, values: [String(advisoryLockKey(context.schema, 'migrate', ''))] });
+    const objects = (await client.query<{ name: string }>(OBJECTS_SQL, [context.schema])).rows.map((r) => r.name);
+    if (objects.length === 0) return;
+    if (!(await isOurs(client, objects))) throw notOurs(context, objects);
+    // An identifier cannot be a parameter; the schema name was checked to be a plain one (SCHEMA_NAME).
+    await client.query(`DROP SCHEMA ${context.schema} CASCADE`);
+  });
+}
+
+/**
+ * Checks the schema and brings it up to date, on one connection of `pool`. Throws DB_NOT_OURS or
+ * DB_SCHEMA_TOO_NEW (nothing written), DB_CANNOT_OPEN (the server cannot be reached or refused),
+ * or DB_BUSY (another process held the schema's lock past the lock timeout).
+ * @internal The driver stays out of the published types.
+ */
+export function prepareSchema(pool: pg.Pool, context: ErrorContext, now: number): Promise<void> {
+  return inOneTransaction(pool, context, (client) => claimAndMigrate(client, context, now));
 }

@@ -23,6 +23,8 @@ export interface Session {
   changes(statement: Statement, values: readonly unknown[]): Promise<number>;
   /** Holds the advisory lock of `kind`/`key` in this schema until the transaction ends. */
   lock(kind: string, key: string): Promise<void>;
+  /** Outbox rows were queued: the commit wakes every process's dispatcher (NOTIFY). */
+  queued(): void;
 }
 
 /**

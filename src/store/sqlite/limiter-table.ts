@@ -50,16 +50,17 @@ export class LimiterTable implements LimiterPort {
     return this.#inFlightWeight.get(resourceKey, exceptLeaseId)?.w ?? 0;
   }
 
-  async addLease(leaseId: string, scopeKey: string, resourceKey: string, weight: number, expiresAt: number): Promise<void> {
-    this.#addLease.run(leaseId, scopeKey, resourceKey, weight, expiresAt);
+  /** One host on the file: lease times are on the caller's clock. */
+  async addLease(leaseId: string, scopeKey: string, resourceKey: string, weight: number, now: number, leaseMs: number): Promise<void> {
+    this.#addLease.run(leaseId, scopeKey, resourceKey, weight, now + leaseMs);
   }
 
   async removeLease(leaseId: string): Promise<boolean> {
     return this.#removeLease.run(leaseId).changes === 1;
   }
 
-  async lingerLease(leaseId: string, until: number): Promise<boolean> {
-    return this.#lingerLease.run(until, leaseId).changes === 1;
+  async lingerLease(leaseId: string, now: number, forMs: number): Promise<boolean> {
+    return this.#lingerLease.run(now + forMs, leaseId).changes === 1;
   }
 
   async all(): Promise<BudgetRow[]> {

@@ -9,9 +9,11 @@ export class OrdersTable implements OrdersPort {
 
   constructor(db: Database) {
     this.#get = db.prepare('SELECT * FROM orders WHERE order_id = ?');
+    // An order already there (another process tracked it first) is left as it is.
     this.#insert = db.prepare(`INSERT INTO orders
       (order_id, campaign_id, model, status, substatus, change_state, observed_at, machine_version, snapshot, row_version, created_at, updated_at)
-      VALUES (@order_id, @campaign_id, @model, @status, @substatus, @change_state, @observed_at, @machine_version, @snapshot, 1, @updated_at, @updated_at)`);
+      VALUES (@order_id, @campaign_id, @model, @status, @substatus, @change_state, @observed_at, @machine_version, @snapshot, 1, @updated_at, @updated_at)
+      ON CONFLICT (order_id) DO NOTHING`);
     this.#update = db.prepare(`UPDATE orders SET status = @status, substatus = @substatus, change_state = @change_state,
       observed_at = @observed_at, machine_version = @machine_version, snapshot = @snapshot,
       row_version = row_version + 1, updated_at = @updated_at
@@ -26,8 +28,8 @@ export class OrdersTable implements OrdersPort {
     return this.#get.get(orderId);
   }
 
-  async insert(row: OrderWrite): Promise<void> {
-    this.#insert.run(row);
+  async insert(row: OrderWrite): Promise<boolean> {
+    return this.#insert.run(row).changes === 1;
   }
 
   async update(row: OrderWrite, expectedRowVersion: number): Promise<boolean> {

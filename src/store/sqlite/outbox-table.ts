@@ -43,12 +43,15 @@ export class OutboxTable implements OutboxPort {
   readonly #reschedule: Statement<[number, number, number]>;
   readonly #get: Statement<[number, number], OutboxRow>;
   readonly #open: Statement<[number], OutboxRow>;
-  readonly #inState: Statement<[OutboxState, number, number], OutboxRow>;
+  readonly #orphans: Statement<[number, number], OutboxRow>;
   readonly #settledSince: Statement<[OutboxState, number, number], OutboxRow>;
   readonly #counts: Statement<[], { state: OutboxState; n: number }>;
   readonly #nextDue: Statement<[], { t: number | null }>;
+  readonly #onEnqueue: () => void;
 
-  constructor(db: Database) {
+  /** `onEnqueue`: called after each row queued, for the store's wake-ups. */
+  constructor(db: Database, onEnqueue: () => void) {
+    this.#onEnqueue = onEnqueue;
     // Re-arming a request (a resend after a read-back) keeps its row, key and history.
     this.#enqueue = db.prepare(`INSERT INTO outbox
       (idempotency_key, order_id, campaign_id, request_no, status, substatus, real_delivery_date, state, next_attempt_at, journal_seq, created_at, updated_at)
@@ -82,7 +85,7 @@ export class OutboxTable implements OutboxPort {
     );
     this.#get = db.prepare('SELECT * FROM outbox WHERE order_id = ? AND request_no = ?');
     this.#open = db.prepare(`SELECT * FROM outbox WHERE state IN ('queued', 'sending', 'awaitingOperation', 'uncertain') ORDER BY id LIMIT ?`);
-    this.#inState = db.prepare('SELECT * FROM outbox WHERE state = ? AND next_attempt_at <= ? ORDER BY id LIMIT ?');
+    this.#orphans = db.prepare(`SELECT * FROM outbox WHERE state = 'sending' AND (lease_expires_at IS NULL OR lease_expires_at < ?) ORDER BY id LIMIT ?`);
     this.#settledSince = db.prepare('SELECT * FROM outbox WHERE state = ? AND updated_at >= ? ORDER BY id LIMIT ?');
     this.#counts = db.prepare('SELECT state, COUNT(*) AS n FROM outbox GROUP BY state');
     this.#nextDue = db.prepare(`SELECT MIN(next_attempt_at) AS t FROM outbox WHERE state IN ('queued', 'uncertain')`);
@@ -90,6 +93,7 @@ export class OutboxTable implements OutboxPort {
 
   async enqueue(row: OutboxEnqueue): Promise<void> {
     this.#enqueue.run(row);
+    this.#onEnqueue();
   }
 
   async setState(orderId: number, requestNo: number, state: OutboxState, now: number, options: { sent?: boolean; lastError?: string } = {}): Promise<void> {
@@ -136,8 +140,8 @@ export class OutboxTable implements OutboxPort {
     return this.#open.all(limit);
   }
 
-  async inState(state: OutboxState, now: number, limit: number): Promise<OutboxRow[]> {
-    return this.#inState.all(state, now, limit);
+  async orphans(now: number, limit: number): Promise<OutboxRow[]> {
+    return this.#orphans.all(now, limit);
   }
 
   async settledSince(state: 'accepted' | 'rejected' | 'superseded', since: number, limit: number): Promise<OutboxRow[]> {

@@ -6,7 +6,9 @@
 // queue belongs to the file, not the store: a second store on the same file in this process
 // (two engines side by side) waits its turn in the queue, since its BEGIN IMMEDIATE would
 // otherwise block the thread in SQLite's busy wait while the first one's transaction, between
-// two awaits, could never finish.
+// two awaits, could never finish. Wake-ups are shared the same way: a listener of any store on the
+// file hears every commit of this process that queued outbox rows (other processes' commits are
+// seen when their runners look).
 // The driver's handle is @internal: the published declarations (stripInternal) never show
 // better-sqlite3's types, so a consumer needs no @types/better-sqlite3.
 
@@ -42,13 +44,21 @@ function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** The queue of one database file, shared by every store of this process open on it. */
-interface FileQueue {
-  tail: Promise<void>;
-  stores: number;
+/** One onQueued call's listener: an entry of its own, so the same function added twice is stopped once each. */
+interface ListenerEntry {
+  readonly listener: () => void;
 }
 
-const QUEUES = new Map<string, FileQueue>();
+/** What every store of this process open on one database file shares. */
+interface SharedFile {
+  /** Settles once every transaction and read accepted so far (by any store on the file) has: the next one starts after it. */
+  tail: Promise<void>;
+  stores: number;
+  /** Every store's wake-up listeners. */
+  readonly listeners: Set<ListenerEntry>;
+}
+
+const SHARED_FILES = new Map<string, SharedFile>();
 
 /** Who shares a queue: the file itself (whatever path names it); each in-memory database is its own. */
 function queueKey(path: string): string | undefined {
@@ -60,22 +70,35 @@ function queueKey(path: string): string | undefined {
   }
 }
 
-function joinQueue(path: string): { queue: FileQueue; leave: () => void } {
+function joinFile(path: string): { shared: SharedFile; leave: () => void } {
   const key = queueKey(path);
-  const queue = (key !== undefined ? QUEUES.get(key) : undefined) ?? { tail: Promise.resolve(), stores: 0 };
-  if (key !== undefined) QUEUES.set(key, queue);
-  queue.stores++;
+  const shared = (key !== undefined ? SHARED_FILES.get(key) : undefined) ?? { tail: Promise.resolve(), stores: 0, listeners: new Set() };
+  if (key !== undefined) SHARED_FILES.set(key, shared);
+  shared.stores++;
   return {
-    queue,
+    shared,
     leave: () => {
-      if (--queue.stores === 0 && key !== undefined && QUEUES.get(key) === queue) QUEUES.delete(key);
+      if (--shared.stores === 0 && key !== undefined && SHARED_FILES.get(key) === shared) SHARED_FILES.delete(key);
     },
   };
+}
+
+/** Each listener in turn; one that throws stops neither the others nor the store. */
+function wake(listeners: ReadonlySet<ListenerEntry>): void {
+  for (const { listener } of [...listeners]) {
+    try {
+      listener();
+    } catch {
+      // A wake-up is a hint: a listener's own failure is its own to report.
+    }
+  }
 }
 
 /** The store on one SQLite file (or `:memory:`): open it with {@link SqliteStore.open}. */
 export class SqliteStore implements Store {
   readonly name: string;
+  /** Only this process's commits wake listeners. */
+  readonly wakeups = 'process' as const;
   /** @internal The driver's handle, for the adapter's own tests only. */
   readonly db: Database;
   readonly #tx: StoreTx;
@@ -83,20 +106,24 @@ export class SqliteStore implements Store {
   readonly #beginRead: Statement<[]>;
   readonly #commit: Statement<[]>;
   readonly #rollback: Statement<[]>;
-  /** Settles once every transaction and read accepted so far (by any store on this file) has: the next one starts after it. */
-  readonly #queue: FileQueue;
-  readonly #leaveQueue: () => void;
+  /** The queue and listeners of the file, shared with the other stores of this process on it. */
+  readonly #shared: SharedFile;
+  readonly #leaveFile: () => void;
+  /** The listeners added through this store: they stop when it closes. */
+  readonly #ownListeners = new Set<ListenerEntry>();
+  /** Whether the transaction running now queued outbox rows. */
+  #queuedInTransaction = false;
   /** Set by close(): from then on calls are refused, and it resolves once the handle is closed. */
   #closed: Promise<void> | undefined;
 
   private constructor(db: Database) {
     this.db = db;
     this.name = db.name;
-    ({ queue: this.#queue, leave: this.#leaveQueue } = joinQueue(db.name));
+    ({ shared: this.#shared, leave: this.#leaveFile } = joinFile(db.name));
     this.#tx = {
       orders: new OrdersTable(db),
       journal: new JournalTable(db),
-      outbox: new OutboxTable(db),
+      outbox: new OutboxTable(db, () => (this.#queuedInTransaction = true)),
       operations: new OperationsTable(db),
       timers: new TimersTable(db),
       limiter: new LimiterTable(db),
@@ -141,11 +168,27 @@ export class SqliteStore implements Store {
     });
   }
 
-  /** Refuses new calls at once; the ones already accepted finish, then the handle closes. */
+  /**
+   * Calls `listener` soon after (never during) each commit, by any store of this process on this
+   * file, of a transaction that queued outbox rows. Stops when this store closes.
+   */
+  onQueued(listener: () => void): () => void {
+    const entry = { listener };
+    this.#shared.listeners.add(entry);
+    this.#ownListeners.add(entry);
+    return () => {
+      this.#shared.listeners.delete(entry);
+      this.#ownListeners.delete(entry);
+    };
+  }
+
+  /** Refuses new calls at once; the ones already accepted finish, then the handle closes and this store's listeners stop. */
   close(): Promise<void> {
-    this.#closed ??= this.#queue.tail.then(() => {
+    this.#closed ??= this.#shared.tail.then(() => {
       this.db.close();
-      this.#leaveQueue();
+      for (const entry of this.#ownListeners) this.#shared.listeners.delete(entry);
+      this.#ownListeners.clear();
+      this.#leaveFile();
     });
     return this.#closed;
   }
@@ -154,12 +197,13 @@ export class SqliteStore implements Store {
     if (this.#closed) {
       return Promise.reject(new StoreError(STORE_ERROR_CODES.closed, `${this.name} is closed; open the store again to use it.`, { path: this.name }));
     }
-    const result = this.#queue.tail.then(yieldToEventLoop).then(work);
-    this.#queue.tail = result.then(ignore, ignore);
+    const result = this.#shared.tail.then(yieldToEventLoop).then(work);
+    this.#shared.tail = result.then(ignore, ignore);
     return result;
   }
 
   async #run<T>(begin: Statement<[]>, fn: (tx: StoreTx) => Promise<T>, readOnly: boolean): Promise<T> {
+    this.#queuedInTransaction = false;
     try {
       begin.run();
       // A read that tries to write fails (SQLITE_READONLY → DB_FAILED) instead of writing. Not a
@@ -167,6 +211,9 @@ export class SqliteStore implements Store {
       if (readOnly) this.db.exec('PRAGMA query_only = ON');
       const value = await fn(this.#tx);
       this.#commit.run();
+      // Once per committed transaction, after the caller's own continuation: a listener never
+      // runs inside the transaction nor holds up its caller.
+      if (this.#queuedInTransaction) setImmediate(wake, this.#shared.listeners);
       return value;
     } catch (error) {
       this.#rollbackIfOpen();
