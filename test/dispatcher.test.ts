@@ -439,7 +439,7 @@ describe('settings that bear on exactly-once', () => {
     for (let step = 0; (await engine.getOrder(3_001)).change !== 'idle'; step++) {
       expect(step, 'steps to settle').toBeLessThan(100);
       await engine.flush();
-      const [outboxDue, operationsDue] = await engine.store.read(async (tx) => [await tx.outbox.nextDueAt(), await tx.operations.nextDueAt()]);
+      const [outboxDue, operationsDue] = await engine.store.read(async (tx) => [await tx.outbox.nextDueAt(clock.now), await tx.operations.nextDueAt()]);
       const next = Math.min(outboxDue ?? Infinity, operationsDue ?? Infinity);
       if (Number.isFinite(next)) clock.now = Math.max(clock.now, next);
     }

@@ -137,6 +137,22 @@ describe('the run loop wakes when work is queued', () => {
     await waitUntil(() => market.getOrder(1)?.substatus === 'READY_TO_SHIP', 'the change reaches the Market');
   }, 60_000);
 
+  it('does not spin on changes another process holds: a leased row is no due time', async () => {
+    const market = await marketWith(3);
+    const engine = await openEngine(market, tempDbPath());
+    await queueReady(engine, range(1, 3));
+    // Another process leased the three for a long while (it is sending them, slowly).
+    const leased = await engine.store.transaction((tx) => tx.outbox.lease('queued', 'another-process', Date.now(), NEVER_MS, 10));
+    expect(leased).toHaveLength(3);
+    const loop = startLoop(engine, { idleMs: NEVER_MS });
+    await waitUntil(() => loop.reports.length > 0, 'the loop makes its first pass');
+    // Had it counted the leased rows as due, it would look again every 5 ms: a hundred passes a
+    // half second. Idle, it makes none until something wakes it.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(loop.reports.length).toBe(1);
+    expect(market.requests).toHaveLength(0);
+  }, 60_000);
+
   it.skipIf(!postgres)('PostgreSQL: a change another process queues wakes the idle loop (LISTEN/NOTIFY)', async () => {
     const market = await marketWith(3);
     const postgresOptions = { schema: `${SCHEMAS}_wake` };

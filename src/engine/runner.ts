@@ -244,7 +244,7 @@ export class Runner {
 
   /** How long to sleep: until the next due send, read-back or poll, at most `capMs`. */
   async #untilNextDue(capMs: number): Promise<number> {
-    const { outbox, operations } = await this.#d.store.read(async (tx) => ({ outbox: await tx.outbox.nextDueAt(), operations: await tx.operations.nextDueAt() }));
+    const { outbox, operations } = await this.#d.store.read(async (tx) => ({ outbox: await tx.outbox.nextDueAt(this.#d.clock()), operations: await tx.operations.nextDueAt() }));
     const next = Math.min(outbox ?? Infinity, operations ?? Infinity);
     return Math.max(5, Math.min(next - this.#d.clock(), capMs));
   }

@@ -84,6 +84,9 @@ export interface OutboxPort {
   settledSince(state: 'accepted' | 'rejected' | 'superseded', since: number, limit: number): Promise<OutboxRow[]>;
   /** Rows per state, every state present (0 when none). */
   counts(): Promise<Record<OutboxState, number>>;
-  /** The earliest `next_attempt_at` of a queued or uncertain row, if any. */
-  nextDueAt(): Promise<number | undefined>;
+  /**
+   * The earliest `next_attempt_at` of a queued or uncertain row that is free at `now` (no lease,
+   * or one that expired): a row another process holds is its work, not a reason to wake.
+   */
+  nextDueAt(now: number): Promise<number | undefined>;
 }

@@ -144,7 +144,7 @@ async function snapshot(store: Store): Promise<unknown> {
       transitions: await tx.journal.transitionCounts(),
       outbox: outbox.sort((a, b) => a.id - b.id),
       outboxCounts: await tx.outbox.counts(),
-      outboxNextDue: (await tx.outbox.nextDueAt()) ?? null,
+      outboxNextDue: (await tx.outbox.nextDueAt(T0)) ?? null,
       operations,
       operationCounts: await tx.operations.counts(),
       timers: await tx.timers.list(undefined, Number.MAX_SAFE_INTEGER),
@@ -590,9 +590,9 @@ export function describeStoreContract(name: string, open: () => Promise<StoreCon
         expect(orderIds(await read((tx) => tx.outbox.settledSince('superseded', T0 + 61, ALL)))).toEqual([]);
       });
 
-      it('counts: every state, 0 where none; nextDueAt: the earliest queued or uncertain row', async () => {
+      it('counts: every state, 0 where none; nextDueAt: the earliest free queued or uncertain row', async () => {
         expect(await read((tx) => tx.outbox.counts())).toEqual(Object.fromEntries(OUTBOX_STATES.map((s) => [s, 0])));
-        expect(await read((tx) => tx.outbox.nextDueAt())).toBeUndefined();
+        expect(await read((tx) => tx.outbox.nextDueAt(T0))).toBeUndefined();
         await write(async (tx) => {
           await tx.outbox.enqueue(enqueueRow(1, 1, { next_attempt_at: T0 - 9_000 }));
           await tx.outbox.setState(1, 1, 'sending', T0); // not counted for nextDueAt
@@ -603,10 +603,12 @@ export function describeStoreContract(name: string, open: () => Promise<StoreCon
           await tx.outbox.setState(4, 1, 'accepted', T0);
         });
         expect(await read((tx) => tx.outbox.counts())).toEqual({ queued: 1, sending: 1, awaitingOperation: 0, uncertain: 1, accepted: 1, rejected: 0, superseded: 0 });
-        expect(await read((tx) => tx.outbox.nextDueAt())).toBe(T0 + 5_000);
+        expect(await read((tx) => tx.outbox.nextDueAt(T0))).toBe(T0 + 5_000);
         await write((tx) => tx.outbox.enqueue(enqueueRow(5, 1, { next_attempt_at: T0 + 1_000 })));
-        await write((tx) => tx.outbox.lease('queued', 'A', T0 + 1_000, 30_000, 10)); // a leased row is still due
-        expect(await read((tx) => tx.outbox.nextDueAt())).toBe(T0 + 1_000);
+        expect(await read((tx) => tx.outbox.nextDueAt(T0))).toBe(T0 + 1_000);
+        // Leased by another owner: its work, not a due time of anyone else's, until the lease ends.
+        await write((tx) => tx.outbox.lease('queued', 'A', T0 + 1_000, 30_000, 10));
+        expect(await read((tx) => tx.outbox.nextDueAt(T0 + 1_000))).toBe(T0 + 5_000);
       });
     });
 

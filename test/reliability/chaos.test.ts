@@ -1,17 +1,24 @@
-// Chaos (issue #6): kill -9 the run loop at random moments until every change has settled.
+// Chaos (issue #6, #11): kill -9 the run loop at random moments until every change has settled,
+// on a SQLite file with one process, and on a PostgreSQL schema shared by three (skipped, with one
+// line saying so, when no server answers; `.ci/run` requires it).
 //
 // What it proves: with a fake Market on loopback, a few thousand orders over three campaigns
 // (FBS, DBS, LaaS) and thousands of queued changes (FBS ships and cancels, DBS hand-overs,
 // deliveries with a real delivery date through the single PUT and cancellations, LaaS
-// confirmations and asynchronous cancellations), a run loop in a child process that is SIGKILLed
-// at seeded random moments and restarted each time, on the same SQLite file, still ends with:
+// confirmations and asynchronous cancellations), run loops in child processes (one on the SQLite
+// file; three on the PostgreSQL schema, each with its own lease owner) that are SIGKILLed at
+// seeded random moments (on PostgreSQL any of the three) and restarted each time, still end with:
 //  - nothing lost: every queued change settled as accepted, the Market has every order at the
 //    target, each change applied exactly once (appliedChanges), a second wave of changes queued by
-//    this process while a child ran included;
+//    this process while the children ran included;
 //  - every order where the Market says it is (engine.getOrder vs market.getOrder);
 //  - no change applied twice (duplicateApplications = 0) and no illegal request (illegalRequests = 0);
-//  - the database consistent (journal ↔ order rows ↔ outbox: helpers' checkInvariants);
-//  - a final clean stop (SIGTERM) that exits 0.
+//  - the database consistent (journal ↔ order rows ↔ outbox: helpers' checkInvariants), as this
+//    process's engine reads it and as a store opened afresh on it does (SQLite: with the file's
+//    integrity check);
+//  - a final clean stop (SIGTERM) of every child that exits 0.
+// On PostgreSQL a killed process's sends are orphaned while the others go on: one of the others
+// takes them over once their lease has expired, reads them back and sends nothing twice.
 //
 // The child is test/reliability/workers/run-worker.ts, not `bin/ym-orders.js run`: the CLI has no
 // option or environment variable for the API timeout, which is fixed at 10 s, and the lease that
@@ -22,9 +29,10 @@
 // Replay: CHAOS_SEED=<seed> npx vitest run test/reliability/chaos.test.ts (the kill moments are
 // seeded; what a kill interrupts still varies with timing). `npm run soak` runs it much larger.
 
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import type { Engine } from '../../src/engine/engine.js';
 import type { RequestChangeCommand } from '../../src/engine/commands.js';
+import { PostgresStore } from '../../src/store/index.js';
 import { checkFileInvariants, checkInvariants, rng } from '../helpers/engine-fixtures.js';
 import {
   API_KEY,
@@ -40,12 +48,18 @@ import {
   startMarket,
   tempDbPath,
 } from '../helpers/effects-fixtures.js';
+import { dropSchemas, freshSchemaPrefix, POSTGRES_TEST_URL } from '../helpers/postgres.js';
 import type { FakeMarket } from '../../src/testing/index.js';
 import { breathe, everyChange, figures, killWorkers, POLL_TIMEOUT_MS, seedFrom, sized, sleep, startRunWorker, untilSettled, type RunningWorker } from './support.js';
 import type { RunWorkerConfig } from './workers/run-worker.js';
 
 const SEED = seedFrom('CHAOS_SEED', 8675309);
-const N = sized({ fbs: 1_200, dbs: 900, laas: 900, kills: 14, timeoutMs: 15 * 60_000 }, { fbs: 6_000, dbs: 4_500, laas: 4_500, kills: 120, timeoutMs: 60 * 60_000 });
+const postgres = inject('postgres');
+const PG_SCHEMAS = freshSchemaPrefix();
+const N = sized(
+  { orders: { fbs: 1_200, dbs: 900, laas: 900 }, kills: { sqlite: 14, postgres: 24 }, timeoutMs: 15 * 60_000 },
+  { orders: { fbs: 6_000, dbs: 4_500, laas: 4_500 }, kills: { sqlite: 120, postgres: 120 }, timeoutMs: 60 * 60_000 },
+);
 const TIMEOUT_MS = 500;
 /**
  * On a loaded machine a 500 ms request timeout is often hit by an answer that was merely slow.
@@ -55,6 +69,16 @@ const TIMEOUT_MS = 500;
 const MAX_SENDS = 1_000;
 /** This process writes (wave 2) while a worker may hold the lock, descheduled on a loaded machine. */
 const BUSY_TIMEOUT_MS = 60_000;
+/**
+ * Every third process started syncs (at its start, then every few seconds), so kills land
+ * mid-sync too. The others do not: a sync that sees an interrupted send's order at its target
+ * settles the change before the send's lease ends, so with every process syncing the sends a kill
+ * orphaned would hardly ever reach the read-back that must come before any resend.
+ */
+const SYNCING_EVERY = 3;
+const SYNC_INTERVAL_MS = 3_000;
+/** How often a kill lands during a worker's startup (before its engine is even open). */
+const EARLY_KILL = 0.15;
 const HOUR = 3_600_000;
 // The docs' 100 000 orders/h: this suite is about crashes, not quotas (fault-soak and contention bind them).
 const QUOTAS = {
@@ -82,7 +106,51 @@ afterAll(async () => {
   await engine?.close();
   await market?.close();
   removeTempDirs();
+  if (postgres) await dropSchemas(PG_SCHEMAS);
 });
+
+/** `checkInvariants` of a PostgreSQL schema through a store connected afresh (its marker and migrations checked again), closed again. */
+async function checkSchemaInvariants(url: string, schema: string, orderIds: Iterable<number>): Promise<string[]> {
+  const store = await PostgresStore.connect(url, { schema });
+  try {
+    return await checkInvariants(store, orderIds);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Where the run loops keep their state, and how many of them share it. */
+interface ChaosStore {
+  /** For the test's title. */
+  readonly title: string;
+  readonly name: string;
+  readonly processes: number;
+  readonly kills: number;
+  readonly db: () => string;
+  readonly postgres?: { readonly schema: string };
+}
+
+const STORES: readonly ChaosStore[] = [
+  {
+    title: 'SQLite, one process',
+    name: 'SQLite file',
+    processes: 1,
+    kills: N.kills.sqlite,
+    db: () => tempDbPath('chaos.db'),
+  },
+  ...(postgres
+    ? [
+        {
+          title: 'PostgreSQL, three processes',
+          name: 'PostgreSQL schema',
+          processes: 3,
+          kills: N.kills.postgres,
+          db: () => POSTGRES_TEST_URL,
+          postgres: { schema: `${PG_SCHEMAS}_chaos` },
+        },
+      ]
+    : []),
+];
 
 /** Splits `ids` into consecutive groups of the given sizes (fractions of the whole). */
 function split(ids: readonly number[], ...fractions: number[]): number[][] {
@@ -97,16 +165,23 @@ function split(ids: readonly number[], ...fractions: number[]): number[][] {
   return out;
 }
 
+/** A run-loop child and the lease owner it runs as. */
+interface Slot {
+  readonly worker: RunningWorker;
+  readonly owner: string;
+}
+
 describe('chaos: SIGKILL the run loop at random moments', () => {
-  it(`settles every change exactly once (seed ${SEED})`, { timeout: N.timeoutMs }, async () => {
+  it.each(STORES)(`$title: every change settles exactly once (seed ${SEED})`, { timeout: N.timeoutMs }, async (store) => {
     const t0 = Date.now();
-    console.log(`[chaos] seed ${SEED} (CHAOS_SEED=${SEED} to replay)${sized('', ' SOAK')}`);
+    const tag = `[chaos ${store.name}]`;
+    console.log(`${tag} seed ${SEED} (CHAOS_SEED=${SEED} to replay)${sized('', ' SOAK')}`);
     const random = rng(SEED);
     market = await startMarket({ seed: SEED, latencyMs: 2, operationDelayMs: 200, quotas: QUOTAS });
     const m = market;
-    const fbs = range(6_100_001, N.fbs);
-    const dbs = range(6_200_001, N.dbs);
-    const laas = range(6_300_001, N.laas);
+    const fbs = range(6_100_001, N.orders.fbs);
+    const dbs = range(6_200_001, N.orders.dbs);
+    const laas = range(6_300_001, N.orders.laas);
     const [dbsStarted = [], dbsInDelivery = []] = split(dbs, 0.5);
     const [laasReserved = [], laasProcessing = []] = split(laas, 2 / 3);
     const backdated = Date.now() - 10 * 60_000;
@@ -119,13 +194,19 @@ describe('chaos: SIGKILL the run loop at random moments', () => {
     ]);
     const all = [...fbs, ...dbs, ...laas];
 
-    // The library, in this process, on a file: import by sync, queue wave 1.
-    const db = tempDbPath('chaos.db');
+    // The library, in this process, on the database: import by sync, queue wave 1.
+    const db = store.db();
     // An order keeps the maxSends and the asyncSettleMs (from pollPolicy) of the engine that began
     // tracking it: this one. With the default poll timeout (an hour), a LaaS cancellation a kill
     // cut off before it reached the Market would wait that long for its resend.
     const pollPolicy = { initialIntervalMs: 100, backoffCoefficient: 1.5, maximumIntervalMs: 500, timeoutMs: POLL_TIMEOUT_MS };
-    engine = await engineFor(m, db, { limits: { resources: QUOTAS }, maxSends: MAX_SENDS, pollPolicy, sqlite: { synchronous: 'NORMAL', busyTimeoutMs: BUSY_TIMEOUT_MS } });
+    engine = await engineFor(m, db, {
+      limits: { resources: QUOTAS },
+      maxSends: MAX_SENDS,
+      pollPolicy,
+      sqlite: { synchronous: 'NORMAL', busyTimeoutMs: BUSY_TIMEOUT_MS },
+      ...(store.postgres ? { postgres: store.postgres } : {}),
+    });
     const e = engine;
     const imported = await e.sync();
     expect(imported.created).toBe(all.length);
@@ -149,8 +230,8 @@ describe('chaos: SIGKILL the run loop at random moments', () => {
     expect(first.refused).toEqual([]);
     const changes: Change[] = [...wave1];
 
-    // Wave 2, queued from here while a child runs: a follow-up for orders whose wave-1 change has
-    // settled by then (shipped → cancelled, handed over → delivered with a date, confirmed → cancelled).
+    // Wave 2, queued from here while the children run: a follow-up for orders whose wave-1 change
+    // has settled by then (shipped → cancelled, handed over → delivered with a date, confirmed → cancelled).
     const followUp = async (orderId: number): Promise<Change | undefined> => {
       const s = await e.getOrder(orderId);
       if (s.change !== 'idle' || s.lastOutcome?.kind !== 'accepted') return undefined;
@@ -166,45 +247,54 @@ describe('chaos: SIGKILL the run loop at random moments', () => {
       url: m.url,
       timeoutMs: TIMEOUT_MS,
       busyTimeoutMs: BUSY_TIMEOUT_MS,
+      ...(store.postgres ? { postgres: store.postgres } : {}),
       maxSends: MAX_SENDS,
       retry: { initialIntervalMs: 50, backoffCoefficient: 2, maximumIntervalMs: 1_000 },
       pollPolicy,
       limits: { resources: QUOTAS },
-      syncIntervalMs: 3_000,
       idleMs: 50,
     };
     const open = async (): Promise<number> => (await e.stats()).open;
+    let started = 0;
     let kills = 0;
-    let restarts = -1;
     let killedBeforeReady = 0;
     let orphanedByKills = 0;
     const warnings: string[] = [];
-    let worker: RunningWorker | undefined;
+    // Every process runs as an owner of its own, as a restarted process on another host would.
+    const start = (): Slot => {
+      const n = started++;
+      const owner = `chaos-${n}`;
+      const sync = n % SYNCING_EVERY === 0 ? { syncIntervalMs: SYNC_INTERVAL_MS } : {};
+      return { worker: startRunWorker({ ...config, ...sync, seed: SEED + n, owner }, API_KEY), owner };
+    };
     const collect = async (w: RunningWorker): Promise<void> => {
       const exit = await w.done;
       expect(exit.stderr, 'a worker failed').not.toMatch(/^fatal/m);
       warnings.push(...exit.stderr.split('\n').filter((l) => l.startsWith('warn')));
     };
+    const slots: Slot[] = Array.from({ length: store.processes }, start);
+    const anyExited = (): boolean => slots.some((s) => s.worker.exited());
+    // The slot restarted last: its process may still be starting.
+    let newest = slots.length - 1;
 
     // As many kills as planned (or until nothing is left open), however long the restarts take.
-    for (;;) {
-      restarts++;
-      const w = startRunWorker({ ...config, seed: SEED + restarts, owner: `chaos-${restarts}` }, API_KEY);
-      worker = w;
-      if (kills >= N.kills || (await open()) === 0) break;
-      // Now and then the kill lands during startup (before the engine is even open).
-      const early = random() < 0.15;
+    while (kills < store.kills && (await open()) > 0) {
+      // Now and then the kill lands during startup (before the engine is even open): the process
+      // restarted last is the one still starting. Otherwise any of them, once it is up.
+      const early = random() < EARLY_KILL;
+      const victim = early || slots.length === 1 ? newest : Math.floor(random() * slots.length);
+      const { worker: w, owner } = slots[victim]!;
       if (!early) await w.ready;
-      if (kills === Math.floor(N.kills / 2) && wave2 === 0) {
-        // Wave 2 follows up settled wave-1 changes: let this child work until a tenth have settled.
-        while ((await e.summary()).outbox.accepted < wave1.length / 10 && !w.exited()) await sleep(100);
+      if (kills === Math.floor(store.kills / 2) && wave2 === 0) {
+        // Wave 2 follows up settled wave-1 changes: let the children work until a tenth have settled.
+        while ((await e.summary()).outbox.accepted < wave1.length / 10 && !anyExited()) await sleep(100);
         const more: Change[] = [];
         for (const [i, orderId] of all.entries()) {
           const change = await followUp(orderId);
           if (change) more.push(change);
-          // The reads resolve without waiting on I/O: let the fake Market (served by this process)
-          // answer the child meanwhile, as a real one would, instead of holding its requests back
-          // for a second or more, past their timeout and the lease that keeps their slot.
+          // The reads resolve without waiting on I/O (on SQLite): let the fake Market (served by
+          // this process) answer the children meanwhile, as a real one would, instead of holding
+          // their requests back for a second or more, past their timeout and the lease that keeps their slot.
           if (i % 100 === 99) await breathe();
         }
         const queued = await e.requestChanges(more);
@@ -213,32 +303,34 @@ describe('chaos: SIGKILL the run loop at random moments', () => {
         wave2 = more.length;
       }
       await sleep(early ? random() * 600 : 20 + random() * 900);
-      if (w.exited()) break;
+      if (anyExited()) break;
       w.child.kill('SIGKILL');
       await collect(w);
       kills++;
       if (early && !/^ready/m.test((await w.done).stdout)) killedBeforeReady++;
-      orphanedByKills += (await e.pendingChanges(100_000)).filter((r) => r.state === 'sending' && r.lease_owner === `chaos-${restarts}`).length;
+      orphanedByKills += (await e.pendingChanges(100_000)).filter((r) => r.state === 'sending' && r.lease_owner === owner).length;
+      slots[victim] = start();
+      newest = victim;
     }
-    // The last child runs without a kill until every change has settled, then stops cleanly.
-    expect(worker, 'no worker ran').toBeDefined();
-    const last = worker!;
-    const stillOpen = await untilSettled(open, { stop: () => last.exited() });
+    // The last processes run without a kill until every change has settled, then stop cleanly.
+    const stillOpen = await untilSettled(open, { stop: anyExited });
     if (stillOpen > 0) {
-      console.log(`[chaos] STILL OPEN ${stillOpen}: ${JSON.stringify(await e.pendingChanges(5))}`);
+      console.log(`${tag} STILL OPEN ${stillOpen}: ${JSON.stringify(await e.pendingChanges(5))}`);
       for (const r of await e.pendingChanges(3)) console.log(`   ${JSON.stringify(await e.getOrder(r.order_id))}`);
     }
-    last.child.kill('SIGTERM');
-    const exit = await last.done;
-    await collect(last);
-    expect(exit.code, exit.stderr).toBe(0);
-    expect(exit.stdout).toMatch(/^stopped /m);
+    for (const { worker } of slots) worker.child.kill('SIGTERM');
+    for (const { worker } of slots) {
+      const exit = await worker.done;
+      await collect(worker);
+      expect(exit.code, exit.stderr).toBe(0);
+      expect(exit.stdout).toMatch(/^stopped /m);
+    }
     expect(stillOpen, 'changes still open at the end').toBe(0);
 
     // Nothing lost: every change settled as accepted, and the Market has it.
     const byKey = new Map((await everyChange(e)).map((row) => [`${row.order_id}:${row.status}/${row.substatus}`, row.state] as const));
     const lost = changes.filter((c) => byKey.get(`${c.orderId}:${c.status}/${c.substatus}`) !== 'accepted');
-    for (const c of lost.slice(0, 5)) console.log(`[chaos] LOST ${JSON.stringify(c)} ${byKey.get(`${c.orderId}:${c.status}/${c.substatus}`)} ${JSON.stringify(await e.getOrder(c.orderId))}`);
+    for (const c of lost.slice(0, 5)) console.log(`${tag} LOST ${JSON.stringify(c)} ${byKey.get(`${c.orderId}:${c.status}/${c.substatus}`)} ${JSON.stringify(await e.getOrder(c.orderId))}`);
     expect(lost).toEqual([]);
     const finalTarget = new Map(changes.map((c) => [c.orderId, c]));
     const notThere = [...finalTarget.values()].filter((c) => {
@@ -262,17 +354,20 @@ describe('chaos: SIGKILL the run loop at random moments', () => {
     expect(stats.illegalRequests).toBe(0);
     for (const [scope, n] of Object.entries(stats.maxInFlight)) expect(n, scope).toBeLessThanOrEqual(4);
 
-    // The file is consistent after all those kills, as this engine reads it and as a fresh store
-    // opened on it (the header, the schema and every row it reads) does.
+    // The database is consistent after all those kills, as this engine reads it and as a store
+    // opened afresh on it does (SQLite: the header, the schema, SQLite's own integrity check and
+    // every row it reads; PostgreSQL: the schema's marker and migrations and every row it reads).
     expect(await checkInvariants(e.store, all)).toEqual([]);
-    expect(await checkFileInvariants(db, all)).toEqual([]);
+    expect(await (store.postgres ? checkSchemaInvariants(db, store.postgres.schema, all) : checkFileInvariants(db, all))).toEqual([]);
 
-    expect(kills).toBeGreaterThanOrEqual(Math.min(N.kills, 3));
+    expect(kills).toBeGreaterThanOrEqual(Math.min(store.kills, 3));
     expect(wave2, 'no second wave was queued').toBeGreaterThan(0);
     console.log(
       figures('chaos', {
+        store: store.name,
+        processes: store.processes,
         kills,
-        restarts,
+        restarts: started - store.processes,
         killedBeforeReady,
         orphanedSends: orphanedByKills,
         orders: all.length,
@@ -287,5 +382,9 @@ describe('chaos: SIGKILL the run loop at random moments', () => {
         ms: Date.now() - t0,
       }),
     );
+    await e.close();
+    engine = undefined;
+    await m.close();
+    market = undefined;
   });
 });

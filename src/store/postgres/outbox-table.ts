@@ -69,7 +69,7 @@ const SQL = {
   orphans: { name: 'ym_outbox_orphans', text: `SELECT ${COLUMNS} FROM outbox WHERE state = 'sending' AND ${LEASE_FREE} ORDER BY id LIMIT $1` },
   settledSince: { name: 'ym_outbox_settled_since', text: `SELECT ${COLUMNS} FROM outbox WHERE state = $1 AND updated_at >= $2 ORDER BY id LIMIT $3` },
   counts: { name: 'ym_outbox_counts', text: 'SELECT state, COUNT(*) AS n FROM outbox GROUP BY state' },
-  nextDue: { name: 'ym_outbox_next_due', text: `SELECT MIN(next_attempt_at) AS t FROM outbox WHERE state IN ('queued', 'uncertain')` },
+  nextDue: { name: 'ym_outbox_next_due', text: `SELECT MIN(next_attempt_at) AS t FROM outbox WHERE state IN ('queued', 'uncertain') AND ${LEASE_FREE}` },
 } as const;
 
 /** Oldest due first, as the port promises (RETURNING gives rows in no set order). */
@@ -154,7 +154,7 @@ export class OutboxTable implements OutboxPort {
     return counts;
   }
 
-  async nextDueAt(): Promise<number | undefined> {
+  async nextDueAt(_now: number): Promise<number | undefined> {
     const [row] = await this.#session.rows<{ t: number | null }>(SQL.nextDue, []);
     return row?.t ?? undefined;
   }

@@ -46,7 +46,7 @@ export class OutboxTable implements OutboxPort {
   readonly #orphans: Statement<[number, number], OutboxRow>;
   readonly #settledSince: Statement<[OutboxState, number, number], OutboxRow>;
   readonly #counts: Statement<[], { state: OutboxState; n: number }>;
-  readonly #nextDue: Statement<[], { t: number | null }>;
+  readonly #nextDue: Statement<[number], { t: number | null }>;
   readonly #onEnqueue: () => void;
 
   /** `onEnqueue`: called after each row queued, for the store's wake-ups. */
@@ -88,7 +88,9 @@ export class OutboxTable implements OutboxPort {
     this.#orphans = db.prepare(`SELECT * FROM outbox WHERE state = 'sending' AND (lease_expires_at IS NULL OR lease_expires_at < ?) ORDER BY id LIMIT ?`);
     this.#settledSince = db.prepare('SELECT * FROM outbox WHERE state = ? AND updated_at >= ? ORDER BY id LIMIT ?');
     this.#counts = db.prepare('SELECT state, COUNT(*) AS n FROM outbox GROUP BY state');
-    this.#nextDue = db.prepare(`SELECT MIN(next_attempt_at) AS t FROM outbox WHERE state IN ('queued', 'uncertain')`);
+    this.#nextDue = db.prepare(
+      `SELECT MIN(next_attempt_at) AS t FROM outbox WHERE state IN ('queued', 'uncertain') AND (lease_expires_at IS NULL OR lease_expires_at < ?)`,
+    );
   }
 
   async enqueue(row: OutboxEnqueue): Promise<void> {
@@ -154,7 +156,7 @@ export class OutboxTable implements OutboxPort {
     return counts;
   }
 
-  async nextDueAt(): Promise<number | undefined> {
-    return this.#nextDue.get()?.t ?? undefined;
+  async nextDueAt(now: number): Promise<number | undefined> {
+    return this.#nextDue.get(now)?.t ?? undefined;
   }
 }

@@ -9,9 +9,9 @@
 // The key comes from YM_API_KEY, as for the CLI; it is never printed.
 //
 // stdout, one line each: `ready <pid>` once the engine is open, `stopped <json report>` after a
-// clean stop. Market errors the loop survives go to stderr as `warn [CODE] message` (a failed
-// sync as `warn [CODE] sync: message`); anything
-// else is `fatal …` on stderr and exit code 1.
+// clean stop. Errors the loop survives go to stderr as `warn [CODE] message` (a failed sync as
+// `warn [CODE] sync: message`, a store error the run loop retries as `warn [CODE] store: message`);
+// anything else is `fatal …` on stderr and exit code 1.
 
 import { createEngine, type EngineOptions } from '../../../src/engine/engine.js';
 import { isMarketError } from '../../../src/market/errors.js';
@@ -70,6 +70,8 @@ async function main(): Promise<void> {
           ...(config.syncIntervalMs !== undefined ? { syncIntervalMs: config.syncIntervalMs } : {}),
           // As `ym-orders run` does: a failed sync is said, and the loop syncs again later.
           onSyncError: (error) => write(2, `warn [${error.code}] sync: ${error.message}`),
+          // As `ym-orders run` does: a database that failed a pass is said, and the loop goes on.
+          onStoreError: (error) => write(2, `warn [${error.code}] store: ${error.message}`),
         });
       } catch (error) {
         // As `ym-orders run` does: a Market failure (sync, poll) is no reason to stop the loop.
