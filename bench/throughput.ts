@@ -24,7 +24,7 @@ import { createEngine, type EngineOptions } from '../src/engine/engine.js';
 import { runChild } from './lib/child.js';
 import { compiledEngineAt } from './lib/compiled.js';
 import { ms, num, verdict, type Row } from './lib/report.js';
-import { median, percentile } from './lib/stats.js';
+import { median, percentile, sidesInStep } from './lib/stats.js';
 import { makeTempDir, removeDir } from './lib/tmp.js';
 
 type Synchronous = 'FULL' | 'NORMAL';
@@ -223,14 +223,6 @@ export interface InterleaveRep {
 }
 
 type Side = 'after' | 'before';
-/**
- * Who goes first in step k: after, before, before, after, then again. Mirrored, so neither side
- * always runs first (on a cooler cache, or just after the other's garbage) or under a load
- * that rises or falls within the cycle.
- */
-function sidesInStep(k: number): readonly [Side, Side] {
-  return k % 4 === 0 || k % 4 === 3 ? ['after', 'before'] : ['before', 'after'];
-}
 
 /**
  * One turn of the event loop, untimed, before every timed call of the interleaved child. The
@@ -271,7 +263,7 @@ async function interleave(args: InterleaveArgs): Promise<InterleaveRep[]> {
       const bulkMs: Record<Side, number> = { after: 0, before: 0 };
       for (let i = 0, k = 0; i < bulkIds.length; i += args.batch, k++) {
         const slice = bulkIds.slice(i, i + args.batch);
-        for (const side of sidesInStep(k)) {
+        for (const side of sidesInStep<Side>(k, 'after', 'before')) {
           await turnEventLoop();
           const t = performance.now();
           await requestAll(engines[side], slice);
@@ -280,7 +272,7 @@ async function interleave(args: InterleaveArgs): Promise<InterleaveRep[]> {
       }
       const latencyMs: Record<Side, number[]> = { after: [], before: [] };
       for (const [k, orderId] of latencyIds.entries()) {
-        for (const side of sidesInStep(k)) {
+        for (const side of sidesInStep<Side>(k, 'after', 'before')) {
           await turnEventLoop();
           const t = performance.now();
           await engines[side].requestChange({ orderId, ...TARGET });

@@ -375,7 +375,7 @@ describe('usage and input errors exit 2 with error [CODE]', () => {
     expect(otherKind.stderr).toMatch(/^error \[DB_UNSUPPORTED\]: mysql:\/\/ym:\*\*\*@127\.0\.0\.1\/test/m);
     const demoOnUrl = await runCli(['demo'], { env: { YM_DB: 'postgres://ym:s3cret-pw@127.0.0.1:1/test' } });
     expect(demoOnUrl.code).toBe(2);
-    expect(demoOnUrl.stderr).toMatch(/^error \[DB_UNSUPPORTED\]: postgres:\/\/ym:\*\*\*@.*runs on a SQLite file/m);
+    expect(demoOnUrl.stderr).toMatch(/^error \[DB_CANNOT_OPEN\]: Cannot open database postgres:\/\/ym:\*\*\*@127\.0\.0\.1:1\/test \(schema ym_orders_demo\)/m);
     for (const r of [refused, otherKind, demoOnUrl]) expect(r.stdout + r.stderr).not.toContain('s3cret-pw');
     expect(fs.readdirSync(dir).sort()).toEqual(before);
     // $YM_DB names the database when --db is not given.

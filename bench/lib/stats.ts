@@ -19,3 +19,12 @@ export function median(values: readonly number[]): number {
 export function sum(values: readonly number[]): number {
   return values.reduce((a, b) => a + b, 0);
 }
+
+/**
+ * Who goes first in step k of a side-by-side run: first, second, second, first, then again.
+ * Mirrored, so neither side always runs first (on a cooler cache, or just after the other's
+ * garbage) or under a load that rises or falls within the cycle.
+ */
+export function sidesInStep<S extends string>(k: number, first: S, second: S): readonly [S, S] {
+  return k % 4 === 0 || k % 4 === 3 ? [first, second] : [second, first];
+}

@@ -13,7 +13,7 @@ import type { CounterBook, CounterName } from './counter-book.js';
 import type { MarketPermit, MeteredMarket } from './metered-market.js';
 import type { OrderBook } from './order-book.js';
 import { backoffDelay, type LimitsPolicy, type RetryPolicy } from './policies.js';
-import { windowEnd, type Scope } from './rate-limiter.js';
+import { scopeKey, windowEnd, type Scope } from './rate-limiter.js';
 import { chunk, inLockOrder, runConcurrently } from './concurrency.js';
 
 /** A campaign whose key the Market refused (401/403): nothing more is sent for it until the halt is cleared. */
@@ -37,6 +37,12 @@ export interface DispatcherDeps {
 }
 
 
+/**
+ * Rows a campaign's round leases, in rounds of its parallel slots' batches. Eight amortise a
+ * round's own transactions; the price is that a fleet shares a campaign's queue in blocks that
+ * large (the Market's in-flight cap is per campaign across the fleet, so one process can keep a
+ * campaign's slots busy on its own).
+ */
 const ROWS_PER_ROUND_FACTOR = 8;
 const BUDGET_RECHECK_MS = 1_000;
 
@@ -148,11 +154,24 @@ export class Dispatcher {
     const campaigns = due.filter((id) => !this.#halted.has(id));
     let sent = 0;
     await runConcurrently(campaigns, campaigns.length, async (campaignId) => {
-      const list = await this.#d.store.transaction((tx) => tx.outbox.lease('queued', this.#d.owner, now, this.#d.leaseMs, this.#roundSize(), campaignId));
+      // One process leases a campaign's rows at a time (the scope's lock, which its permits take
+      // too), so two that lease at once never split what would have been one batch.
+      const list = await this.#d.store.transaction(async (tx) => {
+        await tx.limiter.lockScope(scopeKey({ kind: 'campaign', id: campaignId }));
+        return tx.outbox.lease('queued', this.#d.owner, now, this.#d.leaseMs, this.#roundSize(), campaignId);
+      });
       // DBS changes with a real delivery date need the single PUT; the rest go in bulk.
       const singles = list.filter((r) => r.real_delivery_date !== null);
-      const bulk = list.filter((r) => r.real_delivery_date === null);
-      const batches = [...chunk(bulk, this.#d.limits.ordersPerStatusUpdate), ...singles.map((r) => [r])];
+      let bulk = list.filter((r) => r.real_delivery_date === null);
+      // A full lease may end in part of a batch whose rest is still queued: that part goes back,
+      // to go out whole with the rest next round. Only the campaign's last rows go as a short batch.
+      const perCall = this.#d.limits.ordersPerStatusUpdate;
+      const whole = bulk.length - (bulk.length % perCall);
+      if (list.length === this.#roundSize() && whole > 0 && whole < bulk.length) {
+        await this.#releaseRows(bulk.slice(whole), now);
+        bulk = bulk.slice(0, whole);
+      }
+      const batches = [...chunk(bulk, perCall), ...singles.map((r) => [r])];
       await runConcurrently(batches, this.#d.limits.parallelPerScope, async (batch) => {
         if (signal?.aborted) return this.#releaseRows(batch, this.#d.clock());
         sent += await this.#send(campaignId, batch);

@@ -70,7 +70,7 @@ export function windowEnd(untilMs: number): number {
   return untilMs % 1_000 === 0 ? untilMs + 999 : untilMs;
 }
 
-function scopeKey(scope: Scope): string {
+export function scopeKey(scope: Scope): string {
   return `${scope.kind}:${scope.id}`;
 }
 

@@ -1,6 +1,7 @@
 // What `ym-orders demo` found, as plain data (runDemo returns it), and how it is shown: the
 // step lines and the summary (describeDemo), the --json document (demoJson), and the error the
-// demo ends with when the engine and the fake Market disagree (demoFailure).
+// demo ends with when a change stayed open, the engine and the fake Market disagree, the Market
+// got a change twice, or it took more calls than needed (demoFailure).
 
 import path from 'node:path';
 import type { CampaignConfig } from '../../engine/commands.js';
@@ -9,6 +10,7 @@ import { CliError, EXIT_CODES } from '../errors.js';
 import type { FlushOutcome } from '../flushing.js';
 import { num, padNum, seconds, table } from '../format.js';
 import { describeStatusRows, type StatusRow } from '../status-table.js';
+import type { ProcessShare } from './processes.js';
 
 /** Bulk calls take at most this many orders: the minimum is Σ ceil(orders/30) per campaign. */
 export const ORDERS_PER_CALL = 30;
@@ -35,7 +37,10 @@ export interface DemoReport {
   readonly orders: number;
   readonly campaigns: readonly CampaignConfig[];
   readonly chaos: boolean;
+  /** The SQLite file, or the PostgreSQL URL with its password redacted. */
   readonly database: string;
+  /** The PostgreSQL schema the demo replaced; none for a SQLite file. */
+  readonly schema?: string;
   /** The Mermaid file of the status transitions the journal saw. */
   readonly diagram: string;
   readonly marketUrl: string;
@@ -59,7 +64,10 @@ export interface DemoReport {
 
   /** 3. The flush, with the faults injected meanwhile when chaos is on. */
   readonly chaosFaults: readonly ChaosFault[];
+  /** With several processes, its counters are theirs, added up. */
   readonly flush: FlushOutcome;
+  /** Each child's share when several processes flushed; empty when this process did. */
+  readonly processes: readonly ProcessShare[];
 
   /** 4. Orders the couriers picked up at the Market, and the incremental sync that read them. */
   readonly pickedUp: number;
@@ -78,6 +86,7 @@ export interface DemoReport {
     /** Changes with a realDeliveryDate: each needs its own call. */
     readonly singles: number;
   };
+  /** Every engine's of the run: this process's and the children's. */
   readonly counters: FlushOutcome['counters'];
   /** 420 answers the fake Market served. */
   readonly rateLimited: number;
@@ -100,6 +109,23 @@ function shorten(message: string): string {
 
 const refusalCounts = (groups: readonly RefusalGroup[]): string => groups.map((g) => `${g.code} ×${g.count}`).join(', ');
 
+const statusUpdateCalls = (c: FlushOutcome['counters']): number => (c.calls.updateOrderStatuses ?? 0) + (c.calls.updateOrderStatus ?? 0);
+
+/** One child's figures: changes it handed to the Market, the status-update calls it made for them, and its share of all. */
+function shareOf(p: ProcessShare, processes: readonly ProcessShare[]) {
+  const changes = p.counters.ordersSent;
+  const all = processes.reduce((n, q) => n + q.counters.ordersSent, 0);
+  return { changes, requests: statusUpdateCalls(p.counters), share: all === 0 ? 0 : changes / all };
+}
+
+function describeShare(p: ProcessShare, processes: readonly ProcessShare[]): string {
+  const { changes, requests, share } = shareOf(p, processes);
+  const others = Object.entries(p.counters.calls).filter(([m, n]) => n > 0 && m !== 'updateOrderStatuses' && m !== 'updateOrderStatus');
+  return `   process ${p.process} (pid ${p.pid}): ${num(changes)} changes in ${num(requests)} requests, ${Math.round(share * 100)} %${others.length ? ` (${others.map(([m, n]) => `${m} ${num(n)}`).join(', ')})` : ''}`;
+}
+
+const databaseLine = (r: DemoReport): string => `${r.database}${r.schema ? `, schema ${r.schema}` : ''}`;
+
 export function describeDemo(r: DemoReport): string[] {
   const fc = r.flush.counters;
   const c = r.counters;
@@ -110,7 +136,7 @@ export function describeDemo(r: DemoReport): string[] {
   return [
     `ym-orders demo: ${num(r.orders)} orders, ${r.campaigns.length} campaigns, a fake Market on loopback${r.chaos ? ' with chaos' : ''}`,
     ...table([
-      ['database', `${r.database} (new)`],
+      ['database', `${databaseLine(r)} (new)`],
       ['fake Market', `${r.marketUrl} (API key generated for this run, never printed or stored)`],
       ['campaigns', r.campaigns.map((k) => `${k.model} ${k.campaignId} (business ${k.businessId})`).join(', ')],
     ]),
@@ -120,7 +146,8 @@ export function describeDemo(r: DemoReport): string[] {
     ...r.groups.map((g) => `   ${g.name.padEnd(38)} ${padNum(g.queued, 5)} queued${g.singles ? ` (${g.singles} with realDeliveryDate, sent one by one)` : ''}`),
     `   ${'refused by explainTransition'.padEnd(38)} ${padNum(r.refusedRequests, 5)}: ${refusalCounts(r.refusals)}`,
     ...(r.chaos ? [`   chaos on: ${r.chaosFaults.map((f) => `${f.kind} ${Math.round(f.probability * 100)}%`).join(', ')}`] : []),
-    `3. flush: ${num(r.flush.openAtStart)} changes in ${seconds(r.flush.elapsedMs)}: ${num(r.flush.settled.accepted)} accepted, ${num(r.flush.settled.rejected)} rejected, ${num(r.flush.open)} still open (${num(fc.operationsStarted)} via async operations${fc.readBacks ? `, ${num(fc.readBacks)} unknown outcomes settled by read-back` : ''})`,
+    `3. flush: ${num(r.flush.openAtStart)} changes in ${seconds(r.flush.elapsedMs)}${r.processes.length ? ` by ${r.processes.length} processes sharing the database` : ''}: ${num(r.flush.settled.accepted)} accepted, ${num(r.flush.settled.rejected)} rejected, ${num(r.flush.open)} still open (${num(fc.operationsStarted)} via async operations${fc.readBacks ? `, ${num(fc.readBacks)} unknown outcomes settled by read-back` : ''})`,
+    ...r.processes.map((p) => describeShare(p, r.processes)),
     `4. sync: couriers picked up ${num(r.pickedUp)} packed orders at the Market; incremental sync read ${num(r.secondSync.seen)} changed orders in ${num(r.secondSync.pages)} pages, ${num(r.secondSync.updated)} updated, in ${seconds(r.secondSyncMs)}`,
     '',
     `summary (${seconds(r.elapsedMs)})`,
@@ -138,9 +165,10 @@ export function describeDemo(r: DemoReport): string[] {
     kv('operations', `${num(opsEnded)} completed (${Object.entries(r.operations).map(([s, n]) => `${s} ${num(n)}`).join(', ') || 'none'}), polled with ${num(c.calls.getOperations ?? 0)} getOperations calls`),
     kv('Market check', `illegal requests received ${num(r.market.illegalRequests)}, duplicate applications ${num(r.market.duplicateApplications)}; engine and Market agree on ${num(r.market.agree)}/${num(r.orders)} orders`),
     kv('elapsed', seconds(r.elapsedMs)),
-    kv('database', r.database),
+    kv('database', databaseLine(r)),
     kv('diagram', `${r.diagram} (Mermaid: status transitions with counts)`),
-    `next: ym-orders --db ${path.relative(r.cwd, r.database) || r.database} status | history ${r.exampleOrderId} | graph --model DBS`,
+    // The other commands open a PostgreSQL URL on the schema ym_orders, not the demo's.
+    ...(r.schema ? [] : [`next: ym-orders --db ${path.relative(r.cwd, r.database) || r.database} status | history ${r.exampleOrderId} | graph --model DBS`]),
   ];
 }
 
@@ -148,6 +176,7 @@ export function describeDemo(r: DemoReport): string[] {
 export function demoJson(r: DemoReport): Record<string, unknown> {
   return {
     database: r.database,
+    ...(r.schema ? { schema: r.schema } : {}),
     diagram: r.diagram,
     chaos: r.chaos,
     elapsedMs: r.elapsedMs,
@@ -163,15 +192,33 @@ export function demoJson(r: DemoReport): Record<string, unknown> {
     operations: r.operations,
     market: { ...r.market, differ: r.market.differ.slice(0, 20) },
     flush: { open: r.flush.open, rejections: r.flush.rejections },
+    processes: r.processes.map((p) => ({ process: p.process, pid: p.pid, owner: p.owner, ...shareOf(p, r.processes), counters: p.counters })),
   };
 }
 
-/** DEMO_INCOMPLETE (exit 1) when a change stayed open or an order differs from the Market. */
+/**
+ * The error the demo ends with (exit 1), if any: DEMO_INCOMPLETE when a change stayed open or an
+ * order differs from the Market; else DEMO_CHECK_FAILED when the Market received a change it had
+ * applied already, or, without chaos (whose faults call for resends), more status-update calls
+ * than the minimum.
+ */
 export function demoFailure(r: DemoReport): CliError | undefined {
-  if (r.flush.open === 0 && r.market.differ.length === 0) return undefined;
-  return new CliError(
-    'DEMO_INCOMPLETE',
-    `${r.flush.open} change(s) still open and ${r.market.differ.length} order(s) differ from the Market (e.g. ${r.market.differ.slice(0, 3).join(', ') || '-'}).`,
-    EXIT_CODES.failed,
-  );
+  if (r.flush.open > 0 || r.market.differ.length > 0) {
+    return new CliError(
+      'DEMO_INCOMPLETE',
+      `${r.flush.open} change(s) still open and ${r.market.differ.length} order(s) differ from the Market (e.g. ${r.market.differ.slice(0, 3).join(', ') || '-'}).`,
+      EXIT_CODES.failed,
+    );
+  }
+  const calls = r.statusUpdateCalls;
+  const problems = [
+    ...(r.market.duplicateApplications > 0 ? [`the Market received ${r.market.duplicateApplications} change(s) it had applied already`] : []),
+    ...(!r.chaos && calls.made > calls.minimum ? [`${calls.made} status-update calls were made where ${calls.minimum} suffice`] : []),
+  ];
+  if (problems.length === 0) return undefined;
+  return new CliError('DEMO_CHECK_FAILED', `${problems.join('; ')}.`, EXIT_CODES.failed, {
+    duplicateApplications: r.market.duplicateApplications,
+    statusUpdateCalls: calls.made,
+    minimum: calls.minimum,
+  });
 }

@@ -1,22 +1,23 @@
 // The work of `ym-orders demo`: a fake Market on loopback seeded with orders, an engine on a
 // fresh database, then sync → queue legal changes (the mistakes refused locally) → flush within
-// the API limits → let the Market move on → sync again, and the numbers of it as a DemoReport.
+// the API limits (by this process, or by n child processes sharing a PostgreSQL schema) → let
+// the Market move on → sync again, and the numbers of it as a DemoReport.
 
 import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { createEngine, type Engine } from '../../engine/engine.js';
 import { MARKET_OPERATIONS } from '../../market/errors.js';
-import { isReplaceableDatabase, redactUrl } from '../../store/open-store.js';
 import { startFakeMarket, type FakeMarket, type FakeOrderSeed } from '../../testing/index.js';
-import { isStoreUrl } from '../context.js';
-import { CliError, EXIT_CODES } from '../errors.js';
 import { flushWithProgress } from '../flushing.js';
 import { label } from '../format.js';
 import type { Output } from '../output.js';
 import { createProgress } from '../progress.js';
 import { DEMO_CAMPAIGNS, generateOrders, planChanges, type PlannedGroup } from '../demo-data.js';
 import { statusRows } from '../status-table.js';
+import { databaseName, replaceDatabase, type DemoDatabase } from './database.js';
 import { transitionsMermaid } from './diagram.js';
+import { demoEngineOptions, type DemoEngineSettings } from './engine-options.js';
+import { flushWithProcesses, sumCounters, type ProcessesFlush } from './processes.js';
 import { ORDERS_PER_CALL, type ChaosFault, type DemoReport, type RefusalGroup } from './report.js';
 
 const ORDERS_PER_PAGE = 50;
@@ -26,8 +27,10 @@ export interface DemoOptions {
   readonly orders: number;
   /** Inject faults (500s, 503s, 420s, drops, timeouts) during the flush. */
   readonly chaos: boolean;
-  /** The database file, replaced: refused unless it is missing, empty or a ym-orders database. A URL is given to the engine as is. */
-  readonly database: string;
+  /** Replaced: refused unless it is missing, empty or a ym-orders database (or schema). */
+  readonly database: DemoDatabase;
+  /** Processes that flush: 1 is this one; more are children sharing a PostgreSQL schema. */
+  readonly processes: number;
   /** Where the Mermaid diagram is written. */
   readonly diagram: string;
   /** Where the demo runs (the report's closing hint is relative to it). */
@@ -39,14 +42,6 @@ interface Refusal {
   readonly target: string;
   readonly code: string;
   readonly message: string;
-}
-
-/** Deletes the demo's database and its side files; refuses a file that is not a ym-orders database. */
-function replaceDatabase(file: string): void {
-  if (!isReplaceableDatabase(file)) {
-    throw new CliError('DB_NOT_OURS', `${file} exists and is not a ym-orders database; the demo replaces its database, so choose another --db.`, EXIT_CODES.usage);
-  }
-  for (const suffix of ['', '-wal', '-shm', '-journal']) fs.rmSync(`${file}${suffix}`, { force: true });
 }
 
 /** Syncs with a progress bar; the demo knows how many pages to expect from its seeded orders. */
@@ -124,16 +119,7 @@ function injectChaos(market: FakeMarket): ChaosFault[] {
 export async function runDemo(options: DemoOptions, out: Output): Promise<DemoReport> {
   const started = Date.now();
   const { orders: orderCount, chaos } = options;
-  // The demo starts from an empty database, and replaces only what it can tell is its own: a
-  // SQLite file. A PostgreSQL schema may hold a seller's real orders.
-  if (isStoreUrl(options.database)) {
-    throw new CliError(
-      'DB_UNSUPPORTED',
-      `${redactUrl(options.database)}: the demo replaces its database on every run, so it runs on a SQLite file (--db <file>); point the other commands at PostgreSQL.`,
-      EXIT_CODES.usage,
-    );
-  }
-  replaceDatabase(options.database);
+  await replaceDatabase(options.database);
   fs.rmSync(options.diagram, { force: true });
 
   const apiKey = `demo-${randomBytes(24).toString('hex')}`;
@@ -153,15 +139,8 @@ export async function runDemo(options: DemoOptions, out: Output): Promise<DemoRe
   try {
     const seeded = generateOrders(campaigns, orderCount, Date.now());
     market.seedOrders(seeded);
-    engine = await createEngine({
-      db: options.database,
-      campaigns,
-      api: { baseUrl: market.url, apiKey, timeoutMs: chaos ? 1_500 : 5_000 },
-      // The fake's operations end in 150 ms: a 5 s deadline is ample, and it bounds asyncSettleMs
-      // (deadline + request timeout), the wait before a LaaS change whose answer was lost is resent.
-      pollPolicy: { initialIntervalMs: 100, backoffCoefficient: 1.5, maximumIntervalMs: 500, timeoutMs: 5_000 },
-      retry: { initialIntervalMs: 100, maximumIntervalMs: 1_000 },
-    });
+    const settings: DemoEngineSettings = { database: options.database, marketUrl: market.url, apiKey, chaos };
+    engine = await createEngine({ ...demoEngineOptions(settings), campaigns });
     const e = engine;
 
     // 1. Import through the read side, as a real first run would.
@@ -183,7 +162,11 @@ export async function runDemo(options: DemoOptions, out: Output): Promise<DemoRe
 
     // 3. Flush: batches of 30 per campaign, within the limits; LaaS cancellations polled.
     const chaosFaults = chaos ? injectChaos(market) : [];
-    const flush = await flushWithProgress(e, out, { label: '3. flush', maxWaitMs: 45_000 });
+    const flushOptions = { label: '3. flush', maxWaitMs: 45_000 };
+    const { flush, shares }: ProcessesFlush =
+      options.processes > 1
+        ? await flushWithProcesses(e, out, { ...flushOptions, processes: options.processes, settings })
+        : { flush: await flushWithProgress(e, out, flushOptions), shares: [] };
     if (chaos) market.clearFaults();
 
     // 4. The Market moves on (couriers pick up packed orders); a second sync reads only what changed.
@@ -203,7 +186,8 @@ export async function runDemo(options: DemoOptions, out: Output): Promise<DemoRe
       else bulkByCampaign.set(q.campaignId, (bulkByCampaign.get(q.campaignId) ?? 0) + 1);
     }
     const minimumBulk = [...bulkByCampaign.values()].reduce((n, k) => n + Math.ceil(k / ORDERS_PER_CALL), 0);
-    const { counters } = await e.stats();
+    // This process's calls (syncs, and the flush unless children did it) and the children's.
+    const counters = sumCounters([(await e.stats()).counters, ...shares.map((s) => s.counters)]);
     const bulk = counters.calls.updateOrderStatuses ?? 0;
     const single = counters.calls.updateOrderStatus ?? 0;
     const stats = market.stats();
@@ -214,7 +198,8 @@ export async function runDemo(options: DemoOptions, out: Output): Promise<DemoRe
       orders: orderCount,
       campaigns,
       chaos,
-      database: options.database,
+      database: databaseName(options.database),
+      ...(options.database.kind === 'postgres' ? { schema: options.database.schema } : {}),
       diagram: options.diagram,
       marketUrl: market.url,
       cwd: options.cwd,
@@ -231,6 +216,7 @@ export async function runDemo(options: DemoOptions, out: Output): Promise<DemoRe
       exampleOrderId: legal.queued[0]?.orderId ?? seeded[0]!.id,
       chaosFaults,
       flush,
+      processes: shares,
       pickedUp: ready.length,
       secondSync,
       secondSyncMs,
