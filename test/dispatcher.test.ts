@@ -90,6 +90,22 @@ describe('batching', () => {
 });
 
 describe('rounds never cut a batch short', () => {
+  it('a full round that ends in part of a batch gives that part back: single PUTs in the round do not cost a bulk call', async () => {
+    // 3 a call, 1 in flight: a round leases 3 × 1 × 8 = 24 rows. The first due is a dated
+    // delivery (a single PUT), so the round holds 23 bulk rows: 7 batches and 2 over.
+    const { market: m, engine } = await setup(
+      (mk) => mk.seedOrders([...seeds(DBS, 2_001, 1, 'DELIVERY', 'DELIVERY_SERVICE_RECEIVED'), ...seeds(DBS, 2_101, 30)]),
+      () => ({ limits: { ordersPerStatusUpdate: 3, parallelPerScope: 1 } }),
+    );
+    await engine.requestChange({ orderId: 2_001, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED', realDeliveryDate: pastDeliveryDate() });
+    await engine.requestChanges(range(2_101, 30).map((orderId) => ({ orderId, ...TO_DELIVERY })));
+    const report = await engine.flush({ untilIdle: true });
+    expect(report.open).toBe(0);
+    const sizes = requestsTo(m, 'updateOrderStatuses', DBS.campaignId).map((r) => orderIdsOf(r).length);
+    expect(sizes).toEqual(Array.from({ length: 10 }, () => 3));
+    expect(requestsTo(m, 'updateOrderStatus')).toHaveLength(1);
+  });
+
   it('more changes than one round holds (990 + 700 over two campaigns, interleaved): exactly Σ ceil(orders/30) calls', async () => {
     const { market: m, engine } = await setup((mk) => {
       mk.seedOrders([...seeds(FBS, 100_001, 990), ...seeds(DBS, 200_001, 700)]);
