@@ -64,5 +64,6 @@ export type {
 export { DEFAULT_LIMITS, DEFAULT_RETRY_POLICY, type LimitsPolicy, type LimitsOverrides, type RetryPolicy, type ResourceBudget } from './engine/policies.js';
 export type { FlushOptions, FlushReport, RunOptions } from './engine/engine.js';
 export type { CampaignError, MarketCallCounts } from './engine/metered-market.js';
+export type { BudgetWait, Scope } from './engine/rate-limiter.js';
 export type { SyncCounts, SyncOptions, SyncProgress, SyncResult, SyncStop } from './engine/order-sync.js';
 export type { Inspector, InspectOptions } from './engine/inspection.js';

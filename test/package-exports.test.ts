@@ -136,7 +136,7 @@ describe('package exports', () => {
       core: ['createEngine', 'ChangeRefusedError', 'StoreError', 'MarketAuthError', 'YmOrdersError', 'SqliteStore', 'openStore'],
       // The store is a port (an interface, types only); SqliteStore is its first adapter.
       storeIsAValue: false,
-      storeErrorCodes: ['DB_BUSY', 'DB_CANNOT_OPEN', 'DB_CLOSED', 'DB_CORRUPT', 'DB_FAILED', 'DB_NOT_OURS', 'DB_SCHEMA_TOO_NEW', 'DB_UNSUPPORTED'],
+      storeErrorCodes: ['DB_BUSY', 'DB_CANNOT_OPEN', 'DB_CLOSED', 'DB_CORRUPT', 'DB_FAILED', 'DB_NOT_OURS', 'DB_SCHEMA_TOO_NEW', 'DB_UNAVAILABLE', 'DB_UNSUPPORTED'],
       machines: ['orderMachine', 'operationMachine', 'explainTransition', 'toMermaid', 'orderEffects', 'operationEffects'],
       statuses: 12,
       substatuses: 125,

@@ -12,6 +12,7 @@ import type { StopSignals } from './stop-signals.js';
 
 type DispatchCounters = FlushReport['counters'];
 type CampaignError = FlushReport['lastErrors'][number];
+type BudgetWait = FlushReport['waitingFor'][number];
 
 export interface Rejection {
   readonly orderId: number;
@@ -36,6 +37,8 @@ export interface FlushOutcome {
   readonly marketCalls: FlushReport['marketCalls'];
   /** The latest failed Market call of each campaign during this flush. */
   readonly lastErrors: readonly CampaignError[];
+  /** Budgets spent or blocked when the flush ended, and until when. */
+  readonly waitingFor: readonly BudgetWait[];
   /** The signal (SIGINT, SIGTERM) that stopped the flush early, if one did. */
   readonly interruptedBy?: NodeJS.Signals;
 }
@@ -52,6 +55,25 @@ export function errorReporter(out: Output, above: (write: () => void) => void, s
       if (e.at < since || shown.get(e.campaignId) === text) continue;
       shown.set(e.campaignId, text);
       above(() => out.warn(`campaign ${e.campaignId}: ${text}`));
+    }
+  };
+}
+
+/** "campaign 21000101: updateOrderStatuses quota spent, the window reopens at 2026-12-02T14:05:12.345Z (in 12.4 s)". */
+export function describeWait(w: BudgetWait, now: number): string {
+  const what = w.reason === 'budget' ? `${w.operation} quota spent, the window reopens at` : `${w.operation} blocked by the Market (420) until`;
+  return `${w.scope.kind} ${w.scope.id}: ${what} ${isoTime(w.until)} (in ${seconds(Math.max(0, w.until - now))})`;
+}
+
+/** Prints what the engine waits for when it is new (another budget, or another window), not on every pass. */
+export function waitReporter(out: Output, above: (write: () => void) => void, clock: () => number): (waits: readonly BudgetWait[]) => void {
+  const shown = new Set<string>();
+  return (waits) => {
+    for (const w of waits) {
+      const key = `${w.operation}@${w.scope.kind}:${w.scope.id}:${w.reason}:${w.until}`;
+      if (shown.has(key)) continue;
+      shown.add(key);
+      above(() => out.warn(`waiting: ${describeWait(w, clock())}`));
     }
   };
 }
@@ -76,6 +98,7 @@ export async function flushWithProgress(
   const openAtStart = atStart.open;
   const progress = createProgress(out, options.label ?? 'flush');
   const reportErrors = errorReporter(out, progress.above, started);
+  const reportWaits = waitReporter(out, progress.above, () => engine.clock());
   progress.update(0, openAtStart);
   let report;
   try {
@@ -85,6 +108,7 @@ export async function flushWithProgress(
       ...(options.stop ? { signal: options.stop.signal } : {}),
       onProgress: (r) => {
         reportErrors(r.lastErrors);
+        reportWaits(r.waitingFor);
         const total = Math.max(openAtStart, r.open);
         const c = r.counters;
         const failed = r.marketCalls.failed - atStart.marketCalls.failed;
@@ -117,6 +141,7 @@ export async function flushWithProgress(
       failed: report.marketCalls.failed - atStart.marketCalls.failed,
     },
     lastErrors: report.lastErrors.filter((e) => e.at >= started),
+    waitingFor: report.waitingFor,
     ...(interruptedBy ? { interruptedBy } : {}),
   };
 }
@@ -139,6 +164,7 @@ export function describeFlush(outcome: FlushOutcome): string[] {
   for (const h of outcome.halted) lines.push(`  campaign ${h.campaignId} halted [${h.code}]: ${h.message}`);
   if (outcome.marketCalls.failed > 0) lines.push(`  Market calls: ${num(outcome.marketCalls.answered)} answered, ${num(outcome.marketCalls.failed)} failed`);
   lines.push(...describeLastErrors(outcome.lastErrors));
+  if (outcome.open > 0) for (const w of outcome.waitingFor) lines.push(`  waiting: ${describeWait(w, Date.now())}`);
   return lines;
 }
 
@@ -154,6 +180,7 @@ export function flushJson(outcome: FlushOutcome): Record<string, unknown> {
     halted: outcome.halted,
     marketCalls: outcome.marketCalls,
     lastErrors: outcome.lastErrors,
+    waitingFor: outcome.waitingFor,
     ...(outcome.interruptedBy ? { interruptedBy: outcome.interruptedBy } : {}),
   };
 }
@@ -198,9 +225,12 @@ export function flushFailure(outcome: FlushOutcome): CliError | undefined {
     );
   }
   if (outcome.open > 0) {
+    const now = Date.now();
+    const waits = outcome.waitingFor.map((w) => describeWait(w, now));
+    const why = waits.length > 0 ? `waiting for ${waits.join('; ')}` : 'waiting for a retry or an operation';
     return new CliError(
       CLI_ERROR_CODES.notSettled,
-      `${outcome.open} change(s) are still open (waiting for a rate-limit window, a retry or an operation); run \`ym-orders flush\` again or keep \`ym-orders run\` going.`,
+      `${outcome.open} change(s) are still open (${why}); run \`ym-orders flush\` again or keep \`ym-orders run\` going.`,
       EXIT_CODES.failed,
     );
   }

@@ -246,7 +246,7 @@ export class Engine {
   /** Counters, outbox counts, halts and Market calls, as flush reports them. */
   async stats(): Promise<FlushReport> {
     this.#open();
-    return this.#runner ? this.#runner.report() : readReport(this.store, this.#counters, []);
+    return this.#runner ? this.#runner.report() : readReport(this.store, this.#counters, [], this.clock());
   }
 
   /** Starts tracking orders (or observes them, if tracked): all in one transaction, or none. */

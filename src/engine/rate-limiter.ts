@@ -78,6 +78,30 @@ function resourceKey(operation: MarketOperation, scope: Scope): string {
   return `${operation}@${scopeKey(scope)}`;
 }
 
+/** A budget that holds calls back now, on the database every process shares: spent, or blocked by a 420. */
+export interface BudgetWait {
+  readonly operation: MarketOperation;
+  readonly scope: Scope;
+  /** `budget`: the window's quota is spent; `blocked`: the Market answered 420 and said until when. */
+  readonly reason: 'budget' | 'blocked';
+  /** When the window reopens or the block ends (epoch ms, engine clock). */
+  readonly until: number;
+}
+
+/** The budgets among `rows` that hold calls back at `now`, soonest to end first. */
+export function budgetWaits(rows: readonly BudgetRow[], now: number): BudgetWait[] {
+  const waits: BudgetWait[] = [];
+  for (const row of rows) {
+    const match = /^([A-Za-z]+)@(campaign|business):(\d+)$/.exec(row.resource_key);
+    if (!match) continue;
+    const [, operation, kind, id] = match;
+    const scope = { kind: kind as Scope['kind'], id: Number(id) };
+    if (row.blocked_until > now) waits.push({ operation: operation as MarketOperation, scope, reason: 'blocked', until: row.blocked_until });
+    else if (row.remaining <= 0 && row.window_ends_at > now) waits.push({ operation: operation as MarketOperation, scope, reason: 'budget', until: row.window_ends_at });
+  }
+  return waits.sort((a, b) => a.until - b.until);
+}
+
 export class RateLimiter {
   readonly #store: Store;
   readonly #limits: LimitsPolicy;

@@ -12,6 +12,7 @@ import { dispatchCounters, type CounterBook, type DispatchCounters } from './cou
 import { Dispatcher, type CampaignHalt } from './dispatcher.js';
 import { SyncPageTokenRepeatedError } from './errors.js';
 import type { CampaignError, MarketCallCounts, MeteredMarket } from './metered-market.js';
+import { budgetWaits, type BudgetWait } from './rate-limiter.js';
 import type { OperationBook } from './operation-book.js';
 import { OperationPoller } from './operation-poller.js';
 import type { OrderBook } from './order-book.js';
@@ -59,6 +60,8 @@ export interface FlushReport {
    * (a read or an operation poll) counts for every campaign of the business.
    */
   readonly lastErrors: readonly CampaignError[];
+  /** Budgets that hold calls back now (spent, or blocked by a 420), shared by every process, and until when. */
+  readonly waitingFor: readonly BudgetWait[];
 }
 
 export interface RunOptions {
@@ -90,12 +93,13 @@ export interface RunOptions {
  * The engine's report: counters saved and read back, the outbox and the halts, in one transaction
  * (a read-only one when nothing was counted since the last report).
  */
-export async function readReport(store: Store, counters: CounterBook, lastErrors: readonly CampaignError[]): Promise<FlushReport> {
+export async function readReport(store: Store, counters: CounterBook, lastErrors: readonly CampaignError[], now: number): Promise<FlushReport> {
   // Decided once: what is counted while the report is read waits for the next save.
   const saving = counters.unsaved;
   const inOne = saving ? store.transaction.bind(store) : store.read.bind(store);
-  const { rows, outbox, halts } = await inOne(async (tx) => ({
+  const { rows, outbox, halts, budgets } = await inOne(async (tx) => ({
     rows: saving ? await counters.save(tx) : await counters.saved(tx),
+    budgets: await tx.limiter.all(),
     outbox: await tx.outbox.counts(),
     halts: await tx.halts.all(),
   }));
@@ -106,6 +110,7 @@ export async function readReport(store: Store, counters: CounterBook, lastErrors
     halted: halts.map((h) => ({ campaignId: h.campaign_id, code: h.code, message: h.message })),
     marketCalls: { answered: rows['market.answered'] ?? 0, failed: rows['market.failed'] ?? 0 },
     lastErrors,
+    waitingFor: budgetWaits(budgets, now),
   };
 }
 
@@ -139,7 +144,7 @@ export class Runner {
   }
 
   report(): Promise<FlushReport> {
-    return readReport(this.#d.store, this.#d.counters, this.#d.market.latestErrors());
+    return readReport(this.#d.store, this.#d.counters, this.#d.market.latestErrors(), this.#d.clock());
   }
 
   /**

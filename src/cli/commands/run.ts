@@ -7,7 +7,7 @@ import { act, type Cli } from '../command.js';
 import { withEngine } from '../context.js';
 import { isMarketError } from '../../market/errors.js';
 import { errorCode, errorMessage } from '../errors.js';
-import { callsLine, describeLastErrors, errorReporter } from '../flushing.js';
+import { callsLine, describeLastErrors, errorReporter, waitReporter } from '../flushing.js';
 import { num, seconds } from '../format.js';
 import { parsePositiveInteger, parseSeconds } from '../input.js';
 import { createStatusLine } from '../progress.js';
@@ -33,11 +33,18 @@ export function registerRun(program: Command, cli: Cli): void {
           const stop = stopOnSignals(out);
           const started = Date.now();
           const syncing = syncMs > 0 && engine.campaigns.size > 0;
+          // --json: one JSON object a line as the loop goes (a log a program can follow), not one document at the end.
+          const event = (type: string, fields: Record<string, unknown>): void => {
+            if (out.json) out.raw(`${JSON.stringify({ type, at: new Date().toISOString(), ...fields })}\n`);
+          };
+          event('started', { database: engine.store.name, campaigns: engine.campaigns.size, apiUrl: api?.baseUrl, syncIntervalMs: syncing ? syncMs : null });
           out.line(
             `running on ${engine.store.name} with ${engine.campaigns.size} campaign(s) against ${api?.baseUrl}; ${syncing ? `sync every ${seconds(syncMs)}` : 'no sync'}; SIGINT/SIGTERM stops cleanly`,
           );
           const status = createStatusLine(out, { plainEveryMs: STATUS_EVERY_MS, firstAtOnce: true });
           const reportErrors = errorReporter(out, status.above, engine.clock());
+          const reportWaits = waitReporter(out, status.above, () => engine.clock());
+          let lastEvent = '';
           let last: FlushReport = await engine.stats();
           let lastShown = '';
           const show = (text: string): void => {
@@ -53,9 +60,15 @@ export function registerRun(program: Command, cli: Cli): void {
               const downMs = Date.now() - storeDownSince;
               status.above(() => out.warn(`the database answers again after ${seconds(downMs)}; going on`));
               storeDownSince = undefined;
+              event('storeBack', { downMs });
             }
             last = report;
             reportErrors(report.lastErrors);
+            reportWaits(report.waitingFor);
+            const { open, counters, halted, lastErrors, waitingFor } = report;
+            const progress = JSON.stringify({ open, counters, halted, lastErrors, waitingFor });
+            if (progress !== lastEvent) event('progress', JSON.parse(progress) as Record<string, unknown>);
+            lastEvent = progress;
             show(`open ${num(report.open)}  accepted ${num(report.counters.accepted)}  rejected ${num(report.counters.rejected)}  calls: ${callsLine(report.counters)}`);
           };
           try {
@@ -65,14 +78,19 @@ export function registerRun(program: Command, cli: Cli): void {
               onProgress,
               onStoreError: (error, retryInMs) => {
                 storeDownSince ??= Date.now();
+                event('storeError', { code: error.code, message: errorMessage(error), retryInMs });
                 status.above(() => out.warn(`[${error.code}] ${errorMessage(error)}; trying again in ${seconds(retryInMs)}`));
               },
-              onSyncProgress: (p) => show(describeSyncProgress(p)),
+              onSyncProgress: (p) => {
+                event('sync', { ...p });
+                show(describeSyncProgress(p));
+              },
               // The Market being unreachable is no reason to stop the loop: it syncs again later. Its
               // errors are shown per campaign with the others (onProgress); a repeated page token
               // is no failed call, so it is shown here.
               onSyncError: (error) => {
                 if (error.code === 'MARKET_AUTH') throw error;
+                event('syncError', { code: errorCode(error), message: errorMessage(error) });
                 if (!isMarketError(error)) status.above(() => out.warn(`[${errorCode(error)}] ${errorMessage(error)}; syncing again later`));
               },
               ...(syncing ? { syncIntervalMs: syncMs, maxPagesPerSweep: syncPages } : {}),
@@ -82,6 +100,10 @@ export function registerRun(program: Command, cli: Cli): void {
             status.stop();
           }
           const elapsedMs = Date.now() - started;
+          if (out.json) {
+            event('stopped', { elapsedMs, ...last });
+            return 0;
+          }
           out.result(
             () => [
               `stopped after ${seconds(elapsedMs)}: ${num(last.counters.accepted)} accepted, ${num(last.counters.rejected)} rejected, ${num(last.open)} still open (kept for the next run)`,

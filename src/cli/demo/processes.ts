@@ -191,6 +191,7 @@ export async function flushWithProcesses(
       marketCalls: { answered: sum('market.answered'), failed: sum('market.failed') },
       // Each child keeps its latest errors in its own memory; the halts above are the database's.
       lastErrors: [],
+      waitingFor: [],
     },
   };
 }
