@@ -17,6 +17,7 @@ import { registerFlush } from './commands/flush.js';
 import { registerGraph } from './commands/graph.js';
 import { registerHistory } from './commands/history.js';
 import { registerImport } from './commands/import.js';
+import { registerInspect } from './commands/inspect.js';
 import { registerRun } from './commands/run.js';
 import { registerSetStatus } from './commands/set-status.js';
 import { registerShip } from './commands/ship.js';
@@ -70,6 +71,7 @@ export function buildProgram(cli: Cli): Command {
   registerStatus(program, cli);
   registerHistory(program, cli);
   registerGraph(program, cli);
+  registerInspect(program, cli);
   registerFakeMarket(program, cli);
   return program;
 }
