@@ -165,7 +165,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   }, { leaseClock: 'database', databaseNow });
 
   describe('schema: claimed, migrated once, refused when not ours', () => {
-    it('claims a missing schema: our marker, then migrations 1..3 (the versions and names of SQLite’s), applied at `now`', async () => {
+    it('claims a missing schema: our marker, then migrations 1..4 (the versions and names of SQLite’s), applied at `now`', async () => {
       const schema = freshSchema();
       const store = await connect(schema, { now: T0 + 7 });
       expect(store.name).toBe(redactUrl(URL));
@@ -245,8 +245,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       await raw((client) => client.query(`INSERT INTO ${schema}.schema_migrations VALUES (99, 'from the future', 1)`));
       const before = await dumpSchema(schema);
       const error = await expectStoreError(connect(schema), STORE_ERROR_CODES.schemaTooNew);
-      expect(error.details).toMatchObject({ schema, schemaVersion: 99, supportedVersion: 3 });
-      expect(error.message).toMatch(/has schema version 99, newer than this ym-orders knows \(3\)/);
+      expect(error.details).toMatchObject({ schema, schemaVersion: 99, supportedVersion: 4 });
+      expect(error.message).toMatch(/has schema version 99, newer than this ym-orders knows \(4\)/);
       expect(await dumpSchema(schema)).toEqual(before);
     });
 
@@ -259,8 +259,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
         migrations: (await client.query(`SELECT version, applied_at FROM ${schema}.schema_migrations ORDER BY version`)).rows as { version: number; applied_at: string }[],
       }));
       expect(recorded.markers).toEqual({ n: 1 });
-      expect(recorded.migrations.map((m) => m.version)).toEqual([1, 2, 3]);
-      // One connect applied all three: one `now` among the four.
+      expect(recorded.migrations.map((m) => m.version)).toEqual([1, 2, 3, 4]);
+      // One connect applied all four: one `now` among the four.
       expect(new Set(recorded.migrations.map((m) => m.applied_at)).size).toBe(1);
       for (const s of opened) expect(await s.read((tx) => tx.outbox.counts())).toMatchObject({ queued: 0 });
     });
@@ -751,11 +751,13 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       const a = await connect(schema);
       const b = await connect(schema);
       let heard = 0;
-      a.onQueued(() => heard++);
+      const stop = a.onQueued(() => heard++);
       await waitUntil(async () => (await listeners(schema)).length === 1, 'a listens');
+      // Rows may have been queued before the LISTEN took effect: once it has, the listeners wake once.
+      await waitUntil(() => heard === 1, 'the wake-up once listening');
       const [first] = await listeners(schema);
       await b.transaction((tx) => tx.outbox.enqueue(enqueueRow(1)));
-      await waitUntil(() => heard >= 1, 'a hears b’s commit');
+      await waitUntil(() => heard === 2, 'a hears b’s commit');
 
       expect(await raw(async (client) => (await client.query('SELECT pg_terminate_backend($1) AS done', [first])).rows)).toEqual([{ done: true }]);
       await waitUntil(async () => {
@@ -763,15 +765,19 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
         return now.length === 1 && now[0] !== first;
       }, 'a listens again, on a new connection');
       // Rows may have been queued while nobody listened: the reconnect wakes the listeners once.
-      await waitUntil(() => heard >= 2, 'the wake-up after reconnecting');
+      await waitUntil(() => heard === 3, 'the wake-up after reconnecting');
       await b.transaction((tx) => tx.outbox.enqueue(enqueueRow(2)));
-      await waitUntil(() => heard >= 3, 'a hears b’s next commit');
+      await waitUntil(() => heard === 4, 'a hears b’s next commit');
 
+      const listening = async () =>
+        (await raw(async (client) => (await client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND query = $2`, [LISTEN_APPLICATION_NAME, `LISTEN ${queuedChannel(schema)}`])).rows[0]!.n)) as number;
+      // The last listener gone, the connection goes too (it would keep a finished process alive); a new one opens it again.
+      stop();
+      await waitUntil(async () => (await listening()) === 0, 'the listening connection ends with the last listener');
+      a.onQueued(() => heard++);
+      await waitUntil(async () => (await listening()) === 1, 'a listens again');
       await a.close();
-      await waitUntil(
-        async () => (await raw(async (client) => (await client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND query = $2`, [LISTEN_APPLICATION_NAME, `LISTEN ${queuedChannel(schema)}`])).rows[0]!.n)) === 0,
-        'a’s listening connection ends',
-      );
+      await waitUntil(async () => (await listening()) === 0, 'a’s listening connection ends');
     });
 
     it('while the server cannot be reached the listening connection tries again and again, no error escaping; back, it hears commits', async () => {
@@ -843,13 +849,16 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       const network = (code: string) => Object.assign(new Error(`connect ${code} 10.0.0.1:5432`), { code });
       const server = (code: string) => Object.assign(new pg.DatabaseError(`server says ${code}`, 0, 'error'), { code });
       const unavailable = [
-        ...['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH'].map(network),
+        ...['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EAI_AGAIN', 'ENOTFOUND'].map(network),
         new AggregateError([network('ECONNREFUSED'), network('ECONNREFUSED')]),
+        // localhost resolving to both addresses, neither answering.
+        new AggregateError([network('ECONNREFUSED'), network('EADDRNOTAVAIL')]),
+        new Error('Query read timeout'),
         new Error('Connection terminated unexpectedly'),
         new Error('Connection terminated'),
         new Error('Connection terminated due to connection timeout'),
         new Error('Client has encountered a connection error and is not queryable'),
-        ...['08000', '08003', '08006', '57P01', '57P02', '57P03'].map(server),
+        ...['08000', '08003', '08006', '57P01', '57P02', '57P03', '53300'].map(server),
       ];
       for (const error of unavailable) {
         const wrapped = wrapPgError(error, context);
@@ -863,7 +872,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       for (const error of [server('40001'), server('40P01'), server('55P03'), new Error('timeout exceeded when trying to connect')]) {
         expect(wrapPgError(error, context).code, String(error)).toBe(STORE_ERROR_CODES.busy);
       }
-      for (const error of [server('23505'), server('42P01'), server('57014'), network('ENOTFOUND'), new Error('something else')]) {
+      for (const error of [server('23505'), server('42P01'), server('57014'), network('EACCES'), new Error('something else')]) {
         expect(wrapPgError(error, context).code, String(error)).toBe(STORE_ERROR_CODES.failed);
       }
       // A statement the server refused at COMMIT (a deferred check) wrote nothing.

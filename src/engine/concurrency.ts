@@ -27,21 +27,19 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
  */
 export async function runConcurrently<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  let failed = false;
+  let failure: { readonly error: unknown } | undefined;
   const worker = async (): Promise<void> => {
-    while (!failed && next < items.length) {
+    while (!failure && next < items.length) {
       const item = items[next++]!;
       try {
         await fn(item);
       } catch (error) {
-        failed = true;
-        throw error;
+        failure ??= { error };
       }
     }
   };
-  const ended = await Promise.allSettled(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
-  const failure = ended.find((e) => e.status === 'rejected');
-  if (failure) throw failure.reason;
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
+  if (failure) throw failure.error;
 }
 
 /**
@@ -59,7 +57,7 @@ export class Doorbell {
   }
 
   async wait(ms: number, signal: AbortSignal): Promise<void> {
-    if (!this.#rung) {
+    if (!this.#rung && !signal.aborted) {
       const woken = new AbortController();
       const wake = () => woken.abort();
       this.#wake = wake;

@@ -199,6 +199,9 @@ export class Dispatcher {
       prepare: async (tx, now) => {
         sending = [];
         for (const r of inLockOrder(rows, (row) => row.order_id)) {
+          // The order first, then its outbox row, as every other writer locks them: a request
+          // superseding this row meanwhile waits here instead of deadlocking with the claim.
+          await tx.orders.get(r.order_id);
           if (!(await tx.outbox.claimForSend(r.id, this.#d.owner, now, this.#d.leaseMs))) continue;
           const { state } = await this.#d.orders.apply(tx, r.order_id, { type: 'DISPATCH.SENT', at: now }, now);
           if (state.change === 'sending' && state.pending?.requestNo === r.request_no) sending.push(r);

@@ -67,9 +67,9 @@ export interface EngineOptions {
   readonly sqlite?: Omit<SqliteOptions, 'now'>;
   /**
    * PostgreSQL settings, for a `db` given as a postgres:// URL: the schema (default `ym_orders`),
-   * the pool's size (10), and how long to wait for a connection and for a lock (10 s each).
+   * the pool's size (10), how long to wait for a connection and for a lock (10 s each), and for a statement's answer (60 s).
    */
-  readonly postgres?: Pick<PostgresOptions, 'schema' | 'poolSize' | 'connectTimeoutMs' | 'lockTimeoutMs'>;
+  readonly postgres?: Pick<PostgresOptions, 'schema' | 'poolSize' | 'connectTimeoutMs' | 'lockTimeoutMs' | 'queryTimeoutMs'>;
   /** The Market Partner API. Without it the engine records and queues but cannot flush or sync. */
   readonly api?: {
     readonly baseUrl: string;

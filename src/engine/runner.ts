@@ -27,10 +27,16 @@ const IDLE_MS = { process: 1_000, database: 30_000 } as const;
 /** After a store error the loop waits this long, doubling per error in a row up to the cap (with jitter). */
 const STORE_RETRY = { firstMs: 100, maxMs: 5_000 } as const;
 /**
- * Store errors the run loop waits out: the database busy, unreachable or failing for now. The
- * rest (closed, corrupt, not ours, too new) will not pass by waiting.
+ * Store errors the run loop waits out: the database busy or unreachable, for as long as that
+ * lasts. The rest (closed, corrupt, not ours, too new) will not pass by waiting.
  */
-const PASSING_STORE_ERRORS: ReadonlySet<string> = new Set([STORE_ERROR_CODES.busy, STORE_ERROR_CODES.unavailable, STORE_ERROR_CODES.failed]);
+const PASSING_STORE_ERRORS: ReadonlySet<string> = new Set([STORE_ERROR_CODES.busy, STORE_ERROR_CODES.unavailable]);
+/**
+ * DB_FAILED may pass (a full disk freed, a connection that broke while committing) or not (a
+ * dropped schema, a permission taken away, a bug): waited out this many times in a row (about
+ * 20 s with the backoff), then the loop ends with it.
+ */
+const FAILED_PASSES_WAITED = 8;
 // run() reads a long sweep this many pages at a time per business, flushing between the parts,
 // so a first sync of many thousand orders does not hold every send back until it ends.
 const RUN_PAGES_PER_SYNC = 100;
@@ -82,8 +88,8 @@ export interface RunOptions {
   /** A sync that failed at the Market (or was led in a circle); the loop goes on and syncs again later. */
   readonly onSyncError?: (error: AnyMarketError | SyncPageTokenRepeatedError) => void;
   /**
-   * The database failed a pass (DB_BUSY, DB_UNAVAILABLE, DB_FAILED): the loop waits `retryInMs`
-   * and goes on. What the failed pass had written stands or was rolled back whole; a send whose
+   * The database failed a pass (DB_BUSY, DB_UNAVAILABLE; DB_FAILED up to 8 times in a row, then
+   * the loop ends with it): the loop waits `retryInMs` and goes on. What the failed pass had written stands or was rolled back whole; a send whose
    * answer could not be recorded is read back once its lease ends, never sent again blindly.
    */
   readonly onStoreError?: (error: StoreError, retryInMs: number) => void;
@@ -191,13 +197,17 @@ export class Runner {
     const stopListening = this.#d.store.onQueued(() => doorbell.ring());
     const next = { syncAt: this.#d.clock() };
     let storeErrors = 0;
+    let failedInARow = 0;
     try {
       while (!signal.aborted) {
         try {
           await this.#pass(options, next, idleMs, doorbell);
           storeErrors = 0;
+          failedInARow = 0;
         } catch (error) {
-          if (!(error instanceof StoreError) || !PASSING_STORE_ERRORS.has(error.code)) throw error;
+          if (!(error instanceof StoreError)) throw error;
+          failedInARow = error.code === STORE_ERROR_CODES.failed ? failedInARow + 1 : 0;
+          if (!PASSING_STORE_ERRORS.has(error.code) && (error.code !== STORE_ERROR_CODES.failed || failedInARow > FAILED_PASSES_WAITED)) throw error;
           storeErrors++;
           const capped = Math.min(STORE_RETRY.maxMs, STORE_RETRY.firstMs * 2 ** (storeErrors - 1));
           const retryInMs = Math.round(capped * (0.5 + this.#d.random() / 2));

@@ -21,7 +21,7 @@ const ANY_URL = /^[a-z][a-z0-9+.-]*:\/\//i;
  */
 export async function openStore(
   db: string | Store | undefined,
-  options: { sqlite?: SqliteOptions; postgres?: Pick<PostgresOptions, 'schema' | 'poolSize' | 'connectTimeoutMs' | 'lockTimeoutMs'>; now: number },
+  options: { sqlite?: SqliteOptions; postgres?: Pick<PostgresOptions, 'schema' | 'poolSize' | 'connectTimeoutMs' | 'lockTimeoutMs' | 'queryTimeoutMs'>; now: number },
 ): Promise<{ store: Store; owned: boolean }> {
   if (db !== undefined && typeof db !== 'string') return { store: db, owned: false };
   if (db !== undefined && POSTGRES_URL.test(db)) return { store: await PostgresStore.connect(db, { ...options.postgres, now: options.now }), owned: true };

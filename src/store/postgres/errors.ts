@@ -70,7 +70,19 @@ function codes(error: unknown): Record<string, string> {
 }
 
 /** Node's codes for a socket that cannot reach the server, or that broke. */
-const UNREACHABLE_NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+const UNREACHABLE_NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  // A name that does not resolve now, while the store is open, is a DNS outage (at connect it is DB_CANNOT_OPEN).
+  'EAI_AGAIN',
+  'ENOTFOUND',
+]);
 
 /** The driver's own words for a connection that ended under it, or that it no longer uses after an error. */
 const BROKEN_CONNECTION_MESSAGES = new Set([
@@ -78,10 +90,12 @@ const BROKEN_CONNECTION_MESSAGES = new Set([
   'Connection terminated',
   'Connection terminated due to connection timeout',
   'Client has encountered a connection error and is not queryable',
+  // queryTimeoutMs: the server did not answer a statement in time (a network that drops packets silently).
+  'Query read timeout',
 ]);
 
-/** admin_shutdown, crash_shutdown, cannot_connect_now; class 08 (connection_exception) is too. */
-const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03']);
+/** admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections; class 08 (connection_exception) is too. */
+const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
 
 /** Whether the server could not be reached or the connection broke: a retry later may pass. */
 function isUnavailable(error: unknown): boolean {

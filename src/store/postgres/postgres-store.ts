@@ -48,9 +48,15 @@ export interface PostgresOptions {
   readonly connectTimeoutMs?: number;
   /** How long a statement waits for a lock another transaction holds before DB_BUSY (default 10 s). */
   readonly lockTimeoutMs?: number;
+  /**
+   * How long a statement may go unanswered before DB_UNAVAILABLE (default 60 s): a network that
+   * drops packets without a reset would otherwise hold a transaction, and a shutdown, for as long
+   * as TCP takes to give up. Longer than any statement the store sends.
+   */
+  readonly queryTimeoutMs?: number;
 }
 
-const DEFAULTS = { poolSize: 10, connectTimeoutMs: 10_000, lockTimeoutMs: 10_000 } as const;
+const DEFAULTS = { poolSize: 10, connectTimeoutMs: 10_000, lockTimeoutMs: 10_000, queryTimeoutMs: 60_000 } as const;
 
 const BEGIN_WRITE = 'BEGIN';
 const BEGIN_READ = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY';
@@ -88,6 +94,10 @@ function openPool(url: string, options: PostgresOptions): { context: ErrorContex
   const connection: pg.ClientConfig = {
     connectionString: url,
     connectionTimeoutMillis: positiveInteger(options.connectTimeoutMs, DEFAULTS.connectTimeoutMs, 'connectTimeoutMs', context),
+    query_timeout: positiveInteger(options.queryTimeoutMs, DEFAULTS.queryTimeoutMs, 'queryTimeoutMs', context),
+    // Probes on an idle socket, so one whose peer vanished is found and dropped.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     // Startup parameters: every connection is on the schema from its first statement.
     options: `-c search_path=${schema} -c lock_timeout=${lockTimeoutMs}`,
     application_name: 'ym-orders',

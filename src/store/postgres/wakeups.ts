@@ -38,8 +38,11 @@ export class QueuedListener {
   #retry: NodeJS.Timeout | undefined;
   /** Attempts that failed since the last connection that listened: the backoff's exponent. */
   #failures = 0;
-  /** Nobody listened for a while (a connection broke, or could not be opened): rows may have been queued meanwhile. */
-  #missed = false;
+  /**
+   * Nobody listened for a while (before the first LISTEN took effect, or while a connection was
+   * broken): rows may have been queued meanwhile, so the next LISTEN wakes the listeners once.
+   */
+  #missed = true;
   #closed = false;
 
   /** `config`: how to reach the server, as the pool does (its own application_name is set here). */
@@ -55,7 +58,21 @@ export class QueuedListener {
     if (!this.#closed && this.#client === undefined && this.#retry === undefined) this.#open();
     return () => {
       this.#listeners.delete(entry);
+      // The last one gone: the connection goes too, so it keeps no process alive that is done.
+      if (this.#listeners.size === 0) void this.#stopListening();
     };
+  }
+
+  async #stopListening(): Promise<void> {
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
+    await this.#opening;
+    // A listener added meanwhile keeps the connection.
+    if (this.#listeners.size > 0) return;
+    const client = this.#client;
+    this.#client = undefined;
+    this.#missed = true;
+    await client?.end().catch(ignore);
   }
 
   /** Ends the connection and any retry; no listener is called after this resolves. */
