@@ -10,3 +10,4 @@ export * from './operation-machine.js';
 export type { EffectOf } from './effects.js';
 export { toMermaid, rulesToMermaid } from './mermaid.js';
 export { rulesToMarkdown } from './rules-table.js';
+export { toMachineConfig, type JsonValue, type MachineConfigJson, type NamedConfig, type StateConfigJson, type TransitionConfigJson, type TransitionsJson } from './visualizer-config.js';

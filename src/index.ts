@@ -4,6 +4,7 @@
 export { createEngine, Engine, type EngineOptions, type EngineSummary, type RequestChangesResult, type TrackResult } from './engine/engine.js';
 export type { SettledChangesQuery } from './engine/commands.js';
 export type { OrderState } from './engine/order-book.js';
+export type { ListedOrder, OrderListPage, OrderListPageRequest } from './engine/order-listing.js';
 export type { CampaignConfig, ChangeTarget, ObserveCommand, RequestChangeCommand, TrackOrderCommand } from './engine/commands.js';
 export * from './engine/errors.js';
 export { ORDER_SNAPSHOT_MIGRATIONS, type SnapshotMigration, type StoredSnapshot } from './engine/order-snapshots.js';

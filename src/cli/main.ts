@@ -18,6 +18,8 @@ import { registerGraph } from './commands/graph.js';
 import { registerHistory } from './commands/history.js';
 import { registerImport } from './commands/import.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerLimits } from './commands/limits.js';
+import { registerList } from './commands/list.js';
 import { registerRun } from './commands/run.js';
 import { registerSetStatus } from './commands/set-status.js';
 import { registerShip } from './commands/ship.js';
@@ -70,6 +72,8 @@ export function buildProgram(cli: Cli): Command {
   registerSync(program, cli);
   registerStatus(program, cli);
   registerHistory(program, cli);
+  registerList(program, cli);
+  registerLimits(program, cli);
   registerGraph(program, cli);
   registerInspect(program, cli);
   registerFakeMarket(program, cli);

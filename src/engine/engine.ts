@@ -11,7 +11,7 @@ import type { JournalRow, TransitionCount } from '../store/journal.js';
 import type { OutboxRow, OutboxState } from '../store/outbox.js';
 import { openStore } from '../store/open-store.js';
 import type { Store, StoreTx } from '../store/port.js';
-import type { PostgresOptions, SqliteOptions } from '../store/index.js';
+import type { OrderListFilter, PostgresOptions, SqliteOptions } from '../store/index.js';
 import {
   campaignSchema,
   commandListSchema,
@@ -41,6 +41,7 @@ import { resolveDispatchSettings, type LimitsOverrides, type LimitsPolicy, type 
 import { RateLimiter } from './rate-limiter.js';
 import { OrderInspection, type InspectOptions, type Inspector } from './inspection.js';
 import { inLockOrder } from './concurrency.js';
+import { listOrders, type OrderListPage, type OrderListPageRequest } from './order-listing.js';
 
 export type { FlushOptions, FlushReport, RunOptions } from './runner.js';
 
@@ -326,6 +327,15 @@ export class Engine {
     const id = this.#parse(orderIdSchema, 'order id', orderId);
     const t = this.#parse(explainTargetSchema, 'target', target);
     return this.#read((tx) => this.orders.explain(tx, id, t, this.clock()));
+  }
+
+  /**
+   * The orders matching `filter` (campaign, status, change state, stuck since), a page at a time
+   * by order id: `page.after` is the last id of the page before, `nextAfter` the next page's.
+   */
+  async listOrders(filter: OrderListFilter, page?: OrderListPageRequest): Promise<OrderListPage> {
+    this.#open();
+    return listOrders(this.store, filter, page);
   }
 
   async getOrder(orderId: number): Promise<OrderState> {

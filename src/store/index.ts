@@ -2,7 +2,7 @@
 // and errors, and the SQLite and PostgreSQL adapters.
 
 export type { Store, StoreTx } from './port.js';
-export type { OrderRow, OrderWrite, OrdersPort, StatusCount } from './orders.js';
+export type { OrderListFilter, OrderRow, OrderWrite, OrdersPort, StatusCount } from './orders.js';
 export type { JournalRow, JournalWrite, JournalPort, TransitionCount } from './journal.js';
 export { OUTBOX_STATES, OPEN_OUTBOX_STATES, type OutboxRow, type OutboxState, type OutboxEnqueue, type OutboxPort } from './outbox.js';
 export type { OperationRow, OperationWrite, OperationsPort } from './operations.js';

@@ -24,6 +24,20 @@ export interface StatusCount {
   readonly n: number;
 }
 
+/** Which orders {@link OrdersPort.list} returns: every field given must match; an absent one matches any. */
+export interface OrderListFilter {
+  readonly campaignId?: number;
+  /** Compared verbatim: a status no list has matches the orders stored with it. */
+  readonly status?: string;
+  /** A state of the order machine's change region: `idle`, `queued`, `sending`, `awaitingOperation`, `uncertain`. */
+  readonly changeState?: string;
+  /**
+   * Stuck orders only: a change open (not `idle`) on a row last updated before this time (epoch
+   * ms, exclusive), i.e. nothing moved the order since.
+   */
+  readonly stuckBefore?: number;
+}
+
 export interface OrdersPort {
   get(orderId: number): Promise<OrderRow | undefined>;
   /**
@@ -39,4 +53,10 @@ export interface OrdersPort {
   update(row: OrderWrite, expectedRowVersion: number): Promise<boolean>;
   /** Orders per status, substatus and change state, sorted by those three (no substatus first). */
   countByStatus(): Promise<StatusCount[]>;
+  /**
+   * At most `limit` orders matching `filter` whose id is greater than `afterOrderId` (0 for the
+   * first page), by order id: the next page starts after the last id of this one. A page costs
+   * about the same however deep it is, with indexes for each filter over a million orders.
+   */
+  list(filter: OrderListFilter, afterOrderId: number, limit: number): Promise<OrderRow[]>;
 }

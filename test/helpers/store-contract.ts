@@ -10,7 +10,7 @@ import { StoreError, STORE_ERROR_CODES, type StoreErrorCode } from '../../src/st
 import type { JournalWrite } from '../../src/store/journal.js';
 import type { BudgetRow } from '../../src/store/limiter.js';
 import type { OperationWrite } from '../../src/store/operations.js';
-import type { OrderWrite } from '../../src/store/orders.js';
+import type { OrderListFilter, OrderRow, OrderWrite } from '../../src/store/orders.js';
 import { OUTBOX_STATES, type OutboxEnqueue, type OutboxRow, type OutboxState } from '../../src/store/outbox.js';
 import type { Store, StoreTx } from '../../src/store/port.js';
 import { waitUntil } from './effects-fixtures.js';
@@ -307,6 +307,74 @@ export function describeStoreContract(name: string, open: () => Promise<StoreCon
           { status: 'PROCESSING', substatus: 'STARTED', change_state: 'idle', n: 2 },
           { status: 'PROCESSING', substatus: 'STARTED', change_state: 'queued', n: 1 },
         ]);
+      });
+
+      it('list: pages by order id after the given one, under every combination of filters; stuck is an open change updated before the time', async () => {
+        // Inserted out of id order, ids up to 2^53 - 1; one status no list has (data, not an error).
+        const seeded: [number, Partial<OrderWrite>][] = [
+          [5, { campaign_id: 10, status: 'PROCESSING', change_state: 'idle', updated_at: T0 }],
+          [3, { campaign_id: 10, status: 'PROCESSING', change_state: 'queued', updated_at: T0 - 10 }],
+          [48_000_000_001, { campaign_id: 20, status: 'PROCESSING', change_state: 'uncertain', updated_at: T0 + 100 }],
+          [8, { campaign_id: 20, status: 'DELIVERED', substatus: null, change_state: 'idle', updated_at: T0 - 50 }],
+          [1, { campaign_id: 10, status: 'WAREHOUSE_HOLD', substatus: null, change_state: 'sending', updated_at: T0 }],
+          [12, { campaign_id: 20, status: 'CANCELLED', substatus: null, change_state: 'queued', updated_at: T0 + 5 }],
+          [7, { campaign_id: 10, status: 'PROCESSING', change_state: 'awaitingOperation', updated_at: T0 - 1 }],
+          [20, { campaign_id: 10, status: 'PROCESSING', change_state: 'queued', updated_at: T0 }],
+          [Number.MAX_SAFE_INTEGER, { campaign_id: 30, status: 'DELIVERED', substatus: null, change_state: 'uncertain', updated_at: T0 - 100 }],
+        ];
+        await write(async (tx) => {
+          for (const [id, extra] of seeded) await tx.orders.insert(orderRow(id, extra));
+        });
+        // Rows move between filters: 5 gets a change (stuck since T0 - 20), 3's change settles.
+        await write(async (tx) => {
+          expect(await tx.orders.update(orderRow(5, { change_state: 'queued', updated_at: T0 - 20 }), 1)).toBe(true);
+          expect(await tx.orders.update(orderRow(3, { change_state: 'idle', updated_at: T0 + 1 }), 1)).toBe(true);
+        });
+        const stored = await read(async (tx) => {
+          const rows: OrderRow[] = [];
+          for (const [id] of seeded) rows.push((await tx.orders.get(id))!);
+          return rows.sort((a, b) => a.order_id - b.order_id);
+        });
+        const matches = (row: OrderRow, f: OrderListFilter): boolean =>
+          (f.campaignId === undefined || row.campaign_id === f.campaignId) &&
+          (f.status === undefined || row.status === f.status) &&
+          (f.changeState === undefined || row.change_state === f.changeState) &&
+          (f.stuckBefore === undefined || (row.change_state !== 'idle' && row.updated_at < f.stuckBefore));
+
+        expect(await read((tx) => tx.orders.list({}, 0, ALL))).toEqual(stored);
+        expect(await read((tx) => tx.orders.list({ stuckBefore: T0 }, 0, ALL))).toEqual(stored.filter((r) => [5, 7, Number.MAX_SAFE_INTEGER].includes(r.order_id)));
+        let combinations = 0;
+        for (const campaignId of [undefined, 10, 20, 99]) {
+          for (const status of [undefined, 'PROCESSING', 'WAREHOUSE_HOLD', 'DELIVERED']) {
+            for (const changeState of [undefined, 'idle', 'queued', 'uncertain']) {
+              for (const stuckBefore of [undefined, T0]) {
+                const filter: OrderListFilter = {
+                  ...(campaignId !== undefined ? { campaignId } : {}),
+                  ...(status !== undefined ? { status } : {}),
+                  ...(changeState !== undefined ? { changeState } : {}),
+                  ...(stuckBefore !== undefined ? { stuckBefore } : {}),
+                };
+                // Pages of 2: each starts after the last id of the one before; a short page is the last.
+                const pages = await read(async (tx) => {
+                  const all: OrderRow[][] = [];
+                  for (let after = 0; ; ) {
+                    const page = await tx.orders.list(filter, after, 2);
+                    all.push(page);
+                    if (page.length < 2) return all;
+                    after = page[page.length - 1]!.order_id;
+                  }
+                });
+                const expected = stored.filter((r) => matches(r, filter));
+                expect(pages.flat(), JSON.stringify(filter)).toEqual(expected);
+                expect(pages.length, JSON.stringify(filter)).toBe(Math.floor(expected.length / 2) + 1);
+                combinations++;
+              }
+            }
+          }
+        }
+        expect(combinations).toBe(128);
+        expect(await read((tx) => tx.orders.list({}, 8, 3))).toEqual(stored.filter((r) => r.order_id > 8).slice(0, 3));
+        expect(await read((tx) => tx.orders.list({}, Number.MAX_SAFE_INTEGER, ALL))).toEqual([]);
       });
     });
 

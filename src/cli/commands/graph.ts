@@ -1,5 +1,6 @@
-// `ym-orders graph`: the machines as Mermaid diagrams, or their definitions as JSON for the
-// Stately visualizer; `--model` draws the seller rules with that model's edges highlighted.
+// `ym-orders graph`: the machines as Mermaid diagrams, or as JSON machine configs that XState's
+// createMachine() and Stately's editor load back (machines/visualizer-config.ts); `--model` draws
+// the seller rules with that model's edges highlighted.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -8,6 +9,7 @@ import { orderMachine } from '../../../machines/order-machine.js';
 import { operationMachine } from '../../../machines/operation-machine.js';
 import { rulesToMermaid, toMermaid } from '../../../machines/mermaid.js';
 import { SELLER_RULES } from '../../../machines/rules.js';
+import { toMachineConfig } from '../../../machines/visualizer-config.js';
 import type { FulfilmentModel } from '../../../machines/statuses.js';
 import { act, type Cli } from '../command.js';
 import { MODELS } from '../context.js';
@@ -25,7 +27,7 @@ function oneOf<T extends string>(values: readonly T[], value: string, option: st
   return found;
 }
 
-/** The diagram or definition of a machine, as text. */
+/** The diagram or machine config of a machine, as text. */
 export function render(machine: MachineName, format: Format, model?: FulfilmentModel): string {
   if (format === 'mermaid') {
     if (machine === 'rules') return rulesToMermaid(model);
@@ -35,19 +37,21 @@ export function render(machine: MachineName, format: Format, model?: FulfilmentM
     const rules = model ? SELLER_RULES.filter((r) => r.models.includes(model)) : SELLER_RULES;
     return `${JSON.stringify({ model: model ?? null, rules }, null, 2)}\n`;
   }
-  // The definition is what the Stately visualizer imports (guards and actions by name).
-  return `${JSON.stringify((machine === 'order' ? orderMachine : operationMachine).definition, null, 2)}\n`;
+  return `${JSON.stringify(toMachineConfig(machine === 'order' ? orderMachine : operationMachine), null, 2)}\n`;
 }
 
 export function registerGraph(program: Command, cli: Cli): void {
   program
     .command('graph')
-    .description('draw a machine: Mermaid, or the definition JSON for the Stately visualizer')
+    .description("draw a machine: Mermaid, or a JSON machine config that XState's createMachine() and Stately's editor load")
     .option('--machine <name>', `order | operation | rules (default: order, or rules with --model)`)
     .option('--model <MODEL>', `with the rules: highlight the seller edges of ${MODELS.join(' | ')}`)
     .option('--format <format>', 'mermaid | json', 'mermaid')
     .option('--out <file>', 'write to this file instead of stdout')
-    .addHelpText('after', '\nExample:\n  ym-orders graph --model DBS --out dbs-rules.mmd\n  ym-orders graph --machine order --format json > order-machine.json')
+    .addHelpText(
+      'after',
+      "\nExample:\n  ym-orders graph --model DBS --out dbs-rules.mmd\n  ym-orders graph --machine order --format json > order-machine.json\n\nIn Stately's editor (stately.ai/editor): a new machine, Import, then paste createMachine(<the file's JSON>).",
+    )
     .action(
       act<{ machine?: string; model?: string; format: string; out?: string }>(cli, async ({ io, out, opts }) => {
         const model = opts.model === undefined ? undefined : (oneOf(MODELS, opts.model, '--model') as FulfilmentModel);
@@ -69,7 +73,7 @@ export function registerGraph(program: Command, cli: Cli): void {
             ...(format === 'json' ? { content: JSON.parse(text) as unknown } : { content: text }),
           });
         } else if (written) {
-          out.line(`wrote the ${machine} ${format === 'json' ? 'definition' : 'diagram'}${model ? ` (${model} highlighted)` : ''} to ${written}`);
+          out.line(`wrote the ${machine} ${format === 'mermaid' ? 'diagram' : machine === 'rules' ? 'JSON' : 'machine config'}${model ? ` (${model} highlighted)` : ''} to ${written}`);
         } else {
           out.raw(text);
         }

@@ -162,6 +162,21 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'orders listed by id under a filter: status, open changes',
+    sql: `
+      -- Keyset pages by order id under a filter (OrdersPort.list): each index walks its orders in
+      -- id order and holds the columns of the other filters, so the rows it skips are never read
+      -- from the table. SQLite's indexes end with the rowid (order_id) on their own; here the
+      -- campaign's index gets it as a column.
+      DROP INDEX orders_by_campaign;
+      CREATE INDEX orders_by_campaign ON orders (campaign_id, order_id);
+      CREATE INDEX orders_by_status_then_id ON orders (status, order_id, campaign_id);
+      -- Open changes only (the work in flight, a small part of the orders): the stuck ones.
+      CREATE INDEX orders_open ON orders (order_id, change_state, updated_at, campaign_id, status) WHERE change_state <> 'idle';
+    `,
+  },
 ];
 
 export const POSTGRES_LATEST_SCHEMA_VERSION = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1]!.version;

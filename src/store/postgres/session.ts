@@ -1,6 +1,7 @@
 // What the tables of the PostgreSQL adapter run their statements through: the one pooled client
-// of the current transaction. Statements are named (prepared once per connection) and always
-// parameterised; none is built from a value.
+// of the current transaction. Statements are named (prepared once per connection), except
+// orders.list's, left unnamed so each is planned with its own values; all are parameterised,
+// none is built from a value.
 
 import { createHash } from 'node:crypto';
 import pg from 'pg';

@@ -164,6 +164,19 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'orders listed by id under a filter: status, open changes',
+    sql: `
+      -- Keyset pages by order id under a filter (OrdersPort.list): each index walks its orders in
+      -- id order (order_id is the rowid, which every index ends with, so orders_by_campaign
+      -- already does), and holds the columns of the other filters, so the rows it skips are
+      -- never read from the table.
+      CREATE INDEX orders_by_status_then_id ON orders (status, order_id, campaign_id);
+      -- Open changes only (the work in flight, a small part of the orders): the stuck ones.
+      CREATE INDEX orders_open ON orders (order_id, change_state, updated_at, campaign_id, status) WHERE change_state <> 'idle';
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
