@@ -16,7 +16,7 @@ import { advisoryLockKey } from '../src/store/postgres/session.js';
 import { LISTEN_APPLICATION_NAME, queuedChannel } from '../src/store/postgres/wakeups.js';
 import { waitUntil } from './helpers/effects-fixtures.js';
 import { dropSchemas, emptySchema, freshSchemaPrefix, POSTGRES_TEST_URL, withRawClient } from './helpers/postgres.js';
-import { describeStoreContract, expectStoreError, orderRow as contractOrderRow } from './helpers/store-contract.js';
+import { describeStoreContract, enqueueRow, expectStoreError, orderRow as contractOrderRow } from './helpers/store-contract.js';
 import { startTcpProxy, type FrontendMessage, type TcpProxy } from './helpers/tcp-proxy.js';
 
 const URL = POSTGRES_TEST_URL;
@@ -109,20 +109,6 @@ function orderRow(orderId: number, extra: Partial<OrderWrite> = {}): OrderWrite 
   return contractOrderRow(orderId, { observed_at: T0, snapshot: '{"n":0}', updated_at: T0, ...extra });
 }
 
-function enqueueRow(orderId: number, nextAttemptAt = T0) {
-  return {
-    idempotency_key: `${orderId}:PROCESSING/READY_TO_SHIP:m1:r1`,
-    order_id: orderId,
-    campaign_id: 10,
-    request_no: 1,
-    status: 'PROCESSING',
-    substatus: 'READY_TO_SHIP',
-    real_delivery_date: null,
-    next_attempt_at: nextAttemptAt,
-    journal_seq: 1,
-    now: T0,
-  };
-}
 
 /** Resolves once `n` callers wait on it: each caller's transaction has got that far. */
 function barrier(n: number): () => Promise<void> {
@@ -451,7 +437,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       const a = await connect(schema);
       const b = await connect(schema);
       await a.transaction(async (tx) => {
-        for (let i = 1; i <= 10; i++) await tx.outbox.enqueue(enqueueRow(i, T0 - 100 + i));
+        for (let i = 1; i <= 10; i++) await tx.outbox.enqueue(enqueueRow(i, 1, { next_attempt_at: T0 - 100 + i }));
       });
       const leased = latch();
       const release = latch();
@@ -475,7 +461,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       const a = await connect(schema);
       const b = await connect(schema);
       await a.transaction(async (tx) => {
-        for (let i = 1; i <= 300; i++) await tx.outbox.enqueue(enqueueRow(i, T0 - (i % 17)));
+        for (let i = 1; i <= 300; i++) await tx.outbox.enqueue(enqueueRow(i, 1, { next_attempt_at: T0 - (i % 17) }));
       });
       const drain = async (store: Store, owner: string): Promise<number[]> => {
         const ids: number[] = [];

@@ -14,7 +14,7 @@ import { StoreError, STORE_ERROR_CODES, type StoreErrorCode } from '../src/store
 import { APPLICATION_ID, LATEST_SCHEMA_VERSION, MIGRATIONS, openStore, SqliteStore, type Store } from '../src/store/index.js';
 import { isReplaceableDatabase } from '../src/store/open-store.js';
 import { migrate } from '../src/store/sqlite/migrations.js';
-import { expectStoreError, orderRow } from './helpers/store-contract.js';
+import { enqueueRow, expectStoreError, orderRow } from './helpers/store-contract.js';
 
 const T0 = Date.UTC(2025, 4, 12, 9, 0, 0);
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -552,18 +552,6 @@ describe('wake-ups', () => {
   /** Listeners run in a setImmediate the store schedules at commit: one scheduled after the transaction settled runs after them. */
   const afterWakeups = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-  const queuedRow = (orderId: number) => ({
-    idempotency_key: `key-${orderId}`,
-    order_id: orderId,
-    campaign_id: 10,
-    request_no: 1,
-    status: 'PROCESSING',
-    substatus: 'READY_TO_SHIP',
-    real_delivery_date: null,
-    next_attempt_at: T0,
-    journal_seq: 1,
-    now: T0,
-  });
 
   it('once per committed transaction that queued rows, after its commit, for every store of this process on the file; none for a rollback, a failure or a transaction without an enqueue', async () => {
     const a = open('wake.db');
@@ -577,7 +565,7 @@ describe('wake-ups', () => {
     elsewhere.onQueued(() => heard.elsewhere++);
 
     await a.transaction(async (tx) => {
-      for (const orderId of [1, 2, 3]) await tx.outbox.enqueue(queuedRow(orderId));
+      for (const orderId of [1, 2, 3]) await tx.outbox.enqueue(enqueueRow(orderId));
     });
     expect(heard).toEqual({ a: 0, b: 0, elsewhere: 0 }); // not before the caller has its answer
     await afterWakeups();
@@ -586,14 +574,14 @@ describe('wake-ups', () => {
     const boom = new Error('boom');
     await expect(
       b.transaction(async (tx) => {
-        await tx.outbox.enqueue(queuedRow(4));
+        await tx.outbox.enqueue(enqueueRow(4));
         throw boom;
       }),
     ).rejects.toBe(boom);
     await expectStoreError(
       a.transaction(async (tx) => {
-        await tx.outbox.enqueue(queuedRow(5));
-        await tx.outbox.enqueue({ ...queuedRow(6), idempotency_key: 'key-5' }); // one key, two requests
+        await tx.outbox.enqueue(enqueueRow(5));
+        await tx.outbox.enqueue({ ...enqueueRow(6), idempotency_key: enqueueRow(5).idempotency_key }); // one key, two requests
       }),
       STORE_ERROR_CODES.failed,
     );
@@ -602,12 +590,12 @@ describe('wake-ups', () => {
     await afterWakeups();
     expect(heard).toEqual({ a: 1, b: 1, elsewhere: 0 });
 
-    await b.transaction((tx) => tx.outbox.enqueue(queuedRow(7)));
+    await b.transaction((tx) => tx.outbox.enqueue(enqueueRow(7)));
     await afterWakeups();
     expect(heard).toEqual({ a: 2, b: 2, elsewhere: 0 });
     // A closed store's listeners stop; the other store's go on.
     await a.close();
-    await b.transaction((tx) => tx.outbox.enqueue(queuedRow(8)));
+    await b.transaction((tx) => tx.outbox.enqueue(enqueueRow(8)));
     await afterWakeups();
     expect(heard).toEqual({ a: 2, b: 3, elsewhere: 0 });
   });

@@ -127,11 +127,7 @@ export async function flushWithProgress(
     elapsedMs: engine.clock() - started,
     openAtStart,
     open: report.open,
-    settled: {
-      accepted: report.outbox.accepted - atStart.outbox.accepted,
-      rejected: report.outbox.rejected - atStart.outbox.rejected,
-      superseded: report.outbox.superseded - atStart.outbox.superseded,
-    },
+    settled: settledBetween(atStart.outbox, report.outbox),
     outbox: report.outbox,
     counters: report.counters,
     rejections: await rejectedSince(engine, started),
@@ -144,6 +140,11 @@ export async function flushWithProgress(
     waitingFor: report.waitingFor,
     ...(interruptedBy ? { interruptedBy } : {}),
   };
+}
+
+/** The changes that settled between two outbox counts, by outcome. */
+export function settledBetween(before: Record<OutboxState, number>, after: Record<OutboxState, number>): FlushOutcome['settled'] {
+  return { accepted: after.accepted - before.accepted, rejected: after.rejected - before.rejected, superseded: after.superseded - before.superseded };
 }
 
 export function callsLine(counters: DispatchCounters): string {

@@ -80,7 +80,7 @@ function journalRow(orderId: number, rowVersion: number, extra: Partial<JournalW
   };
 }
 
-function enqueueRow(orderId: number, requestNo: number, extra: Partial<OutboxEnqueue> = {}): OutboxEnqueue {
+export function enqueueRow(orderId: number, requestNo = 1, extra: Partial<OutboxEnqueue> = {}): OutboxEnqueue {
   return {
     idempotency_key: `${orderId}:PROCESSING/READY_TO_SHIP:m1:r${requestNo}`,
     order_id: orderId,

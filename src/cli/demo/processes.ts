@@ -11,7 +11,7 @@ import { sleep } from '../../engine/concurrency.js';
 import { dispatchCounters, type DispatchCounters } from '../../engine/counter-book.js';
 import type { Engine, FlushReport } from '../../engine/engine.js';
 import { CliError, EXIT_CODES } from '../errors.js';
-import { rejectedSince, type FlushOutcome } from '../flushing.js';
+import { rejectedSince, settledBetween, type FlushOutcome } from '../flushing.js';
 import type { Output } from '../output.js';
 import { createProgress } from '../progress.js';
 import type { DemoEngineSettings } from './engine-options.js';
@@ -179,11 +179,7 @@ export async function flushWithProcesses(
       elapsedMs: engine.clock() - started,
       openAtStart: total,
       open: end.open,
-      settled: {
-        accepted: end.outbox.accepted - atStart.outbox.accepted,
-        rejected: end.outbox.rejected - atStart.outbox.rejected,
-        superseded: end.outbox.superseded - atStart.outbox.superseded,
-      },
+      settled: settledBetween(atStart.outbox, end.outbox),
       outbox: end.outbox,
       counters: sumCounters(shares.map((s) => s.counters)),
       rejections: await rejectedSince(engine, started),
