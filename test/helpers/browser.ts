@@ -90,12 +90,12 @@ export const FIXTURE = {
   stuck: 100_009,
   /** The buyer asked to cancel (DBS): a timer runs. */
   cancellationAsked: 200_003,
-  /** Tracked, never changed: the inspector cannot list these yet (the store port lists no orders). */
+  /** Tracked, never changed. */
   untouched: [100_010, 100_011, 100_012, 200_005, 200_006, 300_002, 300_003],
 } as const;
 
-/** Every order the orders page lists (those with changes), by id. */
-export const LISTED = [...FIXTURE.settled, ...FIXTURE.queued].sort((a, b) => a - b);
+/** Every order the orders page lists: every tracked one, by id. */
+export const LISTED = [...FIXTURE.fbs, ...FIXTURE.dbs, ...FIXTURE.laas].sort((a, b) => a - b);
 
 const STUCK_FOR_MS = 3 * 60 * 60 * 1000;
 export const SHIP = { status: 'PROCESSING', substatus: 'READY_TO_SHIP' } as const;

@@ -1,9 +1,9 @@
 // The orders page: the filter form, one page of orders and the link to the next.
 
-import { label, num } from '../../cli/format.js';
+import { label } from '../../cli/format.js';
 import type { CampaignRow } from '../../store/campaigns.js';
 import { html } from '../html.js';
-import { CHANGE_STATES, OUTBOX_SCAN, SETTLED_WINDOW_MS, STATUS_CHOICES, DEFAULT_PAGE_SIZE, type OrderFilter, type OrderPage } from '../order-list.js';
+import { CHANGE_STATES, STATUS_CHOICES, DEFAULT_PAGE_SIZE, type OrderFilter, type OrderPage } from '../order-list.js';
 import { loadSnapshotOf, pendingOf } from '../order-view.js';
 import { layout, when, type PageContext } from './layout.js';
 
@@ -51,14 +51,10 @@ export function ordersPage(ctx: PageContext, filter: OrderFilter, page: OrderPag
   });
   const first = filter.afterOrderId !== undefined ? html`<a href="${ctx.base}/orders${pageQuery(filter, undefined)}">« first page</a>` : '';
   const next = page.nextAfter !== undefined ? html`<a rel="next" href="${ctx.base}/orders${pageQuery(filter, page.nextAfter)}">next page »</a>` : html`<span class="note">last page</span>`;
-  const cuts = [
-    page.candidatesCut ? `only the first ${num(OUTBOX_SCAN)} outbox rows of each kind were looked at` : '',
-    page.readsCut ? 'this page stopped early after reading its share of orders; the next page goes on from there' : '',
-  ].filter(Boolean);
   const body = html`<h1>Orders</h1>
 ${filterForm(ctx, filter, campaigns)}
 <section id="orders" data-parts="outbox orders">
-<p class="note">Listed: orders with an open change, and orders whose change settled in the last ${Math.round(SETTLED_WINDOW_MS / 86_400_000)} days (the store port has no order listing yet). Open one by its id: <code>${ctx.base}/orders/&lt;id&gt;</code>.${cuts.length > 0 ? ` Note: ${cuts.join('; ')}.` : ''}</p>
+<p class="note">Every tracked order, by id; open one by its id: <code>${ctx.base}/orders/&lt;id&gt;</code>.</p>
 <table class="orders">
 <thead><tr><th>Order</th><th class="num">Campaign</th><th>Model</th><th>Status</th><th>Change</th><th>Pending target</th><th>Updated</th></tr></thead>
 <tbody>${rows.length > 0 ? rows : html`<tr><td colspan="7" class="note">No order matches.</td></tr>`}</tbody>
