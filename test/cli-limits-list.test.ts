@@ -45,6 +45,7 @@ interface Limits {
     windowOver: boolean;
     blockedUntil: number | null;
     blocked: boolean;
+    lastRateLimitedAt: number | null;
     inFlight: number;
   }[];
   scopes: { scope: string; inFlight: number }[];
@@ -52,6 +53,8 @@ interface Limits {
 }
 
 let market: FakeMarket;
+/** The engine clock just before and just after the flush that got B's 420. */
+let rateLimitedWithin: { from: number; to: number };
 let dir: string;
 let db: string;
 /** What the seeding ends with: the stuck ones' changes were queued two hours before it, 703 30 minutes before. */
@@ -104,7 +107,9 @@ beforeAll(async () => {
     // The next send for B gets a 420: its budget is blocked until the window's end.
     market.inject({ kind: 'status420', endpoint: 'updateOrderStatuses' });
     await live.requestChange({ orderId: ids.rateLimitedB, ...READY });
+    const from = Date.now();
     const afterRateLimit = await live.flush();
+    rateLimitedWithin = { from, to: Date.now() };
     expect(afterRateLimit.counters.rateLimited).toBe(1);
     expect(afterRateLimit.open).toBe(1);
   } finally {
@@ -128,6 +133,9 @@ afterAll(async () => {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** An instant as `limits` prints it: ISO, to the whole second. */
+const second = (ms: number): string => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 
 const lines = (stdout: string): number[] => stdout.split('\n').filter(Boolean).map(Number);
 
@@ -253,8 +261,11 @@ describe('ym-orders limits', () => {
       expect(b).toMatchObject({ operation: 'updateOrderStatuses', scope: `campaign:${B.campaignId}`, remaining: 0, blocked: true, windowOver: false, inFlight: 0 });
       expect(b.blockedUntil).toBeGreaterThan(limits.now);
       expect(b.windowEndsAt).toBeGreaterThan(limits.now);
+      // When the 420 came: during the flush that got it, not the end of its wait.
+      expect(b.lastRateLimitedAt).toBeGreaterThanOrEqual(rateLimitedWithin.from);
+      expect(b.lastRateLimitedAt).toBeLessThanOrEqual(rateLimitedWithin.to);
       // C: one order sent and answered, one in flight (its weight taken with its permit).
-      expect(c).toMatchObject({ scope: `campaign:${C.campaignId}`, blocked: false, blockedUntil: null, windowOver: false, inFlight: 1 });
+      expect(c).toMatchObject({ scope: `campaign:${C.campaignId}`, blocked: false, blockedUntil: null, lastRateLimitedAt: null, windowOver: false, inFlight: 1 });
       expect(c.capacity - c.remaining).toBe(2);
       expect(limits.scopes).toEqual(expect.arrayContaining([{ scope: `campaign:${B.campaignId}`, inFlight: 0 }, { scope: `campaign:${C.campaignId}`, inFlight: 1 }]));
       expect(limits.rateLimited).toBe(1);
@@ -263,12 +274,13 @@ describe('ym-orders limits', () => {
       const text = asText.stdout;
       expect(text).toMatch(/^\d+ budget\(s\) in .*orders\.db, at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/m);
       const iso = '\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ';
-      const blockedB = new RegExp(`^\\s+campaign:${B.campaignId}\\s+updateOrderStatuses\\s+0 / [\\d ]+\\s+ends ${iso} \\(in [\\d.]+ (s|min|h)\\)\\s+until ${iso} \\(in [\\d.]+ (s|min|h)\\)$`, 'm');
+      const blockedB = new RegExp(`^\\s+campaign:${B.campaignId}\\s+updateOrderStatuses\\s+0 / [\\d ]+\\s+ends ${iso} \\(in [\\d.]+ (s|min|h)\\)\\s+until ${iso} \\(in [\\d.]+ (s|min|h)\\)\\s+at ${second(b.lastRateLimitedAt!)} \\([\\d.]+ (s|min|h) ago\\)$`, 'm');
       expect(text).toMatch(blockedB);
-      const openC = new RegExp(`^\\s+campaign:${C.campaignId}\\s+updateOrderStatuses\\s+[\\d ]+ / [\\d ]+\\s+ends ${iso} \\(in [\\d.]+ (s|min|h)\\)\\s+—$`, 'm');
+      const openC = new RegExp(`^\\s+campaign:${C.campaignId}\\s+updateOrderStatuses\\s+[\\d ]+ / [\\d ]+\\s+ends ${iso} \\(in [\\d.]+ (s|min|h)\\)\\s+—\\s+—$`, 'm');
       expect(text).toMatch(openC);
       expect(text).toMatch(new RegExp(`^requests in flight: .*campaign:${C.campaignId} 1`, 'm'));
       expect(text).toMatch(/^420 answers so far \(every engine's count\): 1;/m);
+      expect(text).toMatch(/^\s*scope\s+method\s+remaining\s+window\s+blocked by a 420\s+last 420$/m);
     } finally {
       market.release();
       await flushing?.catch(() => {});

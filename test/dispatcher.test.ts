@@ -481,6 +481,18 @@ describe('the rate limiter', () => {
   const scope = { kind: 'campaign', id: 1 } as const;
   const budget = (store: Store) => store.read((tx) => tx.limiter.get('updateOrderStatuses@campaign:1'));
 
+  it('remembers when the latest 420 came, through later permits and answers', async () => {
+    const { store, limiter: l } = limiter();
+    const t = Date.UTC(2025, 0, 1, 12, 0, 0);
+    const a = await l.tryAcquire('updateOrderStatuses', scope, 1, () => t);
+    if (!a.ok) throw new Error('no permit');
+    await l.release(a.permit, { kind: 'rateLimited', parallel: true }, () => t + 10);
+    const b = await l.tryAcquire('updateOrderStatuses', scope, 1, () => t + 2_000); // the parallel pause (1 s) is over
+    if (!b.ok) throw new Error('no permit');
+    await l.release(b.permit, { kind: 'answered', rateLimit: { limit: 100, remaining: 98, untilMs: t + 60_000 } }, () => t + 2_010);
+    expect(await budget(store)).toMatchObject({ last_rate_limited_at: t + 10, updated_at: t + 2_010 });
+  });
+
   it('answers arriving out of order never raise the budget within a window', async () => {
     const { store, limiter: l } = limiter();
     const t = Date.UTC(2025, 0, 1, 12, 0, 0);

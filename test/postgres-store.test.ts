@@ -151,7 +151,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   }, { leaseClock: 'database', databaseNow });
 
   describe('schema: claimed, migrated once, refused when not ours', () => {
-    it('claims a missing schema: our marker, then migrations 1..4 (the versions and names of SQLite’s), applied at `now`', async () => {
+    it('claims a missing schema: our marker, then migrations 1..5 (the versions and names of SQLite’s), applied at `now`', async () => {
       const schema = freshSchema();
       const store = await connect(schema, { now: T0 + 7 });
       expect(store.name).toBe(redactUrl(URL));
@@ -231,8 +231,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       await raw((client) => client.query(`INSERT INTO ${schema}.schema_migrations VALUES (99, 'from the future', 1)`));
       const before = await dumpSchema(schema);
       const error = await expectStoreError(connect(schema), STORE_ERROR_CODES.schemaTooNew);
-      expect(error.details).toMatchObject({ schema, schemaVersion: 99, supportedVersion: 4 });
-      expect(error.message).toMatch(/has schema version 99, newer than this ym-orders knows \(4\)/);
+      expect(error.details).toMatchObject({ schema, schemaVersion: 99, supportedVersion: 5 });
+      expect(error.message).toMatch(/has schema version 99, newer than this ym-orders knows \(5\)/);
       expect(await dumpSchema(schema)).toEqual(before);
     });
 
@@ -245,8 +245,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
         migrations: (await client.query(`SELECT version, applied_at FROM ${schema}.schema_migrations ORDER BY version`)).rows as { version: number; applied_at: string }[],
       }));
       expect(recorded.markers).toEqual({ n: 1 });
-      expect(recorded.migrations.map((m) => m.version)).toEqual([1, 2, 3, 4]);
-      // One connect applied all four: one `now` among the four.
+      expect(recorded.migrations.map((m) => m.version)).toEqual([1, 2, 3, 4, 5]);
+      // One connect applied all five migrations: one `now` among the four pools’.
       expect(new Set(recorded.migrations.map((m) => m.applied_at)).size).toBe(1);
       for (const s of opened) expect(await s.read((tx) => tx.outbox.counts())).toMatchObject({ queued: 0 });
     });
@@ -489,7 +489,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       const schema = freshSchema();
       const a = await connect(schema);
       const b = await connect(schema);
-      const budget = { resource_key: 'res', capacity: 100, remaining: 100, window_ends_at: T0 + 60_000, blocked_until: 0, updated_at: T0 };
+      const budget = { resource_key: 'res', capacity: 100, remaining: 100, window_ends_at: T0 + 60_000, blocked_until: 0, updated_at: T0, last_rate_limited_at: null };
       await a.transaction((tx) => tx.limiter.put(budget));
 
       const bothRead = barrier(2);
@@ -528,7 +528,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       const schema = freshSchema();
       const a = await connect(schema);
       const b = await connect(schema);
-      await a.transaction((tx) => tx.limiter.put({ resource_key: 'res', capacity: 1_000, remaining: 1_000, window_ends_at: T0 + 60_000, blocked_until: 0, updated_at: T0 }));
+      await a.transaction((tx) => tx.limiter.put({ resource_key: 'res', capacity: 1_000, remaining: 1_000, window_ends_at: T0 + 60_000, blocked_until: 0, updated_at: T0, last_rate_limited_at: null }));
       const take = (store: Store) =>
         store.transaction(async (tx) => {
           await tx.limiter.lockScope('business:7');

@@ -242,7 +242,7 @@ describe('migrations from every older schema', () => {
       outbox: expect.objectContaining({ state: 'uncertain', attempts: 1, last_error: 'timeout', next_attempt_at: T0 + 60_000, read_failures: version >= 2 ? 2 : 0 }),
       operation: expect.objectContaining({ operation_id: 'op-1', state: 'inProgress', next_poll_at: T0 + 5_000 }),
       timers: [{ kind: 'dbs-cancel', ref: '1', due_at: T0 + 9_000, payload: '{"orderId":1}' }],
-      budget: { resource_key: 'res', capacity: 100, remaining: 42, window_ends_at: T0 + 60_000, blocked_until: 0, updated_at: T0 },
+      budget: { resource_key: 'res', capacity: 100, remaining: 42, window_ends_at: T0 + 60_000, blocked_until: 0, updated_at: T0, last_rate_limited_at: null },
       inFlight: 1,
       cursor: 'page-7',
       campaigns: [{ campaign_id: 10, business_id: 1, model: 'FBS' }],

@@ -191,6 +191,15 @@ export function dbPath(globals: GlobalOptions, cwd: string): string {
  * Opens the engine for a command; closes it (and its HTTP pool) when `fn` settles. `fn` gets the
  * Market URL too when the command calls the Market.
  */
+/** DB_NOT_FOUND for a database file that does not exist (a URL names a server, not a file). */
+export function requireDatabaseFile(file: string): void {
+  if (isStoreUrl(file) || fs.existsSync(file)) return;
+  throw new CliError(
+    CLI_ERROR_CODES.dbNotFound,
+    `No database at ${file}. Import orders (ym-orders import) or sync them (ym-orders sync) first, or point --db at an existing file.`,
+  );
+}
+
 export async function withEngine<T>(
   io: CliIo,
   globals: GlobalOptions,
@@ -208,12 +217,7 @@ export async function withEngine<T>(
         timeoutMs: Math.max(1, parseSeconds(globals.apiTimeout, '--api-timeout')),
       }
     : undefined;
-  if (options.mustExist && file !== ':memory:' && !isStoreUrl(file) && !fs.existsSync(file)) {
-    throw new CliError(
-      CLI_ERROR_CODES.dbNotFound,
-      `No database at ${file}. Import orders (ym-orders import) or sync them (ym-orders sync) first, or point --db at an existing file.`,
-    );
-  }
+  if (options.mustExist && file !== ':memory:') requireDatabaseFile(file);
   const engine = await createEngine({ db: file, campaigns, ...(api ? { api } : {}), ...options.engine });
   try {
     return await fn(engine, url);

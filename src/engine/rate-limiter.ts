@@ -117,7 +117,9 @@ export class RateLimiter {
     const key = resourceKey(operation, scope);
     const row = await tx.limiter.get(key);
     const { limit, windowMs } = this.#limits.resources[operation];
-    if (!row) return { resource_key: key, capacity: limit, remaining: limit, window_ends_at: now + windowMs, blocked_until: 0, updated_at: now };
+    if (!row) {
+      return { resource_key: key, capacity: limit, remaining: limit, window_ends_at: now + windowMs, blocked_until: 0, updated_at: now, last_rate_limited_at: null };
+    }
     if (now >= row.window_ends_at) {
       // A permit is taken before its request goes out, so a request still in flight may reach the
       // Market in this new window (on a loaded machine, long after): it counts here too until its
@@ -201,7 +203,13 @@ export class RateLimiter {
           : untilMs !== undefined && untilMs > now
             ? untilMs
             : now + RATE_LIMITED_FALLBACK_MS;
-        budget = { ...budget, blocked_until: Math.max(budget.blocked_until, until), ...(end.parallel ? {} : { remaining: 0 }) };
+        budget = {
+          ...budget,
+          blocked_until: Math.max(budget.blocked_until, until),
+          ...(end.parallel ? {} : { remaining: 0 }),
+          // Any 420, a parallel one too: what an operator asks is when the Market last refused.
+          last_rate_limited_at: now,
+        };
       }
       await tx.limiter.put({ ...budget, updated_at: now });
     });

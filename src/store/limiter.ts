@@ -6,6 +6,8 @@ export interface BudgetRow {
   readonly window_ends_at: number;
   readonly blocked_until: number;
   readonly updated_at: number;
+  /** When the latest 420 for this budget was answered (the engine's clock); null when none was. */
+  readonly last_rate_limited_at: number | null;
 }
 
 /**
@@ -22,7 +24,7 @@ export interface LimiterPort {
    */
   lockScope(scopeKey: string): Promise<void>;
   get(resourceKey: string): Promise<BudgetRow | undefined>;
-  /** Inserts or replaces the budget. */
+  /** Inserts or replaces the budget, every column: carry the ones you do not change. */
   put(row: BudgetRow): Promise<void>;
   /** Drops leases that expired at or before now. */
   dropExpiredLeases(now: number): Promise<void>;

@@ -119,7 +119,7 @@ function operationRow(operationId: string, extra: Partial<OperationWrite> = {}):
 }
 
 function budgetRow(resourceKey: string, extra: Partial<BudgetRow> = {}): BudgetRow {
-  return { resource_key: resourceKey, capacity: 100, remaining: 90, window_ends_at: T0 + 60_000, blocked_until: 0, updated_at: T0, ...extra };
+  return { resource_key: resourceKey, capacity: 100, remaining: 90, window_ends_at: T0 + 60_000, blocked_until: 0, updated_at: T0, last_rate_limited_at: null, ...extra };
 }
 
 /** Every row the suite's writes can reach, read through the port in one view. */
@@ -760,6 +760,22 @@ export function describeStoreContract(name: string, open: () => Promise<StoreCon
         const a = budgetRow('res-a', { capacity: 50, remaining: 0, window_ends_at: T0 + 1, blocked_until: T0 + 2, updated_at: T0 + 3 });
         expect(await read((tx) => tx.limiter.get('res-a'))).toEqual(a);
         expect(await read((tx) => tx.limiter.all())).toEqual([a, budgetRow('res-b')]);
+      });
+
+      it('last_rate_limited_at: null for a budget never refused, an instant round-trips, and put replaces it like every column', async () => {
+        await write((tx) => tx.limiter.put(budgetRow('res-a')));
+        expect(await read((tx) => tx.limiter.get('res-a'))).toEqual(budgetRow('res-a'));
+        expect((await read((tx) => tx.limiter.get('res-a')))?.last_rate_limited_at).toBeNull();
+        // An epoch-ms instant past 2^32: a 32-bit column would lose it.
+        const refusedAt = T0 + 4_321;
+        await write((tx) => tx.limiter.put(budgetRow('res-a', { blocked_until: T0 + 60_000, last_rate_limited_at: refusedAt })));
+        expect(await read((tx) => tx.limiter.get('res-a'))).toEqual(budgetRow('res-a', { blocked_until: T0 + 60_000, last_rate_limited_at: refusedAt }));
+        expect((await read((tx) => tx.limiter.all())).map((b) => b.last_rate_limited_at)).toEqual([refusedAt]);
+        // A later put carrying the column keeps it; the row it replaces is the caller's to carry.
+        await write(async (tx) => tx.limiter.put({ ...(await tx.limiter.get('res-a'))!, remaining: 3, updated_at: T0 + 5_000 }));
+        expect(await read((tx) => tx.limiter.get('res-a'))).toMatchObject({ remaining: 3, last_rate_limited_at: refusedAt });
+        await write((tx) => tx.limiter.put(budgetRow('res-a', { last_rate_limited_at: null })));
+        expect((await read((tx) => tx.limiter.get('res-a')))?.last_rate_limited_at).toBeNull();
       });
 
       it('leases: in flight per scope, weight per resource but one lease, removed once', async () => {

@@ -1,13 +1,15 @@
 // `ym-orders inspect`: the read-only web inspector over the database, on loopback by default,
-// until SIGINT or SIGTERM. It reads beside engines running on the same database; it takes no
-// campaigns (it would have to store them) and never the API key.
+// until SIGINT or SIGTERM. It opens the store read-only (no engine: nothing to migrate, claim or
+// store), so it reads beside engines running on the same database and cannot write to it; it
+// takes no campaigns (it would have to store them) and never the API key.
 
 import type { Command } from 'commander';
 import { TOKEN_ENV } from '../../inspector/access.js';
 import { InspectorError } from '../../inspector/errors.js';
 import { DEFAULT_POLL_MS, startInspector } from '../../inspector/server.js';
+import { openStore } from '../../store/open-store.js';
 import { act, type Cli } from '../command.js';
-import { withEngine } from '../context.js';
+import { dbPath, requireDatabaseFile } from '../context.js';
 import { CliError, EXIT_CODES, usageError } from '../errors.js';
 import { parseSeconds } from '../input.js';
 import { stopOnSignals } from '../stop-signals.js';
@@ -37,10 +39,13 @@ export function registerInspect(program: Command, cli: Cli): void {
         if (globals.campaign.length > 0 || globals.config !== undefined) {
           throw usageError('inspect reads the campaigns stored in the database and never writes: leave out --campaign and --config.');
         }
-        return withEngine(io, globals, { mustExist: true }, async (engine) => {
+        const file = dbPath(globals, io.cwd);
+        requireDatabaseFile(file);
+        const { store } = await openStore(file, { readOnly: true, now: Date.now() });
+        try {
           let inspector;
           try {
-            inspector = await startInspector({ store: engine.store, host, port, pollMs, clock: engine.clock, ...(token !== undefined ? { token } : {}) });
+            inspector = await startInspector({ store, host, port, pollMs, ...(token !== undefined ? { token } : {}) });
           } catch (error) {
             if (error instanceof InspectorError) throw new CliError(error.code, error.message, EXIT_CODES.usage, { ...error.details });
             throw error;
@@ -49,11 +54,11 @@ export function registerInspect(program: Command, cli: Cli): void {
           try {
             out.result(
               () => [
-                `inspector on ${inspector.url} for ${engine.store.name} (read-only)`,
+                `inspector on ${inspector.url} for ${store.name} (read-only)`,
                 ...(token !== undefined ? [`  every request needs the token: open ${inspector.url}?token=<token> once (a cookie keeps it), or send Authorization: Bearer <token>`] : []),
                 '  SIGINT/SIGTERM stops it',
               ],
-              () => ({ url: inspector.url, host: inspector.host, port: inspector.port, db: engine.store.name, token: token !== undefined }),
+              () => ({ url: inspector.url, host: inspector.host, port: inspector.port, db: store.name, token: token !== undefined }),
             );
             await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
           } finally {
@@ -61,7 +66,9 @@ export function registerInspect(program: Command, cli: Cli): void {
             await inspector.close();
           }
           return 0;
-        });
+        } finally {
+          await store.close();
+        }
       }),
     );
 }

@@ -1,9 +1,10 @@
 // `ym-orders limits`: what the rate limiter holds in the database, shared by every process on it:
 // each budget (a Market method in a campaign's or business's scope) with what remains of it, when
-// its window ends, until when a 420 blocks it, and the requests in flight in each scope.
+// its window ends, until when a 420 blocks it, when its latest 420 came, and the requests in
+// flight in each scope.
 //
-// What the store keeps of 420s: each budget's blocked_until (the end of the wait the latest 420
-// imposed; the time the 420 itself came is not stored) and every engine's count of 420 answers.
+// What the store keeps of 420s: each budget's last_rate_limited_at (when the latest 420 came) and
+// blocked_until (when the wait it imposed ends), and every engine's count of 420 answers.
 
 import type { Command } from 'commander';
 import type { CounterName } from '../../engine/counter-book.js';
@@ -28,6 +29,7 @@ function budgetJson(b: BudgetView, now: number): Record<string, unknown> {
     windowOver: b.window_ends_at <= now,
     blockedUntil: b.blocked_until > 0 ? b.blocked_until : null,
     blocked: b.blocked_until > now,
+    lastRateLimitedAt: b.last_rate_limited_at,
     inFlight: b.inFlight,
     updatedAt: b.updated_at,
   };
@@ -45,7 +47,8 @@ function at(ms: number, now: number): string {
 function budgetCells(b: BudgetView, now: number): string[] {
   const window = b.window_ends_at > now ? `ends ${at(b.window_ends_at, now)}` : `ended ${at(b.window_ends_at, now)}: full at the next request`;
   const blocked = b.blocked_until > now ? `until ${at(b.blocked_until, now)}` : b.blocked_until > 0 ? `ended ${at(b.blocked_until, now)}` : '—';
-  return [b.scope, b.operation, `${num(b.remaining)} / ${num(b.capacity)}`, window, blocked];
+  const last420 = b.last_rate_limited_at === null ? '—' : `at ${at(b.last_rate_limited_at, now)}`;
+  return [b.scope, b.operation, `${num(b.remaining)} / ${num(b.capacity)}`, window, blocked, last420];
 }
 
 /** Each scope once, with the requests in flight in it (every budget of a scope carries the same count). */
@@ -57,16 +60,16 @@ function describe(db: string, budgets: readonly BudgetView[], rateLimited: numbe
   if (budgets.length === 0) return [`no budget in ${db} yet: no process has called the Market from this database.`];
   return [
     `${budgets.length} budget(s) in ${db}, at ${second(now)}`,
-    ...table([['scope', 'method', 'remaining', 'window', 'blocked by a 420'], ...budgets.map((b) => budgetCells(b, now))]),
+    ...table([['scope', 'method', 'remaining', 'window', 'blocked by a 420', 'last 420'], ...budgets.map((b) => budgetCells(b, now))]),
     `requests in flight: ${scopesOf(budgets).map((s) => `${s.scope} ${s.inFlight}`).join(', ')}`,
-    `420 answers so far (every engine's count): ${num(rateLimited)}; "blocked by a 420" is when the latest 420's wait ends (the 420's own time is not stored)`,
+    `420 answers so far (every engine's count): ${num(rateLimited)}; "blocked by a 420" is when the latest 420's wait ends, "last 420" when it came`,
   ];
 }
 
 export function registerLimits(program: Command, cli: Cli): void {
   program
     .command('limits')
-    .description('the rate-limit budgets every process on the database shares: remaining, window end, 420 blocks, requests in flight')
+    .description('the rate-limit budgets every process on the database shares: remaining, window end, 420 blocks, the last 420, requests in flight')
     .addHelpText('after', '\nExample:\n  ym-orders limits\n  ym-orders --db postgres://… limits --json')
     .action(
       act(cli, async ({ io, out, globals }) => {

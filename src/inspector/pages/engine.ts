@@ -1,5 +1,5 @@
-// Budgets and counters: every rate-limit budget (remaining, window end, 420 block, requests in
-// flight), the campaigns halted by a refused key, the outbox and operations by state, and the
+// Budgets and counters: every rate-limit budget (remaining, window end, 420 block, the latest
+// 420, requests in flight), the campaigns halted by a refused key, the outbox and operations by state, and the
 // counters every engine on the database stored.
 
 import { num } from '../../cli/format.js';
@@ -21,6 +21,7 @@ export function enginePage(ctx: PageContext, view: EngineView): string {
 <td class="num">${windowOver ? html`<span class="note" title="the next request opens a new window">${num(b.capacity)} (new window)</span>` : html`${num(b.remaining)} / ${num(b.capacity)}`}</td>
 <td>${when(b.window_ends_at, now)}</td>
 <td>${b.blocked_until > now ? html`<span class="error">420: until ${when(b.blocked_until, now)}</span>` : b.blocked_until > 0 ? html`<span class="note">last ${when(b.blocked_until, now)}</span>` : html`<span class="note">—</span>`}</td>
+<td data-col="last-420">${when(b.last_rate_limited_at, now)}</td>
 <td class="num" data-col="in-flight">${b.inFlight}</td>
 <td>${when(b.updated_at, now)}</td>
 </tr>`;
@@ -31,8 +32,8 @@ export function enginePage(ctx: PageContext, view: EngineView): string {
 <section id="engine" data-parts="budgets counters outbox operations halts">
 <h2>Budgets</h2>
 <p class="note">One per Market method and scope, shared by every engine on the database. In flight: requests holding a parallel slot of the scope (a lease of a process that died counts until its expiry is noticed).</p>
-<table class="budgets"><thead><tr><th>Scope</th><th>Method</th><th class="num">Remaining</th><th>Window ends</th><th>Blocked (420)</th><th class="num">In flight</th><th>Updated</th></tr></thead>
-<tbody>${budgets.length > 0 ? budgets : html`<tr><td colspan="7" class="note">No request was made yet.</td></tr>`}</tbody></table>
+<table class="budgets"><thead><tr><th>Scope</th><th>Method</th><th class="num">Remaining</th><th>Window ends</th><th>Blocked (420)</th><th>Last 420</th><th class="num">In flight</th><th>Updated</th></tr></thead>
+<tbody>${budgets.length > 0 ? budgets : html`<tr><td colspan="8" class="note">No request was made yet.</td></tr>`}</tbody></table>
 <h2>Halted campaigns</h2>
 ${halts.length > 0 ? html`<table><thead><tr><th>Campaign</th><th>Code</th><th>Message</th><th>Engine</th><th>At</th></tr></thead><tbody>${halts}</tbody></table>` : html`<p class="note">none: every campaign may send</p>`}
 <div class="grid">

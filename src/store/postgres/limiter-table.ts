@@ -2,15 +2,16 @@ import type { BudgetRow, LimiterPort } from '../limiter.js';
 import { DATABASE_NOW_MS } from './clock.js';
 import type { Session } from './session.js';
 
-const COLUMNS = 'resource_key, capacity, remaining, window_ends_at, blocked_until, updated_at';
+const COLUMNS = 'resource_key, capacity, remaining, window_ends_at, blocked_until, updated_at, last_rate_limited_at';
 
 const SQL = {
   get: { name: 'ym_limiter_get', text: `SELECT ${COLUMNS} FROM limiter WHERE resource_key = $1` },
   put: {
     name: 'ym_limiter_put',
-    text: `INSERT INTO limiter (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
+    text: `INSERT INTO limiter (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)
       ON CONFLICT (resource_key) DO UPDATE SET capacity = excluded.capacity, remaining = excluded.remaining,
-        window_ends_at = excluded.window_ends_at, blocked_until = excluded.blocked_until, updated_at = excluded.updated_at`,
+        window_ends_at = excluded.window_ends_at, blocked_until = excluded.blocked_until, updated_at = excluded.updated_at,
+        last_rate_limited_at = excluded.last_rate_limited_at`,
   },
   dropExpired: { name: 'ym_limiter_drop_expired', text: `DELETE FROM limiter_leases WHERE expires_at <= ${DATABASE_NOW_MS}` },
   inFlight: { name: 'ym_limiter_in_flight', text: 'SELECT COUNT(*) AS n FROM limiter_leases WHERE scope_key = $1' },
@@ -47,7 +48,15 @@ export class LimiterTable implements LimiterPort {
   }
 
   async put(row: BudgetRow): Promise<void> {
-    await this.#session.changes(SQL.put, [row.resource_key, row.capacity, row.remaining, row.window_ends_at, row.blocked_until, row.updated_at]);
+    await this.#session.changes(SQL.put, [
+      row.resource_key,
+      row.capacity,
+      row.remaining,
+      row.window_ends_at,
+      row.blocked_until,
+      row.updated_at,
+      row.last_rate_limited_at,
+    ]);
   }
 
   async dropExpiredLeases(_now: number): Promise<void> {

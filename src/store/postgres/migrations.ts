@@ -177,6 +177,15 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX orders_open ON orders (order_id, change_state, updated_at, campaign_id, status) WHERE change_state <> 'idle';
     `,
   },
+  {
+    version: 5,
+    name: 'limiter last_rate_limited_at: when each budget last got a 420',
+    sql: `
+      -- The time of the latest 420 for the budget (blocked_until is when its wait ends, not when it
+      -- came); NULL for a budget never refused, and for every budget an older release wrote.
+      ALTER TABLE limiter ADD COLUMN last_rate_limited_at BIGINT;
+    `,
+  },
 ];
 
 export const POSTGRES_LATEST_SCHEMA_VERSION = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1]!.version;

@@ -28,7 +28,7 @@ import { LimiterTable } from './limiter-table.js';
 import { OperationsTable } from './operations-table.js';
 import { OrdersTable } from './orders-table.js';
 import { OutboxTable } from './outbox-table.js';
-import { DEFAULT_POSTGRES_SCHEMA, dropOurSchema, prepareSchema, SCHEMA_NAME } from './schema.js';
+import { checkSchema, DEFAULT_POSTGRES_SCHEMA, dropOurSchema, prepareSchema, SCHEMA_NAME } from './schema.js';
 import { advisoryLockKey, LOCK_STATEMENT, TYPE_PARSERS, type Session, type Statement } from './session.js';
 import { TimersTable } from './timers-table.js';
 import { QueuedListener, queuedChannel } from './wakeups.js';
@@ -54,6 +54,12 @@ export interface PostgresOptions {
    * as TCP takes to give up. Longer than any statement the store sends.
    */
   readonly queryTimeoutMs?: number;
+  /**
+   * Connect without writing (default false): the schema must exist, be ours and be at this
+   * build's version (nothing is created or migrated); every connection runs with
+   * default_transaction_read_only=on, transactions are refused, and onQueued still hears commits.
+   */
+  readonly readOnly?: boolean;
 }
 
 const DEFAULTS = { poolSize: 10, connectTimeoutMs: 10_000, lockTimeoutMs: 10_000, queryTimeoutMs: 60_000 } as const;
@@ -98,8 +104,9 @@ function openPool(url: string, options: PostgresOptions): { context: ErrorContex
     // Probes on an idle socket, so one whose peer vanished is found and dropped.
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
-    // Startup parameters: every connection is on the schema from its first statement.
-    options: `-c search_path=${schema} -c lock_timeout=${lockTimeoutMs}`,
+    // Startup parameters: every connection is on the schema from its first statement, and for a
+    // read-only store the server itself refuses any write, whatever statement reaches it.
+    options: `-c search_path=${schema} -c lock_timeout=${lockTimeoutMs}${options.readOnly ? ' -c default_transaction_read_only=on' : ''}`,
     application_name: 'ym-orders',
     types: TYPE_PARSERS,
   };
@@ -187,6 +194,8 @@ export class PostgresStore implements Store {
   readonly schema: string;
   /** Every process's queued rows wake this store's listeners (LISTEN/NOTIFY). */
   readonly wakeups = 'database' as const;
+  /** Connected with `readOnly`: transactions are refused, reads and onQueued work. */
+  readonly readOnly: boolean;
   readonly #pool: pg.Pool;
   readonly #context: ErrorContext;
   /** The listening connection, opened by the first onQueued. */
@@ -198,8 +207,9 @@ export class PostgresStore implements Store {
   /** Set by close(): from then on calls are refused, and it resolves once the pool and the listening connection have ended. */
   #closed: Promise<void> | undefined;
 
-  private constructor(pool: pg.Pool, listener: QueuedListener, context: ErrorContext) {
+  private constructor(pool: pg.Pool, listener: QueuedListener, context: ErrorContext, readOnly: boolean) {
     this.#pool = pool;
+    this.readOnly = readOnly;
     this.#listener = listener;
     this.#context = context;
     this.name = context.url;
@@ -211,17 +221,20 @@ export class PostgresStore implements Store {
   /**
    * Connects a pool to `url` (postgres:// or postgresql://), then claims, checks and migrates the
    * schema. Throws DB_CANNOT_OPEN (unreachable, refused, a bad option), DB_NOT_OURS (the schema
-   * is another application's: nothing is written), DB_SCHEMA_TOO_NEW, or DB_BUSY.
+   * is another application's: nothing is written), DB_SCHEMA_TOO_NEW, or DB_BUSY. With
+   * `readOnly`, only checks the schema: DB_CANNOT_OPEN too for a missing or empty schema, or one
+   * at an older version (nothing is created or migrated).
    */
   static async connect(url: string, options: PostgresOptions = {}): Promise<PostgresStore> {
     const { context, connection, pool } = openPool(url, options);
+    const readOnly = options.readOnly ?? false;
     try {
-      await prepareSchema(pool, context, options.now ?? Date.now());
+      await (readOnly ? checkSchema(pool, context) : prepareSchema(pool, context, options.now ?? Date.now()));
     } catch (error) {
       await pool.end().catch(ignore);
       throw error;
     }
-    return new PostgresStore(pool, new QueuedListener(connection, context.schema), context);
+    return new PostgresStore(pool, new QueuedListener(connection, context.schema), context, readOnly);
   }
 
   /**
@@ -240,6 +253,15 @@ export class PostgresStore implements Store {
   }
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    if (this.readOnly) {
+      return Promise.reject(
+        new StoreError(STORE_ERROR_CODES.failed, `${this.name} (schema ${this.schema}) is connected read-only: nothing was written; connect without readOnly to write.`, {
+          url: this.name,
+          schema: this.schema,
+          readOnly: true,
+        }),
+      );
+    }
     return this.#accept(() => this.#run(fn, true));
   }
 

@@ -47,6 +47,40 @@ async function isOurs(client: pg.PoolClient, objects: readonly string[]): Promis
   return markers.length > 0 && markers.every((m) => m.application === POSTGRES_APPLICATION);
 }
 
+/** The schema's version; DB_SCHEMA_TOO_NEW when a newer ym-orders wrote it. */
+async function versionNotNewer(client: pg.PoolClient, context: ErrorContext): Promise<number> {
+  const version = (await client.query<{ v: number }>('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations')).rows[0]!.v;
+  if (version > POSTGRES_LATEST_SCHEMA_VERSION) {
+    throw new StoreError(
+      STORE_ERROR_CODES.schemaTooNew,
+      `${context.url} (schema ${context.schema}) has schema version ${version}, newer than this ym-orders knows (${POSTGRES_LATEST_SCHEMA_VERSION}). Upgrade ym-orders to open it.`,
+      { url: context.url, schema: context.schema, schemaVersion: version, supportedVersion: POSTGRES_LATEST_SCHEMA_VERSION },
+    );
+  }
+  return version;
+}
+
+/** A read-only connect's checks: the schema exists, is ours and is at this build's version. */
+async function checkOurs(client: pg.PoolClient, context: ErrorContext): Promise<void> {
+  const objects = (await client.query<{ name: string }>(OBJECTS_SQL, [context.schema])).rows.map((r) => r.name);
+  if (objects.length === 0) {
+    throw new StoreError(
+      STORE_ERROR_CODES.cannotOpen,
+      `${context.url}: schema ${context.schema} is missing or empty, and a read-only connect creates nothing. Connect once without readOnly (any command that writes, e.g. ym-orders sync), or choose the schema that holds the orders (postgres.schema).`,
+      { url: context.url, schema: context.schema, readOnly: true },
+    );
+  }
+  if (!(await isOurs(client, objects))) throw notOurs(context, objects);
+  const version = await versionNotNewer(client, context);
+  if (version < POSTGRES_LATEST_SCHEMA_VERSION) {
+    throw new StoreError(
+      STORE_ERROR_CODES.cannotOpen,
+      `${context.url} (schema ${context.schema}) has schema version ${version}, older than this ym-orders (${POSTGRES_LATEST_SCHEMA_VERSION}), and a read-only connect does not migrate it. Run any command that writes with this version once, then connect again.`,
+      { url: context.url, schema: context.schema, schemaVersion: version, supportedVersion: POSTGRES_LATEST_SCHEMA_VERSION, readOnly: true },
+    );
+  }
+}
+
 async function claimAndMigrate(client: pg.PoolClient, context: ErrorContext, now: number): Promise<void> {
   await client.query({ ...LOCK_STATEMENT, values: [String(advisoryLockKey(context.schema, 'migrate', ''))] });
   const objects = (await client.query<{ name: string }>(OBJECTS_SQL, [context.schema])).rows.map((r) => r.name);
@@ -58,14 +92,7 @@ async function claimAndMigrate(client: pg.PoolClient, context: ErrorContext, now
     await client.query(CLAIM_SQL);
     await client.query('INSERT INTO ym_orders_meta (application) VALUES ($1)', [POSTGRES_APPLICATION]);
   }
-  const version = (await client.query<{ v: number }>('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations')).rows[0]!.v;
-  if (version > POSTGRES_LATEST_SCHEMA_VERSION) {
-    throw new StoreError(
-      STORE_ERROR_CODES.schemaTooNew,
-      `${context.url} (schema ${context.schema}) has schema version ${version}, newer than this ym-orders knows (${POSTGRES_LATEST_SCHEMA_VERSION}). Upgrade ym-orders to open it.`,
-      { url: context.url, schema: context.schema, schemaVersion: version, supportedVersion: POSTGRES_LATEST_SCHEMA_VERSION },
-    );
-  }
+  const version = await versionNotNewer(client, context);
   for (const m of POSTGRES_MIGRATIONS) {
     if (m.version <= version) continue;
     await client.query(m.sql);
@@ -123,4 +150,14 @@ export function dropOurSchema(pool: pg.Pool, context: ErrorContext): Promise<voi
  */
 export function prepareSchema(pool: pg.Pool, context: ErrorContext, now: number): Promise<void> {
   return inOneTransaction(pool, context, (client) => claimAndMigrate(client, context, now));
+}
+
+/**
+ * Checks, without writing, that the schema is ours and at this build's version, on one
+ * connection of `pool` (a read-only store's: its transactions are read-only). Throws
+ * DB_CANNOT_OPEN (missing, empty or older schema; unreachable), DB_NOT_OURS or DB_SCHEMA_TOO_NEW.
+ * @internal The driver stays out of the published types.
+ */
+export function checkSchema(pool: pg.Pool, context: ErrorContext): Promise<void> {
+  return inOneTransaction(pool, context, (client) => checkOurs(client, context));
 }

@@ -14,10 +14,11 @@ export class LimiterTable implements LimiterPort {
 
   constructor(db: Database) {
     this.#get = db.prepare('SELECT * FROM limiter WHERE resource_key = ?');
-    this.#put = db.prepare(`INSERT INTO limiter (resource_key, capacity, remaining, window_ends_at, blocked_until, updated_at)
-      VALUES (@resource_key, @capacity, @remaining, @window_ends_at, @blocked_until, @updated_at)
+    this.#put = db.prepare(`INSERT INTO limiter (resource_key, capacity, remaining, window_ends_at, blocked_until, updated_at, last_rate_limited_at)
+      VALUES (@resource_key, @capacity, @remaining, @window_ends_at, @blocked_until, @updated_at, @last_rate_limited_at)
       ON CONFLICT (resource_key) DO UPDATE SET capacity = excluded.capacity, remaining = excluded.remaining,
-        window_ends_at = excluded.window_ends_at, blocked_until = excluded.blocked_until, updated_at = excluded.updated_at`);
+        window_ends_at = excluded.window_ends_at, blocked_until = excluded.blocked_until, updated_at = excluded.updated_at,
+        last_rate_limited_at = excluded.last_rate_limited_at`);
     this.#dropExpired = db.prepare('DELETE FROM limiter_leases WHERE expires_at <= ?');
     this.#inFlight = db.prepare('SELECT COUNT(*) AS n FROM limiter_leases WHERE scope_key = ?');
     this.#inFlightWeight = db.prepare('SELECT SUM(weight) AS w FROM limiter_leases WHERE resource_key = ? AND lease_id <> ?');

@@ -1,5 +1,7 @@
 // Opens (or creates) a ym-orders database: WAL, a busy timeout so several processes can share
-// the file, our application_id to tell our files from others, and the schema migrated.
+// the file, our application_id to tell our files from others, and the schema migrated. Or, read
+// only, an existing one as it is: no claim, no WAL switch, no migration, so a viewer beside
+// running engines never writes a byte of the file.
 
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import { StoreError, STORE_ERROR_CODES } from '../errors.js';
@@ -18,6 +20,12 @@ export interface SqliteOptions {
   readonly synchronous?: 'FULL' | 'NORMAL';
   /** The time recorded with the migrations this open applies (default: the wall clock). */
   readonly now?: number;
+  /**
+   * Open an existing database without writing to it (default false): it must be ours and at this
+   * build's schema version, since a read-only open neither claims nor migrates; transactions are
+   * refused, reads see other processes' commits.
+   */
+  readonly readOnly?: boolean;
 }
 
 function sqliteCode(error: unknown): string | undefined {
@@ -51,6 +59,14 @@ function notOurs(path: string, appId: number, tables: string[]): StoreError {
     STORE_ERROR_CODES.notOurs,
     `${path} is an SQLite database of another application (application_id ${appId}, tables: ${tables.slice(0, 5).join(', ') || 'none'}). ym-orders will not write to it; choose another --db file.`,
     { path, applicationId: appId, tables },
+  );
+}
+
+function schemaTooNew(path: string, version: number): StoreError {
+  return new StoreError(
+    STORE_ERROR_CODES.schemaTooNew,
+    `${path} has schema version ${version}, newer than this ym-orders knows (${LATEST_SCHEMA_VERSION}). Upgrade ym-orders to open it.`,
+    { path, schemaVersion: version, supportedVersion: LATEST_SCHEMA_VERSION },
   );
 }
 
@@ -95,6 +111,7 @@ function enableWal(db: Database, busyTimeoutMs: number): void {
 
 /** @internal The SQLite driver stays out of the published types. Open a SqliteStore instead. */
 export function openDatabase(path: string, options: SqliteOptions = {}): Database {
+  if (options.readOnly) return openReadOnly(path, options);
   const inMemory = path === ':memory:';
   let db: Database;
   try {
@@ -109,13 +126,7 @@ export function openDatabase(path: string, options: SqliteOptions = {}): Databas
     db.prepare('SELECT count(*) FROM sqlite_master').get();
     claimOrCheck(db, path);
     const version = currentSchemaVersionIfAny(db);
-    if (version > LATEST_SCHEMA_VERSION) {
-      throw new StoreError(
-        STORE_ERROR_CODES.schemaTooNew,
-        `${path} has schema version ${version}, newer than this ym-orders knows (${LATEST_SCHEMA_VERSION}). Upgrade ym-orders to open it.`,
-        { path, schemaVersion: version, supportedVersion: LATEST_SCHEMA_VERSION },
-      );
-    }
+    if (version > LATEST_SCHEMA_VERSION) throw schemaTooNew(path, version);
     if (!inMemory) enableWal(db, busyTimeoutMs);
     db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
     db.pragma('foreign_keys = ON');
@@ -131,4 +142,47 @@ export function openDatabase(path: string, options: SqliteOptions = {}): Databas
 function currentSchemaVersionIfAny(db: Database): number {
   const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
   return exists ? currentSchemaVersion(db) : 0;
+}
+
+/**
+ * The checks of a read-only open, in one read transaction: the file is ours (an unclaimed, empty
+ * one counts as schema 0) and at exactly this build's schema. An older file is refused rather
+ * than read: the tables and columns this build reads may not exist in it yet.
+ */
+function checkReadOnly(db: Database, path: string): void {
+  const seen = db
+    .transaction(() => ({ appId: db.pragma('application_id', { simple: true }) as number, tables: userTables(db), version: currentSchemaVersionIfAny(db) }))
+    .deferred();
+  if (seen.appId !== APPLICATION_ID && (seen.appId !== 0 || seen.tables.length > 0)) throw notOurs(path, seen.appId, seen.tables);
+  if (seen.version > LATEST_SCHEMA_VERSION) throw schemaTooNew(path, seen.version);
+  if (seen.version < LATEST_SCHEMA_VERSION) {
+    throw new StoreError(
+      STORE_ERROR_CODES.cannotOpen,
+      `${path} has schema version ${seen.version}, older than this ym-orders (${LATEST_SCHEMA_VERSION}), and a read-only open does not migrate it. Run any command that writes (e.g. ym-orders sync) with this version once, then open it again.`,
+      { path, schemaVersion: seen.version, supportedVersion: LATEST_SCHEMA_VERSION, readOnly: true },
+    );
+  }
+}
+
+function openReadOnly(path: string, options: SqliteOptions): Database {
+  if (path === ':memory:' || path === '') {
+    throw new StoreError(STORE_ERROR_CODES.cannotOpen, 'A read-only store needs an existing database file, not an in-memory database.', { path, readOnly: true });
+  }
+  let db: Database;
+  try {
+    db = new BetterSqlite3(path, { readonly: true, fileMustExist: true });
+  } catch (error) {
+    throw wrapOpenError(path, error);
+  }
+  try {
+    // A read waits for a writer's checkpoint or recovery instead of failing at once.
+    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5_000}`);
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    checkReadOnly(db, path);
+    return db;
+  } catch (error) {
+    db.close();
+    if (error instanceof StoreError) throw error;
+    throw wrapOpenError(path, error);
+  }
 }

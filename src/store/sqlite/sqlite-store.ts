@@ -101,6 +101,8 @@ export class SqliteStore implements Store {
   readonly wakeups = 'process' as const;
   /** @internal The driver's handle, for the adapter's own tests only. */
   readonly db: Database;
+  /** Opened with `readOnly`: transactions are refused, reads work. */
+  readonly readOnly: boolean;
   readonly #tx: StoreTx;
   readonly #beginWrite: Statement<[]>;
   readonly #beginRead: Statement<[]>;
@@ -119,6 +121,7 @@ export class SqliteStore implements Store {
   private constructor(db: Database) {
     this.db = db;
     this.name = db.name;
+    this.readOnly = db.readonly;
     ({ shared: this.#shared, leave: this.#leaveFile } = joinFile(db.name));
     this.#tx = {
       orders: new OrdersTable(db),
@@ -142,12 +145,19 @@ export class SqliteStore implements Store {
   /**
    * Opens (or creates) the database file, claims it with our application_id, switches it to WAL
    * and migrates it. Throws DB_NOT_OURS, DB_CORRUPT, DB_SCHEMA_TOO_NEW or DB_CANNOT_OPEN.
+   * With `readOnly`, opens an existing file as it is and writes nothing to it: DB_CANNOT_OPEN
+   * too for a missing file or one at an older schema (a read-only open does not migrate).
    */
   static open(path: string = DEFAULT_DB_PATH, options: SqliteOptions = {}): SqliteStore {
     return new SqliteStore(openDatabase(path, options));
   }
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    if (this.readOnly) {
+      return Promise.reject(
+        new StoreError(STORE_ERROR_CODES.failed, `${this.name} is open read-only: nothing was written; open it without readOnly to write.`, { path: this.name, readOnly: true }),
+      );
+    }
     return this.#enqueue(() => this.#run(this.#beginWrite, fn, false));
   }
 
