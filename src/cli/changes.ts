@@ -14,7 +14,7 @@ import { CLI_ERROR_CODES, CliError, EXIT_CODES } from './errors.js';
 import { describeFlush, flushFailure, flushJson, flushWithProgress, type FlushOutcome } from './flushing.js';
 import { stopOnSignals } from './stop-signals.js';
 import { collectIds } from './input.js';
-import { label, num } from './format.js';
+import { label, num } from '../format.js';
 
 export interface ChangeTarget {
   readonly status: string;

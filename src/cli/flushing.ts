@@ -5,7 +5,7 @@ import type { Engine, FlushReport } from '../engine/engine.js';
 import { MARKET_ERROR_CODES } from '../market/errors.js';
 import type { OutboxState } from '../store/outbox.js';
 import { CLI_ERROR_CODES, CliError, EXIT_CODES } from './errors.js';
-import { isoTime, label, num, seconds } from './format.js';
+import { isoTime, label, num, seconds } from '../format.js';
 import type { Output } from './output.js';
 import { createProgress } from './progress.js';
 import type { StopSignals } from './stop-signals.js';

@@ -4,7 +4,7 @@
 
 import type { JournalRow } from '../store/journal.js';
 import { isTerminalStatus } from '../../machines/rules.js';
-import { isoTime, label, table } from './format.js';
+import { isoTime, label, table } from '../format.js';
 
 function stateId(status: string, substatus: string | null): string {
   return `s_${label(status, substatus).replace(/[^A-Za-z0-9]+/g, '_')}`;

@@ -1,7 +1,7 @@
 // Orders counted by status/substatus, for `status` and the demo's summary.
 
 import type { EngineSummary } from '../engine/engine.js';
-import { label, num, table } from './format.js';
+import { label, num, table } from '../format.js';
 
 export interface StatusRow {
   readonly status: string;

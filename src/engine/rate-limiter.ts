@@ -88,16 +88,22 @@ export interface BudgetWait {
   readonly until: number;
 }
 
+/** `updateOrderStatuses@campaign:21000101` → its operation and scope; undefined for a key of another shape. */
+export function parseResourceKey(key: string): { operation: MarketOperation; scope: Scope } | undefined {
+  const match = /^([A-Za-z]+)@(campaign|business):(\d+)$/.exec(key);
+  if (!match) return undefined;
+  const [, operation, kind, id] = match;
+  return { operation: operation as MarketOperation, scope: { kind: kind as Scope['kind'], id: Number(id) } };
+}
+
 /** The budgets among `rows` that hold calls back at `now`, soonest to end first. */
 export function budgetWaits(rows: readonly BudgetRow[], now: number): BudgetWait[] {
   const waits: BudgetWait[] = [];
   for (const row of rows) {
-    const match = /^([A-Za-z]+)@(campaign|business):(\d+)$/.exec(row.resource_key);
-    if (!match) continue;
-    const [, operation, kind, id] = match;
-    const scope = { kind: kind as Scope['kind'], id: Number(id) };
-    if (row.blocked_until > now) waits.push({ operation: operation as MarketOperation, scope, reason: 'blocked', until: row.blocked_until });
-    else if (row.remaining <= 0 && row.window_ends_at > now) waits.push({ operation: operation as MarketOperation, scope, reason: 'budget', until: row.window_ends_at });
+    const key = parseResourceKey(row.resource_key);
+    if (!key) continue;
+    if (row.blocked_until > now) waits.push({ ...key, reason: 'blocked', until: row.blocked_until });
+    else if (row.remaining <= 0 && row.window_ends_at > now) waits.push({ ...key, reason: 'budget', until: row.window_ends_at });
   }
   return waits.sort((a, b) => a.until - b.until);
 }

@@ -8,7 +8,7 @@
 import type { ServerResponse } from 'node:http';
 import { isYmOrdersError } from '../errors.js';
 import type { Store } from '../store/port.js';
-import { readBudgets } from './engine-view.js';
+import { readBudgets } from '../engine/budget-view.js';
 
 export const LIVE_PARTS = ['orders', 'outbox', 'operations', 'counters', 'budgets', 'halts'] as const;
 export type LivePart = (typeof LIVE_PARTS)[number];

@@ -7,7 +7,7 @@ import { MARKET_OPERATIONS, type MarketOperation } from '../../market/errors.js'
 import { act, collect, type Cli } from '../command.js';
 import { API_KEY_ENV, campaignsOf, configOf } from '../context.js';
 import { CLI_ERROR_CODES, CliError, usageError } from '../errors.js';
-import { num } from '../format.js';
+import { num } from '../../format.js';
 import { DEMO_CAMPAIGNS, generateOrders } from '../demo-data.js';
 
 export interface FaultSpec {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { act, type Cli } from '../command.js';
 import { withEngine } from '../context.js';
-import { label } from '../format.js';
+import { label } from '../../format.js';
 import { parseOrderId } from '../input.js';
 import { usageError } from '../errors.js';
 import { orderPathMermaid, timeline, visitedStatuses } from '../order-path.js';

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { act, type Cli } from '../command.js';
 import { withEngine } from '../context.js';
 import { CampaignUnknownError } from '../../engine/errors.js';
-import { num, seconds } from '../format.js';
+import { num, seconds } from '../../format.js';
 import { readStdin, readTextFile } from '../input.js';
 import { detectFormat, parseOrderFile, type OrderFileFormat } from '../order-file.js';
 import { createProgress } from '../progress.js';

@@ -8,11 +8,10 @@
 
 import type { Command } from 'commander';
 import type { CounterName } from '../../engine/counter-book.js';
-import { readBudgets, type BudgetView } from '../../inspector/engine-view.js';
-import { relative } from '../../inspector/pages/layout.js';
+import { readBudgets, type BudgetView } from '../../engine/budget-view.js';
 import { act, type Cli } from '../command.js';
 import { withEngine } from '../context.js';
-import { isoTime, num, table } from '../format.js';
+import { isoTime, num, relative, table } from '../../format.js';
 
 /** The counter every engine adds its 420 answers to. */
 const RATE_LIMITED_COUNTER: CounterName = 'rateLimited';

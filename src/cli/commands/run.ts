@@ -8,7 +8,7 @@ import { withEngine } from '../context.js';
 import { isMarketError } from '../../market/errors.js';
 import { errorCode, errorMessage } from '../errors.js';
 import { callsLine, describeLastErrors, errorReporter, waitReporter } from '../flushing.js';
-import { num, seconds } from '../format.js';
+import { num, seconds } from '../../format.js';
 import { parsePositiveInteger, parseSeconds } from '../input.js';
 import { createStatusLine } from '../progress.js';
 import { stopOnSignals } from '../stop-signals.js';

@@ -8,7 +8,7 @@ import type { OrderState } from '../../engine/order-book.js';
 import { act, type Cli } from '../command.js';
 import { withEngine } from '../context.js';
 import type { OutboxRow } from '../../store/outbox.js';
-import { isoTime, label, num, seconds } from '../format.js';
+import { isoTime, label, num, seconds } from '../../format.js';
 import { describeStatusRows, statusRows } from '../status-table.js';
 import { parseOrderId } from '../input.js';
 

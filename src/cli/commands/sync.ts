@@ -7,7 +7,7 @@ import type { SyncProgress, SyncResult } from '../../engine/order-sync.js';
 import { act, type Cli } from '../command.js';
 import { requireCampaigns, withEngine } from '../context.js';
 import { CLI_ERROR_CODES, CliError, EXIT_CODES } from '../errors.js';
-import { num, seconds } from '../format.js';
+import { num, seconds } from '../../format.js';
 import { parsePositiveInteger } from '../input.js';
 import { createStatusLine } from '../progress.js';
 import { stopOnSignals } from '../stop-signals.js';

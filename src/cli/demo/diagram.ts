@@ -2,7 +2,7 @@
 // changes bold, Market moves plain), and every status with how many orders are in it now.
 
 import type { TransitionCount } from '../../store/journal.js';
-import { label } from '../format.js';
+import { label } from '../../format.js';
 import type { StatusRow } from '../status-table.js';
 
 const nodeId = (status: string, substatus: string | null): string => label(status, substatus).replace(/[^A-Za-z0-9]+/g, '_');

@@ -8,7 +8,7 @@ import type { CampaignConfig } from '../../engine/commands.js';
 import type { SyncResult } from '../../engine/order-sync.js';
 import { CliError, EXIT_CODES } from '../errors.js';
 import type { FlushOutcome } from '../flushing.js';
-import { num, padNum, seconds, table } from '../format.js';
+import { num, padNum, seconds, table } from '../../format.js';
 import { describeStatusRows, type StatusRow } from '../status-table.js';
 import type { ProcessShare } from './processes.js';
 

@@ -9,7 +9,7 @@ import { createEngine, type Engine } from '../../engine/engine.js';
 import { MARKET_OPERATIONS } from '../../market/errors.js';
 import { startFakeMarket, type FakeMarket, type FakeOrderSeed } from '../../testing/index.js';
 import { flushWithProgress } from '../flushing.js';
-import { label } from '../format.js';
+import { label } from '../../format.js';
 import type { Output } from '../output.js';
 import { createProgress } from '../progress.js';
 import { DEMO_CAMPAIGNS, generateOrders, planChanges, type PlannedGroup } from '../demo-data.js';

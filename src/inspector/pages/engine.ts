@@ -2,7 +2,7 @@
 // 420, requests in flight), the campaigns halted by a refused key, the outbox and operations by state, and the
 // counters every engine on the database stored.
 
-import { num } from '../../cli/format.js';
+import { num } from '../../format.js';
 import type { EngineView } from '../engine-view.js';
 import { html } from '../html.js';
 import { layout, when, type PageContext } from './layout.js';

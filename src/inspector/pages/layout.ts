@@ -1,7 +1,7 @@
 // The frame every page shares: the navigation, the database it reads, the live-update badge,
 // and the stylesheet and script served by the inspector itself.
 
-import { isoTime } from '../../cli/format.js';
+import { isoTime, relative } from '../../format.js';
 import { html, type SafeHtml } from '../html.js';
 
 export interface PageContext {
@@ -48,12 +48,6 @@ ${page.body}
 </html>`.text}\n`;
 }
 
-/** "3 min ago", "in 40 s": how far `at` is from `now`. */
-export function relative(at: number, now: number): string {
-  const ms = Math.abs(now - at);
-  const amount = ms < 60_000 ? `${Math.round(ms / 1000)} s` : ms < 3_600_000 ? `${Math.round(ms / 60_000)} min` : ms < 172_800_000 ? `${(ms / 3_600_000).toFixed(1)} h` : `${Math.round(ms / 86_400_000)} d`;
-  return at <= now ? `${amount} ago` : `in ${amount}`;
-}
 
 /** A time as ISO with how long ago (or until) it is, for tables. */
 export function when(at: number | null | undefined, now: number): SafeHtml {

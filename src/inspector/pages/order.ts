@@ -2,7 +2,7 @@
 // next), its pending change with the outbox row, operation and timers, and its journal.
 
 import { orderMachine } from '../../../machines/order-machine.js';
-import { label } from '../../cli/format.js';
+import { label } from '../../format.js';
 import { marketStatePath } from '../../engine/order-snapshots.js';
 import type { JournalRow } from '../../store/journal.js';
 import type { OutboxRow } from '../../store/outbox.js';

@@ -1,6 +1,6 @@
 // The orders page: the filter form, one page of orders and the link to the next.
 
-import { label } from '../../cli/format.js';
+import { label } from '../../format.js';
 import type { CampaignRow } from '../../store/campaigns.js';
 import { html } from '../html.js';
 import { CHANGE_STATES, STATUS_CHOICES, DEFAULT_PAGE_SIZE, type OrderFilter, type OrderPage } from '../order-list.js';

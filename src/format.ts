@@ -1,4 +1,4 @@
-// Small formatting helpers shared by the commands.
+// Text for people, shared by the CLI and the web inspector: statuses, numbers, times and durations.
 
 export function label(status: string, substatus: string | null | undefined): string {
   return substatus ? `${status}/${substatus}` : status;
@@ -27,4 +27,11 @@ export function table(rows: readonly (readonly string[])[], indent = '  '): stri
 /** Right-aligns a number column, for counts. */
 export function padNum(n: number, width: number): string {
   return num(n).padStart(width);
+}
+
+/** "3 min ago", "in 40 s": how far `at` is from `now`. */
+export function relative(at: number, now: number): string {
+  const ms = Math.abs(now - at);
+  const amount = ms < 60_000 ? `${Math.round(ms / 1000)} s` : ms < 3_600_000 ? `${Math.round(ms / 60_000)} min` : ms < 172_800_000 ? `${(ms / 3_600_000).toFixed(1)} h` : `${Math.round(ms / 86_400_000)} d`;
+  return at <= now ? `${amount} ago` : `in ${amount}`;
 }
