@@ -1,6 +1,6 @@
 // `npm run bench [-- --quick] [-- --only <name>[,<name>]] [-- --baseline <ref>|none] [-- --write]`
 //
-// Runs the benchmarks (issue #6, and bench 6 for PostgreSQL, issue #11) and prints one table: every figure with the baseline it
+// Runs the benchmarks (issue #6, bench 6 for PostgreSQL, issue #11, and bench 7 for notifications, issue #12) and prints one table: every figure with the baseline it
 // is compared with (measured in the same run), the ratio, the target and PASS/MISS. Bench 1
 // also compares our engine with the engine of a git ref (default DEFAULT_BASELINE_REF, the commit
 // before issue 10's async engine; `--baseline none` skips it), both in one child, alternating
@@ -21,6 +21,7 @@ import * as quota from './quota.js';
 import * as scale from './scale.js';
 import * as recovery from './recovery.js';
 import * as postgres from './postgres.js';
+import * as notifications from './notifications.js';
 
 interface Benchmark {
   readonly name: string;
@@ -35,6 +36,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'scale', title: '4. Scale', run: (quick) => scale.run({ quick }) },
   { name: 'recovery', title: '5. Recovery', run: (quick) => recovery.run({ quick }) },
   { name: 'postgres', title: '6. PostgreSQL', run: (quick) => postgres.run({ quick }) },
+  { name: 'notifications', title: '7. Notifications', run: (quick) => notifications.run({ quick }) },
 ];
 
 const BENCHMARKS_MD = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));

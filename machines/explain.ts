@@ -29,6 +29,8 @@ export const BLOCKER_CODES = {
   callEvidenceInvalid: 'CALL_EVIDENCE_INVALID',
   realDeliveryDateNotAccepted: 'REAL_DELIVERY_DATE_NOT_ACCEPTED',
   realDeliveryDateInvalid: 'REAL_DELIVERY_DATE_INVALID',
+  /** planChain: no chain of seller changes leads from the order's state to the target. */
+  noChain: 'NO_CHAIN',
 } as const;
 export type BlockerCode = (typeof BLOCKER_CODES)[keyof typeof BLOCKER_CODES];
 
@@ -64,6 +66,8 @@ export type Explanation =
   | { readonly allowed: true; readonly rule: SellerRule }
   | { readonly allowed: false; readonly blockers: readonly Blocker[]; readonly allowedTargets: readonly StatusTarget[] };
 
+export type RefusedExplanation = Extract<Explanation, { allowed: false }>;
+
 const REAL_DELIVERY_DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 /** `YYYY-MM-DD` naming a real day: Date.parse alone rolls 2025-02-30 over to March 2. */
@@ -81,17 +85,19 @@ function marketToday(now: number): string {
   return new Date(now + MOSCOW_OFFSET_MS).toISOString().slice(0, 10);
 }
 
-function label(status: string, substatus?: string): string {
+/** `STATUS/SUBSTATUS`, or the status alone when it has no substatus. */
+export function statusLabel(status: string, substatus?: string): string {
   return substatus === undefined ? status : `${status}/${substatus}`;
 }
 
 function describeAllowed(targets: readonly StatusTarget[]): string {
   return targets.length === 0
     ? 'No seller change is allowed from here.'
-    : `Allowed from here: ${targets.map((t) => label(t.status, t.substatus)).join(', ')}.`;
+    : `Allowed from here: ${targets.map((t) => statusLabel(t.status, t.substatus)).join(', ')}.`;
 }
 
-function refuse(blockers: Blocker[], allowedTargets: StatusTarget[]): Explanation {
+/** A refusal whose every blocker's message ends with what IS allowed from the order's state. */
+export function refuse(blockers: readonly Blocker[], allowedTargets: readonly StatusTarget[]): RefusedExplanation {
   const hint = describeAllowed(allowedTargets);
   return {
     allowed: false,
@@ -102,8 +108,8 @@ function refuse(blockers: Blocker[], allowedTargets: StatusTarget[]): Explanatio
 
 /** Why the request cannot be made when the order is where it is, judged by rules alone. */
 function ruleBlocker(model: FulfilmentModel, order: OrderView, target: TransitionRequest): Blocker {
-  const here = label(order.status, order.substatus);
-  const wanted = label(target.status, target.substatus);
+  const here = statusLabel(order.status, order.substatus);
+  const wanted = statusLabel(target.status, target.substatus);
   const anyRuleToTarget = (r: SellerRule): boolean =>
     r.to.status === target.status && (target.substatus === undefined || r.to.substatus === target.substatus);
   const modelSetsTarget = SELLER_RULES.some((r) => r.models.includes(model) && anyRuleToTarget(r));
@@ -201,24 +207,24 @@ export function explainTransition(
   if (!isKnownStatus(target.status) || (target.substatus !== undefined && !isKnownSubstatus(target.substatus))) {
     blockers.push({
       code: BLOCKER_CODES.unknownTarget,
-      message: `${label(target.status, target.substatus)} is not a status/substatus of the Market API.`,
+      message: `${statusLabel(target.status, target.substatus)} is not a status/substatus of the Market API.`,
     });
   }
   if (order.pending) {
     blockers.push({
       code: BLOCKER_CODES.changePending,
-      message: `A change to ${label(order.pending.status, order.pending.substatus)} is already pending; wait for its outcome.`,
+      message: `A change to ${statusLabel(order.pending.status, order.pending.substatus)} is already pending; wait for its outcome.`,
       pending: { status: order.pending.status, substatus: order.pending.substatus },
     });
   }
   if (blockers.length > 0) return refuse(blockers, allowed);
 
   if (order.status === target.status && order.substatus === target.substatus) {
-    return refuse([{ code: BLOCKER_CODES.alreadyInTarget, message: `The order is already ${label(order.status, order.substatus)}.` }], allowed);
+    return refuse([{ code: BLOCKER_CODES.alreadyInTarget, message: `The order is already ${statusLabel(order.status, order.substatus)}.` }], allowed);
   }
   if (isTerminalStatus(order.status)) {
     return refuse(
-      [{ code: BLOCKER_CODES.terminalState, message: `The order is ${label(order.status, order.substatus)}, a final state for the seller.` }],
+      [{ code: BLOCKER_CODES.terminalState, message: `The order is ${statusLabel(order.status, order.substatus)}, a final state for the seller.` }],
       [],
     );
   }

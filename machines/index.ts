@@ -5,6 +5,7 @@ export * from './statuses.js';
 export * from './rules.js';
 export * from './call-evidence.js';
 export * from './explain.js';
+export * from './chain-plan.js';
 export * from './order-machine.js';
 export * from './operation-machine.js';
 export type { EffectOf } from './effects.js';

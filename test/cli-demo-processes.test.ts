@@ -1,8 +1,9 @@
 // `ym-orders demo --db postgres://… --processes <n>` (issue 11), run as the built CLI against the
 // real PostgreSQL server (skipped, with the one skip line of the run, when none answers): the
 // demo replaces its own schema, n child processes share the flush, and it prints each one's share,
-// the calls against the minimum and the duplicates. Plus what it refuses: several processes on a
-// SQLite file, and a schema that is another application's (nothing dropped).
+// the calls against the minimum and the duplicates, and the notifications (to this process's
+// receiver) and the reads they led to. Plus what it refuses: several processes on a SQLite file,
+// and a schema that is another application's (nothing dropped).
 //
 // Every process doing some work is not checked: one lease takes up to 960 changes of a campaign,
 // so at a test's size the first child to start takes every campaign's changes in its first round,
@@ -76,7 +77,7 @@ function sharesOf(stdout: string): Share[] {
     expect(calls, out).not.toBeNull();
     expect(shares.reduce((n, s) => n + s.requests, 0)).toBe(Number(calls![1]));
     expect(calls![1]).toBe(calls![2]);
-    expect(out).toMatch(/Market check\s+illegal requests received 0, duplicate applications 0; engine and Market agree on 400\/400 orders/);
+    expect(out).toMatch(/Market check\s+illegal requests received 0, duplicate applications 0; engine and Market agree on 440\/440 orders/);
   }, RUN_TIMEOUT_MS + 30_000);
 
   it('replaces its schema on the next run, and --json carries the per-process figures', async () => {
@@ -90,8 +91,11 @@ function sharesOf(stdout: string): Share[] {
       sync: { first: { created: number } };
       queued: number;
       statusUpdateCalls: { made: number; minimum: number };
-      market: { duplicateApplications: number };
-      processes: { process: number; pid: number; owner: string; changes: number; requests: number; share: number }[];
+      market: { duplicateApplications: number; orders: number; agree: number };
+      marketMoves: { placed: number; placedTracked: number };
+      notifications: { received: number; duplicates: number; unsettled: number; fake: { delivered: number; duplicatesSent: number } };
+      reads: { calls: number; orders: number };
+      processes: { process: number; pid: number; owner: string; changes: number; requests: number; share: number; reads: { calls: number; orders: number } }[];
     }>(result);
     expect(doc.schema).toBe(schema);
     // The schema the first test left was dropped and made anew: every order is new again.
@@ -103,6 +107,16 @@ function sharesOf(stdout: string): Share[] {
     expect(doc.processes.reduce((n, p) => n + p.share, 0)).toBeCloseTo(1, 6);
     expect(doc.statusUpdateCalls.made).toBe(doc.statusUpdateCalls.minimum);
     expect(doc.market.duplicateApplications).toBe(0);
+    // The notifications went to this process's receiver; the children applied those that came
+    // while they ran, this process the rest; the reads of both are added up.
+    expect(doc.notifications.received).toBe(doc.notifications.fake.delivered);
+    expect(doc.notifications.duplicates).toBe(doc.notifications.fake.duplicatesSent);
+    expect(doc.notifications.unsettled).toBe(0);
+    expect(doc.marketMoves).toMatchObject({ placed: 40, placedTracked: 40 });
+    expect(doc.reads.calls).toBeGreaterThan(0);
+    expect(doc.reads.orders).toBeGreaterThanOrEqual(40);
+    expect(doc.reads.calls).toBeGreaterThanOrEqual(doc.processes.reduce((n, p) => n + p.reads.calls, 0));
+    expect(doc.market).toMatchObject({ orders: 440, agree: 440 });
   }, RUN_TIMEOUT_MS + 30_000);
 
   it("refuses a schema that holds another application's tables, and drops nothing", async () => {

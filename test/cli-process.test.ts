@@ -1,12 +1,15 @@
 // The long-running commands as real processes: `run` stopped by SIGTERM, `fake-market`
-// serving and stopping, and `demo` (what `npm start` runs) end to end; `run`, `flush` and
-// `sync` stopping within the request timeout, and the Market's errors as an operator sees them
-// (issue 9, items 1 and 4).
+// serving, pushing notifications and stopping, and `demo` (what `npm start` runs) end to end;
+// `run`, `flush` and `sync` stopping within the request timeout, and the Market's errors as an
+// operator sees them (issue 9, items 1 and 4).
 
 import fs from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeMarket, type FakeMarket } from '../src/testing/index.js';
+import { waitUntil } from './helpers/effects-fixtures.js';
 import { ensureBuilt, filesContaining, json, killRunning, makeTempDir, runCli, startCli, TEST_API_KEY, transcript, unreachableUrl } from './helpers/cli.js';
 
 const FBS = { campaignId: 501, businessId: 51, model: 'FBS' } as const;
@@ -110,6 +113,54 @@ describe('fake-market', () => {
     await expect(read(TEST_API_KEY)).rejects.toThrow();
   });
 
+  it('--notify pushes each change to the receiver; the stop line counts what the receiver acknowledged', async () => {
+    // A receiver that acknowledges the first notification and never answers the second: the
+    // notifier sends one at a time, so once the second arrives the first's 200 has been counted,
+    // and the stop line's delivered count is exact; SIGTERM must not wait for the second.
+    const arrivals: { notificationType: string; orderId?: number; status?: string; substatus?: string }[] = [];
+    const receiver = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        arrivals.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as (typeof arrivals)[number]);
+        if (arrivals.length > 1) return;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ version: '1', name: 'cli-process test', time: new Date().toISOString() }));
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const notifyUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/notification`;
+    try {
+      const running = startCli(['--campaign', '701:71:FBS', 'fake-market', '--seed-orders', '5', '--notify', notifyUrl]);
+      const stdout = await running.waitForStdout(/SIGINT\/SIGTERM stops it/);
+      const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)![1]!;
+      expect(stdout).toContain(`notifications: to ${notifyUrl} (duplicates 0, reorder 0)`);
+      const headers = { 'Api-Key': TEST_API_KEY, 'Content-Type': 'application/json' };
+      const read = await fetch(`${url}/v1/businesses/71/orders?limit=50`, { method: 'POST', headers, body: '{}' });
+      const seeded = ((await read.json()) as { orders: { orderId: number; status: string; substatus: string }[] }).orders;
+      expect(seeded).toHaveLength(5);
+      const started = seeded.filter((o) => o.status === 'PROCESSING' && o.substatus === 'STARTED').map((o) => o.orderId);
+      expect(started.length).toBeGreaterThanOrEqual(2);
+      const [first, second] = started as [number, number];
+      const changed = await fetch(`${url}/v2/campaigns/701/orders/status-update`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ orders: [first, second].map((id) => ({ id, status: 'PROCESSING', substatus: 'READY_TO_SHIP' })) }),
+      });
+      expect(changed.status).toBe(200);
+      await waitUntil(() => arrivals.length === 2, 'both notifications reached the receiver', 15_000);
+      expect(arrivals).toEqual([first, second].map((orderId) => expect.objectContaining({ notificationType: 'ORDER_STATUS_UPDATED', orderId, status: 'PROCESSING', substatus: 'READY_TO_SHIP' })));
+
+      running.child.kill('SIGTERM');
+      const result = await running.done;
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toMatch(/^fake Market stopped after \d+ request\(s\); notifications: 1 delivered, 0 rejected, 0 retries$/m);
+    } finally {
+      receiver.closeAllConnections();
+      await new Promise<void>((resolve) => receiver.close(() => resolve()));
+    }
+  });
+
   it('needs a key and valid faults (exit 2)', async () => {
     const noKey = await runCli(['fake-market'], { env: { YM_API_KEY: undefined } });
     expect(noKey.code).toBe(2);
@@ -121,7 +172,7 @@ describe('fake-market', () => {
 });
 
 describe('demo', () => {
-  it('runs end to end on a temporary database, exits 0, and makes the minimum number of status-update calls', async () => {
+  it('runs end to end on a temporary database, exits 0, makes the minimum number of status-update calls, and hears the rest by notification', async () => {
     const dir = tempDir();
     const db = path.join(dir, 'demo.db');
     fs.writeFileSync(db, ''); // an empty file is replaced, not refused
@@ -134,7 +185,20 @@ describe('demo', () => {
     expect(out).toMatch(/^1\. sync: read 3 000 orders in \d+ pages/m);
     expect(out).toMatch(/^2\. requests: \d+ changes queued, \d+ refused locally \(never sent\)/m);
     expect(out).toMatch(/^3\. flush: (\d+) changes in .*: \1 accepted, 0 rejected, 0 still open \(\d+ via async operations\)/m);
-    expect(out).toMatch(/^  orders by status \(3 000\):/m);
+    // The Market's moves after the flush reached the engine by notification only.
+    expect(out).toMatch(/^4\. the Market moved on: couriers picked up 150 packed orders, buyers placed 300 new orders and opened 3 chats, told by notification only$/m);
+    expect(out).toMatch(/^ {3}notifications: .*; 300\/300 new orders tracked; all applied/m);
+    const pushed = /^ {2}notifications +([\d ]+) received \(the fake delivered ([\d ]+): (\d+) sent twice, \d+ out of order, 0 retries\); [\d ]+ stored, (\d+) duplicates ignored, 3 ignored \(CHAT_CREATED ×3\), 0 refused \(400\), 0 failed \(500\)$/m.exec(out);
+    expect(pushed, out).not.toBeNull();
+    const [received, delivered, sentTwice, ignoredTwice] = pushed!.slice(1).map((n) => Number(n.replace(/ /g, '')));
+    expect(received).toBe(delivered);
+    expect(sentTwice).toBeGreaterThan(0);
+    expect(ignoredTwice).toBe(sentTwice);
+    const reads = /^ {2}reads +(\d+) getBusinessOrders calls for ([\d ]+) notified orders \(0 not found\)$/m.exec(out);
+    expect(reads, out).not.toBeNull();
+    expect(Number(reads![1])).toBeGreaterThan(0);
+    expect(Number(reads![2]!.replace(/ /g, ''))).toBeGreaterThanOrEqual(300);
+    expect(out).toMatch(/^  orders by status \(3 300\):/m);
     const calls = /status-update calls\s+(\d+) made, minimum (\d+) = the minimum/.exec(out);
     expect(calls, out).not.toBeNull();
     expect(calls![1]).toBe(calls![2]);
@@ -142,14 +206,14 @@ describe('demo', () => {
     expect(out).toMatch(/refused locally\s+\d+ request\(s\), never sent: .*TERMINAL_STATE/);
     expect(out).toMatch(/e\.g\. \[CHANGE_PENDING\] order \d+/);
     expect(out).toMatch(/operations\s+(\d+) completed/);
-    expect(out).toMatch(/Market check\s+illegal requests received 0, duplicate applications 0; engine and Market agree on 3 000\/3 000 orders/);
+    expect(out).toMatch(/Market check\s+illegal requests received 0, duplicate applications 0; engine and Market agree on 3 300\/3 300 orders/);
     expect(out).toMatch(/elapsed\s+\d+\.\d+ s/);
     expect(out).toContain(`database             ${db}`);
     expect(out).toContain(`diagram              ${path.join(dir, 'demo.mmd')}`);
     expect(fs.readFileSync(path.join(dir, 'demo.mmd'), 'utf8')).toMatch(/^%% ym-orders demo[\s\S]*flowchart LR[\s\S]*==>\|"\d+ seller"\|/);
     // The database it left is a normal ym-orders database the other commands read.
     const status = json<{ orders: number; outbox: Record<string, number> }>(await runCli(['--db', db, 'status', '--json']));
-    expect(status.orders).toBe(3000);
+    expect(status.orders).toBe(3300);
     expect(status.outbox).toMatchObject({ queued: 0, sending: 0, uncertain: 0, rejected: 0 });
   });
 });

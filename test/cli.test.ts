@@ -8,6 +8,10 @@ import { Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeMarket, type FakeMarket, type FakeOrderSeed } from '../src/testing/index.js';
 import { main } from '../src/cli/main.js';
+import { demoFailure, demoJson, describeDemo } from '../src/cli/demo/report.js';
+import { runDemo } from '../src/cli/demo/run.js';
+import { Output } from '../src/cli/output.js';
+import { createEngine } from '../src/engine/engine.js';
 import { ensureBuilt, filesContaining, json, killRunning, makeTempDir, runCli, TEST_API_KEY, transcript, writeForeignDatabase, type CliResult } from './helpers/cli.js';
 
 const FBS = { campaignId: 101, businessId: 11, model: 'FBS' } as const;
@@ -402,4 +406,68 @@ describe('usage and input errors exit 2 with error [CODE]', () => {
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toMatch(/^error \[MARKET_NETWORK\]/m);
   });
+});
+
+// ---- the demo's run, in this process: its numbers against the fake's own -----------------
+
+describe('demo (runDemo in process)', () => {
+  it('new orders and the Market\'s moves arrive by notification, are read and applied, and the report counts what the fake sent', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'demo.db');
+    const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
+    const out = new Output({ stdout: sink, stderr: sink }, { json: false, verbose: false });
+    const report = await runDemo({ orders: 200, chaos: false, database: { kind: 'sqlite', file }, processes: 1, diagram: path.join(dir, 'demo.mmd'), cwd: dir }, out);
+
+    // What the receiver answered is what the fake delivered; the duplicates it sent were ignored.
+    const n = report.notifications;
+    expect(n.received).toBe(report.notifier.delivered);
+    expect(report.notifier.duplicatesSent).toBeGreaterThan(0);
+    expect(n.duplicates).toBe(report.notifier.duplicatesSent);
+    expect(report.notifier.reordered).toBeGreaterThan(0);
+    expect(n.received).toBe(n.stored + n.duplicates + n.ignored);
+    expect(n.ignoredTypes).toEqual({ CHAT_CREATED: report.chats });
+    expect({ invalid: n.invalid, failed: n.failed, unsettled: n.unsettled, rejected: report.notifier.rejected }).toEqual({ invalid: 0, failed: 0, unsettled: 0, rejected: 0 });
+    // Every new order was read after its ORDER_CREATED and is tracked; every order equals the fake's.
+    expect(report.placed).toBe(20);
+    expect(report.placedTracked).toBe(report.placed);
+    expect(report.reads.calls).toBeGreaterThan(0);
+    expect(report.reads.orders).toBeGreaterThanOrEqual(report.placed);
+    expect(report.reads.notFound).toBe(0);
+    expect(report.pickedUp).toBeGreaterThan(0);
+    expect(report.market).toMatchObject({ orders: 220, agree: 220, differ: [], duplicateApplications: 0 });
+    expect(report.ordersStored).toBe(220);
+    expect(demoFailure(report)).toBeUndefined();
+
+    // No second sync: the couriers' moves reached the engine as ORDER_STATUS_UPDATED, the new orders by their read.
+    const engine = await createEngine({ db: file });
+    try {
+      const moved: number[] = [];
+      const readIn: number[] = [];
+      for (let id = 48_000_000_001; id < 48_000_000_001 + 220; id++) {
+        const rows = await engine.history(id);
+        if (rows.some((r) => r.source === 'notification' && r.from_substatus === 'READY_TO_SHIP' && r.to_status === 'DELIVERY')) moved.push(id);
+        if (id > 48_000_000_200 && rows[0]?.event_type === 'TRACK') readIn.push(id);
+      }
+      expect(moved).toHaveLength(report.pickedUp);
+      expect(readIn).toHaveLength(report.placed);
+    } finally {
+      await engine.close();
+    }
+
+    // The summary and the JSON document carry the same numbers.
+    const text = describeDemo(report).join('\n');
+    expect(text).toMatch(new RegExp(`^ {2}notifications {8}${n.received} received \\(the fake delivered ${n.received}: ${n.duplicates} sent twice, \\d+ out of order, 0 retries\\); ${n.stored} stored, ${n.duplicates} duplicates ignored, ${report.chats} ignored \\(CHAT_CREATED ×${report.chats}\\), 0 refused \\(400\\), 0 failed \\(500\\)$`, 'm'));
+    expect(text).toMatch(new RegExp(`^ {2}reads {16}${report.reads.calls} getBusinessOrders calls for ${report.reads.orders} notified orders \\(0 not found\\)$`, 'm'));
+    expect(text).toMatch(/^ {3}notifications: .*; 20\/20 new orders tracked; all applied/m);
+    expect(text).toMatch(/engine and Market agree on 220\/220 orders/);
+    const doc = demoJson(report) as { notifications: Record<string, unknown>; reads: unknown; marketMoves: unknown };
+    expect(doc.notifications).toMatchObject({ received: n.received, duplicates: n.duplicates, ignoredTypes: n.ignoredTypes, fake: report.notifier });
+    expect(doc.reads).toEqual(report.reads);
+    expect(doc.marketMoves).toMatchObject({ placed: 20, placedTracked: 20, chats: report.chats });
+
+    // A new order not tracked, a notification left unapplied, or one the receiver refused fails the demo.
+    expect(demoFailure({ ...report, placedTracked: report.placed - 1 })).toMatchObject({ code: 'DEMO_INCOMPLETE', details: { untracked: 1 } });
+    expect(demoFailure({ ...report, notifications: { ...n, unsettled: 2 } })).toMatchObject({ code: 'DEMO_INCOMPLETE', details: { unsettledNotifications: 2 } });
+    expect(demoFailure({ ...report, notifications: { ...n, invalid: 1 } })).toMatchObject({ code: 'DEMO_CHECK_FAILED', details: { invalidNotifications: 1 } });
+  }, 60_000);
 });

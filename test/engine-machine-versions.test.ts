@@ -251,7 +251,7 @@ describe('snapshots written by order machine version 1', () => {
 // state (e.g. a cancellation `requested` no v1 order can have been in) fails. Then each order
 // takes a real event: a v1 order must behave as an order of today's machine in that state.
 describe('the shipped migrations on the v1 fixtures', () => {
-  // What the fixtures must become under machine version 3; a version 4 adds its step here.
+  // What the fixtures must become under machine version 4; a version 5 adds its step here.
   const MIGRATED: Record<number, StoredSnapshot> = {
     501: {
       status: 'active',
@@ -283,6 +283,9 @@ describe('the shipped migrations on the v1 fixtures', () => {
         maxSends: 3,
         cancellationRequestedAt: null,
         asyncSettleMs: 60_000,
+        cancellationAnswer: null,
+        lastCancellationAnswer: null,
+        lastAnswerRefusal: null,
       },
       children: {},
     },
@@ -305,6 +308,9 @@ describe('the shipped migrations on the v1 fixtures', () => {
         maxSends: 3,
         cancellationRequestedAt: null,
         asyncSettleMs: 60_000,
+        cancellationAnswer: null,
+        lastCancellationAnswer: null,
+        lastAnswerRefusal: null,
       },
       children: {},
     },
@@ -327,6 +333,9 @@ describe('the shipped migrations on the v1 fixtures', () => {
         maxSends: 3,
         cancellationRequestedAt: null,
         asyncSettleMs: 60_000,
+        cancellationAnswer: null,
+        lastCancellationAnswer: null,
+        lastAnswerRefusal: null,
       },
       children: {},
     },
@@ -335,14 +344,37 @@ describe('the shipped migrations on the v1 fixtures', () => {
   const fixture = (orderId: number): StoredSnapshot =>
     JSON.parse(JSON.stringify(FIXTURE.snapshots.find((s) => s.context.orderId === orderId))) as StoredSnapshot;
 
-  it('upgrade each v1 snapshot to exactly the expected v3 snapshot, v1 → v2 → v3', () => {
-    expect(ORDER_MACHINE_VERSION).toBe(3);
+  it('upgrade each v1 snapshot to exactly the expected v4 snapshot, v1 → v2 → v3 → v4', () => {
+    expect(ORDER_MACHINE_VERSION).toBe(4);
     for (const orderId of [501, 502, 503]) {
       expect(upgradeStoredSnapshot(fixture(orderId), 1, orderId)).toStrictEqual(MIGRATED[orderId]);
-      // v2 → v3 on its own: the v2 form is v3 without asyncSettleMs.
-      const { asyncSettleMs: _added, ...v2context } = MIGRATED[orderId]!.context;
+      // v3 → v4 on its own: the v3 form is v4 without the answer's fields.
+      const { cancellationAnswer: _a, lastCancellationAnswer: _l, lastAnswerRefusal: _r, ...v3context } = MIGRATED[orderId]!.context;
+      expect(upgradeStoredSnapshot({ ...MIGRATED[orderId]!, context: v3context }, 3, orderId)).toStrictEqual(MIGRATED[orderId]);
+      // v2 → v4: the v2 form is the v3 one without asyncSettleMs.
+      const { asyncSettleMs: _added, ...v2context } = v3context;
       expect(upgradeStoredSnapshot({ ...MIGRATED[orderId]!, context: v2context }, 2, orderId)).toStrictEqual(MIGRATED[orderId]);
     }
+  });
+
+  it('v3 → v4: an open request (v3 `requested`, a leaf) becomes requested.unanswered, and the engine answers it', async () => {
+    const v3: StoredSnapshot = {
+      ...MIGRATED[503]!,
+      value: { market: 'DELIVERY', change: 'idle', cancellation: 'requested' },
+      context: (({ cancellationAnswer: _a, lastCancellationAnswer: _l, lastAnswerRefusal: _r, ...c }) => ({ ...c, cancellationRequestedAt: 1_700_000_000_000 }))(MIGRATED[503]!.context),
+    };
+    const up = upgradeStoredSnapshot(JSON.parse(JSON.stringify(v3)) as StoredSnapshot, 3, 503);
+    expect(up.value).toStrictEqual({ market: 'DELIVERY', change: 'idle', cancellation: { requested: 'unanswered' } });
+    expect(up.context).toMatchObject({ cancellationRequestedAt: 1_700_000_000_000, cancellationAnswer: null, lastCancellationAnswer: null, lastAnswerRefusal: null });
+    // Through the engine: a v3 row with an open request takes an answer, queued under version 4.
+    await insertV1Rows(file, [v3 as unknown as V1Snapshot], 3);
+    const engine = await open();
+    expect(await engine.getOrder(503)).toMatchObject({ cancellation: 'unanswered', cancellationRequestedAt: 1_700_000_000_000, machineVersion: 3 });
+    const answered = await engine.answerCancellation(503, { accepted: true });
+    expect(answered).toMatchObject({ cancellation: 'queued', cancellationAnswer: { accepted: true, requestNo: 1 }, machineVersion: ORDER_MACHINE_VERSION });
+    expect((await engine.pendingChanges()).map((r) => [r.idempotency_key, r.kind, r.payload])).toEqual([
+      [`503:CANCELLATION_ANSWER/ACCEPTED:m${ORDER_MACHINE_VERSION}:r1`, 'cancellationAnswer', '{"accepted":true}'],
+    ]);
   });
 
   it('the engine loads them whole: snapshot, order state with its pending change, no timers, the outbox untouched', async () => {
@@ -355,7 +387,7 @@ describe('the shipped migrations on the v1 fixtures', () => {
       // Through XState's resolveState and back: nothing is lost or guessed on the way.
       expect(JSON.parse(serializeOrderSnapshot(loadOrderSnapshot(row!.snapshot, 1, orderId)))).toStrictEqual(MIGRATED[orderId]);
     }
-    const common = { lastOutcome: null, cancellationRequestedAt: null, observedAt: 1_700_000_000_000, rowVersion: 1, machineVersion: 1, updatedAt: T0 };
+    const common = { lastOutcome: null, cancellationRequestedAt: null, cancellation: 'none', cancellationAnswer: null, lastCancellationAnswer: null, observedAt: 1_700_000_000_000, rowVersion: 1, machineVersion: 1, updatedAt: T0 };
     expect(await Promise.all(IDS.map((id) => engine.getOrder(id)))).toStrictEqual([
       {
         orderId: 501, campaignId: 30, model: 'LAAS', status: 'PROCESSING', substatus: 'STARTED', marketState: 'PROCESSING.STARTED', change: 'awaitingOperation',
@@ -411,7 +443,7 @@ describe('the shipped migrations on the v1 fixtures', () => {
     await engine.observe({ orderId: 503, status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED', observedAt: t, source: 'notification', cancelRequested: true });
     expect(await storedSnapshot(engine, 503)).toStrictEqual({
       ...MIGRATED[503],
-      value: { market: 'DELIVERY', change: 'idle', cancellation: 'requested' },
+      value: { market: 'DELIVERY', change: 'idle', cancellation: { requested: 'unanswered' } },
       context: { ...MIGRATED[503]!.context, observedAt: t, observedSource: 'notification', cancellationRequestedAt: t },
     });
     expect(await engine.timers()).toEqual([{ kind: 'dbs.cancellationAnswer', orderId: 503, dueAt: t + DBS_CANCELLATION_ANSWER_MS }]);

@@ -2,6 +2,7 @@
 // caller reads, and that the refusal names what IS allowed from the current state.
 
 import { describe, expect, it } from 'vitest';
+import { explainChain, type ChainExplanation } from '../machines/chain-plan.js';
 import { BLOCKER_CODES, allowedTargets, explainTransition, type Blocker, type Explanation } from '../machines/explain.js';
 import { SELLER_RULES } from '../machines/rules.js';
 import { VALID_CALL_EVIDENCE } from './helpers/machine-fixtures.js';
@@ -26,12 +27,13 @@ function codes(result: Explanation): string[] {
 }
 
 describe('BLOCKER_CODES', () => {
-  it('are the fifteen documented stable strings', () => {
+  it('are the sixteen documented stable strings', () => {
     expect(Object.values(BLOCKER_CODES).sort()).toEqual(
       [
         'UNKNOWN_MODEL', 'UNKNOWN_STATUS', 'UNKNOWN_TARGET', 'TERMINAL_STATE', 'ALREADY_IN_TARGET', 'CHANGE_PENDING',
         'NOT_A_SELLER_CHANGE', 'FORBIDDEN_FOR_MODEL', 'NOT_FROM_CURRENT_STATE', 'MISSING_SUBSTATUS', 'WRONG_SUBSTATUS',
         'CALL_EVIDENCE_INSUFFICIENT', 'CALL_EVIDENCE_INVALID', 'REAL_DELIVERY_DATE_NOT_ACCEPTED', 'REAL_DELIVERY_DATE_INVALID',
+        'NO_CHAIN',
       ].sort(),
     );
   });
@@ -236,5 +238,86 @@ describe('realDeliveryDate is judged on the Market\'s (Moscow) calendar', () => 
     const result = explainTransition(order, target('2026-11-24'), 'DBS', { now });
     expect(result.allowed).toBe(false);
     if (!result.allowed) expect(result.blockers.map((b) => b.code)).toEqual(['REAL_DELIVERY_DATE_INVALID']);
+  });
+});
+
+describe('explainChain: a target several seller changes away', () => {
+  const DBS_DELIVERY_HINT = 'Allowed from here: PICKUP/PICKUP_SERVICE_RECEIVED, DELIVERED/DELIVERY_SERVICE_DELIVERED, CANCELLED/SHOP_FAILED, CANCELLED/USER_CHANGED_MIND, CANCELLED/USER_UNREACHABLE.';
+
+  function chainRefusal(result: ChainExplanation) {
+    if (result.allowed) throw new Error(`expected a refusal, got ${result.steps.map((s) => s.ruleId).join(' → ')}`);
+    return result;
+  }
+
+  it('a change one step away: explainTransition\'s answer as a chain of one', () => {
+    const single = explainTransition(STARTED, RTS, 'FBS');
+    expect(explainChain(STARTED, RTS, 'FBS')).toEqual({ allowed: true, steps: [{ from: STARTED, to: RTS, ruleId: 'FBS.ready-to-ship', verdict: single }] });
+  });
+
+  it('DBS STARTED → DELIVERED: two steps, each labelled with its rule and judged from where the one before ends', () => {
+    // The single step is still refused: explainTransition keeps its answer.
+    expect(codes(explainTransition(STARTED, DBS_DELIVERED, 'DBS'))).toEqual(['NOT_FROM_CURRENT_STATE']);
+    const chain = explainChain(STARTED, { ...DBS_DELIVERED, realDeliveryDate: '2025-05-11' }, 'DBS', { now: NOON_2025_05_12 });
+    expect(chain.allowed).toBe(true);
+    expect(chain.steps.map((s) => [s.from, s.to, s.ruleId, s.verdict.allowed])).toEqual([
+      [STARTED, DBS_DELIVERY, 'DBS.hand-to-delivery', true],
+      [DBS_DELIVERY, DBS_DELIVERED, 'DBS.deliver-from-delivery', true],
+    ]);
+    // realDeliveryDate goes to the step that accepts it, the last: given to hand-to-delivery it would be refused.
+    expect(codes(explainTransition(STARTED, { ...DBS_DELIVERY, realDeliveryDate: '2025-05-11' }, 'DBS'))).toEqual(['REAL_DELIVERY_DATE_NOT_ACCEPTED']);
+  });
+
+  it('through PICKUP, with a target given without its substatus', () => {
+    const chain = explainChain(STARTED, { status: 'PICKUP', realDeliveryDate: '2025-05-12' }, 'DBS', { now: NOON_2025_05_12 });
+    expect(chain.allowed).toBe(true);
+    expect(chain.steps.map((s) => s.ruleId)).toEqual(['DBS.hand-to-delivery', 'DBS.arrive-at-pickup']);
+    // Alone, the status without a substatus is refused (MISSING_SUBSTATUS names the choices).
+    expect(codes(explainTransition(DBS_DELIVERY, { status: 'CANCELLED' }, 'DBS'))).toEqual(['MISSING_SUBSTATUS']);
+    const cancel = explainChain(DBS_DELIVERY, { status: 'CANCELLED', substatus: 'PICKUP_EXPIRED' }, 'DBS');
+    expect(cancel.allowed && cancel.steps.map((s) => s.ruleId)).toEqual(['DBS.arrive-at-pickup', 'DBS.cancel-pickup-expired-from-pickup']);
+  });
+
+  it('a requirement the last step does not meet refuses the chain, naming the step; the plan is still shown', () => {
+    const future = chainRefusal(explainChain(STARTED, { ...DBS_DELIVERED, realDeliveryDate: '2025-05-13' }, 'DBS', { now: NOON_2025_05_12 }));
+    expect(future.blockers.map((b) => [b.code, b['step'], b['ruleId']])).toEqual([['REAL_DELIVERY_DATE_INVALID', 2, 'DBS.deliver-from-delivery']]);
+    expect(future.blockers[0]!.message).toMatch(/^Step 2 of 2 \(DBS\.deliver-from-delivery, from DELIVERY\/DELIVERY_SERVICE_RECEIVED\): realDeliveryDate 2025-05-13 is in the future/);
+    expect(future.blockers[0]!.message.endsWith(DBS_DELIVERY_HINT)).toBe(true);
+    expect(future.steps.map((s) => s.verdict.allowed)).toEqual([true, false]);
+    expect(future.allowedTargets).toEqual(allowedTargets(STARTED, 'DBS'));
+    // A cancellation takes no realDeliveryDate: refused at the last of three steps.
+    const cancel = chainRefusal(explainChain(STARTED, { status: 'CANCELLED', substatus: 'PICKUP_EXPIRED', realDeliveryDate: '2025-05-11' }, 'DBS'));
+    expect(cancel.blockers.map((b) => [b.code, b['step']])).toEqual([['REAL_DELIVERY_DATE_NOT_ACCEPTED', 3]]);
+    expect(cancel.steps).toHaveLength(3);
+  });
+
+  it('a pending change, a final state, another model\'s change or an unmet requirement of the direct step: the same blockers, no plan', () => {
+    const cases = [
+      [{ ...STARTED, pending: DBS_DELIVERY }, DBS_DELIVERED, 'DBS'],
+      [{ status: 'CANCELLED', substatus: 'SHOP_FAILED' }, DBS_DELIVERED, 'DBS'],
+      [STARTED, DBS_DELIVERED, 'FBS'],
+      [DBS_DELIVERY, { status: 'CANCELLED', substatus: 'USER_UNREACHABLE' }, 'DBS'],
+      [STARTED, DBS_DELIVERED, 'FBY'],
+    ] as const;
+    const seen: string[] = [];
+    for (const [order, target, model] of cases) {
+      const single = explainTransition(order, target, model);
+      expect(explainChain(order, target, model), `${model} ${order.status} → ${target.status}`).toEqual({ ...single, steps: [] });
+      seen.push(...codes(single));
+    }
+    expect(seen).toEqual(['CHANGE_PENDING', 'TERMINAL_STATE', 'FORBIDDEN_FOR_MODEL', 'CALL_EVIDENCE_INSUFFICIENT', 'UNKNOWN_MODEL']);
+  });
+
+  it('NO_CHAIN: no chain reaches the target either; the single step\'s blockers come first', () => {
+    const back = chainRefusal(explainChain(DBS_PICKUP, DBS_DELIVERY, 'DBS'));
+    expect(back.blockers.map((b) => b.code)).toEqual(['NOT_FROM_CURRENT_STATE', 'NO_CHAIN']);
+    expect(back.blockers[1]!.message).toContain('No chain of DBS seller changes leads from PICKUP/PICKUP_SERVICE_RECEIVED to DELIVERY/DELIVERY_SERVICE_RECEIVED.');
+    expect(back.steps).toEqual([]);
+    for (const b of back.blockers) expect(b.message).toContain('Allowed from here: DELIVERED/DELIVERY_SERVICE_DELIVERED');
+    // FBS never sets SHIPPED: the Market does, once the order leaves.
+    const shipped = chainRefusal(explainChain(STARTED, { status: 'PROCESSING', substatus: 'SHIPPED' }, 'FBS'));
+    expect(shipped.blockers.map((b) => b.code)).toEqual(['WRONG_SUBSTATUS', 'NO_CHAIN']);
+    expect(shipped.allowedTargets).toEqual([RTS, SHOP_FAILED]);
+    // The order already has the status a target without substatus names.
+    expect(chainRefusal(explainChain(STARTED, { status: 'PROCESSING' }, 'FBS')).blockers.map((b) => b.code)).toEqual(['MISSING_SUBSTATUS', 'ALREADY_IN_TARGET']);
   });
 });

@@ -445,4 +445,25 @@ describe('Market-side moves', () => {
     expect(m.stats().appliedChanges).toEqual({});
     expect(() => m.requestCancellation(1)).toThrow(/not a DBS order/);
   });
+
+  it('createOrder places an order in its model\'s first status, and refuses a known id or an unknown campaign', async () => {
+    const m = await start();
+    expect(m.createOrder({ id: 1, campaignId: FBS })).toMatchObject({ status: 'PROCESSING', substatus: 'STARTED', creationDate: clock, cancelRequested: false });
+    expect(m.createOrder({ id: 2, campaignId: LAAS })).toMatchObject({ status: 'RESERVED', substatus: 'AWAIT_CONFIRMATION' });
+    expect(m.createOrder({ id: 3, campaignId: DBS, status: 'UNPAID', substatus: 'WAITING_USER_INPUT' })).toMatchObject({ status: 'UNPAID' });
+    m.setOrderStatus(1, 'PROCESSING', 'READY_TO_SHIP');
+    expect(() => m.createOrder({ id: 1, campaignId: FBS })).toThrow(/already has order 1/);
+    expect(m.getOrder(1)?.substatus).toBe('READY_TO_SHIP');
+    expect(() => m.createOrder({ id: 4, campaignId: 999 })).toThrow(/unknown campaign 999/);
+    expect(m.getOrder(4)).toBeUndefined();
+  });
+
+  it('updateOrderDates moves updateDate on and nothing else; an unknown order throws', async () => {
+    const m = await start();
+    m.seedOrders([{ id: 1, campaignId: FBS, status: 'PROCESSING', substatus: 'STARTED', updateDate: clock }]);
+    m.updateOrderDates(1, 'DELIVERY_DATE_UPDATED');
+    expect(m.getOrder(1)).toMatchObject({ status: 'PROCESSING', substatus: 'STARTED', updateDate: clock + 1 });
+    expect(() => m.updateOrderDates(2, 'SHIPMENT_DATE_UPDATED')).toThrow(/no order 2/);
+    expect(m.notifier).toBeUndefined();
+  });
 });

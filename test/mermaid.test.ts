@@ -36,7 +36,7 @@ describe('toMermaid(orderMachine)', () => {
   it('is a state diagram declaring every state node, with the regions separated', () => {
     expect(lines[0]).toBe('stateDiagram-v2');
     const nodes = allNodes(orderMachine);
-    expect(nodes.length).toBe(3 + 1 + ORDER_STATUSES.length + 1 + 4 + 5 + 3); // regions, routing, statuses, UNRECOGNIZED, PROCESSING.*, change.*, cancellation.*
+    expect(nodes.length).toBe(3 + 1 + ORDER_STATUSES.length + 1 + 4 + 5 + 7); // regions, routing, statuses, UNRECOGNIZED, PROCESSING.*, change.*, cancellation.* (checking, none, requested and its four answer states)
     for (const n of nodes) expect(diagram, n.id).toContain(`state "${n.key}" as ${mermaidId(n)}`);
     for (const s of [...ORDER_STATUSES, 'UNRECOGNIZED', 'routing', 'idle', 'queued', 'sending', 'awaitingOperation', 'uncertain']) {
       expect(diagram).toContain(`"${s}"`);

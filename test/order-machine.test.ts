@@ -64,12 +64,15 @@ describe('order machine: initial state', () => {
       pending: null,
       lastOutcome: null,
       cancellationRequestedAt: null,
+      cancellationAnswer: null,
+      lastCancellationAnswer: null,
+      lastAnswerRefusal: null,
       lastRefusal: null,
       requestCount: 0,
       maxSends: 3,
       asyncSettleMs: DEFAULT_ASYNC_SETTLE_MS,
     });
-    expect(ORDER_MACHINE_VERSION).toBe(3);
+    expect(ORDER_MACHINE_VERSION).toBe(4);
   });
 
   it.each(ORDER_STATUSES.filter((s) => s !== 'PROCESSING'))('routes a %s observation to its own state', (status) => {
@@ -446,7 +449,7 @@ describe('order machine: DBS cancellation requests (v2)', () => {
     });
     const s1 = step(snapshot, seen(T0 + 10, true));
     expect(s1.snapshot.context.cancellationRequestedAt).toBe(T0 + 10);
-    expect((s1.snapshot.value as { cancellation: string }).cancellation).toBe('requested');
+    expect((s1.snapshot.value as { cancellation: unknown }).cancellation).toEqual({ requested: 'unanswered' });
     expect(s1.effects).toEqual([
       { type: 'effect.startCancellationDeadline', params: { orderId: ids.orderId, dueAt: T0 + 10 + DBS_CANCELLATION_ANSWER_MS } },
     ]);

@@ -8,9 +8,10 @@ import { inspect } from 'node:util';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { STORE_ERROR_CODES, type StoreError } from '../src/store/errors.js';
-import { MIGRATIONS, PostgresStore, type OrderWrite, type PostgresOptions, type Store } from '../src/store/index.js';
+import { LATEST_SCHEMA_VERSION, MIGRATIONS, PostgresStore, type OrderWrite, type PostgresOptions, type Store } from '../src/store/index.js';
 import { redactUrl } from '../src/store/open-store.js';
 import { DATABASE_NOW_MS } from '../src/store/postgres/clock.js';
+import { POSTGRES_MIGRATIONS } from '../src/store/postgres/migrations.js';
 import { wrapPgError } from '../src/store/postgres/errors.js';
 import { advisoryLockKey } from '../src/store/postgres/session.js';
 import { LISTEN_APPLICATION_NAME, queuedChannel } from '../src/store/postgres/wakeups.js';
@@ -151,7 +152,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   }, { leaseClock: 'database', databaseNow });
 
   describe('schema: claimed, migrated once, refused when not ours', () => {
-    it('claims a missing schema: our marker, then migrations 1..5 (the versions and names of SQLite’s), applied at `now`', async () => {
+    it('claims a missing schema: our marker, then every migration (the versions and names of SQLite’s), applied at `now`', async () => {
       const schema = freshSchema();
       const store = await connect(schema, { now: T0 + 7 });
       expect(store.name).toBe(redactUrl(URL));
@@ -231,8 +232,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       await raw((client) => client.query(`INSERT INTO ${schema}.schema_migrations VALUES (99, 'from the future', 1)`));
       const before = await dumpSchema(schema);
       const error = await expectStoreError(connect(schema), STORE_ERROR_CODES.schemaTooNew);
-      expect(error.details).toMatchObject({ schema, schemaVersion: 99, supportedVersion: 5 });
-      expect(error.message).toMatch(/has schema version 99, newer than this ym-orders knows \(5\)/);
+      expect(error.details).toMatchObject({ schema, schemaVersion: 99, supportedVersion: LATEST_SCHEMA_VERSION });
+      expect(error.message).toMatch(new RegExp(`has schema version 99, newer than this ym-orders knows \\(${LATEST_SCHEMA_VERSION}\\)`));
       expect(await dumpSchema(schema)).toEqual(before);
     });
 
@@ -245,10 +246,51 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
         migrations: (await client.query(`SELECT version, applied_at FROM ${schema}.schema_migrations ORDER BY version`)).rows as { version: number; applied_at: string }[],
       }));
       expect(recorded.markers).toEqual({ n: 1 });
-      expect(recorded.migrations.map((m) => m.version)).toEqual([1, 2, 3, 4, 5]);
-      // One connect applied all five migrations: one `now` among the four pools’.
+      expect(recorded.migrations.map((m) => m.version)).toEqual(MIGRATIONS.map((m) => m.version));
+      // One connect applied every migration: one `now` among the four pools’.
       expect(new Set(recorded.migrations.map((m) => m.applied_at)).size).toBe(1);
       for (const s of opened) expect(await s.read((tx) => tx.outbox.counts())).toMatchObject({ queued: 0 });
+    });
+
+    it('a schema at version 5 (the release before the inbox) migrates to the latest with its rows kept: outbox rows become status changes, the new tables work', async () => {
+      const schema = freshSchema();
+      // As that release left it: our marker, migrations 1..5, and rows.
+      await raw(async (client) => {
+        await client.query(`CREATE SCHEMA ${schema}; SET search_path = ${schema};
+          CREATE TABLE ym_orders_meta (application TEXT NOT NULL); INSERT INTO ym_orders_meta VALUES ('ym-orders');
+          CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL);`);
+        for (const m of POSTGRES_MIGRATIONS.slice(0, 5)) {
+          await client.query(m.sql);
+          await client.query('INSERT INTO schema_migrations VALUES ($1, $2, $3)', [m.version, m.name, T0]);
+        }
+        await client.query(`INSERT INTO outbox (idempotency_key, order_id, campaign_id, request_no, status, substatus, state, attempts, next_attempt_at, last_error, journal_seq, created_at, updated_at, read_failures)
+          VALUES ('1:PROCESSING/READY_TO_SHIP:m1:r1', 1, 10, 1, 'PROCESSING', 'READY_TO_SHIP', 'uncertain', 1, $1, 'timeout', 2, $2, $3, 2)`, [T0 + 60_000, T0 + 1, T0 + 2]);
+        await client.query(`INSERT INTO limiter VALUES ('res', 100, 42, $1, 0, $2, $3)`, [T0 + 60_000, T0, T0 - 5]);
+      });
+      const store = await connect(schema, { now: T0 + 1_000 });
+      const recorded = await raw(async (client) => (await client.query(`SELECT version, applied_at FROM ${schema}.schema_migrations ORDER BY version`)).rows);
+      expect(recorded).toEqual(MIGRATIONS.map((m) => ({ version: m.version, applied_at: String(m.version <= 5 ? T0 : T0 + 1_000) })));
+      expect(await store.read((tx) => tx.outbox.get(1, 1))).toMatchObject({
+        state: 'uncertain',
+        attempts: 1,
+        read_failures: 2,
+        last_error: 'timeout',
+        next_attempt_at: T0 + 60_000,
+        kind: 'statusChange',
+        payload: null,
+      });
+      expect(await store.read((tx) => tx.limiter.get('res'))).toMatchObject({ remaining: 42, last_rate_limited_at: T0 - 5 });
+      await store.transaction(async (tx) => {
+        await tx.outbox.setState(1, 1, 'accepted', T0 + 2_000);
+        await tx.outbox.enqueue(enqueueRow(2, 1, { kind: 'cancellationAnswer', status: 'CANCELLATION_ANSWER', substatus: 'ACCEPTED', payload: '{"accepted":true}' }));
+        expect(await tx.inbox.insert({ dedupe_key: 'k', type: 'ORDER_CREATED', campaign_id: 10, order_id: 2, event_at: null, body: '{}', state: 'done', now: T0 })).toMatchObject({ duplicate: false });
+        await tx.reads.request({ orderId: 2, campaignId: 10, businessId: 1, reason: 'ORDER_CREATED', now: T0 });
+      });
+      expect(await store.read(async (tx) => [(await tx.outbox.get(2, 1))?.kind, await tx.inbox.counts(), await tx.reads.count()])).toEqual([
+        'cancellationAnswer',
+        { pending: 0, done: 1, ignored: 0 },
+        1,
+      ]);
     });
 
     it('schemas are separate stores on one database: tenants never see each other’s rows', async () => {
@@ -485,6 +527,61 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       expect(owners.every((o) => o !== null)).toBe(true);
     });
 
+    it('inbox.takePending skips rows another transaction holds (SKIP LOCKED): it neither waits nor hands them out twice', async () => {
+      const schema = freshSchema();
+      const a = await connect(schema);
+      const b = await connect(schema);
+      const ids = await a.transaction(async (tx) => {
+        const out: number[] = [];
+        for (let i = 1; i <= 6; i++) out.push((await tx.inbox.insert({ dedupe_key: `n-${i}`, type: 'ORDER_STATUS_UPDATED', campaign_id: 10, order_id: i, event_at: T0, body: '{}', state: 'pending', now: T0 })).id);
+        return out;
+      });
+      const taken = latch();
+      const release = latch();
+      const heldByA = a.transaction(async (tx) => {
+        const rows = await tx.inbox.takePending(3);
+        taken.open();
+        await release.promise;
+        for (const r of rows) await tx.inbox.finish(r.id, 'done', T0 + 1);
+        return rows.map((r) => r.id);
+      });
+      await taken.promise;
+      // B is answered while A's transaction is still open: the three rows A holds are passed over.
+      const byB = await b.transaction((tx) => tx.inbox.takePending(10));
+      // A read-only look locks nothing and sees all six pending.
+      expect((await b.read((tx) => tx.inbox.takePending(10))).map((r) => r.id)).toEqual(ids);
+      release.open();
+      expect(await heldByA).toEqual(ids.slice(0, 3));
+      expect(byB.map((r) => r.id)).toEqual(ids.slice(3));
+      expect(await a.read((tx) => tx.inbox.counts())).toEqual({ pending: 3, done: 3, ignored: 0 });
+    });
+
+    it('reads.lease skips rows another transaction holds (SKIP LOCKED): it neither waits nor hands them out twice', async () => {
+      const schema = freshSchema();
+      const a = await connect(schema);
+      const b = await connect(schema);
+      await a.transaction(async (tx) => {
+        for (let i = 1; i <= 6; i++) await tx.reads.request({ orderId: i, campaignId: 10, businessId: 1, reason: 'ORDER_CREATED', now: T0 - 100 + i });
+      });
+      const leased = latch();
+      const release = latch();
+      const heldByA = a.transaction(async (tx) => {
+        const rows = await tx.reads.lease(1, 'A', T0, 30_000, 3);
+        leased.open();
+        await release.promise;
+        return rows;
+      });
+      await leased.promise;
+      const byB = await b.transaction((tx) => tx.reads.lease(1, 'B', T0, 30_000, 10));
+      release.open();
+      expect((await heldByA).map((r) => r.order_id)).toEqual([1, 2, 3]);
+      expect(byB.map((r) => [r.order_id, r.lease_owner])).toEqual([
+        [4, 'B'],
+        [5, 'B'],
+        [6, 'B'],
+      ]);
+    });
+
     it('limiter.lockScope: without it, two that read before either writes lose an update; with it, the second waits', async () => {
       const schema = freshSchema();
       const a = await connect(schema);
@@ -617,6 +714,52 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
           expect(await b.read((tx) => tx.orders.get(orderId))).toMatchObject({ status: 'DELIVERED', row_version: 1 });
         }
         expect(await b.read(async (tx) => [await tx.cursors.get(`b-before-${orderId}`), await tx.cursors.get(`b-after-${orderId}`)])).toEqual(['written', 'written']);
+      }
+    });
+  });
+
+  describe('inbox.insert across two pools: a notification is stored once', () => {
+    const waitingOn = (pid: number) =>
+      raw(
+        async (client) =>
+          (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'ym-orders' AND $1 = ANY(pg_blocking_pids(pid))`, [pid])).rows[0]!.n,
+      );
+    const notification = (key: string, body: string) => ({ dedupe_key: key, type: 'ORDER_CREATED', campaign_id: 10, order_id: 7, event_at: T0, body, state: 'done' as const, now: T0 });
+
+    it('an insert racing another pool’s open insert of the key waits for it: a duplicate of its row once that one commits, new if it rolled back', async () => {
+      const schema = freshSchema();
+      const a = await connect(schema);
+      const b = await connect(schema);
+      for (const outcome of ['commits', 'rolls back'] as const) {
+        const key = `key-${outcome}`;
+        const inserted = latch();
+        const endA = latch();
+        const boom = new Error('A rolls back');
+        const byA = a.transaction(async (tx) => {
+          await tx.limiter.lockScope(`holder-${key}`); // marks A's backend in pg_locks
+          const first = await tx.inbox.insert(notification(key, '"A"'));
+          inserted.open();
+          await endA.promise;
+          if (outcome === 'rolls back') throw boom;
+          return first;
+        });
+        await inserted.promise;
+        const holder = await backendHolding(schema, 'scope', `holder-${key}`);
+        const byB = b.transaction((tx) => tx.inbox.insert(notification(key, '"B"')));
+        await waitUntil(async () => (await waitingOn(holder)) === 1, `B’s insert waits for A’s transaction (${outcome})`);
+        endA.open();
+        const rows = async () => (await b.read((tx) => tx.inbox.recent(100))).filter((r) => r.dedupe_key === key).map((r) => [r.id, r.body]);
+        if (outcome === 'commits') {
+          const first = await byA;
+          expect(first.duplicate).toBe(false);
+          expect(await byB).toEqual({ id: first.id, duplicate: true });
+          expect(await rows()).toEqual([[first.id, '"A"']]);
+        } else {
+          await expect(byA).rejects.toBe(boom);
+          const second = await byB;
+          expect(second.duplicate).toBe(false);
+          expect(await rows()).toEqual([[second.id, '"B"']]);
+        }
       }
     });
   });

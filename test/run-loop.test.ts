@@ -1,6 +1,7 @@
 // The run loop on its own: it rides out a database that fails for a while (and stops on one that
-// will not come back), and it wakes when work is queued instead of sleeping its idle time out:
-// on SQLite for this process's own queuing, on PostgreSQL for any process's (LISTEN/NOTIFY).
+// will not come back), it wakes when work is queued instead of sleeping its idle time out: on
+// SQLite for this process's own queuing, on PostgreSQL for any process's (LISTEN/NOTIFY), and it
+// keeps the inbox small: finished rows pruned after 15 days, pending ones counted, not all rows.
 //
 // The failing database is the real one behind a switch on the engine's store (its transactions
 // and reads reject with a StoreError while it is on), so what the run loop sees is what an
@@ -9,17 +10,22 @@
 
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import type { Engine, FlushReport } from '../src/engine/engine.js';
+import { INBOX_RETENTION } from '../src/engine/runner.js';
 import { StoreError, STORE_ERROR_CODES, type StoreErrorCode } from '../src/store/errors.js';
+import type { InboxPort } from '../src/store/inbox.js';
 import type { Store, StoreTx } from '../src/store/port.js';
 import type { FakeMarket } from '../src/testing/index.js';
 import { API_KEY, FBS, engineFor, range, removeTempDirs, requestsTo, seeds, startMarket, tempDbPath, waitUntil } from './helpers/effects-fixtures.js';
 import { dropSchemas, freshSchemaPrefix, POSTGRES_TEST_URL } from './helpers/postgres.js';
+import { inboxRow } from './helpers/store-contract.js';
 
 const postgres = inject('postgres');
 const SCHEMAS = freshSchemaPrefix();
 const READY = { status: 'PROCESSING', substatus: 'READY_TO_SHIP' } as const;
 /** Longer than any test: a loop that slept its idle time out instead of waking would time the test out. */
 const NEVER_MS = 10 * 60_000;
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
 
 const markets: FakeMarket[] = [];
 const engines: Engine[] = [];
@@ -170,5 +176,77 @@ describe('the run loop wakes when work is queued', () => {
     await waitUntil(async () => (await runner.stats()).counters.accepted === 3, 'the loop records the three answers');
     expect((await other.stats()).counters.accepted).toBe(0);
     expect((await other.stats()).open).toBe(0);
+  }, 60_000);
+});
+
+/** Counts the calls of inbox.counts() made through `store`'s transactions and reads. */
+function countInboxCounts(store: Store): { calls: number } {
+  const seen = { calls: 0 };
+  const watched = (tx: StoreTx): StoreTx => {
+    const inbox = new Proxy(tx.inbox, {
+      get(target, key) {
+        if (key === 'counts') seen.calls++;
+        const value: unknown = Reflect.get(target, key, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as InboxPort;
+    return new Proxy(tx, { get: (target, key) => (key === 'inbox' ? inbox : Reflect.get(target, key, target)) });
+  };
+  const transaction = store.transaction.bind(store);
+  const read = store.read.bind(store);
+  store.transaction = <T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> => transaction((tx) => fn(watched(tx)));
+  store.read = <T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> => read((tx) => fn(watched(tx)));
+  return seen;
+}
+
+describe('the run loop keeps the inbox small', () => {
+  it('prunes finished rows received over 15 days ago, a batch a pass until none is left, then only every few minutes; younger ones stay duplicates', async () => {
+    const market = await marketWith(1);
+    const clock = { offset: 0 };
+    const engine = await openEngine(market, tempDbPath(), { clock: () => Date.now() + clock.offset });
+    const now = engine.clock();
+    const insert = (key: string, extra: Parameters<typeof inboxRow>[1]) => engine.store.transaction((tx) => tx.inbox.insert(inboxRow(key, { campaign_id: FBS.campaignId, ...extra })));
+    // More than a batch past the keeping time, done and ignored; one just inside it.
+    await engine.store.transaction(async (tx) => {
+      for (let i = 0; i <= INBOX_RETENTION.batch; i++) {
+        await tx.inbox.insert(inboxRow(`old-${i}`, { campaign_id: FBS.campaignId, state: i % 2 ? 'done' : 'ignored', now: now - 15 * DAY - HOUR - i }));
+      }
+    });
+    const kept = await insert('kept', { state: 'done', now: now - 15 * DAY + HOUR });
+    const counts = () => engine.store.read((tx) => tx.inbox.counts());
+    const before = await counts();
+    expect([before.pending, before.done + before.ignored]).toEqual([0, INBOX_RETENTION.batch + 2]);
+
+    const loop = startLoop(engine, { idleMs: 20 });
+    // Two batches, one pass after the other: a full batch does not wait the pruning interval.
+    await waitUntil(async () => (await engine.store.read((tx) => tx.inbox.recent(10))).length === 1, 'every row past the keeping time is pruned', 20_000);
+    const [left] = await engine.store.read((tx) => tx.inbox.recent(10));
+    expect(left).toMatchObject({ id: kept.id, dedupe_key: 'kept' });
+    expect(await insert('kept', { state: 'pending', now: engine.clock() })).toEqual({ id: kept.id, duplicate: true });
+
+    // Another row past its time, right after a short batch: it waits for the next pruning, passes go on meanwhile.
+    await insert('late', { state: 'done', now: now - 16 * DAY });
+    const passes = loop.reports.length;
+    await waitUntil(() => loop.reports.length >= passes + 5, 'the loop makes five more passes');
+    expect(await counts()).toEqual({ pending: 0, done: 2, ignored: 0 });
+    clock.offset += INBOX_RETENTION.everyMs;
+    await waitUntil(async () => (await counts()).done === 1, 'the next pruning, once the interval is past, deletes it', 20_000);
+    expect((await engine.store.read((tx) => tx.inbox.recent(10))).map((r) => r.dedupe_key)).toEqual(['kept']);
+  }, 60_000);
+
+  it('its reports and idle sleeps count only the pending rows, never the whole inbox', async () => {
+    const market = await marketWith(1);
+    const engine = await openEngine(market, tempDbPath());
+    await engine.trackOrders([{ orderId: 1, campaignId: FBS.campaignId, status: 'PROCESSING', substatus: 'STARTED' }]);
+    const body = JSON.stringify({ notificationType: 'ORDER_STATUS_UPDATED', orderId: 1, campaignId: FBS.campaignId, status: 'PROCESSING', substatus: 'READY_TO_SHIP', updatedAt: new Date().toISOString() });
+    await engine.store.transaction((tx) => tx.inbox.insert(inboxRow('n-1', { campaign_id: FBS.campaignId, order_id: 1, body, now: engine.clock() })));
+    const seen = countInboxCounts(engine.store);
+    const loop = startLoop(engine, { idleMs: 20 });
+    // The first pass applies the row; the ones after find nothing to do and sleep.
+    await waitUntil(() => loop.reports.length >= 4, 'the loop makes four passes');
+    expect(loop.reports[0]!.inboxPending).toBe(0);
+    expect((await engine.getOrder(1)).substatus).toBe('READY_TO_SHIP');
+    expect((await engine.stats()).inboxPending).toBe(0);
+    expect(seen.calls).toBe(0);
   }, 60_000);
 });

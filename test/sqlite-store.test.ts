@@ -91,7 +91,7 @@ describe('SqliteStore.open', () => {
     );
     expect(MIGRATIONS.map((m) => m.version)).toEqual(Array.from({ length: LATEST_SCHEMA_VERSION }, (_, i) => i + 1));
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all();
-    expect(tables).toEqual(['campaigns', 'counters', 'cursors', 'halts', 'journal', 'limiter', 'limiter_leases', 'operations', 'orders', 'outbox', 'schema_migrations', 'timers']);
+    expect(tables).toEqual(['campaigns', 'counters', 'cursors', 'halts', 'inbox', 'journal', 'limiter', 'limiter_leases', 'operations', 'order_reads', 'orders', 'outbox', 'schema_migrations', 'timers']);
     expect(migrate(db, T0 + 1)).toEqual([]); // nothing left to apply
     await store.close();
     expect(db.open).toBe(false);
@@ -207,7 +207,7 @@ describe('migrations from every older schema', () => {
         VALUES ('1:PROCESSING/READY_TO_SHIP:m1:r1', 1, 10, 1, 'PROCESSING', 'READY_TO_SHIP', NULL, 'uncertain', 1, ?, NULL, NULL, 'timeout', 2, ?, ?${version >= 2 ? ', 2' : ''})`).run(T0 + 60_000, T0 + 1, T0 + 2);
       db.prepare(`INSERT INTO operations VALUES ('op-1', 'updateOrderStatuses', 1, 1, 'inProgress', ?, ?, 1, '{}', 1, ?, ?)`).run(T0 + 5_000, T0 + 3_600_000, T0, T0);
       db.prepare(`INSERT INTO timers VALUES ('dbs-cancel', '1', ?, '{"orderId":1}')`).run(T0 + 9_000);
-      db.prepare('INSERT INTO limiter VALUES (?, 100, 42, ?, 0, ?)').run('res', T0 + 60_000, T0);
+      db.prepare('INSERT INTO limiter (resource_key, capacity, remaining, window_ends_at, blocked_until, updated_at) VALUES (?, 100, 42, ?, 0, ?)').run('res', T0 + 60_000, T0);
       db.prepare("INSERT INTO limiter_leases VALUES ('lease-1', 'scope', 'res', 3, ?)").run(T0 + 30_000);
       db.prepare("INSERT INTO cursors VALUES ('sync:1', 'page-7', ?)").run(T0);
       db.prepare("INSERT INTO campaigns VALUES (10, 1, 'FBS')").run();
@@ -239,7 +239,8 @@ describe('migrations from every older schema', () => {
         [1, 'SELLER.TRACK'],
         [2, 'SELLER.REQUEST'],
       ],
-      outbox: expect.objectContaining({ state: 'uncertain', attempts: 1, last_error: 'timeout', next_attempt_at: T0 + 60_000, read_failures: version >= 2 ? 2 : 0 }),
+      // Every row an older release wrote is a status change.
+      outbox: expect.objectContaining({ state: 'uncertain', attempts: 1, last_error: 'timeout', next_attempt_at: T0 + 60_000, read_failures: version >= 2 ? 2 : 0, kind: 'statusChange', payload: null }),
       operation: expect.objectContaining({ operation_id: 'op-1', state: 'inProgress', next_poll_at: T0 + 5_000 }),
       timers: [{ kind: 'dbs-cancel', ref: '1', due_at: T0 + 9_000, payload: '{"orderId":1}' }],
       budget: { resource_key: 'res', capacity: 100, remaining: 42, window_ends_at: T0 + 60_000, blocked_until: 0, updated_at: T0, last_rate_limited_at: null },
@@ -253,13 +254,21 @@ describe('migrations from every older schema', () => {
       await tx.outbox.setState(1, 1, 'accepted', T0 + 2_000);
       await tx.halts.set({ campaign_id: 10, code: 'UNAUTHORIZED', message: 'key refused', owner: 'e1', at: T0 + 2_000 });
       await tx.counters.add('e1', { accepted: 1 });
+      await tx.outbox.enqueue(enqueueRow(2, 1, { kind: 'cancellationAnswer', status: 'CANCELLATION_ANSWER', substatus: 'ACCEPTED', payload: '{"accepted":true}' }));
+      await tx.inbox.insert({ dedupe_key: 'k', type: 'ORDER_CREATED', campaign_id: 10, order_id: 2, event_at: null, body: '{}', state: 'done', now: T0 });
+      await tx.reads.request({ orderId: 2, campaignId: 10, businessId: 1, reason: 'ORDER_CREATED', now: T0 });
     });
-    expect(await store.read(async (tx) => [(await tx.orders.get(1))?.row_version, (await tx.outbox.get(1, 1))?.state, await tx.halts.all(), await tx.counters.totals()])).toEqual([
-      3,
-      'accepted',
-      [{ campaign_id: 10, code: 'UNAUTHORIZED', message: 'key refused', owner: 'e1', at: T0 + 2_000 }],
-      { accepted: 1 },
-    ]);
+    expect(
+      await store.read(async (tx) => [
+        (await tx.orders.get(1))?.row_version,
+        (await tx.outbox.get(1, 1))?.state,
+        await tx.halts.all(),
+        await tx.counters.totals(),
+        (await tx.outbox.get(2, 1))?.kind,
+        await tx.inbox.counts(),
+        await tx.reads.count(),
+      ]),
+    ).toEqual([3, 'accepted', [{ campaign_id: 10, code: 'UNAUTHORIZED', message: 'key refused', owner: 'e1', at: T0 + 2_000 }], { accepted: 1 }, 'cancellationAnswer', { pending: 0, done: 1, ignored: 0 }, 1]);
   });
 });
 
@@ -323,6 +332,8 @@ describe('transactions on the connection', () => {
         await tx.outbox.enqueue({ idempotency_key: 'k', order_id: 2, campaign_id: 10, request_no: 1, status: 'PROCESSING', substatus: 'READY_TO_SHIP', real_delivery_date: null, next_attempt_at: T0, journal_seq: 2, now: T0 });
         await tx.halts.set({ campaign_id: 10, code: 'UNAUTHORIZED', message: 'm', owner: 'o', at: T0 });
         await tx.counters.add('o', { accepted: 1 });
+        await tx.inbox.insert({ dedupe_key: 'n', type: 'ORDER_CREATED', campaign_id: 10, order_id: 2, event_at: null, body: '{}', state: 'pending', now: T0 });
+        await tx.reads.request({ orderId: 2, campaignId: 10, businessId: 1, reason: 'ORDER_CREATED', now: T0 });
         await new Promise((resolve) => setTimeout(resolve, 5));
         throw new Error('boom');
       }),

@@ -3,7 +3,7 @@
 
 import type { CampaignConfig } from '../engine/commands.js';
 import type { KnownOrderStatus, KnownOrderSubstatus } from '../../machines/statuses.js';
-import type { FakeOrderSeed } from '../testing/index.js';
+import type { FakeNewOrder, FakeOrderSeed } from '../testing/index.js';
 import { seededRandom } from '../testing/faults.js';
 
 export const DEMO_CAMPAIGNS: readonly CampaignConfig[] = [
@@ -50,16 +50,23 @@ function pick(mix: Mix, random: () => number): readonly [string, string] {
 const FIRST_ORDER_ID = 48_000_000_001;
 const DAY_MS = 86_400_000;
 
+/** How many of `count` orders each campaign gets, by MODEL_SHARE; they add up to `count`. */
+function perCampaign(campaigns: readonly CampaignConfig[], count: number): number[] {
+  const shares = campaigns.map((c) => MODEL_SHARE[c.model]);
+  const sum = shares.reduce((a, b) => a + b, 0);
+  const counts = shares.map((share) => Math.round((count * share) / sum));
+  if (counts.length > 0) counts[counts.length - 1] = count - counts.slice(0, -1).reduce((a, b) => a + b, 0);
+  return counts;
+}
+
 /** `count` orders over `campaigns`, created and last changed within the past three days. */
 export function generateOrders(campaigns: readonly CampaignConfig[], count: number, now: number, seed = 42): FakeOrderSeed[] {
   const random = seededRandom(seed);
-  const shares = campaigns.map((c) => MODEL_SHARE[c.model]);
-  const sum = shares.reduce((a, b) => a + b, 0);
   const orders: FakeOrderSeed[] = [];
   let id = FIRST_ORDER_ID;
+  const counts = perCampaign(campaigns, count);
   campaigns.forEach((c, i) => {
-    const n = i === campaigns.length - 1 ? count - orders.length : Math.round((count * shares[i]!) / sum);
-    for (let k = 0; k < n; k++) {
+    for (let k = 0; k < counts[i]!; k++) {
       const [status, substatus] = pick(MIX[c.model], random);
       const creationDate = now - Math.floor((0.2 + random() * 2.8) * DAY_MS);
       const updateDate = Math.min(now - 60_000, creationDate + Math.floor(random() * 0.5 * DAY_MS));
@@ -67,6 +74,16 @@ export function generateOrders(campaigns: readonly CampaignConfig[], count: numb
     }
   });
   return orders;
+}
+
+/**
+ * `count` orders buyers place now, over `campaigns` by the same shares, ids from `firstId`; each
+ * starts where its model starts (the fake's default: PROCESSING/STARTED, a LaaS draft RESERVED).
+ */
+export function placedOrders(campaigns: readonly CampaignConfig[], count: number, firstId: number, now: number): FakeNewOrder[] {
+  const counts = perCampaign(campaigns, count);
+  let id = firstId;
+  return campaigns.flatMap((c, i) => Array.from({ length: counts[i]! }, () => ({ id: id++, campaignId: c.campaignId, creationDate: now, updateDate: now })));
 }
 
 /** A group of seller changes the demo asks for, with a name for the report. */

@@ -11,6 +11,7 @@ import { API_KEY_ENV, API_URL_ENV, DB_ENV, DEFAULT_API_URL, type CliIo } from '.
 import { CLI_ERROR_CODES, EXIT_CODES, errorCode, errorMessage, exitCodeFor } from './errors.js';
 import { Output } from './output.js';
 import { registerCancel } from './commands/cancel.js';
+import { registerCancellations } from './commands/cancellations.js';
 import { registerDemo } from './commands/demo.js';
 import { registerFakeMarket } from './commands/fake-market.js';
 import { registerFlush } from './commands/flush.js';
@@ -21,6 +22,7 @@ import { registerInspect } from './commands/inspect.js';
 import { registerLimits } from './commands/limits.js';
 import { registerList } from './commands/list.js';
 import { registerRun } from './commands/run.js';
+import { registerServe } from './commands/serve.js';
 import { registerSetStatus } from './commands/set-status.js';
 import { registerShip } from './commands/ship.js';
 import { registerStatus } from './commands/status.js';
@@ -66,9 +68,11 @@ export function buildProgram(cli: Cli): Command {
   registerImport(program, cli);
   registerShip(program, cli);
   registerCancel(program, cli);
+  registerCancellations(program, cli);
   registerSetStatus(program, cli);
   registerFlush(program, cli);
   registerRun(program, cli);
+  registerServe(program, cli);
   registerSync(program, cli);
   registerStatus(program, cli);
   registerHistory(program, cli);

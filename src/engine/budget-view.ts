@@ -22,5 +22,6 @@ export async function readBudgets(tx: StoreTx): Promise<BudgetView[]> {
   });
   const inFlight = new Map<string, number>();
   for (const { scope } of named) if (scope && !inFlight.has(scope)) inFlight.set(scope, await tx.limiter.inFlight(scope));
-  return named.map(({ row, operation, scope }) => ({ ...row, operation, scope, inFlight: inFlight.get(scope) ?? 0 }));
+  // The stored count dips below 0 while requests the Market already counted are still in flight (rate-limiter.ts): none left is what a reader needs to see.
+  return named.map(({ row, operation, scope }) => ({ ...row, remaining: Math.max(0, row.remaining), operation, scope, inFlight: inFlight.get(scope) ?? 0 }));
 }

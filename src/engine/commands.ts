@@ -2,7 +2,7 @@
 
 import { z } from 'zod';
 import type { CallEvidence } from '../../machines/call-evidence.js';
-import { OBSERVATION_SOURCES } from '../../machines/order-machine.js';
+import { OBSERVATION_SOURCES, REQUEST_VIAS, type CancellationRefusalReason } from '../../machines/order-machine.js';
 import type { KnownOrderStatus, KnownOrderSubstatus, OrderStatus, OrderSubstatus } from '../../machines/statuses.js';
 import { InvalidCommandError } from './errors.js';
 import { redactSecret } from '../market/redact.js';
@@ -71,6 +71,11 @@ export const requestChangeSchema = z.strictObject({
   substatus: statusValue.optional(),
   callEvidence: callEvidence.optional(),
   realDeliveryDate: z.string().optional(),
+  /**
+   * `chain`: the target may be several steps away; the engine plans the shortest legal chain
+   * (planChain) and sends its steps one after another. The default is one step.
+   */
+  via: z.enum(REQUEST_VIAS).default('step'),
   /** Refuse with CONCURRENT_UPDATE if the order's row version is no longer this one. */
   expectedRowVersion: z.number().int().positive().optional(),
 });
@@ -102,6 +107,27 @@ export const settledChangesSchema = z.strictObject({
   limit: z.number().int().positive().max(100_000).default(1_000),
 });
 export type SettledChangesQuery = z.input<typeof settledChangesSchema>;
+
+/**
+ * A seller's answer to a DBS buyer's cancellation request. `reason` is any upper-case value here;
+ * judgeCancellationAnswer refuses one the Market does not take (CANCELLATION_REASON_UNKNOWN).
+ */
+export const answerCancellationSchema = z.strictObject({
+  accepted: z.boolean(),
+  reason: statusValue.optional(),
+  /** Refuse with CONCURRENT_UPDATE if the order's row version is no longer this one. */
+  expectedRowVersion: z.number().int().positive().optional(),
+});
+export interface AnswerCancellationCommand extends Omit<z.input<typeof answerCancellationSchema>, 'reason'> {
+  /** Required when refusing: ORDER_DELIVERED or ORDER_IN_DELIVERY. */
+  readonly reason?: CancellationRefusalReason | undefined;
+}
+
+/** What openCancellations() lists: at most `limit` open requests, the soonest deadline first. */
+export const openCancellationsSchema = z.strictObject({
+  limit: z.number().int().positive().max(100_000).default(1_000),
+});
+export type OpenCancellationsQuery = z.input<typeof openCancellationsSchema>;
 
 export const campaignSchema = z.strictObject({
   campaignId,

@@ -2,10 +2,13 @@
 // Each round it (1) turns sends orphaned by a crash into unknown outcomes, (2) reads back the
 // orders whose outcome is unknown, and (3) sends due changes in batches of up to 30 per
 // campaign, within the budgets, applying every per-order answer as its own machine event.
+// Rows of kind cancellationAnswer (a DBS shop's answer to a buyer's cancellation request) go one
+// per acceptOrderCancellation call, under that method's budget and the campaign's in-flight cap,
+// through the same claim, failure handling and read-backs; their events are the ANSWER.* ones.
 
 import { MARKET_ERROR_CODES, mayHaveBeenApplied, isMarketError, type AnyMarketError } from '../market/errors.js';
 import type { UpdateOrderStatusResult } from '../market/schemas.js';
-import type { OrderEvent } from '../../machines/order-machine.js';
+import { CANCELLATION_REFUSAL_REASONS, type CancellationAnswer, type OrderEvent } from '../../machines/order-machine.js';
 import type { OutboxRow } from '../store/outbox.js';
 import type { Store } from '../store/port.js';
 import type { CampaignConfig } from './commands.js';
@@ -13,7 +16,8 @@ import type { CounterBook, CounterName } from './counter-book.js';
 import type { MarketPermit, MeteredMarket } from './metered-market.js';
 import type { OrderBook } from './order-book.js';
 import { backoffDelay, type LimitsPolicy, type RetryPolicy } from './policies.js';
-import { scopeKey, windowEnd, type Scope } from './rate-limiter.js';
+import { scopeKey } from './rate-limiter.js';
+import { readOrdersById, retryAtAfter } from './business-orders.js';
 import { chunk, inLockOrder, runConcurrently } from './concurrency.js';
 
 /** A campaign whose key the Market refused (401/403): nothing more is sent for it until the halt is cleared. */
@@ -50,6 +54,35 @@ function describeResult(result: UpdateOrderStatusResult): string {
   return result.errorDetails ?? `The Market answered ERROR for order ${result.id} without details.`;
 }
 
+/** What the dispatcher reports about a row's request, in a status change's words. */
+type SendEvent = Extract<OrderEvent, { type: 'DISPATCH.SENT' | 'DISPATCH.REJECTED' | 'DISPATCH.UNKNOWN' | 'DISPATCH.DEFERRED' }>;
+
+/**
+ * The machine event for what happened to `row`'s request: a cancellation answer has events of
+ * its own (ANSWER.*), so that a report about it never moves the order's status change.
+ */
+function eventFor(row: OutboxRow, event: SendEvent): OrderEvent {
+  // The row's request number: a late report about one step of a chain never counts for the next.
+  if (row.kind !== 'cancellationAnswer') return { ...event, requestNo: row.request_no };
+  switch (event.type) {
+    case 'DISPATCH.SENT':
+      return { type: 'ANSWER.SENT', at: event.at };
+    case 'DISPATCH.REJECTED':
+      return { type: 'ANSWER.REJECTED', at: event.at, reason: event.reason };
+    case 'DISPATCH.UNKNOWN':
+      return { type: 'ANSWER.UNKNOWN', at: event.at, reason: event.reason, ...(event.readBackAt !== undefined ? { readBackAt: event.readBackAt } : {}) };
+    case 'DISPATCH.DEFERRED':
+      return { type: 'ANSWER.DEFERRED', at: event.at, notBefore: event.notBefore, reason: event.reason };
+  }
+}
+
+/** The answer a cancellationAnswer row carries (its payload, written by the order book). */
+function answerOf(row: OutboxRow): CancellationAnswer {
+  const payload = JSON.parse(row.payload ?? '{}') as { accepted?: unknown; reason?: unknown };
+  const reason = CANCELLATION_REFUSAL_REASONS.find((r) => r === payload.reason);
+  return { accepted: payload.accepted === true, ...(reason !== undefined ? { reason } : {}) };
+}
+
 export class Dispatcher {
   readonly #d: DispatcherDeps;
   /** Halted campaigns as last read (refreshed each round), plus the ones this round halted. */
@@ -76,7 +109,7 @@ export class Dispatcher {
   async recoverOrphanedSends(): Promise<number> {
     const now = this.#d.clock();
     const orphans = await this.#d.store.read((tx) => tx.outbox.orphans(now, 10_000));
-    await this.#apply(orphans.map((r) => ({ orderId: r.order_id, event: { type: 'DISPATCH.UNKNOWN', at: now, reason: 'The process sending this change stopped before the answer was recorded.' } })));
+    await this.#apply(orphans.map((r) => ({ orderId: r.order_id, event: eventFor(r, { type: 'DISPATCH.UNKNOWN', at: now, reason: 'The process sending this change stopped before the answer was recorded.' }) })));
     this.#d.counters.add('uncertain', orphans.length);
     return orphans.length;
   }
@@ -96,12 +129,9 @@ export class Dispatcher {
   }
 
   async #readBack(businessId: number, rows: OutboxRow[]): Promise<void> {
-    const scope: Scope = { kind: 'business', id: businessId };
-    const got = await this.#d.market.permit('getBusinessOrders', scope, 1);
-    if (!got.ok) return this.#releaseRows(rows, got.retryAt);
-    let response;
+    let answer;
     try {
-      response = await got.permit.call((client) => client.getBusinessOrders(businessId, { orderIds: rows.map((r) => r.order_id) }, { limit: this.#d.limits.ordersPerRead }));
+      answer = await readOrdersById(this.#d.market, businessId, { orderIds: rows.map((r) => r.order_id), limit: this.#d.limits.ordersPerRead }, this.#d.clock);
     } catch (error) {
       if (!isMarketError(error)) {
         await this.#releaseRows(rows, this.#d.clock());
@@ -111,14 +141,17 @@ export class Dispatcher {
       if (error.code === MARKET_ERROR_CODES.rateLimited) return this.#releaseRows(rows, this.#retryAt(error, 1));
       return this.#readFailed(rows, (attempt) => this.#retryAt(error, attempt));
     }
+    if (!answer.ok) return this.#releaseRows(rows, answer.retryAt);
     const now = this.#d.clock();
-    const found = new Map(response.body.orders.map((o) => [o.orderId, o]));
+    const found = new Map(answer.orders.map((o) => [o.orderId, o]));
     // A read-back is the freshest view there is: stamp it with the time it was read.
     // An async change read back too early is the order machine's call: it waits in `uncertain`.
     await this.#apply(
       rows.filter((r) => found.has(r.order_id)).map((r) => {
         const o = found.get(r.order_id)!;
-        return { orderId: r.order_id, event: { type: 'MARKET.OBSERVED', status: o.status, substatus: o.substatus, observedAt: now, source: 'readBack' } };
+        // cancelRequested tells whether an answer to a cancellation request was applied.
+        const cancelRequested = o.cancelRequested !== undefined ? { cancelRequested: o.cancelRequested } : {};
+        return { orderId: r.order_id, event: { type: 'MARKET.OBSERVED', status: o.status, substatus: o.substatus, observedAt: now, source: 'readBack', ...cancelRequested } };
       }),
     );
     this.#d.counters.add('readBacks', found.size);
@@ -160,9 +193,12 @@ export class Dispatcher {
         await tx.limiter.lockScope(scopeKey({ kind: 'campaign', id: campaignId }));
         return tx.outbox.lease('queued', this.#d.owner, now, this.#d.leaseMs, this.#roundSize(), campaignId);
       });
-      // DBS changes with a real delivery date need the single PUT; the rest go in bulk.
-      const singles = list.filter((r) => r.real_delivery_date !== null);
-      let bulk = list.filter((r) => r.real_delivery_date === null);
+      // DBS changes with a real delivery date need the single PUT, answers to cancellation
+      // requests their own PUT; the rest go in bulk.
+      const answers = list.filter((r) => r.kind === 'cancellationAnswer');
+      const changes = list.filter((r) => r.kind !== 'cancellationAnswer');
+      const singles = changes.filter((r) => r.real_delivery_date !== null);
+      let bulk = changes.filter((r) => r.real_delivery_date === null);
       // A full lease may end in part of a batch whose rest is still queued: that part goes back,
       // to go out whole with the rest next round. Only the campaign's last rows go as a short batch.
       const perCall = this.#d.limits.ordersPerStatusUpdate;
@@ -171,10 +207,10 @@ export class Dispatcher {
         await this.#releaseRows(bulk.slice(whole), now);
         bulk = bulk.slice(0, whole);
       }
-      const batches = [...chunk(bulk, perCall), ...singles.map((r) => [r])];
+      const batches = [...chunk(bulk, perCall), ...singles.map((r) => [r]), ...answers.map((r) => [r])];
       await runConcurrently(batches, this.#d.limits.parallelPerScope, async (batch) => {
         if (signal?.aborted) return this.#releaseRows(batch, this.#d.clock());
-        sent += await this.#send(campaignId, batch);
+        sent += batch[0]!.kind === 'cancellationAnswer' ? await this.#sendAnswer(campaignId, batch[0]!) : await this.#send(campaignId, batch);
       });
     });
     return sent;
@@ -203,7 +239,7 @@ export class Dispatcher {
           // superseding this row meanwhile waits here instead of deadlocking with the claim.
           await tx.orders.get(r.order_id);
           if (!(await tx.outbox.claimForSend(r.id, this.#d.owner, now, this.#d.leaseMs))) continue;
-          const { state } = await this.#d.orders.apply(tx, r.order_id, { type: 'DISPATCH.SENT', at: now }, now);
+          const { state } = await this.#d.orders.apply(tx, r.order_id, { type: 'DISPATCH.SENT', at: now, requestNo: r.request_no }, now);
           if (state.change === 'sending' && state.pending?.requestNo === r.request_no) sending.push(r);
         }
       },
@@ -225,6 +261,45 @@ export class Dispatcher {
     this.#d.counters.add('ordersSent', sending.length);
     await this.#call(campaignId, sending, single, got.permit);
     return sending.length;
+  }
+
+  /**
+   * Sends one answer to a cancellation request with acceptOrderCancellation; returns 1 if it was
+   * handed to the Market. Claimed with its permit, like a batch of changes (see #send).
+   */
+  async #sendAnswer(campaignId: number, row: OutboxRow): Promise<number> {
+    if (this.#halted.has(campaignId)) {
+      await this.#releaseRows([row], this.#d.clock());
+      return 0;
+    }
+    let claimed = false;
+    const got = await this.#d.market.permit('acceptOrderCancellation', { kind: 'campaign', id: campaignId }, 1, {
+      prepare: async (tx, now) => {
+        claimed = false;
+        await tx.orders.get(row.order_id);
+        if (!(await tx.outbox.claimForSend(row.id, this.#d.owner, now, this.#d.leaseMs))) return;
+        const { state } = await this.#d.orders.apply(tx, row.order_id, { type: 'ANSWER.SENT', at: now }, now);
+        claimed = state.cancellation === 'sending' && state.cancellationAnswer?.requestNo === row.request_no;
+      },
+    });
+    if (!got.ok) {
+      await this.#releaseRows([row], got.reason === 'budget' ? this.#budgetRetryAt(got.retryAt) : got.retryAt);
+      return 0;
+    }
+    if (!claimed) {
+      await got.permit.cancel();
+      return 0;
+    }
+    this.#d.counters.add('ordersSent');
+    try {
+      await got.permit.call((client) => client.acceptOrderCancellation(campaignId, row.order_id, answerOf(row)));
+    } catch (error) {
+      await this.#handleSendFailure(campaignId, [row], error);
+      return 1;
+    }
+    await this.#apply([{ orderId: row.order_id, event: { type: 'ANSWER.ACCEPTED', at: this.#d.clock() } }]);
+    this.#d.counters.add('accepted');
+    return 1;
   }
 
   async #call(campaignId: number, sending: OutboxRow[], single: boolean, permit: MarketPermit): Promise<void> {
@@ -250,27 +325,33 @@ export class Dispatcher {
     } catch (error) {
       return this.#handleSendFailure(campaignId, sending, error);
     }
-    await this.#applyResults(results, missingIds);
+    await this.#applyResults(sending, results, missingIds);
   }
 
-  async #applyResults(results: readonly UpdateOrderStatusResult[], missingIds: readonly number[]): Promise<void> {
+  async #applyResults(sending: readonly OutboxRow[], results: readonly UpdateOrderStatusResult[], missingIds: readonly number[]): Promise<void> {
     const at = this.#d.clock();
+    const requestNos = new Map(sending.map((r) => [r.order_id, r.request_no]));
+    // An answer about an order this batch did not send carries no request number: the machine takes it as before.
+    const requestOf = (orderId: number) => {
+      const requestNo = requestNos.get(orderId);
+      return requestNo === undefined ? {} : { requestNo };
+    };
     const events: { orderId: number; event: OrderEvent }[] = [];
     const counted: CounterName[] = [];
     for (const r of results) {
       if (r.updateStatus === 'OK' && r.operation) {
-        events.push({ orderId: r.id, event: { type: 'DISPATCH.OPERATION_STARTED', at, operationId: r.operation.id, operationType: r.operation.type } });
+        events.push({ orderId: r.id, event: { type: 'DISPATCH.OPERATION_STARTED', at, ...requestOf(r.id), operationId: r.operation.id, operationType: r.operation.type } });
         counted.push('operationsStarted');
       } else if (r.updateStatus === 'OK') {
-        events.push({ orderId: r.id, event: { type: 'DISPATCH.ACCEPTED', at, ...(r.status ? { status: r.status, substatus: r.substatus ?? null } : {}) } });
+        events.push({ orderId: r.id, event: { type: 'DISPATCH.ACCEPTED', at, ...requestOf(r.id), ...(r.status ? { status: r.status, substatus: r.substatus ?? null } : {}) } });
         counted.push('accepted');
       } else {
-        events.push({ orderId: r.id, event: { type: 'DISPATCH.REJECTED', at, reason: describeResult(r) } });
+        events.push({ orderId: r.id, event: { type: 'DISPATCH.REJECTED', at, ...requestOf(r.id), reason: describeResult(r) } });
         counted.push('rejected');
       }
     }
     for (const id of missingIds) {
-      events.push({ orderId: id, event: { type: 'DISPATCH.UNKNOWN', at, reason: 'The Market answered without this order.' } });
+      events.push({ orderId: id, event: { type: 'DISPATCH.UNKNOWN', at, ...requestOf(id), reason: 'The Market answered without this order.' } });
       counted.push('uncertain');
     }
     await this.#apply(events);
@@ -282,7 +363,7 @@ export class Dispatcher {
     const at = this.#d.clock();
     if (!isMarketError(error)) {
       // A bug on our side mid-send: the Market may have the request, so read back before resending.
-      await this.#apply(rows.map((r) => ({ orderId: r.order_id, event: { type: 'DISPATCH.UNKNOWN', at, reason: 'Internal error while sending.' } })));
+      await this.#apply(rows.map((r) => ({ orderId: r.order_id, event: eventFor(r, { type: 'DISPATCH.UNKNOWN', at, reason: 'Internal error while sending.' }) })));
       throw error;
     }
     const failure = error;
@@ -312,7 +393,7 @@ export class Dispatcher {
       return;
     }
     if (failure.code === MARKET_ERROR_CODES.clientError || failure.code === MARKET_ERROR_CODES.requestInvalid) {
-      await this.#apply(rows.map((r) => ({ orderId: r.order_id, event: { type: 'DISPATCH.REJECTED', at, reason } })));
+      await this.#apply(rows.map((r) => ({ orderId: r.order_id, event: eventFor(r, { type: 'DISPATCH.REJECTED', at, reason }) })));
       this.#d.counters.add('rejected', rows.length);
       return;
     }
@@ -320,7 +401,7 @@ export class Dispatcher {
       // Read back after a backoff, so a struggling Market is not asked again at once; one time for
       // the whole batch, so its orders are read back (and, if need be, resent) together.
       const readBackAt = this.#retryAt(failure, Math.max(...rows.map((r) => r.attempts)) + 1);
-      await this.#apply(rows.map((r) => ({ orderId: r.order_id, event: { type: 'DISPATCH.UNKNOWN', at, reason, readBackAt } })));
+      await this.#apply(rows.map((r) => ({ orderId: r.order_id, event: eventFor(r, { type: 'DISPATCH.UNKNOWN', at, reason, readBackAt }) })));
       this.#d.counters.add('uncertain', rows.length);
       return;
     }
@@ -329,17 +410,12 @@ export class Dispatcher {
 
   async #defer(rows: OutboxRow[], notBefore: number, reason: string): Promise<void> {
     const at = this.#d.clock();
-    await this.#apply(rows.map((r) => ({ orderId: r.order_id, event: { type: 'DISPATCH.DEFERRED', at, notBefore, reason } })));
+    await this.#apply(rows.map((r) => ({ orderId: r.order_id, event: eventFor(r, { type: 'DISPATCH.DEFERRED', at, notBefore, reason }) })));
     this.#d.counters.add('deferred', rows.length);
   }
 
   #retryAt(failure: AnyMarketError, attempt: number): number {
-    const now = this.#d.clock();
-    if (failure.code === MARKET_ERROR_CODES.rateLimited) {
-      const until = failure.rateLimit?.untilMs === undefined ? undefined : windowEnd(failure.rateLimit.untilMs);
-      return until !== undefined && until > now && !failure.parallel ? until : now + 1_000;
-    }
-    return now + backoffDelay(this.#d.retry, attempt, this.#d.random);
+    return retryAtAfter(failure, attempt, this.#d.clock(), this.#d.retry, this.#d.random ?? Math.random);
   }
 
   /**

@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
 import type { Explanation } from '../../machines/explain.js';
+import type { ChainExplanation } from '../../machines/chain-plan.js';
 import type { PollPolicy } from '../../machines/operation-machine.js';
 import type { JournalRow, TransitionCount } from '../store/journal.js';
 import type { OutboxRow, OutboxState } from '../store/outbox.js';
@@ -13,25 +14,31 @@ import { openStore } from '../store/open-store.js';
 import type { Store, StoreTx } from '../store/port.js';
 import type { OrderListFilter, PostgresOptions, SqliteOptions } from '../store/index.js';
 import {
+  answerCancellationSchema,
   campaignSchema,
   commandListSchema,
   explainTargetSchema,
   observeSchema,
+  openCancellationsSchema,
   orderIdSchema,
   parseCommand,
   requestChangeSchema,
   settledChangesSchema,
   trackOrderSchema,
+  type AnswerCancellationCommand,
   type CampaignConfig,
   type ChangeTarget,
   type ObserveCommand,
+  type OpenCancellationsQuery,
   type RequestChangeCommand,
   type SettledChangesQuery,
   type TrackOrderCommand,
 } from './commands.js';
 import { ApiNotConfiguredError, CampaignConflictError, EngineClosedError, isEngineError, type EngineError } from './errors.js';
 import { OperationBook } from './operation-book.js';
-import { OrderBook, type OrderState } from './order-book.js';
+import { OrderBook, TIMER_KINDS, type OrderState } from './order-book.js';
+import type { AnswerOutcome, PendingAnswer } from '../../machines/order-machine.js';
+import { answerDueCancellations, resolveCancellationPolicy, type CancellationPolicy, type CancellationPolicyOptions } from './cancellation-policy.js';
 import { createMarketClient, type AuthScheme, type MarketClient } from '../market/client.js';
 import { CounterBook } from './counter-book.js';
 import { MeteredMarket } from './metered-market.js';
@@ -42,6 +49,7 @@ import { RateLimiter } from './rate-limiter.js';
 import { OrderInspection, type InspectOptions, type Inspector } from './inspection.js';
 import { inLockOrder } from './concurrency.js';
 import { listOrders, type OrderListPage, type OrderListPageRequest } from './order-listing.js';
+import { NotificationReceiver, type NotificationAnswer, type NotificationStats } from '../notifications/receiver.js';
 
 export type { FlushOptions, FlushReport, RunOptions } from './runner.js';
 
@@ -90,6 +98,35 @@ export interface EngineOptions {
    */
   readonly inspect?: Inspector;
   readonly inspectOptions?: InspectOptions;
+  /**
+   * DBS buyers' cancellation requests: `report` (default) only lists them; `autoAccept` accepts
+   * each one whose 48 h deadline is within `acceptBeforeMs` (default 2 h), in the runner's rounds.
+   */
+  readonly cancellationPolicy?: CancellationPolicyOptions;
+  /**
+   * The push receiver behind handleNotification(): the name and version its 200 answers carry
+   * (default `ym-orders`, `1`) and the largest body it takes (default 256 KiB).
+   */
+  readonly notifications?: { readonly name?: string; readonly version?: string; readonly maxBodyBytes?: number };
+}
+
+/** An open DBS cancellation request, as openCancellations() lists it. */
+export interface OpenCancellation {
+  readonly orderId: number;
+  readonly campaignId: number;
+  readonly status: string;
+  readonly substatus: string | null;
+  /** When the Market first reported the request (epoch ms). */
+  readonly requestedAt: number;
+  /** Answer by then, or the Market cancels the order (48 h after requestedAt). */
+  readonly dueAt: number;
+  /** dueAt minus now; negative once the deadline has passed and the Market has not yet said so. */
+  readonly timeLeftMs: number;
+  /** The answer on its way, if any (`answerState` says where it is). */
+  readonly answer: PendingAnswer | null;
+  readonly answerState: OrderState['cancellation'];
+  /** How the last answer ended, e.g. one the Market refused. */
+  readonly lastAnswer: AnswerOutcome | null;
 }
 
 export interface TrackResult {
@@ -117,6 +154,7 @@ interface EngineParts {
   readonly ownsStore: boolean;
   readonly campaigns: ReadonlyMap<number, CampaignConfig>;
   readonly settings: ReturnType<typeof resolveDispatchSettings>;
+  readonly cancellationPolicy: CancellationPolicy;
   readonly apiKey: string;
 }
 
@@ -134,6 +172,7 @@ export class Engine {
   readonly #ownsClient: boolean;
   readonly #runner: Runner | undefined;
   readonly #inspection: OrderInspection | undefined;
+  readonly #receiver: NotificationReceiver;
   readonly #ownsStore: boolean;
   /** Redacted from INVALID_COMMAND messages, which name unknown keys as given. */
   readonly #apiKey: string;
@@ -156,8 +195,10 @@ export class Engine {
     this.orders = new OrderBook(this.campaigns, operations, {
       maxSends: settings.maxSends,
       asyncSettleMs: settings.asyncSettleMs,
+      cancellationPolicy: parts.cancellationPolicy,
       inspection: this.#inspection,
     });
+    this.#receiver = new NotificationReceiver({ store: this.store, campaigns: this.campaigns, clock: this.clock, owner: this.owner, ...options.notifications });
     this.#ownsClient = options.client === undefined && options.api !== undefined;
     this.#client = options.client ?? (options.api ? createMarketClient(options.api) : undefined);
     if (this.#client) {
@@ -244,6 +285,42 @@ export class Engine {
     return runner.run(options);
   }
 
+  /**
+   * Answers one push notification from the Market (POST /notification): the body as received
+   * (text, bytes or parsed JSON) in, the HTTP status and JSON body to send back out. A 200 means
+   * the notification is stored (with the read it asks for), a duplicate, or a type the engine
+   * does not act on; 400 WRONG_EVENT_FORMAT a body that does not match the spec (the Market does
+   * not send it again); 500 our own failure (the store), which the Market retries. It never
+   * calls the Market and never rejects; what a notification implies is done by flush() or run(),
+   * whose running loop it wakes.
+   */
+  async handleNotification(body: unknown): Promise<NotificationAnswer> {
+    this.#open();
+    const answer = await this.#receiver.handle(body);
+    if (answer.outcome === 'stored') this.#runner?.wake();
+    return answer;
+  }
+
+  /** What handleNotification() answered since the engine opened, by outcome (invalid bodies are counted only here). */
+  notificationStats(): NotificationStats {
+    return this.#receiver.stats();
+  }
+
+  /** Applies stored ORDER_STATUS_UPDATED notifications (flush and run do it each round); the rows applied. */
+  async processInbox(): Promise<number> {
+    return this.#runnerOrThrow().processInbox();
+  }
+
+  /** Reads the orders notifications asked about (getBusinessOrders, ≤ 50 ids a call, within the budget) and takes them into the book; the orders read. */
+  async readOrders(signal?: AbortSignal): Promise<number> {
+    return this.#runnerOrThrow().readOrders(signal);
+  }
+
+  /** Rings a running run() loop so it looks for work now (handleNotification does it for what it stores). */
+  wake(): void {
+    this.#runner?.wake();
+  }
+
   /** Counters, outbox counts, halts and Market calls, as flush reports them. */
   async stats(): Promise<FlushReport> {
     this.#open();
@@ -321,12 +398,79 @@ export class Engine {
     });
   }
 
-  /** Whether a change is allowed now, and if not every reason why; writes nothing. */
-  async explain(orderId: number, target: ChangeTarget): Promise<Explanation> {
+  /**
+   * Queues the answer to a DBS buyer's cancellation request (accept, or refuse with a reason:
+   * ORDER_DELIVERED or ORDER_IN_DELIVERY); the next flush or run sends it. A refused answer
+   * rejects with CANCELLATION_ANSWER_REFUSED and its blockers, and writes nothing.
+   */
+  async answerCancellation(orderId: number, answer: AnswerCancellationCommand): Promise<OrderState> {
+    this.#open();
+    const id = this.#parse(orderIdSchema, 'order id', orderId);
+    const { expectedRowVersion, ...a } = this.#parse(answerCancellationSchema, 'cancellation answer', answer);
+    const now = this.clock();
+    return this.#write(async (tx) => (await this.orders.answerCancellation(tx, id, a, now, { expectedRowVersion })).state);
+  }
+
+  /** Open DBS cancellation requests, the soonest deadline first, with the time left and any answer on its way. */
+  async openCancellations(query: OpenCancellationsQuery = {}): Promise<OpenCancellation[]> {
+    this.#open();
+    const { limit } = this.#parse(openCancellationsSchema, 'open cancellations query', query);
+    const now = this.clock();
+    return this.#read(async (tx) => {
+      const open: OpenCancellation[] = [];
+      for (const timer of await tx.timers.list(TIMER_KINDS.dbsCancellationAnswer, Number.MAX_SAFE_INTEGER)) {
+        if (open.length >= limit) break;
+        const order = await this.orders.find(tx, Number(timer.ref));
+        if (!order || order.cancellationRequestedAt === null) continue;
+        open.push({
+          orderId: order.orderId,
+          campaignId: order.campaignId,
+          status: order.status,
+          substatus: order.substatus,
+          requestedAt: order.cancellationRequestedAt,
+          dueAt: timer.due_at,
+          timeLeftMs: timer.due_at - now,
+          answer: order.cancellationAnswer,
+          answerState: order.cancellation,
+          lastAnswer: order.lastCancellationAnswer,
+        });
+      }
+      return open;
+    });
+  }
+
+  /**
+   * What the cancellation policy does in a round, once: in autoAccept mode, queues an accept for
+   * each open request whose deadline is near; returns how many (report mode: 0).
+   */
+  async answerDueCancellations(): Promise<number> {
+    this.#open();
+    return answerDueCancellations({ store: this.store, orders: this.orders, clock: this.clock });
+  }
+
+  /**
+   * Whether a change is allowed now, and if not every reason why; writes nothing. With
+   * `via: 'chain'`, explainChain's answer: the plan to the target, each step judged.
+   */
+  async explain(orderId: number, target: ChangeTarget & { via: 'chain' }): Promise<ChainExplanation>;
+  async explain(orderId: number, target: ChangeTarget & { via?: 'step' | undefined }): Promise<Explanation>;
+  async explain(orderId: number, target: ChangeTarget): Promise<Explanation | ChainExplanation>;
+  async explain(orderId: number, target: ChangeTarget): Promise<Explanation | ChainExplanation> {
     this.#open();
     const id = this.#parse(orderIdSchema, 'order id', orderId);
     const t = this.#parse(explainTargetSchema, 'target', target);
     return this.#read((tx) => this.orders.explain(tx, id, t, this.clock()));
+  }
+
+  /**
+   * Stops the order's multi-step change: a step not yet sent is superseded at once; a step in
+   * flight ends as it will, and no step follows it. CHAIN_NOT_ACTIVE when none is on its way.
+   */
+  async stopChain(orderId: number, options: { expectedRowVersion?: number } = {}): Promise<OrderState> {
+    this.#open();
+    const id = this.#parse(orderIdSchema, 'order id', orderId);
+    const now = this.clock();
+    return this.#write(async (tx) => (await this.orders.stopChain(tx, id, now, { expectedRowVersion: options.expectedRowVersion })).state);
   }
 
   /**
@@ -412,12 +556,13 @@ export class Engine {
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   const clock = options.clock ?? Date.now;
   const settings = resolveDispatchSettings(options);
+  const cancellationPolicy = resolveCancellationPolicy(options.cancellationPolicy);
   const apiKey = options.api?.apiKey ?? '';
   const configured = parseCommand(commandListSchema, 'campaigns', options.campaigns ?? [], apiKey).map((c) => parseCommand(campaignSchema, 'campaign', c, apiKey));
   const { store, owned } = await openStore(options.db, { ...(options.sqlite ? { sqlite: options.sqlite } : {}), ...(options.postgres ? { postgres: options.postgres } : {}), now: clock() });
   try {
     const campaigns = await mergeCampaigns(store, configured);
-    return new Engine(options, { store, ownsStore: owned, campaigns, settings, apiKey });
+    return new Engine(options, { store, ownsStore: owned, campaigns, settings, cancellationPolicy, apiKey });
   } catch (error) {
     if (owned) await store.close();
     throw error;

@@ -1,5 +1,6 @@
 import { YmOrdersError } from '../errors.js';
 import type { Blocker } from '../../machines/explain.js';
+import type { CancellationBlocker } from '../../machines/order-machine.js';
 import type { StatusTarget } from '../../machines/rules.js';
 
 export const ENGINE_ERROR_CODES = {
@@ -7,6 +8,8 @@ export const ENGINE_ERROR_CODES = {
   orderNotFound: 'ORDER_NOT_FOUND',
   campaignUnknown: 'CAMPAIGN_UNKNOWN',
   changeRefused: 'CHANGE_REFUSED',
+  cancellationAnswerRefused: 'CANCELLATION_ANSWER_REFUSED',
+  chainNotActive: 'CHAIN_NOT_ACTIVE',
   importConflict: 'IMPORT_CONFLICT',
   concurrentUpdate: 'CONCURRENT_UPDATE',
   snapshotTooNew: 'SNAPSHOT_TOO_NEW',
@@ -75,6 +78,36 @@ export class ChangeRefusedError extends EngineError {
     this.orderId = orderId;
     this.blockers = blockers;
     this.allowedTargets = allowedTargets;
+  }
+}
+
+/** stopChain() on an order with no multi-step change on its way (none asked, or it ended): nothing was written. */
+export class ChainNotActiveError extends EngineError {
+  readonly orderId: number;
+  constructor(orderId: number, lastOutcome: { readonly kind: string; readonly requestNo: number } | null) {
+    super(ENGINE_ERROR_CODES.chainNotActive, `Order ${orderId} has no multi-step change on its way; there is no chain to stop.`, {
+      orderId,
+      ...(lastOutcome !== null ? { lastOutcome: { kind: lastOutcome.kind, requestNo: lastOutcome.requestNo } } : {}),
+    });
+    this.orderId = orderId;
+  }
+}
+
+/** judgeCancellationAnswer refused the answer (see CANCELLATION_BLOCKER_CODES): nothing was written or sent. */
+export class CancellationAnswerRefusedError extends EngineError {
+  readonly orderId: number;
+  readonly answer: { readonly accepted: boolean; readonly reason?: string | undefined };
+  readonly blockers: readonly CancellationBlocker[];
+  constructor(orderId: number, answer: { accepted: boolean; reason?: string | undefined }, blockers: readonly CancellationBlocker[]) {
+    const what = answer.accepted ? 'accept' : `refuse${answer.reason !== undefined ? ` (${answer.reason})` : ''}`;
+    super(
+      ENGINE_ERROR_CODES.cancellationAnswerRefused,
+      `Order ${orderId}: cannot ${what} the buyer's cancellation: ${blockers.map((b) => `[${b.code}] ${b.message}`).join(' ')}`,
+      { orderId, answer, blockers },
+    );
+    this.orderId = orderId;
+    this.answer = answer;
+    this.blockers = blockers;
   }
 }
 

@@ -2,7 +2,6 @@
 // Poll results go through the operation machine; the effects it returns tell the caller
 // what to do to the linked order.
 
-import { initialTransition, transition } from 'xstate';
 import {
   operationMachine,
   OPERATION_MACHINE_VERSION,
@@ -12,6 +11,9 @@ import {
 import type { OperationRow } from '../store/operations.js';
 import type { StoreTx } from '../store/port.js';
 import { ConcurrentUpdateError, SnapshotTooNewError } from './errors.js';
+import { createMachineStepper } from './machine-step.js';
+
+const operationStepper = createMachineStepper(operationMachine);
 
 type OperationSnapshot = ReturnType<typeof operationMachine.resolveState>;
 
@@ -24,7 +26,7 @@ function load(row: OperationRow): OperationSnapshot {
   if (row.machine_version > OPERATION_MACHINE_VERSION) {
     throw new SnapshotTooNewError('operation', row.operation_id, row.machine_version, OPERATION_MACHINE_VERSION);
   }
-  return operationMachine.resolveState(JSON.parse(row.snapshot));
+  return operationStepper.resolve(JSON.parse(row.snapshot));
 }
 
 function columns(snapshot: OperationSnapshot, now: number) {
@@ -51,7 +53,7 @@ export class OperationBook {
 
   /** Records a new operation; starting the same one twice keeps the first. */
   async start(tx: StoreTx, op: { operationId: string; operationType: string; businessId: number; orderId: number | null }, now: number): Promise<void> {
-    const [snapshot] = initialTransition(operationMachine, { ...op, startedAt: now, policy: this.#policy });
+    const [snapshot] = operationStepper.initial({ ...op, startedAt: now, policy: this.#policy });
     await tx.operations.insert(columns(snapshot, now));
   }
 
@@ -59,7 +61,7 @@ export class OperationBook {
   async apply(tx: StoreTx, operationId: string, event: OperationEvent, now: number): Promise<OperationOutcome | undefined> {
     const row = await tx.operations.get(operationId);
     if (!row || row.state !== 'inProgress') return undefined;
-    const [next, actions] = transition(operationMachine, load(row), event);
+    const [next, actions] = operationStepper.step(load(row), event);
     if (!(await tx.operations.update(columns(next, now), row.row_version))) {
       throw new ConcurrentUpdateError('operation', operationId, row.row_version, (await tx.operations.get(operationId))?.row_version);
     }

@@ -1,18 +1,25 @@
 // The order book: the one place order snapshots change. Each change is computed by the
-// machine's pure transition() and written with its journal row and its effects (outbox rows,
+// machine's pure step (machine-step.ts: transition() without its per-call actor) and written with its journal row and its effects (outbox rows,
 // operation rows, timers) in the caller's transaction, so they land together or not at all.
 // Every outbox write comes from a machine effect; nothing here decides a row's state itself.
 
-import { initialTransition, transition } from 'xstate';
 import type { Explanation, TransitionRequest } from '../../machines/explain.js';
+import type { ChainExplanation, PlannedStep } from '../../machines/chain-plan.js';
 import {
-  judgeRequest,
+  judgeCancellationAnswer,
+  judgeSellerRequest,
   orderEffects,
   orderMachine,
   ORDER_MACHINE_VERSION,
+  type AnswerOutcome,
+  type CancellationAnswer,
   type ChangeOutcome,
+  type ObservationSource,
   type OrderEvent,
+  type PendingAnswer,
   type PendingChange,
+  type ChainProgress,
+  type RequestVia,
 } from '../../machines/order-machine.js';
 import type { FulfilmentModel, OrderStatus, OrderSubstatus } from '../../machines/statuses.js';
 import { readMarketRefusal } from '../market/refusals.js';
@@ -20,16 +27,28 @@ import type { JournalRow } from '../store/journal.js';
 import type { OrderRow } from '../store/orders.js';
 import type { StoreTx } from '../store/port.js';
 import type { CampaignConfig } from './commands.js';
+import type { CancellationPolicy } from './cancellation-policy.js';
 import {
   CampaignUnknownError,
+  CancellationAnswerRefusedError,
+  ChainNotActiveError,
   ChangeRefusedError,
   ConcurrentUpdateError,
   ImportConflictError,
   OrderNotFoundError,
 } from './errors.js';
 import { changeState, loadOrderSnapshot, marketStatePath, serializeOrderSnapshot, type OrderSnapshot } from './order-snapshots.js';
+import { createMachineStepper, SnapshotCache } from './machine-step.js';
 import type { OperationBook } from './operation-book.js';
 import type { OrderInspection } from './inspection.js';
+
+const orderStepper = createMachineStepper(orderMachine);
+
+/**
+ * How many resolved snapshots an order book keeps (about 2.5 KB each with its row's text): the
+ * orders this engine wrote or read last, whose next step then skips resolving the row's JSON.
+ */
+const SNAPSHOT_CACHE_SIZE = 5_000;
 
 /** How many times one order's write is tried when it keeps finding its row changed (see #retryingConflicts). */
 const CONFLICT_TRIES = 3;
@@ -51,14 +70,45 @@ export interface OrderState {
   readonly marketState: string;
   readonly change: string;
   readonly pending: PendingChange | null;
+  /** A multi-step change on its way: its plan, and the step `pending` is (1-based); else null. */
+  readonly chain: ChainView | null;
   readonly lastOutcome: ChangeOutcome | null;
   /** DBS: when the buyer's cancellation request was first seen, or null. */
   readonly cancellationRequestedAt: number | null;
+  /**
+   * DBS: the cancellation region's state: `none`, or the open request's answer: `unanswered`,
+   * `queued`, `sending`, `uncertain` (read back before it is sent again).
+   */
+  readonly cancellation: CancellationState;
+  /** The answer to the open request while it is on its way, or null. */
+  readonly cancellationAnswer: PendingAnswer | null;
+  /** How the last answer ended (the Market took it, refused it, or the request ended first). */
+  readonly lastCancellationAnswer: AnswerOutcome | null;
   readonly observedAt: number;
   readonly rowVersion: number;
   readonly machineVersion: number;
   readonly updatedAt: number;
 }
+
+/** A chain as callers see it (the machine's ChainProgress without the call evidence it keeps for its last step). */
+export interface ChainView {
+  readonly target: ChainProgress['target'];
+  readonly steps: readonly PlannedStep[];
+  /** 1-based: the step that is pending now. */
+  readonly step: number;
+  readonly of: number;
+  readonly firstRequestNo: number;
+  /** stopChain() while a step was in flight: that step ends as it will, and no step follows. */
+  readonly stopRequested: boolean;
+}
+
+function chainView(chain: ChainProgress | null): ChainView | null {
+  if (chain === null) return null;
+  return { target: chain.target, steps: chain.steps, step: chain.index + 1, of: chain.steps.length, firstRequestNo: chain.firstRequestNo, stopRequested: chain.stopRequested };
+}
+
+/** Where an order first seen comes from: an import, a sync, or a notification that named it. */
+export type TrackSource = Extract<ObservationSource, 'import' | 'sync' | 'notification'>;
 
 export interface AppliedEvent {
   readonly changed: boolean;
@@ -69,19 +119,38 @@ export interface EventOptions {
   readonly expectedRowVersion?: number | undefined;
 }
 
+export const CANCELLATION_STATES = ['none', 'unanswered', 'queued', 'sending', 'uncertain'] as const;
+export type CancellationState = (typeof CANCELLATION_STATES)[number];
+
 export const TIMER_KINDS = {
   /** DBS: answer the buyer's cancellation request by then, or the Market cancels the order. */
   dbsCancellationAnswer: 'dbs.cancellationAnswer',
 } as const;
 
 /** The idempotency key of a change: the same order, target, machine and request always give the same key. */
-export function idempotencyKey(orderId: number, pending: PendingChange, machineVersion = ORDER_MACHINE_VERSION): string {
+export function idempotencyKey(orderId: number, pending: { readonly status: string; readonly substatus: string; readonly requestNo: number }, machineVersion = ORDER_MACHINE_VERSION): string {
   return `${orderId}:${pending.status}/${pending.substatus}:m${machineVersion}:r${pending.requestNo}`;
+}
+
+/** How an answer's outbox row reads in listings and counts (status/substatus columns) and in its key. */
+export const CANCELLATION_ANSWER_STATUS = 'CANCELLATION_ANSWER';
+
+export function answerTarget(answer: CancellationAnswer): { status: string; substatus: string } {
+  return { status: CANCELLATION_ANSWER_STATUS, substatus: answer.accepted ? 'ACCEPTED' : (answer.reason ?? '') };
+}
+
+function cancellationStateOf(value: unknown): CancellationState {
+  const region = (value as { cancellation?: unknown }).cancellation;
+  if (region && typeof region === 'object') {
+    const sub = (region as { requested?: unknown }).requested;
+    return (CANCELLATION_STATES as readonly unknown[]).includes(sub) ? (sub as CancellationState) : 'unanswered';
+  }
+  return 'none';
 }
 
 function sourceOf(event: OrderEvent): string {
   if (event.type === 'MARKET.OBSERVED') return event.source;
-  if (event.type === 'SELLER.REQUEST') return 'seller';
+  if (event.type === 'SELLER.REQUEST' || event.type === 'SELLER.ANSWER_CANCELLATION' || event.type === 'SELLER.STOP_CHAIN') return 'seller';
   return 'dispatcher';
 }
 
@@ -106,8 +175,12 @@ function stateOf(row: OrderRow, snapshot: OrderSnapshot): OrderState {
     marketState: marketStatePath(snapshot.value),
     change: row.change_state,
     pending: context.pending,
+    chain: chainView(context.chain),
     lastOutcome: context.lastOutcome,
     cancellationRequestedAt: context.cancellationRequestedAt,
+    cancellation: cancellationStateOf(snapshot.value),
+    cancellationAnswer: context.cancellationAnswer,
+    lastCancellationAnswer: context.lastCancellationAnswer,
     observedAt: row.observed_at,
     rowVersion: row.row_version,
     machineVersion: row.machine_version,
@@ -121,16 +194,20 @@ export class OrderBook {
   readonly #maxSends: number;
   readonly #asyncSettleMs: number;
   readonly #inspection: OrderInspection | undefined;
+  readonly #snapshots = new SnapshotCache<OrderSnapshot>(SNAPSHOT_CACHE_SIZE);
+  /** What the engine does about open cancellation requests (see cancellation-policy.ts). */
+  readonly cancellationPolicy: CancellationPolicy;
 
   constructor(
     campaigns: ReadonlyMap<number, CampaignConfig>,
     operations: OperationBook,
-    options: { maxSends: number; asyncSettleMs: number; inspection?: OrderInspection | undefined },
+    options: { maxSends: number; asyncSettleMs: number; cancellationPolicy: CancellationPolicy; inspection?: OrderInspection | undefined },
   ) {
     this.#campaigns = campaigns;
     this.#operations = operations;
     this.#maxSends = options.maxSends;
     this.#asyncSettleMs = options.asyncSettleMs;
+    this.cancellationPolicy = options.cancellationPolicy;
     this.#inspection = options.inspection;
   }
 
@@ -148,12 +225,12 @@ export class OrderBook {
 
   async get(tx: StoreTx, orderId: number): Promise<OrderState> {
     const row = await this.#row(tx, orderId);
-    return stateOf(row, loadOrderSnapshot(row.snapshot, row.machine_version, orderId));
+    return stateOf(row, this.#snapshotOf(row));
   }
 
   async find(tx: StoreTx, orderId: number): Promise<OrderState | undefined> {
     const row = await tx.orders.get(orderId);
-    return row ? stateOf(row, loadOrderSnapshot(row.snapshot, row.machine_version, orderId)) : undefined;
+    return row ? stateOf(row, this.#snapshotOf(row)) : undefined;
   }
 
   async history(tx: StoreTx, orderId: number): Promise<JournalRow[]> {
@@ -161,9 +238,10 @@ export class OrderBook {
     return tx.journal.forOrder(orderId);
   }
 
-  async explain(tx: StoreTx, orderId: number, target: TransitionRequest, now: number): Promise<Explanation> {
+  /** Whether the request is allowed now: explainTransition's verdict, or explainChain's for `via: 'chain'`. */
+  async explain(tx: StoreTx, orderId: number, target: TransitionRequest & { via?: RequestVia | undefined }, now: number): Promise<Explanation | ChainExplanation> {
     const row = await this.#row(tx, orderId);
-    return judgeRequest(loadOrderSnapshot(row.snapshot, row.machine_version, orderId).context, target, now);
+    return judgeSellerRequest(this.#snapshotOf(row).context, target, now);
   }
 
   /**
@@ -180,7 +258,7 @@ export class OrderBook {
       observedAt: number;
       cancelRequested?: boolean | undefined;
     },
-    source: 'import' | 'sync',
+    source: TrackSource,
     now: number,
   ): Promise<'created' | AppliedEvent> {
     const campaign = this.campaign(order.campaignId);
@@ -203,11 +281,11 @@ export class OrderBook {
     tx: StoreTx,
     order: { orderId: number; campaignId: number; status: string; substatus?: string | null | undefined; observedAt: number; cancelRequested?: boolean },
     model: FulfilmentModel,
-    source: 'import' | 'sync',
+    source: TrackSource,
     now: number,
   ): Promise<'created'> {
     const cancelRequested = order.cancelRequested !== undefined ? { cancelRequested: order.cancelRequested } : {};
-    const [snapshot, actions] = initialTransition(orderMachine, {
+    const [snapshot, actions] = orderStepper.initial({
       orderId: order.orderId,
       campaignId: order.campaignId,
       model,
@@ -219,6 +297,7 @@ export class OrderBook {
       maxSends: this.#maxSends,
       asyncSettleMs: this.#asyncSettleMs,
     });
+    const json = serializeOrderSnapshot(snapshot);
     const inserted = await tx.orders.insert({
       order_id: order.orderId,
       campaign_id: order.campaignId,
@@ -228,10 +307,11 @@ export class OrderBook {
       change_state: changeState(snapshot.value),
       observed_at: snapshot.context.observedAt,
       machine_version: ORDER_MACHINE_VERSION,
-      snapshot: serializeOrderSnapshot(snapshot),
+      snapshot: json,
       updated_at: now,
     });
     if (!inserted) throw new StaleRow(new ConcurrentUpdateError('order', order.orderId, 0, 1));
+    this.#snapshots.remember(order.orderId, { row_version: 1, machine_version: ORDER_MACHINE_VERSION, snapshot: json }, snapshot);
     const journalSeq = await tx.journal.append({
       order_id: order.orderId,
       row_version: 1,
@@ -254,15 +334,47 @@ export class OrderBook {
   async request(
     tx: StoreTx,
     orderId: number,
-    target: { status: string; substatus?: string | undefined; callEvidence?: unknown; realDeliveryDate?: string | undefined },
+    target: { status: string; substatus?: string | undefined; callEvidence?: unknown; realDeliveryDate?: string | undefined; via?: RequestVia | undefined },
     now: number,
     options: EventOptions = {},
   ): Promise<AppliedEvent> {
     const event = { type: 'SELLER.REQUEST', ...target, at: now } as Extract<OrderEvent, { type: 'SELLER.REQUEST' }>;
     return this.#retryingConflicts(async () => {
       const { row, snapshot } = await this.#load(tx, orderId, options);
-      const explanation = judgeRequest(snapshot.context, event, now);
+      const explanation = judgeSellerRequest(snapshot.context, event, now);
       if (!explanation.allowed) throw new ChangeRefusedError(orderId, target, explanation.blockers, explanation.allowedTargets);
+      return this.#step(tx, row, snapshot, event, now);
+    });
+  }
+
+  /**
+   * Stops the order's chain: a step not yet sent is superseded, one in flight ends as it will and
+   * no step follows. CHAIN_NOT_ACTIVE, writing nothing, when no chain is on its way.
+   */
+  async stopChain(tx: StoreTx, orderId: number, now: number, options: EventOptions = {}): Promise<AppliedEvent> {
+    return this.#retryingConflicts(async () => {
+      const { row, snapshot } = await this.#load(tx, orderId, options);
+      if (snapshot.context.chain === null) throw new ChainNotActiveError(orderId, snapshot.context.lastOutcome);
+      return this.#step(tx, row, snapshot, { type: 'SELLER.STOP_CHAIN', at: now }, now);
+    });
+  }
+
+  /**
+   * Queues the seller's answer to the order's open cancellation request; refuses with
+   * CANCELLATION_ANSWER_REFUSED before anything is written when judgeCancellationAnswer does.
+   */
+  async answerCancellation(
+    tx: StoreTx,
+    orderId: number,
+    answer: { accepted: boolean; reason?: string | undefined },
+    now: number,
+    options: EventOptions = {},
+  ): Promise<AppliedEvent> {
+    const event: OrderEvent = { type: 'SELLER.ANSWER_CANCELLATION', accepted: answer.accepted, ...(answer.reason !== undefined ? { reason: answer.reason } : {}), at: now };
+    return this.#retryingConflicts(async () => {
+      const { row, snapshot } = await this.#load(tx, orderId, options);
+      const verdict = judgeCancellationAnswer(snapshot.context, answer);
+      if (!verdict.allowed) throw new CancellationAnswerRefusedError(orderId, answer, verdict.blockers);
       return this.#step(tx, row, snapshot, event, now);
     });
   }
@@ -293,8 +405,9 @@ export class OrderBook {
     }
   }
 
+  /** The row's snapshot: the one resolved from this very row before, else resolved now. */
   #snapshotOf(row: OrderRow): OrderSnapshot {
-    return loadOrderSnapshot(row.snapshot, row.machine_version, row.order_id);
+    return this.#snapshots.resolve(row.order_id, row, () => loadOrderSnapshot(row.snapshot, row.machine_version, row.order_id));
   }
 
   async #load(tx: StoreTx, orderId: number, options: EventOptions): Promise<{ row: OrderRow; snapshot: OrderSnapshot }> {
@@ -355,12 +468,40 @@ export class OrderBook {
         case 'effect.clearCancellationDeadline':
           await tx.timers.clear(TIMER_KINDS.dbsCancellationAnswer, String(effect.params.orderId));
           break;
+        case 'effect.sendCancellationAnswer': {
+          const { orderId, answer } = effect.params;
+          const target = answerTarget(answer);
+          await tx.outbox.enqueue({
+            idempotency_key: idempotencyKey(orderId, { ...target, requestNo: answer.requestNo }),
+            order_id: orderId,
+            campaign_id: campaignId,
+            request_no: answer.requestNo,
+            ...target,
+            real_delivery_date: null,
+            kind: 'cancellationAnswer',
+            payload: JSON.stringify({ accepted: answer.accepted, ...(answer.reason !== undefined ? { reason: answer.reason } : {}) }),
+            next_attempt_at: answer.notBefore ?? now,
+            journal_seq: journalSeq,
+            now,
+          });
+          break;
+        }
+        case 'effect.recordAnswerState': {
+          const { orderId, requestNo, state, sent, reason } = effect.params;
+          await tx.outbox.setState(orderId, requestNo, state, now, { sent, ...(reason !== undefined ? { lastError: reason } : {}) });
+          break;
+        }
+        case 'effect.settleCancellationAnswer': {
+          const { orderId, outcome } = effect.params;
+          await tx.outbox.setState(orderId, outcome.requestNo, outcome.kind, now, outcome.message ? { lastError: outcome.message } : {});
+          break;
+        }
       }
     }
   }
 
   async #step(tx: StoreTx, row: OrderRow, snapshot: OrderSnapshot, event: OrderEvent, now: number): Promise<AppliedEvent> {
-    const [next, actions] = transition(orderMachine, snapshot, event);
+    const [next, actions] = orderStepper.step(snapshot, event);
     const json = serializeOrderSnapshot(next);
     // The machine returns the same snapshot when no transition was enabled; compare the stored
     // form too, since XState may rebuild an equal snapshot (a row of an older machine version
@@ -385,8 +526,11 @@ export class OrderBook {
     if (!(await tx.orders.update(written, row.row_version))) {
       throw new StaleRow(new ConcurrentUpdateError('order', row.order_id, row.row_version, (await tx.orders.get(row.order_id))?.row_version));
     }
-    this.#inspection?.step(row.order_id, snapshot, event);
     const rowVersion = row.row_version + 1;
+    // Remembered as soon as the row holds it: should the transaction roll back, the row keeps
+    // its old text, which this entry does not match.
+    this.#snapshots.remember(row.order_id, { row_version: rowVersion, machine_version: ORDER_MACHINE_VERSION, snapshot: json }, next);
+    this.#inspection?.step(row.order_id, snapshot, event);
     const journalSeq = await tx.journal.append({
       order_id: row.order_id,
       row_version: rowVersion,

@@ -45,6 +45,25 @@ export const ORDER_SNAPSHOT_MIGRATIONS: readonly SnapshotMigration[] = [
     description: 'v3 adds context.asyncSettleMs, before which a read-back of an async change is inconclusive',
     migrate: (snapshot) => ({ ...snapshot, context: { ...snapshot.context, asyncSettleMs: DEFAULT_ASYNC_SETTLE_MS } }),
   },
+  {
+    from: 3,
+    description: 'v4 answers cancellation requests: `requested` gets substates, context the answer, its last outcome and its last refusal',
+    migrate: (snapshot) => {
+      const value = snapshot.value as Record<string, unknown>;
+      // v3 never answered, so an open request is unanswered.
+      const cancellation = value.cancellation === 'requested' ? { requested: 'unanswered' } : value.cancellation;
+      return {
+        ...snapshot,
+        value: { ...value, cancellation },
+        context: { ...snapshot.context, cancellationAnswer: null, lastCancellationAnswer: null, lastAnswerRefusal: null },
+      };
+    },
+  },
+  {
+    from: 4,
+    description: 'v5 adds multi-step changes: context.chain (what follows the pending change), null for every v4 order',
+    migrate: (snapshot) => ({ ...snapshot, context: { ...snapshot.context, chain: null } }),
+  },
 ];
 
 export function upgradeStoredSnapshot(

@@ -11,6 +11,7 @@ import type { OrderBook } from './order-book.js';
 import type { LimitsPolicy } from './policies.js';
 import { SyncPageTokenRepeatedError } from './errors.js';
 import { inLockOrder } from './concurrency.js';
+import { takeBusinessOrder } from './business-orders.js';
 
 export interface SyncCursor {
   /** ISO 8601: orders updated at or after this instant (absent on the first sweep). */
@@ -193,25 +194,9 @@ export class OrderSync {
 
   async #take(tx: StoreTx, order: BusinessOrder, now: number, result: { seen: number; created: number; updated: number; skipped: number }): Promise<void> {
     result.seen++;
-    if (!this.#d.campaigns.has(order.campaignId)) {
-      result.skipped++;
-      return;
-    }
-    const observedAt = order.updateDate ? Date.parse(order.updateDate) : now;
-    const outcome = await this.#d.orders.track(
-      tx,
-      {
-        orderId: order.orderId,
-        campaignId: order.campaignId,
-        status: order.status,
-        substatus: order.substatus,
-        observedAt,
-        ...(order.cancelRequested !== undefined ? { cancelRequested: order.cancelRequested } : {}),
-      },
-      'sync',
-      now,
-    );
+    const outcome = await takeBusinessOrder(this.#d, tx, order, now);
     if (outcome === 'created') result.created++;
-    else if (outcome.changed) result.updated++;
+    else if (outcome === 'updated') result.updated++;
+    else if (outcome === 'skipped') result.skipped++;
   }
 }

@@ -60,14 +60,60 @@ const PARALLEL_RETRY_MS = 20;
 /** How long the slot of a request abandoned without an answer stays taken (the Market may not have noticed yet). */
 export const UNFINISHED_LINGER_MS = 1_000;
 
+const SECOND_MS = 1_000;
+
 /**
- * When the window named by X-RateLimit-Resource-Until really ends. The header is an RFC 822 date
- * with whole seconds, so the Market's instant lies somewhere in the second it names: a value on
- * a whole second is read as the end of that second. Taking it as exact sends up to a second
- * early, into the old window, and earns a 420 whose own -Until is then already past.
+ * When the window named by X-RateLimit-Resource-Until really ends, from the header alone. The
+ * header is an RFC 822 date with whole seconds, so the Market's instant lies somewhere in the
+ * second it names: a value on a whole second is read as the end of that second. Taking it as
+ * exact sends up to a second early, into the old window, and earns a 420 whose own -Until is
+ * then already past.
  */
 export function windowEnd(untilMs: number): number {
-  return untilMs % 1_000 === 0 ? untilMs + 999 : untilMs;
+  return untilMs % SECOND_MS === 0 ? untilMs + SECOND_MS - 1 : untilMs;
+}
+
+/**
+ * The end of the window an answer's header names, as tight as is safe. The window had begun when
+ * the Market counted the request, before it answered, so it ends at the latest `windowMs` after
+ * the answer came (engine clock, if windowMs is the Market's): inside the second the header names,
+ * that bound is kept, which `windowEnd` alone would round up by nearly a second every window.
+ * Outside it the bound and the header disagree (a configured window that is not the Market's,
+ * or a late answer), and the header's reading stands. Under a second, two windows may name one
+ * second, and the header's second cannot tell which one an answer is about.
+ */
+export function answeredWindowEnd(untilMs: number, answeredAt: number, windowMs: number): number {
+  const latest = windowEnd(untilMs);
+  if (latest === untilMs || windowMs < SECOND_MS) return latest;
+  const bound = answeredAt + windowMs;
+  return bound >= untilMs && bound <= latest ? bound : latest;
+}
+
+/**
+ * The end of a window the engine opens itself, before any header names it: its first request
+ * reaches the Market after now, so the Market's window ends no sooner than `windowMs` from now,
+ * and its header will name that second or a later one. It is read as such a header is, to the
+ * end of that second; a tighter guess would look like a header's bound and keep the true one out
+ * (release keeps the sooner of two ends within one second).
+ */
+function openedWindowEnd(now: number, windowMs: number): number {
+  const end = now + windowMs;
+  return windowEnd(end - (end % SECOND_MS));
+}
+
+/**
+ * Which window a header names, against the stored one. `later`: a second after the stored end's,
+ * a window the Market opened after the stored one ended, sooner than the engine knew. `previous`:
+ * a second no later than windowMs before the stored end, by when the window before the stored one
+ * had ended (the stored one began after it, and lasts windowMs): an answer to a request sent
+ * before the window rolled over. `stored`: the stored window itself, or the Market's current one
+ * where the stored end was only the engine's guess. Windows of at least a second never name one
+ * second; under a second no header is taken for an earlier window's.
+ */
+function namedWindow(untilMs: number, storedEnd: number, windowMs: number): 'previous' | 'stored' | 'later' {
+  const second = untilMs - (untilMs % SECOND_MS);
+  if (second > storedEnd - (storedEnd % SECOND_MS)) return 'later';
+  return windowMs >= SECOND_MS && second <= storedEnd - windowMs ? 'previous' : 'stored';
 }
 
 export function scopeKey(scope: Scope): string {
@@ -124,14 +170,14 @@ export class RateLimiter {
     const row = await tx.limiter.get(key);
     const { limit, windowMs } = this.#limits.resources[operation];
     if (!row) {
-      return { resource_key: key, capacity: limit, remaining: limit, window_ends_at: now + windowMs, blocked_until: 0, updated_at: now, last_rate_limited_at: null };
+      return { resource_key: key, capacity: limit, remaining: limit, window_ends_at: openedWindowEnd(now, windowMs), blocked_until: 0, updated_at: now, last_rate_limited_at: null };
     }
     if (now >= row.window_ends_at) {
       // A permit is taken before its request goes out, so a request still in flight may reach the
       // Market in this new window (on a loaded machine, long after): it counts here too until its
-      // answer's headers tell.
+      // answer's headers tell. (Below zero when more is in flight than the window holds: see release.)
       const inFlight = await tx.limiter.inFlightWeight(key, '');
-      return { ...row, remaining: Math.max(0, row.capacity - inFlight), window_ends_at: now + windowMs, updated_at: now };
+      return { ...row, remaining: row.capacity - inFlight, window_ends_at: openedWindowEnd(now, windowMs), updated_at: now };
     }
     return row;
   }
@@ -174,6 +220,9 @@ export class RateLimiter {
   }
 
   release(permit: Permit, end: RequestEnd, clock: () => number): Promise<void> {
+    // Read before the transaction waits its turn: the sooner after the answer, the tighter the
+    // end it bounds (answeredWindowEnd).
+    const answeredAt = clock();
     return this.#store.transaction(async (tx) => {
       const now = clock();
       await tx.limiter.lockScope(scopeKey(permit.scope));
@@ -187,21 +236,33 @@ export class RateLimiter {
       // Read before the lease goes: a window that opens now has this request's weight in it, which
       // a request the Market did not count (below) gives back.
       let budget = await this.#budget(tx, permit.operation, permit.scope, now);
-      await tx.limiter.removeLease(permit.leaseId);
-      const storedWindowEnd = budget.window_ends_at;
-      if (end.kind === 'notCounted') budget = { ...budget, remaining: Math.min(budget.capacity, budget.remaining + permit.weight) };
+      const leased = await tx.limiter.removeLease(permit.leaseId);
       const info = end.rateLimit;
-      const untilMs = info?.untilMs === undefined ? undefined : windowEnd(info.untilMs);
+      const { windowMs } = this.#limits.resources[permit.operation];
+      const named = info?.untilMs === undefined ? undefined : namedWindow(info.untilMs, budget.window_ends_at, windowMs);
+      // A request the Market did not count, or counted in a window that ended before this one
+      // began (its answer came after the window rolled over, which counted it while its lease was
+      // in flight): this window gets its weight back.
+      if (end.kind === 'notCounted' || (named === 'previous' && leased)) budget = { ...budget, remaining: Math.min(budget.capacity, budget.remaining + permit.weight) };
       if (info?.limit !== undefined) budget = { ...budget, capacity: info.limit };
-      if (untilMs !== undefined && untilMs > now) budget = { ...budget, window_ends_at: untilMs };
-      if (info?.remaining !== undefined && end.kind !== 'notCounted') {
-        // The Market's count includes this request but not the others still in flight.
+      // A header about that earlier window says nothing of this one: not its end, not its count.
+      const heard = named === 'previous' ? undefined : info;
+      const untilMs = heard?.untilMs === undefined ? undefined : answeredWindowEnd(heard.untilMs, answeredAt, windowMs);
+      if (untilMs !== undefined && untilMs > now) {
+        // Every answer's end is safe, so within one window the soonest stands.
+        budget = { ...budget, window_ends_at: named === 'later' ? untilMs : Math.min(budget.window_ends_at, untilMs) };
+      }
+      if (heard?.remaining !== undefined && end.kind !== 'notCounted') {
+        // Within one window the budget is the lowest Remaining any answer told, less every request
+        // still in flight (the Market may have counted some of them already, so this can fall
+        // below zero until their answers come). Answers arrive out of order: a higher Remaining
+        // is older news. This request is in that lowest count now (it was counted no later than
+        // the answer that told it), so it no longer counts as in flight. Only a header naming a
+        // later window starts the count afresh.
         const unseen = await tx.limiter.inFlightWeight(key, permit.leaseId);
-        const told = Math.max(0, info.remaining - unseen);
-        // Answers arrive out of order: within one window only a lower count is news; only a
-        // header naming a later window may raise the budget.
-        const laterWindow = untilMs !== undefined && untilMs > storedWindowEnd;
-        budget = { ...budget, remaining: laterWindow ? told : Math.min(budget.remaining, told) };
+        const told = heard.remaining - unseen;
+        const untold = budget.remaining + (leased ? permit.weight : 0);
+        budget = { ...budget, remaining: named === 'later' ? told : Math.min(untold, told) };
       }
       if (end.kind === 'rateLimited') {
         const until = end.parallel
@@ -209,10 +270,12 @@ export class RateLimiter {
           : untilMs !== undefined && untilMs > now
             ? untilMs
             : now + RATE_LIMITED_FALLBACK_MS;
+        // A refusal in a window that has ended holds nothing back now.
+        const quota = !end.parallel && named !== 'previous';
         budget = {
           ...budget,
-          blocked_until: Math.max(budget.blocked_until, until),
-          ...(end.parallel ? {} : { remaining: 0 }),
+          ...(end.parallel || quota ? { blocked_until: Math.max(budget.blocked_until, until) } : {}),
+          ...(quota ? { remaining: 0 } : {}),
           // Any 420, a parallel one too: what an operator asks is when the Market last refused.
           last_rate_limited_at: now,
         };

@@ -1,6 +1,7 @@
-// The runner: everything that talks to the Market, built once per engine. One round (sends a
-// crash orphaned, read-backs, sends, operation polls) serves both `flush` and `run`; the loop
-// around it only decides when to sync, when to sleep and when to stop.
+// The runner: everything that talks to the Market, built once per engine. One round (stored
+// notifications, notified orders' reads, sends a crash orphaned, read-backs, sends, operation
+// polls) serves both `flush` and `run`; the loop around it only decides when to sync, when to
+// sleep and when to stop.
 
 import { isMarketError, type AnyMarketError } from '../market/errors.js';
 import { StoreError, STORE_ERROR_CODES } from '../store/errors.js';
@@ -11,11 +12,13 @@ import { Doorbell, sleep } from './concurrency.js';
 import { dispatchCounters, type CounterBook, type DispatchCounters } from './counter-book.js';
 import { Dispatcher, type CampaignHalt } from './dispatcher.js';
 import { SyncPageTokenRepeatedError } from './errors.js';
+import { InboxProcessor } from './inbox-processor.js';
 import type { CampaignError, MarketCallCounts, MeteredMarket } from './metered-market.js';
 import { budgetWaits, type BudgetWait } from './rate-limiter.js';
 import type { OperationBook } from './operation-book.js';
 import { OperationPoller } from './operation-poller.js';
 import type { OrderBook } from './order-book.js';
+import { READ_COUNTERS, OrderReader } from './order-reader.js';
 import { OrderSync, type SyncOptions, type SyncProgress, type SyncResult } from './order-sync.js';
 import type { LimitsPolicy, RetryPolicy } from './policies.js';
 
@@ -40,6 +43,14 @@ const FAILED_PASSES_WAITED = 8;
 // run() reads a long sweep this many pages at a time per business, flushing between the parts,
 // so a first sync of many thousand orders does not hold every send back until it ends.
 const RUN_PAGES_PER_SYNC = 100;
+/**
+ * How long the run loop keeps finished inbox rows, and how it deletes the older ones. The Market
+ * retries a notification for up to 14 days (../shared/market-api/NOTES.md §g): a row kept 15
+ * days still recognises the latest repeat as a duplicate. A batch per pass, in its own
+ * transaction, so the writer is held briefly; a full batch goes on at the next pass, a short one
+ * waits `everyMs`.
+ */
+export const INBOX_RETENTION = { keepMs: 15 * 24 * 3_600_000, everyMs: 10 * 60_000, batch: 5_000 } as const;
 
 export interface FlushOptions {
   /** Keep going, waiting for due times, until no change is open (default: one pass over what is due now). */
@@ -68,6 +79,18 @@ export interface FlushReport {
   readonly lastErrors: readonly CampaignError[];
   /** Budgets that hold calls back now (spent, or blocked by a 420), shared by every process, and until when. */
   readonly waitingFor: readonly BudgetWait[];
+  /** Stored notifications not applied yet (status updates), on this database. */
+  readonly inboxPending: number;
+  /** Orders a notification asked to read and not read yet (due now or later), on this database. */
+  readonly readsPending: number;
+  /** This engine's reads of notified orders: getBusinessOrders calls, orders returned, ids the Market did not return. */
+  readonly reads: ReadCounts;
+}
+
+export interface ReadCounts {
+  readonly calls: number;
+  readonly orders: number;
+  readonly notFound: number;
 }
 
 export interface RunOptions {
@@ -103,11 +126,13 @@ export async function readReport(store: Store, counters: CounterBook, lastErrors
   // Decided once: what is counted while the report is read waits for the next save.
   const saving = counters.unsaved;
   const inOne = saving ? store.transaction.bind(store) : store.read.bind(store);
-  const { rows, outbox, halts, budgets } = await inOne(async (tx) => ({
+  const { rows, outbox, halts, budgets, inboxPending, readsPending } = await inOne(async (tx) => ({
     rows: saving ? await counters.save(tx) : await counters.saved(tx),
     budgets: await tx.limiter.all(),
     outbox: await tx.outbox.counts(),
     halts: await tx.halts.all(),
+    inboxPending: await tx.inbox.pendingCount(),
+    readsPending: await tx.reads.count(),
   }));
   return {
     counters: dispatchCounters(rows),
@@ -117,6 +142,9 @@ export async function readReport(store: Store, counters: CounterBook, lastErrors
     marketCalls: { answered: rows['market.answered'] ?? 0, failed: rows['market.failed'] ?? 0 },
     lastErrors,
     waitingFor: budgetWaits(budgets, now),
+    inboxPending,
+    readsPending,
+    reads: { calls: rows[READ_COUNTERS.calls] ?? 0, orders: rows[READ_COUNTERS.orders] ?? 0, notFound: rows[READ_COUNTERS.notFound] ?? 0 },
   };
 }
 
@@ -140,6 +168,10 @@ export class Runner {
   readonly #dispatcher: Dispatcher;
   readonly #poller: OperationPoller;
   readonly #sync: OrderSync;
+  readonly #inbox: InboxProcessor;
+  readonly #reader: OrderReader;
+  /** The doorbells of the run() loops going on now: wake() rings them. */
+  readonly #doorbells = new Set<Doorbell>();
   #haltsCleared = false;
 
   constructor(deps: RunnerDeps) {
@@ -147,6 +179,8 @@ export class Runner {
     this.#dispatcher = new Dispatcher(deps);
     this.#poller = new OperationPoller(deps);
     this.#sync = new OrderSync(deps);
+    this.#inbox = new InboxProcessor(deps);
+    this.#reader = new OrderReader(deps);
   }
 
   report(): Promise<FlushReport> {
@@ -154,8 +188,10 @@ export class Runner {
   }
 
   /**
-   * One round: orphans, read-backs, sends, operation polls. Once `signal` aborts no new phase
-   * starts, so only requests already in flight (each bounded by the request timeout) are waited for.
+   * One round: stored notifications, reads of notified orders, orphans, read-backs, sends,
+   * operation polls. Notifications go first, so what they say is in the book before anything is
+   * sent on the strength of it. Once `signal` aborts no new phase starts, so only requests
+   * already in flight (each bounded by the request timeout) are waited for.
    */
   async #round(signal: AbortSignal | undefined): Promise<number> {
     if (!this.#haltsCleared) {
@@ -163,8 +199,10 @@ export class Runner {
       await this.#d.store.transaction((tx) => tx.halts.clearAll());
       this.#haltsCleared = true;
     }
+    let worked = await this.#inbox.processPending();
+    if (!signal?.aborted) worked += await this.#reader.readDue(signal);
     await this.#dispatcher.recoverOrphanedSends();
-    let worked = await this.#dispatcher.readBackUncertain();
+    worked += await this.#dispatcher.readBackUncertain();
     if (!signal?.aborted) worked += await this.#dispatcher.sendDue(signal);
     if (!signal?.aborted) worked += await this.#poller.pollDue();
     return worked;
@@ -176,7 +214,7 @@ export class Runner {
       const worked = await this.#round(options.signal);
       const report = await this.report();
       options.onProgress?.(report);
-      const settled = report.open === 0 || (await this.#onlyHaltedOpen(report.halted));
+      const settled = report.inboxPending === 0 && report.readsPending === 0 && (report.open === 0 || (await this.#onlyHaltedOpen(report.halted)));
       if (!options.untilIdle || settled || options.signal?.aborted || this.#d.clock() >= deadline) return report;
       if (worked === 0) await sleep(await this.#untilNextDue(Math.min(FLUSH_POLL_MS, deadline - this.#d.clock())), options.signal);
     }
@@ -184,6 +222,26 @@ export class Runner {
 
   pollOperations(): Promise<number> {
     return this.#poller.pollDue();
+  }
+
+  /** Applies the stored notifications still pending; returns how many it settled. */
+  processInbox(): Promise<number> {
+    return this.#inbox.processPending();
+  }
+
+  /** Reads the notified orders that are due, once; returns how many ids were asked of the Market. */
+  readOrders(signal?: AbortSignal): Promise<number> {
+    return this.#reader.readDue(signal);
+  }
+
+  /**
+   * Wakes a run() loop of this runner that sleeps idle (a ring while it works is kept for its
+   * next sleep): for a notification receiver in the same process, after each stored notification.
+   * Across processes nothing rings: Store.wakeups cover queued changes only (PostgreSQL's
+   * LISTEN/NOTIFY is on the outbox), so another process's notifications are found by the idle timer.
+   */
+  wake(): void {
+    for (const doorbell of this.#doorbells) doorbell.ring();
   }
 
   sync(options: SyncOptions): Promise<SyncResult> {
@@ -195,7 +253,8 @@ export class Runner {
     const idleMs = options.idleMs ?? IDLE_MS[this.#d.store.wakeups];
     const doorbell = new Doorbell();
     const stopListening = this.#d.store.onQueued(() => doorbell.ring());
-    const next = { syncAt: this.#d.clock() };
+    this.#doorbells.add(doorbell);
+    const next = { syncAt: this.#d.clock(), pruneAt: this.#d.clock() };
     let storeErrors = 0;
     let failedInARow = 0;
     try {
@@ -217,12 +276,13 @@ export class Runner {
       }
       return await this.report();
     } finally {
+      this.#doorbells.delete(doorbell);
       stopListening();
     }
   }
 
-  /** One turn of the run loop: a sync when due, a round, a report, and a sleep when idle. */
-  async #pass(options: RunOptions, next: { syncAt: number }, idleMs: number, doorbell: Doorbell): Promise<void> {
+  /** One turn of the run loop: a sync when due, a round, inbox pruning when due, a report, and a sleep when idle. */
+  async #pass(options: RunOptions, next: { syncAt: number; pruneAt: number }, idleMs: number, doorbell: Doorbell): Promise<void> {
     const { signal } = options;
     if (options.syncIntervalMs !== undefined && this.#d.clock() >= next.syncAt) {
       try {
@@ -241,12 +301,20 @@ export class Runner {
     }
     if (signal.aborted) return;
     const worked = await this.#round(signal);
+    if (!signal.aborted && this.#d.clock() >= next.pruneAt) next.pruneAt = await this.#pruneInbox();
     options.onProgress?.(await this.report());
     const syncDue = options.syncIntervalMs !== undefined && this.#d.clock() >= next.syncAt;
-    if (worked === 0 && !syncDue) {
+    if (worked === 0 && !syncDue && this.#d.clock() < next.pruneAt) {
       const untilSync = options.syncIntervalMs === undefined ? idleMs : next.syncAt - this.#d.clock();
       await doorbell.wait(await this.#untilNextDue(Math.min(idleMs, untilSync)), signal);
     }
+  }
+
+  /** Deletes a batch of finished inbox rows past their keeping time; returns when to prune next. */
+  async #pruneInbox(): Promise<number> {
+    const now = this.#d.clock();
+    const deleted = await this.#d.store.transaction((tx) => tx.inbox.prune(now - INBOX_RETENTION.keepMs, INBOX_RETENTION.batch));
+    return deleted < INBOX_RETENTION.batch ? now + INBOX_RETENTION.everyMs : now;
   }
 
   /** Everything still open waits on a campaign whose key the Market refused. */
@@ -257,10 +325,16 @@ export class Runner {
     return open.every((r) => ids.has(r.campaign_id) && r.state === 'queued');
   }
 
-  /** How long to sleep: until the next due send, read-back or poll, at most `capMs`. */
+  /** How long to sleep: none while a notification waits, else until the next due send, read-back, order read or poll, at most `capMs`. */
   async #untilNextDue(capMs: number): Promise<number> {
-    const { outbox, operations } = await this.#d.store.read(async (tx) => ({ outbox: await tx.outbox.nextDueAt(this.#d.clock()), operations: await tx.operations.nextDueAt() }));
-    const next = Math.min(outbox ?? Infinity, operations ?? Infinity);
+    const now = this.#d.clock();
+    const { outbox, operations, reads, inboxPending } = await this.#d.store.read(async (tx) => ({
+      outbox: await tx.outbox.nextDueAt(now),
+      operations: await tx.operations.nextDueAt(),
+      reads: await tx.reads.nextDueAt(now),
+      inboxPending: await tx.inbox.pendingCount(),
+    }));
+    const next = inboxPending > 0 ? now : Math.min(outbox ?? Infinity, operations ?? Infinity, reads ?? Infinity);
     return Math.max(5, Math.min(next - this.#d.clock(), capMs));
   }
 }

@@ -13,6 +13,16 @@ export type OutboxState = (typeof OUTBOX_STATES)[number];
 /** Changes not settled yet. */
 export const OPEN_OUTBOX_STATES = ['queued', 'sending', 'awaitingOperation', 'uncertain'] as const satisfies readonly OutboxState[];
 
+/**
+ * What a row asks of the Market. statusChange: set status/substatus (bulk or single PUT);
+ * cancellationAnswer: answer a DBS buyer's cancellation request (PUT …/cancellation/accept), its
+ * answer in `payload`. A cancellationAnswer row's status is 'CANCELLATION_ANSWER' and its
+ * substatus 'ACCEPTED' or the reason of a refusal ('ORDER_DELIVERED', 'ORDER_IN_DELIVERY'), so
+ * listings and counts read plainly.
+ */
+export const OUTBOX_KINDS = ['statusChange', 'cancellationAnswer'] as const;
+export type OutboxKind = (typeof OUTBOX_KINDS)[number];
+
 export interface OutboxRow {
   readonly id: number;
   readonly idempotency_key: string;
@@ -22,6 +32,10 @@ export interface OutboxRow {
   readonly status: string;
   readonly substatus: string;
   readonly real_delivery_date: string | null;
+  /** statusChange: set status/substatus (bulk or single PUT); cancellationAnswer: answer a DBS buyer's cancellation request (PUT …/cancellation/accept), with `payload`. */
+  readonly kind: OutboxKind;
+  /** JSON, for kinds that need more than the target: cancellationAnswer `{accepted, reason?}`. Null otherwise. */
+  readonly payload: string | null;
   readonly state: OutboxState;
   readonly attempts: number;
   /** Read-backs in a row that learnt nothing about the order; 0 again once one does, or on a resend. */
@@ -35,17 +49,20 @@ export interface OutboxRow {
   readonly updated_at: number;
 }
 
-/** A new request's row; the columns not named here start empty (no lease, no attempts, no error). */
+/**
+ * A new request's row; the columns not named here start empty (no lease, no attempts, no error).
+ * `kind` defaults to 'statusChange' and `payload` to null.
+ */
 export type OutboxEnqueue = Pick<
   OutboxRow,
   'idempotency_key' | 'order_id' | 'campaign_id' | 'request_no' | 'status' | 'substatus' | 'real_delivery_date' | 'next_attempt_at' | 'journal_seq'
-> & { readonly now: number };
+> & { readonly now: number; readonly kind?: OutboxKind; readonly payload?: string | null };
 
 export interface OutboxPort {
   /**
    * Inserts a `queued` row (attempts and read_failures 0, no lease, no last error, created_at =
    * updated_at = `now`). For a request already there (a resend after a read-back) the row stays,
-   * with its id, key, target, journal_seq, attempts, last error and created_at, and is queued
+   * with its id, key, target, kind, payload, journal_seq, attempts, last error and created_at, and is queued
    * again: `next_attempt_at` from `row`, no lease, read_failures 0, updated_at `now`. The same
    * idempotency key for another request is an error.
    */

@@ -6,9 +6,11 @@ import type { CampaignsPort } from './campaigns.js';
 import type { CountersPort } from './counters.js';
 import type { CursorsPort } from './cursors.js';
 import type { HaltsPort } from './halts.js';
+import type { InboxPort } from './inbox.js';
 import type { JournalPort } from './journal.js';
 import type { LimiterPort } from './limiter.js';
 import type { OperationsPort } from './operations.js';
+import type { OrderReadsPort } from './order-reads.js';
 import type { OrdersPort } from './orders.js';
 import type { OutboxPort } from './outbox.js';
 import type { TimersPort } from './timers.js';
@@ -25,6 +27,8 @@ export interface StoreTx {
   readonly campaigns: CampaignsPort;
   readonly halts: HaltsPort;
   readonly counters: CountersPort;
+  readonly inbox: InboxPort;
+  readonly reads: OrderReadsPort;
 }
 
 export interface Store {

@@ -8,7 +8,8 @@ import type { FakeOrder } from './order-book.js';
 
 const ITEM_PRICE = 1000;
 
-function item(order: FakeOrder) {
+/** The one item of a fake order (the fake sells one of each): the fields every item DTO shares. */
+export function item(order: FakeOrder): { id: number; offerId: string; offerName: string; count: number } {
   return { id: order.id * 10 + 1, offerId: `offer-${order.id}`, offerName: `Item of order ${order.id}`, count: 1 };
 }
 

@@ -1,6 +1,7 @@
 // A fake Yandex Market Partner API over loopback HTTP: the five order endpoints ym-orders
 // calls, with the real API's quirks (per-order errors inside HTTP 200, async LaaS
-// operations, quotas with X-RateLimit headers, 420s, parallel limits) and injectable faults.
+// operations, quotas with X-RateLimit headers, 420s, parallel limits) and injectable faults;
+// with `notify`, it also pushes a notification for every change it makes (notifier.ts).
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,8 +12,9 @@ import {
   MAX_BUSINESS_ORDERS_PAGE, UpdateOrderStatusesRequestSchema, UpdateOrderStatusRequestSchema,
   type GetBusinessOrdersRequest,
 } from '../market/schemas.js';
-import { toBusinessOrderDto, toOrderDto } from './dto.js';
+import { item, toBusinessOrderDto, toOrderDto } from './dto.js';
 import { FAULT_KINDS, FaultInjector, type Fault, type FaultKind } from './faults.js';
+import { FakeNotifier, notificationOf, type FakeNotifierOptions, type NotificationItem, type OrderUpdateType } from './notifier.js';
 import {
   CHANGE_REFUSALS, OrderBook, type ChangeResult, type FakeCampaign, type FakeOrder, type FakeOrderSeed,
 } from './order-book.js';
@@ -44,6 +46,19 @@ export interface FakeMarketOptions {
   seed?: number;
   /** Delay before every request is handled (while it counts as in flight); default 0. */
   latencyMs?: number;
+  /**
+   * Push notifications to this receiver (`url`: the full URL of its `/notification`) for every
+   * change the fake makes, with the notifier's faults and retries (notifier.ts); none when absent.
+   */
+  notify?: Omit<FakeNotifierOptions, 'now'>;
+}
+
+/** An order a buyer places: like a seed, but status and substatus default by model. */
+export interface FakeNewOrder extends Omit<FakeOrderSeed, 'status' | 'substatus'> {
+  /** Default PROCESSING, or RESERVED for LaaS (a draft the seller confirms). */
+  status?: string;
+  /** Default STARTED, or AWAIT_CONFIRMATION for LaaS. */
+  substatus?: string;
 }
 
 /** One request as the fake saw it. */
@@ -86,12 +101,29 @@ export interface FakeMarket {
   readonly requests: readonly FakeRequest[];
   /** Adds or replaces orders. Throws on an unknown campaign. */
   seedOrders(orders: readonly FakeOrderSeed[]): void;
-  /** A Market-side move (no rules apply); bumps updateDate. Throws on an unknown order. */
+  /**
+   * A buyer places an order: seeded as given (status by model when absent), and notified
+   * ORDER_CREATED. Throws on an unknown campaign or an id the fake has.
+   */
+  createOrder(order: FakeNewOrder): FakeOrder;
+  /**
+   * A Market-side move (no rules apply); bumps updateDate; notified ORDER_STATUS_UPDATED (and
+   * ORDER_CANCELLED into CANCELLED). Throws on an unknown order.
+   */
   setOrderStatus(orderId: number, status: string, substatus: string): void;
+  /** The Market moved the order's shipment or delivery date: bumps updateDate, notified ORDER_UPDATED. */
+  updateOrderDates(orderId: number, updateType: OrderUpdateType): void;
   /** A copy of the order, with due operations settled first. */
   getOrder(orderId: number): FakeOrder | undefined;
-  /** DBS: the buyer asks to cancel (sets cancelRequested). Throws for other models. */
+  /** DBS: the buyer asks to cancel (sets cancelRequested); notified ORDER_CANCELLATION_REQUEST. Throws for other models. */
   requestCancellation(orderId: number): void;
+  /**
+   * The buyer opens a chat about the order: notified CHAT_CREATED (a type an order engine has no
+   * use for; the fake keeps no chats). Returns the chat's id. Throws on an unknown order.
+   */
+  openChat(orderId: number): number;
+  /** The notifier when `notify` was given: wait on its idle(), read its stats(), ping(). */
+  readonly notifier: FakeNotifier | undefined;
   /** Adds a fault; see FAULT_KINDS. */
   inject(fault: Fault): void;
   clearFaults(): void;
@@ -109,7 +141,10 @@ export interface FakeMarket {
    */
   release(options?: { count?: number; keepHolding?: boolean }): void;
   stats(): FakeMarketStats;
-  /** Stops the server and destroys every socket, hung requests included. */
+  /**
+   * Stops the server and destroys every socket, hung requests included; closes the notifier,
+   * dropping what it has not delivered (await `notifier.idle()` first to deliver it).
+   */
   close(): Promise<void>;
 }
 
@@ -200,6 +235,14 @@ function readBody(req: IncomingMessage): Promise<string> {
  * answers do not. Requests without a valid key (401), to an unknown campaign or business (403)
  * or to an unknown path (404) carry no rate-limit headers and use no quota.
  *
+ * With `notify`, every change the fake makes is pushed: a status change (a seller's through
+ * either status endpoint, a completed LaaS operation, an accepted DBS cancellation, a
+ * setOrderStatus) as ORDER_STATUS_UPDATED, followed by ORDER_CANCELLED when the order is now
+ * CANCELLED; createOrder as ORDER_CREATED, requestCancellation as ORDER_CANCELLATION_REQUEST,
+ * updateOrderDates as ORDER_UPDATED, openChat as CHAT_CREATED. Seeded orders are not notified. A LaaS operation is
+ * notified when the fake settles it: `operationDelayMs` after it started, or at the next request
+ * or getOrder when the fake's clock is not the real one.
+ *
  * @example
  * const market = await startFakeMarket({ apiKey: 'k', campaigns: [{ campaignId: 1, businessId: 10, model: 'FBS' }] });
  * market.seedOrders([{ id: 5, campaignId: 1, status: 'PROCESSING', substatus: 'STARTED' }]);
@@ -212,10 +255,11 @@ export async function startFakeMarket(options: FakeMarketOptions): Promise<FakeM
   const parallelLimit = options.parallelLimit ?? DEFAULT_PARALLEL_LIMIT;
   const honestHeaders = options.honestHeaders ?? true;
   const latencyMs = options.latencyMs ?? 0;
+  const operationDelayMs = options.operationDelayMs ?? DEFAULT_OPERATION_DELAY_MS;
   const book = new OrderBook({
     campaigns: options.campaigns,
     now,
-    operationDelayMs: options.operationDelayMs ?? DEFAULT_OPERATION_DELAY_MS,
+    operationDelayMs,
     failOperation: options.failOperation ?? (() => false),
   });
   const quotaConfigs = { ...DEFAULT_QUOTAS, ...options.quotas };
@@ -226,7 +270,10 @@ export async function startFakeMarket(options: FakeMarketOptions): Promise<FakeM
   const inFlight = new Map<string, number>();
   const maxInFlight: Record<string, number> = {};
   const timers = new Set<NodeJS.Timeout>();
+  const notifier = options.notify === undefined ? undefined : new FakeNotifier({ ...options.notify, now });
   let rateLimited = 0;
+  /** Chats buyers opened (openChat): the last chat id. */
+  let chats = 0;
   let holding: ((request: FakeRequest) => boolean) | undefined;
   let held: { record: FakeRequest; go: () => void }[] = [];
   const release = (count: number, keepHolding: boolean): void => {
@@ -243,6 +290,43 @@ export async function startFakeMarket(options: FakeMarketOptions): Promise<FakeM
     }, ms);
     timers.add(timer);
   });
+
+  // ---- notifications: what the Market pushes about the changes the fake makes ---------------
+
+  /** NotificationOrderItemDTO of the order's item, as getBusinessOrders shows it. */
+  const itemsOf = (order: FakeOrder): NotificationItem[] => {
+    const { offerId, count } = item(order);
+    return [{ offerId, count }];
+  };
+
+  const announceStatus = (order: FakeOrder): void => {
+    notifier?.notify(notificationOf.statusUpdated(order));
+    if (order.status === 'CANCELLED') notifier?.notify(notificationOf.cancelled(order, itemsOf(order)));
+  };
+
+  /** LaaS operations started while notifying, announced when the fake settles them. */
+  const watchedOperations = new Set<string>();
+
+  const announceSettled = (): void => {
+    if (watchedOperations.size === 0) return;
+    for (const op of book.operations('ORDER_STATUS_UPDATE', [...watchedOperations])) {
+      if (op.status === 'IN_PROGRESS') continue;
+      watchedOperations.delete(op.id);
+      const order = op.status === 'DONE' ? book.get(op.orderId) : undefined;
+      if (order !== undefined) announceStatus(order);
+    }
+  };
+
+  const announceChange = (result: ChangeResult): void => {
+    if (notifier === undefined || !result.ok) return;
+    if (result.operation === undefined) return announceStatus(result.order);
+    watchedOperations.add(result.operation.id);
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      announceSettled();
+    }, operationDelayMs);
+    timers.add(timer);
+  };
 
   const authorised = (req: IncomingMessage): boolean =>
     req.headers['api-key'] === options.apiKey || req.headers.authorization === `Bearer ${options.apiKey}`;
@@ -306,6 +390,7 @@ export async function startFakeMarket(options: FakeMarketOptions): Promise<FakeM
       if (!parsed.success) return invalidBody(parsed.error);
       const orders = parsed.data.orders.map((o) => {
         const result = book.change(r.owner.id, o.id, o);
+        announceChange(result);
         if (result.ok) {
           return {
             id: o.id, status: result.order.status, substatus: result.order.substatus, updateStatus: 'OK',
@@ -330,6 +415,7 @@ export async function startFakeMarket(options: FakeMarketOptions): Promise<FakeM
       if (!parsed.success) return invalidBody(parsed.error);
       const { delivery, ...target } = parsed.data.order;
       const result = book.change(r.owner.id, r.orderId ?? 0, target, delivery?.dates?.realDeliveryDate);
+      announceChange(result);
       return changeReply(result, book.campaign(r.owner.id)?.model ?? 'FBS', foreign);
     },
 
@@ -375,6 +461,7 @@ export async function startFakeMarket(options: FakeMarketOptions): Promise<FakeM
       const parsed = AcceptOrderCancellationRequestSchema.safeParse(body);
       if (!parsed.success) return invalidBody(parsed.error);
       const result = book.answerCancellation(r.owner.id, r.orderId ?? 0, parsed.data.accepted);
+      if (result.ok && parsed.data.accepted) announceChange(result);
       if (result.ok) return { status: 200, body: { status: 'OK' } };
       if (result.refusal === CHANGE_REFUSALS.notFound) return errorReply(404, 'NOT_FOUND', result.message);
       return errorReply(400, 'BAD_REQUEST', result.message);
@@ -454,9 +541,12 @@ export async function startFakeMarket(options: FakeMarketOptions): Promise<FakeM
     const quota = quotaState(endpoint, owner);
     if (quota.remaining < units) return reply(limitExceeded(endpoint, quota.limit), headers());
 
+    // Operations due now are announced before this request's own changes, which happen later.
+    announceSettled();
     const answer = bodyIsJson
       ? handlers[endpoint](matched, body, url.searchParams, fault?.kind === FAULT_KINDS.foreignIds)
       : errorReply(400, 'BAD_REQUEST', 'Request body is not valid JSON');
+    announceSettled();
     if (answer.status < 500) quotas.consume(endpoint, key, units);
 
     switch (fault?.kind) {
@@ -495,10 +585,47 @@ export async function startFakeMarket(options: FakeMarketOptions): Promise<FakeM
     url: `http://127.0.0.1:${port}`,
     port,
     requests,
+    notifier,
     seedOrders: (orders) => book.seed(orders),
-    setOrderStatus: (orderId, status, substatus) => book.setStatus(orderId, status, substatus),
-    getOrder: (orderId) => book.get(orderId),
-    requestCancellation: (orderId) => book.requestCancellation(orderId),
+    createOrder: (order) => {
+      if (book.get(order.id) !== undefined) throw new Error(`createOrder: the fake already has order ${order.id}`);
+      const laas = book.campaign(order.campaignId)?.model === 'LAAS';
+      book.seed([{
+        ...order,
+        status: order.status ?? (laas ? 'RESERVED' : 'PROCESSING'),
+        substatus: order.substatus ?? (laas ? 'AWAIT_CONFIRMATION' : 'STARTED'),
+      }]);
+      const created = book.get(order.id)!;
+      notifier?.notify(notificationOf.created(created, itemsOf(created)));
+      return created;
+    },
+    setOrderStatus: (orderId, status, substatus) => {
+      announceSettled();
+      book.setStatus(orderId, status, substatus);
+      if (notifier !== undefined) announceStatus(book.get(orderId)!);
+    },
+    updateOrderDates: (orderId, updateType) => {
+      const order = book.get(orderId);
+      if (order === undefined) throw new Error(`updateOrderDates: the fake has no order ${orderId}`);
+      // The fake keeps no shipment or delivery dates: the change is its updateDate moving on.
+      book.setStatus(orderId, order.status, order.substatus);
+      notifier?.notify(notificationOf.updated(book.get(orderId)!, updateType));
+    },
+    getOrder: (orderId) => {
+      announceSettled();
+      return book.get(orderId);
+    },
+    requestCancellation: (orderId) => {
+      book.requestCancellation(orderId);
+      notifier?.notify(notificationOf.cancellationRequested(book.get(orderId)!));
+    },
+    openChat: (orderId) => {
+      const order = book.get(orderId);
+      if (order === undefined) throw new Error(`openChat: the fake has no order ${orderId}`);
+      chats += 1;
+      notifier?.notify(notificationOf.chatCreated(chats, book.campaign(order.campaignId)!.businessId, now()));
+      return chats;
+    },
     inject: (fault) => faults.add(fault),
     clearFaults: () => faults.clear(),
     hold: (filter) => {
@@ -514,14 +641,17 @@ export async function startFakeMarket(options: FakeMarketOptions): Promise<FakeM
       illegalRequests: book.illegalRequests,
       maxInFlight: { ...maxInFlight },
     }),
-    close: () => new Promise<void>((resolve, reject) => {
-      for (const timer of timers) clearTimeout(timer);
-      timers.clear();
-      // Held requests go on to find their sockets destroyed, so no handler is left waiting.
-      release(Infinity, false);
-      server.close((error) => (error ? reject(error) : resolve()));
-      server.closeAllConnections();
-    }),
+    close: async () => {
+      await notifier?.close();
+      await new Promise<void>((resolve, reject) => {
+        for (const timer of timers) clearTimeout(timer);
+        timers.clear();
+        // Held requests go on to find their sockets destroyed, so no handler is left waiting.
+        release(Infinity, false);
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      });
+    },
   };
 }
 

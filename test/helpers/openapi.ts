@@ -14,6 +14,8 @@ export const SPEC_DIR = process.env.MARKET_OPENAPI_DIR ?? resolve(
   '../../../shared/market-api/partner-api/openapi',
 );
 export const SPEC_ROOT = resolve(SPEC_DIR, 'openapi.subset.yaml');
+/** The notification spec (what the Market pushes): NOTIFICATION_OPENAPI_DIR, or notification-api beside the partner spec. */
+export const NOTIFICATION_SPEC_DIR = process.env.NOTIFICATION_OPENAPI_DIR ?? resolve(SPEC_DIR, '../../notification-api/openapi');
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -146,10 +148,19 @@ export function loadOperation(path: string, method: HttpMethod): OperationSchema
   return { operationId: String(op.operationId), request: jsonBodySchema(op.requestBody, pathFile), responses };
 }
 
-/** One component schema (e.g. `OrderDTO`) as a self-contained JSON Schema. */
-export function loadComponentSchema(name: string): JsonObject {
-  const file = resolve(SPEC_DIR, 'components/schemas', `${name}.yaml`);
+function loadSchemaOf(specDir: string, name: string): JsonObject {
+  const file = resolve(specDir, 'components/schemas', `${name}.yaml`);
   return new Bundler().schema(loadFile(file), file);
+}
+
+/** One component schema of the partner spec (e.g. `OrderDTO`) as a self-contained JSON Schema. */
+export function loadComponentSchema(name: string): JsonObject {
+  return loadSchemaOf(SPEC_DIR, name);
+}
+
+/** One component schema of the notification spec (e.g. `OrderCreatedNotificationDTO`), self-contained. */
+export function loadNotificationSchema(name: string): JsonObject {
+  return loadSchemaOf(NOTIFICATION_SPEC_DIR, name);
 }
 
 /**

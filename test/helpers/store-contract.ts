@@ -7,6 +7,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { YmOrdersError } from '../../src/errors.js';
 import { StoreError, STORE_ERROR_CODES, type StoreErrorCode } from '../../src/store/errors.js';
+import { INBOX_STATES, type InboxInsert } from '../../src/store/inbox.js';
 import type { JournalWrite } from '../../src/store/journal.js';
 import type { BudgetRow } from '../../src/store/limiter.js';
 import type { OperationWrite } from '../../src/store/operations.js';
@@ -99,7 +100,27 @@ export function enqueueRow(orderId: number, requestNo = 1, extra: Partial<Outbox
 /** The row `enqueueRow(…)` makes, freshly queued. */
 function queuedRow(row: OutboxEnqueue): Omit<OutboxRow, 'id'> {
   const { now, ...fields } = row;
-  return { ...fields, state: 'queued', attempts: 0, read_failures: 0, lease_owner: null, lease_expires_at: null, last_error: null, created_at: now, updated_at: now };
+  return { kind: 'statusChange', payload: null, ...fields, state: 'queued', attempts: 0, read_failures: 0, lease_owner: null, lease_expires_at: null, last_error: null, created_at: now, updated_at: now };
+}
+
+/** A notification's row for port tests: `key` is its dedupe key. */
+export function inboxRow(key: string, extra: Partial<InboxInsert> = {}): InboxInsert {
+  return {
+    dedupe_key: key,
+    type: 'ORDER_STATUS_UPDATED',
+    campaign_id: 10,
+    order_id: 7,
+    event_at: T0 - 1_000,
+    body: `{"key":"${key}"}`,
+    state: 'pending',
+    now: T0,
+    ...extra,
+  };
+}
+
+/** A read request for port tests: order `orderId` of campaign 10, business 1, asked at T0. */
+export function readRequest(orderId: number, extra: Partial<Parameters<StoreTx['reads']['request']>[0]> = {}): Parameters<StoreTx['reads']['request']>[0] {
+  return { orderId, campaignId: 10, businessId: 1, reason: 'ORDER_CREATED', now: T0, ...extra };
 }
 
 function operationRow(operationId: string, extra: Partial<OperationWrite> = {}): OperationWrite {
@@ -137,6 +158,8 @@ async function snapshot(store: Store): Promise<unknown> {
     for (const id of ['op-1', 'op-2']) operations.push((await tx.operations.get(id)) ?? null);
     const cursors = [];
     for (const name of ['sync:1', 'sync:2']) cursors.push((await tx.cursors.get(name)) ?? null);
+    const reads = [];
+    for (const id of [1, 2, 3]) reads.push((await tx.reads.get(id)) ?? null);
     return {
       orders,
       journal,
@@ -154,6 +177,12 @@ async function snapshot(store: Store): Promise<unknown> {
       campaigns: await tx.campaigns.all(),
       halts: await tx.halts.all(),
       counters: [await tx.counters.forOwner('engine-a'), await tx.counters.totals()],
+      inbox: await tx.inbox.recent(ALL),
+      inboxCounts: await tx.inbox.counts(),
+      inboxPending: await tx.inbox.pendingCount(),
+      reads,
+      readCount: await tx.reads.count(),
+      readsNextDue: (await tx.reads.nextDueAt(T0)) ?? null,
     };
   });
 }
@@ -171,6 +200,10 @@ async function seedEveryConcern(tx: StoreTx): Promise<void> {
   await tx.cursors.set('sync:1', 'page-1', T0);
   await tx.halts.set({ campaign_id: 10, code: 'UNAUTHORIZED', message: 'key refused', owner: 'engine-a', at: T0 });
   await tx.counters.add('engine-a', { accepted: 2, 'calls.updateOrderStatuses': 1 });
+  await tx.inbox.insert(inboxRow('n-1'));
+  await tx.inbox.insert(inboxRow('n-2', { type: 'ORDER_CREATED', state: 'done' }));
+  await tx.reads.request(readRequest(1));
+  await tx.reads.request(readRequest(2, { now: T0 + 1 }));
 }
 
 /** Writes to every concern (inserts, updates and deletes) over the rows `seedEveryConcern` made. */
@@ -198,6 +231,16 @@ async function writeEveryConcern(tx: StoreTx): Promise<void> {
   await tx.halts.set({ campaign_id: 20, code: 'FORBIDDEN', message: 'no access', owner: 'engine-b', at: T0 + 5 });
   await tx.counters.add('engine-a', { accepted: 1, rejected: 4 });
   await tx.counters.add('engine-b', { accepted: 7 });
+  await tx.outbox.enqueue(enqueueRow(3, 1, { kind: 'cancellationAnswer', status: 'CANCELLATION_ANSWER', substatus: 'ACCEPTED', payload: '{"accepted":true}' }));
+  expect(await tx.inbox.insert(inboxRow('n-1'))).toMatchObject({ duplicate: true });
+  await tx.inbox.insert(inboxRow('n-3', { campaign_id: null, order_id: null, event_at: null }));
+  const [pending] = await tx.inbox.takePending(1);
+  await tx.inbox.finish(pending!.id, 'ignored', T0 + 5, 'not ours');
+  expect(await tx.inbox.prune(T0 + 1, ALL)).toBe(2); // n-1 (just finished) and n-2 (inserted done)
+  await tx.reads.request(readRequest(3, { businessId: 2, now: T0 - 10 }));
+  await tx.reads.request(readRequest(2, { reason: 'ORDER_STATUS_UPDATED', now: T0 + 5 }));
+  await tx.reads.lease(1, 'engine-b', T0 + 5, 30_000, 2);
+  await tx.reads.complete(1, T0 + 5);
 }
 
 /** The orders the rows are of, in their order. */
@@ -680,6 +723,346 @@ export function describeStoreContract(name: string, open: () => Promise<StoreCon
       });
     });
 
+    describe('outbox kind and payload', () => {
+      const answer = enqueueRow(6, 1, {
+        kind: 'cancellationAnswer',
+        status: 'CANCELLATION_ANSWER',
+        substatus: 'ORDER_DELIVERED',
+        payload: '{"accepted":false,"reason":"ORDER_DELIVERED"}',
+      });
+
+      it('a row is a statusChange without payload unless enqueued as another kind; kind and payload come back from get, lease and open', async () => {
+        await write(async (tx) => {
+          await tx.outbox.enqueue(enqueueRow(5, 1));
+          await tx.outbox.enqueue(answer);
+        });
+        expect(await read((tx) => tx.outbox.get(5, 1))).toMatchObject({ kind: 'statusChange', payload: null });
+        expect(await read((tx) => tx.outbox.get(6, 1))).toEqual({ ...queuedRow(answer), id: expect.any(Number) });
+        const leased = await write((tx) => tx.outbox.lease('queued', 'A', T0, 30_000, 10));
+        expect(leased.map((r) => [r.order_id, r.kind, r.payload])).toEqual([
+          [5, 'statusChange', null],
+          [6, 'cancellationAnswer', answer.payload],
+        ]);
+        expect((await read((tx) => tx.outbox.open(ALL))).map((r) => [r.kind, r.payload])).toEqual([
+          ['statusChange', null],
+          ['cancellationAnswer', answer.payload],
+        ]);
+      });
+
+      it('re-enqueue of a request keeps its kind and payload, as it keeps its target', async () => {
+        await write(async (tx) => {
+          await tx.outbox.enqueue(answer);
+          await tx.outbox.setState(6, 1, 'uncertain', T0 + 1, { lastError: 'timeout' });
+        });
+        await write((tx) => tx.outbox.enqueue({ ...answer, kind: 'statusChange', payload: null, next_attempt_at: T0 + 9, now: T0 + 2 }));
+        expect(await read((tx) => tx.outbox.get(6, 1))).toMatchObject({ state: 'queued', kind: 'cancellationAnswer', payload: answer.payload, next_attempt_at: T0 + 9 });
+      });
+    });
+
+    describe('inbox', () => {
+      it('insert: a new row, received at now, pending and not processed or finished and processed at now; recent finds it; absent ids and times round-trip as null', async () => {
+        const row = inboxRow('n-1');
+        const first = await write((tx) => tx.inbox.insert(row));
+        expect(first).toEqual({ id: expect.any(Number), duplicate: false });
+        const { now, ...fields } = row;
+        expect(await read((tx) => tx.inbox.recent(ALL))).toEqual([{ ...fields, id: first.id, received_at: now, processed_at: null, last_error: null }]);
+        const bare = inboxRow('n-2', { type: 'SOMETHING_NEW', campaign_id: null, order_id: null, event_at: null, state: 'ignored', now: T0 + 1 });
+        const second = await write((tx) => tx.inbox.insert(bare));
+        expect(second).toEqual({ id: expect.any(Number), duplicate: false });
+        expect(second.id).toBeGreaterThan(first.id);
+        const { now: bareNow, ...bareFields } = bare;
+        expect((await read((tx) => tx.inbox.recent(ALL)))[0]).toEqual({ ...bareFields, id: second.id, received_at: bareNow, processed_at: bareNow, last_error: null });
+        const done = await write((tx) => tx.inbox.insert(inboxRow('n-3', { type: 'ORDER_CREATED', state: 'done', now: T0 + 2 })));
+        expect((await read((tx) => tx.inbox.recent(1)))[0]).toMatchObject({ id: done.id, state: 'done', received_at: T0 + 2, processed_at: T0 + 2 });
+      });
+
+      it('insert of a dedupe key already there: a duplicate, the first row’s id, and nothing written, in a later transaction or the same one', async () => {
+        const first = await write((tx) => tx.inbox.insert(inboxRow('n-1')));
+        await write((tx) => tx.inbox.finish(first.id, 'done', T0 + 5));
+        const before = await snapshot(store);
+        const again = await write((tx) => tx.inbox.insert(inboxRow('n-1', { type: 'ORDER_CANCELLED', body: '{"other":true}', state: 'pending', now: T0 + 9 })));
+        expect(again).toEqual({ id: first.id, duplicate: true });
+        expect(await snapshot(store)).toEqual(before);
+        const [a, b] = await write(async (tx) => [await tx.inbox.insert(inboxRow('n-2')), await tx.inbox.insert(inboxRow('n-2', { body: '{}', now: T0 + 1 }))]);
+        expect(a).toEqual({ id: expect.any(Number), duplicate: false });
+        expect(b).toEqual({ id: a.id, duplicate: true });
+        expect(await read((tx) => tx.inbox.recent(ALL))).toMatchObject([
+          { id: a.id, body: inboxRow('n-2').body, received_at: T0 },
+          { id: first.id, state: 'done' },
+        ]);
+      });
+
+      it('an insert rolled back leaves no row: the key inserted again is new', async () => {
+        await expect(
+          write(async (tx) => {
+            await tx.inbox.insert(inboxRow('n-1'));
+            throw new Error('undone');
+          }),
+        ).rejects.toThrow('undone');
+        expect(await read((tx) => tx.inbox.recent(ALL))).toEqual([]);
+        expect(await write((tx) => tx.inbox.insert(inboxRow('n-1')))).toMatchObject({ duplicate: false });
+      });
+
+      it('takePending: pending rows by id, at most the limit; finish marks one done or ignored at now, with its error or none', async () => {
+        const states = [
+          ['a', 'pending'],
+          ['b', 'done'],
+          ['c', 'pending'],
+          ['d', 'ignored'],
+          ['e', 'pending'],
+        ] as const;
+        const ids = await write(async (tx) => {
+          const out: number[] = [];
+          for (const [key, state] of states) out.push((await tx.inbox.insert(inboxRow(key, { state }))).id);
+          return out;
+        });
+        const keys = (rows: readonly { dedupe_key: string }[]) => rows.map((r) => r.dedupe_key);
+        expect(keys(await write((tx) => tx.inbox.takePending(2)))).toEqual(['a', 'c']);
+        // Taking is not finishing: rows a transaction took and did not finish are pending still.
+        expect(keys(await write((tx) => tx.inbox.takePending(ALL)))).toEqual(['a', 'c', 'e']);
+        await write(async (tx) => {
+          await tx.inbox.finish(ids[0]!, 'done', T0 + 10);
+          await tx.inbox.finish(ids[2]!, 'ignored', T0 + 11, 'campaign 99 is not tracked');
+        });
+        expect(keys(await write((tx) => tx.inbox.takePending(ALL)))).toEqual(['e']);
+        const byKey = new Map((await read((tx) => tx.inbox.recent(ALL))).map((r) => [r.dedupe_key, r]));
+        expect(byKey.get('a')).toMatchObject({ state: 'done', processed_at: T0 + 10, last_error: null, received_at: T0 });
+        expect(byKey.get('c')).toMatchObject({ state: 'ignored', processed_at: T0 + 11, last_error: 'campaign 99 is not tracked' });
+        expect(byKey.get('e')).toMatchObject({ state: 'pending', processed_at: null, last_error: null });
+      });
+
+      it('takePending in two transactions at once: every row goes to one of them and is finished once', async () => {
+        const all = await write(async (tx) => {
+          const ids: number[] = [];
+          for (let i = 1; i <= 30; i++) ids.push((await tx.inbox.insert(inboxRow(`n-${i}`))).id);
+          return ids;
+        });
+        // Two at once first, so neither drain below starts late (a pool opening its second connection).
+        await Promise.all([read((tx) => tx.inbox.counts()), read((tx) => tx.inbox.counts())]);
+        const drain = async (owner: string): Promise<number[]> => {
+          const taken: number[] = [];
+          for (;;) {
+            const ids = await write(async (tx) => {
+              const rows = await tx.inbox.takePending(3);
+              // Held a moment: the other transaction would take the same rows meanwhile, if the store let it.
+              await new Promise((resolve) => setTimeout(resolve, 2));
+              for (const r of rows) await tx.inbox.finish(r.id, 'done', T0 + 1, owner);
+              return rows.map((r) => r.id);
+            });
+            if (ids.length === 0) return taken;
+            taken.push(...ids);
+          }
+        };
+        const [a, b] = await Promise.all([drain('A'), drain('B')]);
+        expect([...a, ...b].sort((x, y) => x - y)).toEqual(all);
+        const finishedBy = new Map((await read((tx) => tx.inbox.recent(ALL))).map((r) => [r.id, r.last_error]));
+        for (const id of a) expect(finishedBy.get(id)).toBe('A');
+        for (const id of b) expect(finishedBy.get(id)).toBe('B');
+        expect(await read((tx) => tx.inbox.counts())).toEqual({ pending: 0, done: 30, ignored: 0 });
+      });
+
+      it('counts: every state, 0 where none; pendingCount: the pending ones; recent: by id, newest first, at most the limit', async () => {
+        expect(await read((tx) => tx.inbox.counts())).toEqual(Object.fromEntries(INBOX_STATES.map((s) => [s, 0])));
+        expect(await read((tx) => tx.inbox.pendingCount())).toBe(0);
+        expect(await read((tx) => tx.inbox.recent(ALL))).toEqual([]);
+        await write(async (tx) => {
+          for (const [key, state] of [
+            ['a', 'pending'],
+            ['b', 'ignored'],
+            ['c', 'pending'],
+          ] as const)
+            await tx.inbox.insert(inboxRow(key, { state }));
+        });
+        expect(await read((tx) => tx.inbox.counts())).toEqual({ pending: 2, done: 0, ignored: 1 });
+        expect(await read((tx) => tx.inbox.pendingCount())).toBe(2);
+        expect((await read((tx) => tx.inbox.recent(2))).map((r) => r.dedupe_key)).toEqual(['c', 'b']);
+        const [a] = await write((tx) => tx.inbox.takePending(1));
+        await write((tx) => tx.inbox.finish(a!.id, 'done', T0 + 1));
+        expect(await read((tx) => tx.inbox.pendingCount())).toBe(1);
+      });
+
+      it('prune: finished rows received before the cut go, the oldest first, at most the limit; pending ones stay whatever their age', async () => {
+        const DAY = 24 * HOUR;
+        // Inserted out of age order, so "oldest first" is by received_at, not by id.
+        const rows = [
+          ['done-9d', 'done', T0 - 9 * DAY],
+          ['pending-30d', 'pending', T0 - 30 * DAY],
+          ['ignored-20d', 'ignored', T0 - 20 * DAY],
+          ['done-cut', 'done', T0],
+          ['done-19d', 'done', T0 - 19 * DAY],
+          ['ignored-1d', 'ignored', T0 + DAY],
+          ['done-30d', 'done', T0 - 30 * DAY],
+        ] as const;
+        await write(async (tx) => {
+          for (const [key, state, now] of rows) await tx.inbox.insert(inboxRow(key, { state, now }));
+        });
+        const keys = async () => (await read((tx) => tx.inbox.recent(ALL))).map((r) => r.dedupe_key).sort();
+        expect(await write((tx) => tx.inbox.prune(T0, 2))).toBe(2);
+        expect(await keys()).toEqual(['done-19d', 'done-9d', 'done-cut', 'ignored-1d', 'pending-30d']);
+        expect(await write((tx) => tx.inbox.prune(T0, 2))).toBe(2);
+        expect(await keys()).toEqual(['done-cut', 'ignored-1d', 'pending-30d']);
+        // Nothing left before the cut but the pending row; a row received at the cut is not before it.
+        expect(await write((tx) => tx.inbox.prune(T0, ALL))).toBe(0);
+        expect(await keys()).toEqual(['done-cut', 'ignored-1d', 'pending-30d']);
+        expect(await read((tx) => tx.inbox.pendingCount())).toBe(1);
+        // A repeat of a kept row is still a duplicate; a pruned key is new again.
+        const kept = (await read((tx) => tx.inbox.recent(ALL))).find((r) => r.dedupe_key === 'done-cut')!;
+        expect(await write((tx) => tx.inbox.insert(inboxRow('done-cut', { now: T0 + 2 })))).toEqual({ id: kept.id, duplicate: true });
+        expect(await write((tx) => tx.inbox.insert(inboxRow('done-30d', { now: T0 + 2 })))).toMatchObject({ duplicate: false });
+        // The old pending row, once finished, goes by when it came, not when it was finished.
+        const old = (await read((tx) => tx.inbox.recent(ALL))).find((r) => r.dedupe_key === 'pending-30d')!;
+        await write((tx) => tx.inbox.finish(old.id, 'done', T0 + 3));
+        expect(await write((tx) => tx.inbox.prune(T0, ALL))).toBe(1);
+        expect(await keys()).toEqual(['done-30d', 'done-cut', 'ignored-1d']);
+      });
+    });
+
+    describe('order reads', () => {
+      it('request: a row due and asked at now, no attempts, no lease; get finds it, count counts it', async () => {
+        await write((tx) => tx.reads.request(readRequest(7, { campaignId: 20, businessId: 2, now: T0 + 5 })));
+        expect(await read((tx) => tx.reads.get(7))).toEqual({
+          order_id: 7,
+          campaign_id: 20,
+          business_id: 2,
+          reason: 'ORDER_CREATED',
+          requested_at: T0 + 5,
+          due_at: T0 + 5,
+          attempts: 0,
+          lease_owner: null,
+          lease_expires_at: null,
+        });
+        expect(await read((tx) => tx.reads.get(8))).toBeUndefined();
+        expect(await read((tx) => tx.reads.count())).toBe(1);
+      });
+
+      it('request again: the latest reason, the later requested_at, the sooner due_at; campaign, business, attempts and a running lease stay', async () => {
+        await write((tx) => tx.reads.request(readRequest(7)));
+        await write(async (tx) => {
+          expect(await tx.reads.lease(1, 'A', T0, 30_000, 10)).toHaveLength(1);
+          await tx.reads.release(7, 'A', T0 + 60_000);
+        });
+        await write((tx) => tx.reads.request(readRequest(7, { reason: 'ORDER_STATUS_UPDATED', campaignId: 99, businessId: 99, now: T0 + 10 })));
+        const asked = { order_id: 7, campaign_id: 10, business_id: 1, reason: 'ORDER_STATUS_UPDATED', requested_at: T0 + 10, due_at: T0 + 10, attempts: 1, lease_owner: null, lease_expires_at: null };
+        expect(await read((tx) => tx.reads.get(7))).toEqual(asked);
+        // An ask stamped earlier (another host's clock behind): due sooner, requested_at stays the later one.
+        await write((tx) => tx.reads.request(readRequest(7, { reason: 'ORDER_CANCELLED', now: T0 + 3 })));
+        expect(await read((tx) => tx.reads.get(7))).toEqual({ ...asked, reason: 'ORDER_CANCELLED', due_at: T0 + 3 });
+        const [[leased], expiry] = await leasing(T0 + 3, 30_000, () => write((tx) => tx.reads.lease(1, 'B', T0 + 3, 30_000, 10)));
+        expect(leased).toMatchObject({ order_id: 7, lease_owner: 'B', lease_expires_at: expiry });
+        await write((tx) => tx.reads.request(readRequest(7, { now: T0 + 20 })));
+        expect(await read((tx) => tx.reads.get(7))).toEqual({
+          ...asked,
+          reason: 'ORDER_CREATED',
+          requested_at: T0 + 20,
+          due_at: T0 + 3,
+          lease_owner: 'B',
+          lease_expires_at: leased!.lease_expires_at,
+        });
+        expect(await read((tx) => tx.reads.count())).toBe(1);
+      });
+
+      it('dueBusinesses: businesses with due, free rows, the longest-waiting first', async () => {
+        await write(async (tx) => {
+          await tx.reads.request(readRequest(1, { businessId: 1, now: T0 - 1_000 }));
+          await tx.reads.request(readRequest(2, { businessId: 2, now: T0 - 5_000 }));
+          await tx.reads.request(readRequest(3, { businessId: 3, now: T0 + 1 })); // not due
+          await tx.reads.request(readRequest(4, { businessId: 4, now: T0 - 9_000 }));
+          await tx.reads.request(readRequest(5, { businessId: 1, now: T0 - 500 }));
+        });
+        expect(await read((tx) => tx.reads.dueBusinesses(T0))).toEqual([4, 2, 1]);
+        await write((tx) => tx.reads.lease(4, 'A', T0, 30_000, 10));
+        expect(await read((tx) => tx.reads.dueBusinesses(T0))).toEqual([2, 1]);
+        // Business 3's row is due by then; 4's is A's still.
+        expect(await read((tx) => tx.reads.dueBusinesses(T0 + 1_000))).toEqual([2, 1, 3]);
+      });
+
+      it('lease: the business’s due, free rows, oldest due first, up to the limit, for the owner until now + leaseMs', async () => {
+        await write(async (tx) => {
+          await tx.reads.request(readRequest(1, { now: T0 })); // order ≠ due order
+          await tx.reads.request(readRequest(2, { now: T0 - 5_000 }));
+          await tx.reads.request(readRequest(3, { now: T0 + 10_000 })); // not due yet
+          await tx.reads.request(readRequest(4, { now: T0 }));
+          await tx.reads.request(readRequest(6, { businessId: 2, now: T0 - 9_000 })); // another business
+        });
+        const [a, expiry] = await leasing(T0, 30_000, () => write((tx) => tx.reads.lease(1, 'A', T0, 30_000, 2)));
+        expect(a.map((r) => [r.order_id, r.lease_owner, r.lease_expires_at, r.attempts])).toEqual([
+          [2, 'A', expiry, 0],
+          [1, 'A', expiry, 0],
+        ]);
+        expect(await read((tx) => tx.reads.get(1))).toEqual(a[1]);
+        expect((await write((tx) => tx.reads.lease(1, 'B', T0 + 1_000, 30_000, 10))).map((r) => [r.order_id, r.lease_owner])).toEqual([[4, 'B']]);
+        expect(await write((tx) => tx.reads.lease(1, 'C', T0 + 2_000, 30_000, 10))).toEqual([]);
+        expect((await write((tx) => tx.reads.lease(2, 'C', T0, 30_000, 10))).map((r) => r.order_id)).toEqual([6]);
+        expect((await write((tx) => tx.reads.lease(1, 'C', T0 + 10_000, 30_000, 10))).map((r) => r.order_id)).toEqual([3]);
+      });
+
+      it('complete: deletes the row unless it was asked for again after the read started; then it stays, due, its lease cleared', async () => {
+        await write(async (tx) => {
+          await tx.reads.request(readRequest(1));
+          await tx.reads.request(readRequest(2));
+        });
+        expect(await write((tx) => tx.reads.lease(1, 'A', T0, 30_000, 10))).toHaveLength(2);
+        await write((tx) => tx.reads.request(readRequest(2, { reason: 'ORDER_STATUS_UPDATED', now: T0 + 50 }))); // asked again while it is read
+        // A read that started as the ask came answers it.
+        await write((tx) => tx.reads.complete(1, T0));
+        expect(await read((tx) => tx.reads.get(1))).toBeUndefined();
+        await write((tx) => tx.reads.complete(2, T0));
+        expect(await read((tx) => tx.reads.get(2))).toEqual({
+          order_id: 2,
+          campaign_id: 10,
+          business_id: 1,
+          reason: 'ORDER_STATUS_UPDATED',
+          requested_at: T0 + 50,
+          due_at: T0,
+          attempts: 0,
+          lease_owner: null,
+          lease_expires_at: null,
+        });
+        expect(await read((tx) => tx.reads.dueBusinesses(T0))).toEqual([1]);
+        await write((tx) => tx.reads.complete(2, T0 + 50));
+        expect(await read((tx) => tx.reads.count())).toBe(0);
+        await write((tx) => tx.reads.complete(9, T0)); // no row: nothing to do
+        expect(await read((tx) => tx.reads.count())).toBe(0);
+      });
+
+      it('release: only by the owner; the row due again at dueAt, attempts + 1, lease cleared', async () => {
+        await write(async (tx) => {
+          await tx.reads.request(readRequest(1));
+          await tx.reads.request(readRequest(2));
+          await tx.reads.request(readRequest(3, { now: T0 + 1 }));
+        });
+        expect((await write((tx) => tx.reads.lease(1, 'A', T0, 30_000, 10))).map((r) => r.order_id)).toEqual([1, 2]);
+        const held = (await read((tx) => tx.reads.get(1)))!;
+        await write((tx) => tx.reads.release(1, 'B', T0 + 90_000)); // not B's
+        expect(await read((tx) => tx.reads.get(1))).toEqual(held);
+        await write((tx) => tx.reads.release(1, 'A', T0 + 90_000));
+        const released = { ...held, lease_owner: null, lease_expires_at: null, due_at: T0 + 90_000, attempts: 1 };
+        expect(await read((tx) => tx.reads.get(1))).toEqual(released);
+        await write((tx) => tx.reads.release(1, 'A', T0 + 5)); // A's no more
+        expect(await read((tx) => tx.reads.get(1))).toEqual(released);
+        // A row nobody leased is nobody's to release.
+        const three = await read((tx) => tx.reads.get(3));
+        await write((tx) => tx.reads.release(3, 'A', T0 + 5));
+        expect(await read((tx) => tx.reads.get(3))).toEqual(three);
+        expect(await read((tx) => tx.reads.get(2))).toMatchObject({ lease_owner: 'A', attempts: 0 });
+      });
+
+      it('count; nextDueAt: the earliest due time of a free row', async () => {
+        expect(await read((tx) => tx.reads.count())).toBe(0);
+        expect(await read((tx) => tx.reads.nextDueAt(T0))).toBeUndefined();
+        await write(async (tx) => {
+          await tx.reads.request(readRequest(1, { now: T0 + 7_000 }));
+          await tx.reads.request(readRequest(2, { now: T0 + 5_000 }));
+          await tx.reads.request(readRequest(3, { businessId: 2, now: T0 + 1_000 }));
+        });
+        expect(await read((tx) => tx.reads.count())).toBe(3);
+        expect(await read((tx) => tx.reads.nextDueAt(T0))).toBe(T0 + 1_000);
+        // Leased by another owner: its work, not a due time of anyone else's, until the lease ends.
+        expect(await write((tx) => tx.reads.lease(2, 'A', T0 + 1_000, 30_000, 10))).toHaveLength(1);
+        expect(await read((tx) => tx.reads.nextDueAt(T0 + 1_000))).toBe(T0 + 5_000);
+      });
+    });
+
     describe('operations', () => {
       it('insert: at row_version 1; a second insert of the operation keeps the first row and says false', async () => {
         expect(await write((tx) => tx.operations.insert(operationRow('op-1')))).toBe(true);
@@ -818,6 +1201,20 @@ export function describeStoreContract(name: string, open: () => Promise<StoreCon
           expect(orderIds(await read((tx) => tx.outbox.orphans(T0 + 30_001, ALL)))).toEqual([3]);
         });
 
+        it('reads: a lease expired before now is taken over, one expiring exactly now is not; dueBusinesses and nextDueAt see the row free again', async () => {
+          await write((tx) => tx.reads.request(readRequest(1)));
+          expect(await write((tx) => tx.reads.lease(1, 'A', T0, 30_000, 10))).toHaveLength(1);
+          expect(await write((tx) => tx.reads.lease(1, 'B', T0 + 30_000, 30_000, 10))).toEqual([]);
+          expect(await read((tx) => tx.reads.dueBusinesses(T0 + 30_000))).toEqual([]);
+          expect(await read((tx) => tx.reads.nextDueAt(T0 + 30_000))).toBeUndefined();
+          expect(await read((tx) => tx.reads.dueBusinesses(T0 + 30_001))).toEqual([1]);
+          expect(await read((tx) => tx.reads.nextDueAt(T0 + 30_001))).toBe(T0);
+          const taken = await write((tx) => tx.reads.lease(1, 'B', T0 + 30_001, 30_000, 10));
+          expect(taken.map((r) => [r.order_id, r.lease_owner, r.lease_expires_at])).toEqual([[1, 'B', T0 + 60_001]]);
+          await write((tx) => tx.reads.release(1, 'A', T0 + 1)); // A's lease is over: B's row
+          expect(await read((tx) => tx.reads.get(1))).toMatchObject({ lease_owner: 'B', lease_expires_at: T0 + 60_001, attempts: 0 });
+        });
+
         it('dropExpiredLeases drops those expiring at or before now; lingerLease moves the end, sooner or later', async () => {
           await write(async (tx) => {
             await tx.limiter.addLease('at', 'scope', 'res', 1, T0, 0);
@@ -867,6 +1264,24 @@ export function describeStoreContract(name: string, open: () => Promise<StoreCon
           const [taken, expiry] = await leasing(T0, 30_000, () => write((tx) => tx.outbox.lease('queued', 'B', T0, 30_000, 10)));
           expect(taken.map((r) => [r.order_id, r.lease_owner, r.lease_expires_at])).toEqual([[2, 'B', expiry]]);
           expect(orderIds(await read((tx) => tx.outbox.orphans(T0, ALL)))).toEqual([4]);
+        });
+
+        it('reads: a short lease frees its row for lease, dueBusinesses and nextDueAt while now stands still; a long one holds even for a caller an hour ahead', async () => {
+          await write(async (tx) => {
+            await tx.reads.request(readRequest(1, { businessId: 1 }));
+            await tx.reads.request(readRequest(2, { businessId: 2 }));
+            expect((await tx.reads.lease(1, 'A', T0, LONG_LEASE_MS, 10)).map((r) => r.order_id)).toEqual([1]);
+            expect((await tx.reads.lease(2, 'A', T0, SHORT_LEASE_MS, 10)).map((r) => r.order_id)).toEqual([2]);
+          });
+          expect(await write((tx) => tx.reads.lease(1, 'B', T0 + HOUR, 30_000, 10))).toEqual([]);
+          expect(await read((tx) => tx.reads.dueBusinesses(T0 + HOUR))).not.toContain(1);
+
+          await waitUntil(async () => (await read((tx) => tx.reads.dueBusinesses(T0))).includes(2), 'row 2’s short lease ends', 60_000);
+          expect(await read((tx) => tx.reads.nextDueAt(T0))).toBe(T0);
+          const [taken, expiry] = await leasing(T0, 30_000, () => write((tx) => tx.reads.lease(2, 'B', T0, 30_000, 10)));
+          expect(taken.map((r) => [r.order_id, r.lease_owner, r.lease_expires_at])).toEqual([[2, 'B', expiry]]);
+          expect(await read((tx) => tx.reads.dueBusinesses(T0))).toEqual([]);
+          expect(await read((tx) => tx.reads.nextDueAt(T0 + HOUR))).toBeUndefined();
         });
 
         it('limiter: dropExpiredLeases drops the leases ended on the database’s clock; lingerLease sets a new end from that clock’s now', async () => {

@@ -142,7 +142,9 @@ describe('the budget at the end of a window', () => {
       const permits = [await take(t0), await take(t0 + 1), await take(t0 + 2)];
       expect((await budgetOf(store))!.remaining).toBe(0);
       // Past the window's end, all three still in flight: the new window has room for none of them.
-      const later = t0 + WINDOW_MS + 10;
+      // (A window the limiter opens itself ends with the second that windowMs from then falls in.)
+      const later = (await budgetOf(store))!.window_ends_at + 10;
+      expect(later).toBeGreaterThan(t0 + WINDOW_MS);
       expect(await limiter.tryAcquire('updateOrderStatuses', scope, 30, () => later)).toMatchObject({ ok: false, reason: 'budget', available: 0 });
       // One of them fails with a 503 (not counted): the new window gets its 30 back, no more, as
       // the other two may still land in it.
@@ -170,9 +172,11 @@ describe('the budget at the end of a window', () => {
       // The connection drops after the request went out (dropAfterApply): no answer, maybe counted.
       await limiter.release(permits[0]!, { kind: 'unfinished' }, () => t0 + 10);
       // The window ends while it lingers and the other two are in flight: no room for another 30.
-      expect(await limiter.tryAcquire('updateOrderStatuses', scope, 30, () => t0 + windowMs + 10)).toMatchObject({ ok: false, reason: 'budget', available: 0 });
-      // Once it no longer lingers, its weight no longer counts: the two in flight still do.
-      const after = t0 + 10 + UNFINISHED_LINGER_MS;
+      const ended = (await budgetOf(store))!.window_ends_at;
+      expect(ended).toBeLessThan(t0 + 10 + UNFINISHED_LINGER_MS);
+      expect(await limiter.tryAcquire('updateOrderStatuses', scope, 30, () => ended)).toMatchObject({ ok: false, reason: 'budget', available: 0 });
+      // Once it no longer lingers, its weight no longer counts at the next window: the two in flight still do.
+      const after = Math.max(t0 + 10 + UNFINISHED_LINGER_MS, (await budgetOf(store))!.window_ends_at);
       expect(await limiter.tryAcquire('updateOrderStatuses', scope, 30, () => after)).toMatchObject({ ok: true });
       expect((await budgetOf(store))!.remaining).toBe(LIMIT - 60 - 30);
     } finally {

@@ -1,8 +1,9 @@
 // `ym-orders demo` (= `npm start`): the whole engine end to end against a fake Market on
 // loopback: sync ~3 000 orders, queue legal changes (and refuse illegal ones locally), flush
-// them within the API limits, sync what the Market did next, and report the numbers. The work
-// is runDemo (demo/run.ts); what it prints is describeDemo (demo/report.ts). On a postgres://
-// database the flush may be shared by several processes (--processes, demo/processes.ts).
+// them within the API limits, hear what the Market did next by push notification (a receiver in
+// this process, demo/notifications.ts), and report the numbers. The work is runDemo
+// (demo/run.ts); what it prints is describeDemo (demo/report.ts). On a postgres:// database the
+// flush may be shared by several processes (--processes, demo/processes.ts).
 
 import path from 'node:path';
 import type { Command } from 'commander';

@@ -10,12 +10,15 @@ import { fileURLToPath } from 'node:url';
 import { sleep } from '../../engine/concurrency.js';
 import { dispatchCounters, type DispatchCounters } from '../../engine/counter-book.js';
 import type { Engine, FlushReport } from '../../engine/engine.js';
+import { READ_COUNTERS } from '../../engine/order-reader.js';
 import { CliError, EXIT_CODES } from '../errors.js';
 import { rejectedSince, settledBetween, type FlushOutcome } from '../flushing.js';
 import type { Output } from '../output.js';
 import { createProgress } from '../progress.js';
 import type { DemoEngineSettings } from './engine-options.js';
 import type { WorkerMessage } from './worker.js';
+
+type ReadCounts = FlushReport['reads'];
 
 /** One child's part of the flush, from the counters its engine saved. */
 export interface ProcessShare {
@@ -25,6 +28,8 @@ export interface ProcessShare {
   /** Its engine's lease owner, the name its counters are saved under. */
   readonly owner: string;
   readonly counters: DispatchCounters;
+  /** Its reads of notified orders (it applied notifications too, while it ran). */
+  readonly reads: ReadCounts;
 }
 
 // worker.js beside this file once built; worker.ts when the CLI runs under tsx, whose loader the
@@ -122,6 +127,16 @@ export function sumCounters(list: readonly DispatchCounters[]): DispatchCounters
   return { ...dispatchCounters(rest), calls };
 }
 
+/** Reads of several engines added up. */
+export function sumReads(list: readonly ReadCounts[]): ReadCounts {
+  return list.reduce((sum, r) => ({ calls: sum.calls + r.calls, orders: sum.orders + r.orders, notFound: sum.notFound + r.notFound }), { calls: 0, orders: 0, notFound: 0 });
+}
+
+/** An engine's reads, from its saved counters. */
+function readsOf(rows: Readonly<Record<string, number>>): ReadCounts {
+  return { calls: rows[READ_COUNTERS.calls] ?? 0, orders: rows[READ_COUNTERS.orders] ?? 0, notFound: rows[READ_COUNTERS.notFound] ?? 0 };
+}
+
 export interface ProcessesFlush {
   readonly flush: FlushOutcome;
   readonly shares: readonly ProcessShare[];
@@ -170,7 +185,7 @@ export async function flushWithProcesses(
     for (const c of children) rows.push(await tx.counters.forOwner(c.owner!));
     return rows;
   });
-  const shares = children.map((c, i) => ({ process: c.process, pid: c.handle.pid!, owner: c.owner!, counters: dispatchCounters(saved[i]!) }));
+  const shares = children.map((c, i) => ({ process: c.process, pid: c.handle.pid!, owner: c.owner!, counters: dispatchCounters(saved[i]!), reads: readsOf(saved[i]!) }));
   const end = await engine.stats();
   const sum = (name: string): number => saved.reduce((n, rows) => n + (rows[name] ?? 0), 0);
   return {

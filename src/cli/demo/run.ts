@@ -1,26 +1,42 @@
-// The work of `ym-orders demo`: a fake Market on loopback seeded with orders, an engine on a
-// fresh database, then sync → queue legal changes (the mistakes refused locally) → flush within
-// the API limits (by this process, or by n child processes sharing a PostgreSQL schema) → let
-// the Market move on → sync again, and the numbers of it as a DemoReport.
+// The work of `ym-orders demo`: a fake Market on loopback seeded with orders, pushing
+// notifications to a receiver in this process, an engine on a fresh database, then sync → queue
+// legal changes (the mistakes refused locally) → flush within the API limits (by this process, or
+// by n child processes sharing a PostgreSQL schema) → let the Market move on (couriers, new
+// orders, chats), which the engine learns only by notification, and the numbers of it as a
+// DemoReport, checked against the fake's own orders.
 
 import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { sleep } from '../../engine/concurrency.js';
 import { createEngine, type Engine } from '../../engine/engine.js';
 import { MARKET_OPERATIONS } from '../../market/errors.js';
-import { startFakeMarket, type FakeMarket, type FakeOrderSeed } from '../../testing/index.js';
+import { startFakeMarket, type FakeMarket } from '../../testing/index.js';
 import { flushWithProgress } from '../flushing.js';
 import { label } from '../../format.js';
 import type { Output } from '../output.js';
 import { createProgress } from '../progress.js';
-import { DEMO_CAMPAIGNS, generateOrders, planChanges, type PlannedGroup } from '../demo-data.js';
+import { DEMO_CAMPAIGNS, generateOrders, placedOrders, planChanges, type PlannedGroup } from '../demo-data.js';
 import { statusRows } from '../status-table.js';
 import { databaseName, replaceDatabase, type DemoDatabase } from './database.js';
 import { transitionsMermaid } from './diagram.js';
 import { demoEngineOptions, type DemoEngineSettings } from './engine-options.js';
-import { flushWithProcesses, sumCounters, type ProcessesFlush } from './processes.js';
+import { startDemoReceiver } from './notifications.js';
+import { flushWithProcesses, sumCounters, sumReads, type ProcessesFlush } from './processes.js';
 import { ORDERS_PER_CALL, type ChaosFault, type DemoReport, type RefusalGroup } from './report.js';
 
 const ORDERS_PER_PAGE = 50;
+
+/**
+ * How the fake pushes: some notifications twice, some out of order, as the Market does (seeded,
+ * so runs repeat); its retry schedule a thousand times faster (a retry a minute is one every 60 ms).
+ */
+const NOTIFY = { duplicateRate: 0.05, reorderRate: 0.05, seed: 12, timeScale: 1 / 1_000 } as const;
+/** Buyers place this share of the seeded count as new orders once the flush is done. */
+const NEW_ORDERS_SHARE = 0.1;
+/** Chats buyers open about their new orders: a notification type the engine stores and ignores. */
+const CHATS = 3;
+/** The longest wait for the fake's notifier to deliver what it has: a failing receiver would keep it retrying for (scaled) days. */
+const NOTIFIER_WAIT_MS = 45_000;
 
 export interface DemoOptions {
   /** Orders the fake Market holds. */
@@ -86,7 +102,7 @@ function groupRefusals(refused: readonly Refusal[]): RefusalGroup[] {
 }
 
 /** Compares every order's status in the engine with the fake Market's. */
-async function agreement(engine: Engine, market: FakeMarket, orders: readonly FakeOrderSeed[]): Promise<{ agree: number; differ: number[] }> {
+async function agreement(engine: Engine, market: FakeMarket, orders: readonly { readonly id: number }[]): Promise<{ agree: number; differ: number[] }> {
   const differ: number[] = [];
   for (const o of orders) {
     const theirs = market.getOrder(o.id);
@@ -125,23 +141,30 @@ export async function runDemo(options: DemoOptions, out: Output): Promise<DemoRe
   const apiKey = `demo-${randomBytes(24).toString('hex')}`;
   out.addSecret(apiKey);
   const campaigns = DEMO_CAMPAIGNS;
-  const market = await startFakeMarket({
-    apiKey,
-    campaigns,
-    operationDelayMs: 150,
-    // Chaos injects 420s whose -Until is the end of the quota window: keep windows short,
-    // and on whole seconds (the header has no milliseconds, so -Until is then exact).
-    ...(chaos
-      ? { now: () => Math.floor(Date.now() / 1000) * 1000, quotas: Object.fromEntries(MARKET_OPERATIONS.map((op) => [op, { limit: 10_000, windowMs: 2_000 }])) }
-      : {}),
-  });
+  // The receiver listens first: the fake needs its URL to start, and the engine needs the fake's.
+  const receiver = await startDemoReceiver();
+  let market: FakeMarket | undefined;
   let engine: Engine | undefined;
   try {
+    market = await startFakeMarket({
+      apiKey,
+      campaigns,
+      operationDelayMs: 150,
+      notify: { url: receiver.url, ...NOTIFY },
+      // Chaos injects 420s whose -Until is the end of the quota window: keep windows short,
+      // and on whole seconds (the header has no milliseconds, so -Until is then exact).
+      ...(chaos
+        ? { now: () => Math.floor(Date.now() / 1000) * 1000, quotas: Object.fromEntries(MARKET_OPERATIONS.map((op) => [op, { limit: 10_000, windowMs: 2_000 }])) }
+        : {}),
+    });
+    const m = market;
+    const notifier = m.notifier!;
     const seeded = generateOrders(campaigns, orderCount, Date.now());
-    market.seedOrders(seeded);
-    const settings: DemoEngineSettings = { database: options.database, marketUrl: market.url, apiKey, chaos };
+    m.seedOrders(seeded);
+    const settings: DemoEngineSettings = { database: options.database, marketUrl: m.url, apiKey, chaos };
     engine = await createEngine({ ...demoEngineOptions(settings), campaigns });
     const e = engine;
+    receiver.serve(e);
 
     // 1. Import through the read side, as a real first run would.
     const perBusiness = new Map<number, number>();
@@ -160,21 +183,36 @@ export async function runDemo(options: DemoOptions, out: Output): Promise<DemoRe
     const mistakes = await applyGroups(e, [plan.illegal]);
     const refused = [...legal.refused, ...mistakes.refused];
 
-    // 3. Flush: batches of 30 per campaign, within the limits; LaaS cancellations polled.
-    const chaosFaults = chaos ? injectChaos(market) : [];
+    // 3. Flush: batches of 30 per campaign, within the limits; LaaS cancellations polled. The
+    // Market notifies each change it applies meanwhile; the flush applies those too.
+    const chaosFaults = chaos ? injectChaos(m) : [];
     const flushOptions = { label: '3. flush', maxWaitMs: 45_000 };
     const { flush, shares }: ProcessesFlush =
       options.processes > 1
         ? await flushWithProcesses(e, out, { ...flushOptions, processes: options.processes, settings })
         : { flush: await flushWithProgress(e, out, flushOptions), shares: [] };
-    if (chaos) market.clearFaults();
 
-    // 4. The Market moves on (couriers pick up packed orders); a second sync reads only what changed.
-    const ready = seeded.filter((o) => market.getOrder(o.id)?.substatus === 'READY_TO_SHIP').slice(0, Math.round(orderCount / 20));
-    for (const o of ready) market.setOrderStatus(o.id, 'DELIVERY', 'DELIVERY_SERVICE_RECEIVED');
+    // 4. The Market moves on, and the engine hears of it only by notification (no second sync):
+    // couriers pick up packed orders, buyers place new orders and open chats about a few. This
+    // engine applies the status updates and reads the new orders (a flush drains the inbox and
+    // the reads as well); the check below compares every order with the fake's.
+    // Chaos floors the fake's clock to whole seconds (above), so a move in the second the flush
+    // ended would be dated before the engine's last answer from the Market, and look stale: the
+    // Market moves on in the next second, as a Market whose clock runs with ours would.
+    if (chaos) await sleep(1_001 - (Date.now() % 1_000));
     const t4 = Date.now();
-    const secondSync = await syncWithProgress(e, out, Math.max(1, Math.ceil((legal.queued.length + ready.length) / ORDERS_PER_PAGE)), '4. sync');
-    const secondSyncMs = Date.now() - t4;
+    const ready = seeded.filter((o) => m.getOrder(o.id)?.substatus === 'READY_TO_SHIP').slice(0, Math.round(orderCount / 20));
+    for (const o of ready) m.setOrderStatus(o.id, 'DELIVERY', 'DELIVERY_SERVICE_RECEIVED');
+    const placed = placedOrders(campaigns, Math.round(orderCount * NEW_ORDERS_SHARE), seeded.at(-1)!.id + 1, Date.now());
+    for (const o of placed) m.createOrder(o);
+    for (const o of placed.slice(0, CHATS)) m.openChat(o.id);
+    const patience = new AbortController();
+    await Promise.race([notifier.idle(), sleep(NOTIFIER_WAIT_MS, patience.signal)]);
+    patience.abort();
+    const applied = await e.flush({ untilIdle: true, maxWaitMs: 45_000 });
+    if (chaos) m.clearFaults();
+    const notifiedMs = Date.now() - t4;
+    const tracked = (await Promise.all(placed.map((o) => e.findOrder(o.id)))).filter((o) => o !== undefined).length;
 
     // The numbers.
     const summary = await e.summary();
@@ -186,12 +224,14 @@ export async function runDemo(options: DemoOptions, out: Output): Promise<DemoRe
       else bulkByCampaign.set(q.campaignId, (bulkByCampaign.get(q.campaignId) ?? 0) + 1);
     }
     const minimumBulk = [...bulkByCampaign.values()].reduce((n, k) => n + Math.ceil(k / ORDERS_PER_CALL), 0);
-    // This process's calls (syncs, and the flush unless children did it) and the children's.
-    const counters = sumCounters([(await e.stats()).counters, ...shares.map((s) => s.counters)]);
+    // This process's calls (the sync, reads, and the flush unless children did it) and the children's.
+    const own = await e.stats();
+    const counters = sumCounters([own.counters, ...shares.map((s) => s.counters)]);
     const bulk = counters.calls.updateOrderStatuses ?? 0;
     const single = counters.calls.updateOrderStatus ?? 0;
-    const stats = market.stats();
-    const check = await agreement(e, market, seeded);
+    const stats = m.stats();
+    const check = await agreement(e, m, [...seeded, ...placed]);
+    const pushed = notifier.stats();
     fs.writeFileSync(options.diagram, transitionsMermaid(await e.transitionCounts(), byStatus));
 
     return {
@@ -201,7 +241,8 @@ export async function runDemo(options: DemoOptions, out: Output): Promise<DemoRe
       database: databaseName(options.database),
       ...(options.database.kind === 'postgres' ? { schema: options.database.schema } : {}),
       diagram: options.diagram,
-      marketUrl: market.url,
+      marketUrl: m.url,
+      receiverUrl: receiver.url,
       cwd: options.cwd,
       elapsedMs: Date.now() - started,
       firstSync,
@@ -218,18 +259,30 @@ export async function runDemo(options: DemoOptions, out: Output): Promise<DemoRe
       flush,
       processes: shares,
       pickedUp: ready.length,
-      secondSync,
-      secondSyncMs,
+      placed: placed.length,
+      placedTracked: tracked,
+      chats: Math.min(CHATS, placed.length),
+      notifiedMs,
+      notifications: { ...receiver.tally(), unsettled: applied.inboxPending + applied.readsPending },
+      notifier: {
+        delivered: pushed.delivered,
+        duplicatesSent: pushed.duplicatesSent,
+        reordered: pushed.reordered,
+        retries: pushed.retries,
+        rejected: pushed.rejected,
+      },
+      reads: sumReads([own.reads, ...shares.map((s) => s.reads)]),
       byStatus,
       ordersStored: summary.orders,
       statusUpdateCalls: { made: bulk + single, minimum: minimumBulk + singles, bulk, minimumBulk, single, singles },
       counters,
       rateLimited: stats.rateLimited,
       operations: summary.operations,
-      market: { illegalRequests: stats.illegalRequests, duplicateApplications: stats.duplicateApplications, agree: check.agree, differ: check.differ },
+      market: { orders: seeded.length + placed.length, illegalRequests: stats.illegalRequests, duplicateApplications: stats.duplicateApplications, agree: check.agree, differ: check.differ },
     };
   } finally {
+    await market?.close();
+    await receiver.close();
     await engine?.close();
-    await market.close();
   }
 }

@@ -186,6 +186,49 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE limiter ADD COLUMN last_rate_limited_at BIGINT;
     `,
   },
+  {
+    version: 6,
+    name: 'inbox, order_reads, outbox kind and payload: notifications from the Market and the reads they ask for',
+    sql: `
+      -- One row per notification received, a repeat (same dedupe_key) stored once; pending rows
+      -- are taken in id order. id is an identity column: never reused.
+      CREATE TABLE inbox (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        dedupe_key TEXT COLLATE "C" NOT NULL UNIQUE,
+        type TEXT COLLATE "C" NOT NULL,
+        campaign_id BIGINT,
+        order_id BIGINT,
+        event_at BIGINT,
+        body TEXT COLLATE "C" NOT NULL,
+        state TEXT COLLATE "C" NOT NULL,
+        received_at BIGINT NOT NULL,
+        processed_at BIGINT,
+        last_error TEXT COLLATE "C"
+      );
+      CREATE INDEX inbox_by_state ON inbox (state, id);
+      -- Finished rows by age, for pruning those older than the Market's retries (pending ones never go).
+      CREATE INDEX inbox_finished_by_age ON inbox (received_at, id) WHERE state <> 'pending';
+
+      -- One row per order to read from the Market, asks merged; leased like the outbox's rows.
+      CREATE TABLE order_reads (
+        order_id BIGINT PRIMARY KEY,
+        campaign_id BIGINT NOT NULL,
+        business_id BIGINT NOT NULL,
+        reason TEXT COLLATE "C" NOT NULL,
+        requested_at BIGINT NOT NULL,
+        due_at BIGINT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        lease_owner TEXT COLLATE "C",
+        lease_expires_at BIGINT
+      );
+      CREATE INDEX order_reads_due ON order_reads (due_at);
+      CREATE INDEX order_reads_by_business ON order_reads (business_id, due_at);
+
+      -- What a row asks of the Market: every row an older release wrote is a status change.
+      ALTER TABLE outbox ADD COLUMN kind TEXT COLLATE "C" NOT NULL DEFAULT 'statusChange';
+      ALTER TABLE outbox ADD COLUMN payload TEXT COLLATE "C";
+    `,
+  },
 ];
 
 export const POSTGRES_LATEST_SCHEMA_VERSION = POSTGRES_MIGRATIONS[POSTGRES_MIGRATIONS.length - 1]!.version;

@@ -2,7 +2,8 @@ import { OUTBOX_STATES, type OutboxEnqueue, type OutboxPort, type OutboxRow, typ
 import { DATABASE_NOW_MS } from './clock.js';
 import type { Session } from './session.js';
 
-const COLUMNS = `id, idempotency_key, order_id, campaign_id, request_no, status, substatus, real_delivery_date, state, attempts,
+// Named columns, never `*` (orders-table.ts says why).
+const COLUMNS = `id, idempotency_key, order_id, campaign_id, request_no, status, substatus, real_delivery_date, kind, payload, state, attempts,
   read_failures, next_attempt_at, lease_owner, lease_expires_at, last_error, journal_seq, created_at, updated_at`;
 
 /** No lease, or one that expired before now on the database's clock (clock.ts). */
@@ -12,12 +13,12 @@ const LEASE_FREE = `(lease_expires_at IS NULL OR lease_expires_at < ${DATABASE_N
 const DUE_AND_FREE = `state = $1 AND next_attempt_at <= $2 AND ${LEASE_FREE}`;
 
 const SQL = {
-  // Re-arming a request (a resend after a read-back) keeps its row, key and history.
+  // Re-arming a request (a resend after a read-back) keeps its row, key, target and history.
   enqueue: {
     name: 'ym_outbox_enqueue',
     text: `INSERT INTO outbox
-        (idempotency_key, order_id, campaign_id, request_no, status, substatus, real_delivery_date, state, next_attempt_at, journal_seq, created_at, updated_at)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $10)
+        (idempotency_key, order_id, campaign_id, request_no, status, substatus, real_delivery_date, kind, payload, state, next_attempt_at, journal_seq, created_at, updated_at)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', $10, $11, $12, $12)
       ON CONFLICT (order_id, request_no) DO UPDATE SET state = 'queued', next_attempt_at = excluded.next_attempt_at,
         read_failures = 0, lease_owner = NULL, lease_expires_at = NULL, updated_at = excluded.updated_at`,
   },
@@ -93,6 +94,8 @@ export class OutboxTable implements OutboxPort {
       row.status,
       row.substatus,
       row.real_delivery_date,
+      row.kind ?? 'statusChange',
+      row.payload ?? null,
       row.next_attempt_at,
       row.journal_seq,
       row.now,

@@ -8,11 +8,12 @@
 // once on different connections: no queue in this process. What keeps a read-modify-write exact
 // is a lock held until commit, the same one whether the other writer is in this process or on
 // another host: orders.get and operations.get read FOR UPDATE, cursors.get and limiter.lockScope
-// take advisory locks, outbox.lease skips rows another transaction holds (SKIP LOCKED), and
-// counters add on the server. Lease expiries are on the server's clock (clock.ts). A transaction
-// that queued outbox rows sends NOTIFY with its COMMIT, which every store listening on the schema
-// hears (wakeups.ts). The driver's handle stays private, so the published declarations never show
-// pg's types and a consumer needs no @types/pg.
+// take advisory locks, outbox.lease, reads.lease and inbox.takePending skip rows another
+// transaction holds (SKIP LOCKED), inbox.insert waits on the unique key of a concurrent insert of
+// the same notification, and counters add on the server. Lease expiries are on the server's clock
+// (clock.ts). A transaction that queued outbox rows sends NOTIFY with its COMMIT, which every
+// store listening on the schema hears (wakeups.ts). The driver's handle stays private, so the
+// published declarations never show pg's types and a consumer needs no @types/pg.
 
 import pg from 'pg';
 import { StoreError, STORE_ERROR_CODES } from '../errors.js';
@@ -23,9 +24,11 @@ import { CountersTable } from './counters-table.js';
 import { CursorsTable } from './cursors-table.js';
 import { secretsOf, wrapPgError, type ErrorContext } from './errors.js';
 import { HaltsTable } from './halts-table.js';
+import { InboxTable } from './inbox-table.js';
 import { JournalTable } from './journal-table.js';
 import { LimiterTable } from './limiter-table.js';
 import { OperationsTable } from './operations-table.js';
+import { OrderReadsTable } from './order-reads-table.js';
 import { OrdersTable } from './orders-table.js';
 import { OutboxTable } from './outbox-table.js';
 import { checkSchema, DEFAULT_POSTGRES_SCHEMA, dropOurSchema, prepareSchema, SCHEMA_NAME } from './schema.js';
@@ -184,6 +187,8 @@ function txOf(session: Session): StoreTx {
     campaigns: new CampaignsTable(session),
     halts: new HaltsTable(session),
     counters: new CountersTable(session),
+    inbox: new InboxTable(session),
+    reads: new OrderReadsTable(session),
   };
 }
 

@@ -186,6 +186,49 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE limiter ADD COLUMN last_rate_limited_at INTEGER;
     `,
   },
+  {
+    version: 6,
+    name: 'inbox, order_reads, outbox kind and payload: notifications from the Market and the reads they ask for',
+    sql: `
+      -- One row per notification received, a repeat (same dedupe_key) stored once; pending rows
+      -- are taken in id order.
+      CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        dedupe_key TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        campaign_id INTEGER,
+        order_id INTEGER,
+        event_at INTEGER,
+        body TEXT NOT NULL,
+        state TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        processed_at INTEGER,
+        last_error TEXT
+      );
+      CREATE INDEX inbox_by_state ON inbox (state, id);
+      -- Finished rows by age, for pruning those older than the Market's retries (pending ones never go).
+      CREATE INDEX inbox_finished_by_age ON inbox (received_at, id) WHERE state <> 'pending';
+
+      -- One row per order to read from the Market, asks merged; leased like the outbox's rows.
+      CREATE TABLE order_reads (
+        order_id INTEGER PRIMARY KEY,
+        campaign_id INTEGER NOT NULL,
+        business_id INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        requested_at INTEGER NOT NULL,
+        due_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_expires_at INTEGER
+      );
+      CREATE INDEX order_reads_due ON order_reads (due_at);
+      CREATE INDEX order_reads_by_business ON order_reads (business_id, due_at);
+
+      -- What a row asks of the Market: every row an older release wrote is a status change.
+      ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'statusChange';
+      ALTER TABLE outbox ADD COLUMN payload TEXT;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -1,5 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
-import { OUTBOX_STATES, type OutboxEnqueue, type OutboxPort, type OutboxRow, type OutboxState } from '../outbox.js';
+import { OUTBOX_STATES, type OutboxEnqueue, type OutboxKind, type OutboxPort, type OutboxRow, type OutboxState } from '../outbox.js';
 
 interface LeaseParams {
   readonly state: OutboxState;
@@ -33,7 +33,7 @@ function byDue(a: OutboxRow, b: OutboxRow): number {
 }
 
 export class OutboxTable implements OutboxPort {
-  readonly #enqueue: Statement<[OutboxEnqueue]>;
+  readonly #enqueue: Statement<[OutboxEnqueue & { readonly kind: OutboxKind; readonly payload: string | null }]>;
   readonly #setState: Statement<[SetStateParams]>;
   readonly #lease: Statement<[LeaseParams], OutboxRow>;
   readonly #claimForSend: Statement<[{ id: number; owner: string; now: number; expires: number }]>;
@@ -52,10 +52,10 @@ export class OutboxTable implements OutboxPort {
   /** `onEnqueue`: called after each row queued, for the store's wake-ups. */
   constructor(db: Database, onEnqueue: () => void) {
     this.#onEnqueue = onEnqueue;
-    // Re-arming a request (a resend after a read-back) keeps its row, key and history.
+    // Re-arming a request (a resend after a read-back) keeps its row, key, target and history.
     this.#enqueue = db.prepare(`INSERT INTO outbox
-      (idempotency_key, order_id, campaign_id, request_no, status, substatus, real_delivery_date, state, next_attempt_at, journal_seq, created_at, updated_at)
-      VALUES (@idempotency_key, @order_id, @campaign_id, @request_no, @status, @substatus, @real_delivery_date, 'queued', @next_attempt_at, @journal_seq, @now, @now)
+      (idempotency_key, order_id, campaign_id, request_no, status, substatus, real_delivery_date, kind, payload, state, next_attempt_at, journal_seq, created_at, updated_at)
+      VALUES (@idempotency_key, @order_id, @campaign_id, @request_no, @status, @substatus, @real_delivery_date, @kind, @payload, 'queued', @next_attempt_at, @journal_seq, @now, @now)
       ON CONFLICT (order_id, request_no) DO UPDATE SET state = 'queued', next_attempt_at = excluded.next_attempt_at,
         read_failures = 0, lease_owner = NULL, lease_expires_at = NULL, updated_at = excluded.updated_at`);
     this.#setState = db.prepare(`UPDATE outbox SET state = @state, updated_at = @now,
@@ -94,7 +94,7 @@ export class OutboxTable implements OutboxPort {
   }
 
   async enqueue(row: OutboxEnqueue): Promise<void> {
-    this.#enqueue.run(row);
+    this.#enqueue.run({ ...row, kind: row.kind ?? 'statusChange', payload: row.payload ?? null });
     this.#onEnqueue();
   }
 

@@ -22,10 +22,12 @@ import { CountersTable } from './counters-table.js';
 import { CursorsTable } from './cursors-table.js';
 import { wrapSqliteError } from './errors.js';
 import { HaltsTable } from './halts-table.js';
+import { InboxTable } from './inbox-table.js';
 import { JournalTable } from './journal-table.js';
 import { LimiterTable } from './limiter-table.js';
 import { DEFAULT_DB_PATH, openDatabase, type SqliteOptions } from './open-database.js';
 import { OperationsTable } from './operations-table.js';
+import { OrderReadsTable } from './order-reads-table.js';
 import { OrdersTable } from './orders-table.js';
 import { OutboxTable } from './outbox-table.js';
 import { TimersTable } from './timers-table.js';
@@ -134,6 +136,8 @@ export class SqliteStore implements Store {
       campaigns: new CampaignsTable(db),
       halts: new HaltsTable(db),
       counters: new CountersTable(db),
+      inbox: new InboxTable(db),
+      reads: new OrderReadsTable(db),
     };
     // The write lock is taken up front: a transaction never fails half-way for want of it.
     this.#beginWrite = db.prepare('BEGIN IMMEDIATE');

@@ -1,0 +1,164 @@
+// The machines' pure step without XState's per-call actor (issue #14). `transition()` and
+// `initialTransition()` build a throwaway actor scope on every call (createInertActorScope in
+// xstate's transition.ts/getNextSnapshot.ts): a new Actor, two actor systems, and the Actor's
+// eager initial snapshot, where the order machine's `context: ({ input }) => …` throws a
+// TypeError on the missing input (caught by xstate, paid for with a stack trace each time).
+// A stepper builds that scope once and calls the machine's own public ActorLogic methods
+// (`transition`, `getInitialSnapshot`) with it: the same snapshots and the same actions, which
+// test/machine-step.property.test.ts checks against transition() over random event streams.
+// xstate is pinned exactly in package.json, since the equivalence holds for the version tested.
+
+import {
+  createActor,
+  type ActionExecutor,
+  type ActorScope,
+  type AnyStateMachine,
+  type AnyStateNode,
+  type EventFromLogic,
+  type ExecutableActionsFrom,
+  type InputFrom,
+  type SnapshotFrom,
+} from 'xstate';
+
+/** What `transition()` returns: the next snapshot and the actions to carry out, with resolved params. */
+export type Stepped<M extends AnyStateMachine> = [snapshot: SnapshotFrom<M>, actions: ExecutableActionsFrom<M>[]];
+
+export interface MachineStepper<M extends AnyStateMachine> {
+  /** As `transition(machine, snapshot, event)`. */
+  step(snapshot: SnapshotFrom<M>, event: EventFromLogic<M>): Stepped<M>;
+  /** As `initialTransition(machine, input)`. */
+  initial(input: InputFrom<M>): Stepped<M>;
+  /** As `machine.resolveState(persisted)`: a snapshot from its persisted (JSON) form. */
+  resolve(persisted: Parameters<M['resolveState']>[0]): SnapshotFrom<M>;
+}
+
+const ignore = () => {};
+
+/** A machine that invokes actors would register them in the one shared system on every step. */
+function invokingState(node: AnyStateNode): string | undefined {
+  if (node.invoke.length > 0) return node.id;
+  for (const child of Object.values(node.states) as AnyStateNode[]) {
+    const found = invokingState(child);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+export function createMachineStepper<M extends AnyStateMachine>(machine: M): MachineStepper<M> {
+  const invoking = invokingState(machine.root);
+  if (invoking !== undefined) throw new Error(`createMachineStepper: state ${invoking} of machine ${machine.id} invokes an actor; step it with transition()`);
+  // The actor is only `self` for the resolvers (never started): xstate's inert scope holds one
+  // too. Its eager initial snapshot, without input, ends in an error status; nothing reads it.
+  const self = createActor(machine);
+  const scope: ActorScope<SnapshotFrom<M>, EventFromLogic<M>> = {
+    self,
+    id: '',
+    sessionId: '',
+    system: self.system,
+    logger: ignore,
+    defer: ignore,
+    emit: ignore,
+    stopChild: ignore,
+    actionExecutor: ignore,
+  };
+
+  /** Runs `compute` collecting the actions it executes; restores the outer collector, so a nested step stays apart. */
+  function collecting(compute: () => SnapshotFrom<M>): Stepped<M> {
+    const actions: ExecutableActionsFrom<M>[] = [];
+    const outer = scope.actionExecutor;
+    const collect: ActionExecutor = (action) => {
+      actions.push(action as ExecutableActionsFrom<M>);
+    };
+    scope.actionExecutor = collect;
+    try {
+      return [compute(), actions];
+    } finally {
+      scope.actionExecutor = outer;
+    }
+  }
+
+  return {
+    step: (snapshot, event) => collecting(() => machine.transition(snapshot, event, scope) as SnapshotFrom<M>),
+    initial: (input) => collecting(() => machine.getInitialSnapshot(scope, input) as SnapshotFrom<M>),
+    resolve: (persisted) => machine.resolveState(persisted) as SnapshotFrom<M>,
+  };
+}
+
+/** The columns of a stored row (orders, operations) that say which snapshot it holds. */
+export interface StoredRow {
+  readonly row_version: number;
+  readonly machine_version: number;
+  readonly snapshot: string;
+}
+
+interface CachedSnapshot<S> {
+  readonly rowVersion: number;
+  readonly machineVersion: number;
+  readonly stored: string;
+  readonly snapshot: S;
+}
+
+/** Freezes plain data all the way down (a machine context: objects, arrays, primitives). */
+function deepFreeze(value: unknown): void {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const inner of Object.values(value)) deepFreeze(inner);
+}
+
+/**
+ * Resolved snapshots by row (an order, an operation), at most `capacity`, least recently used
+ * out first. An entry serves a row only when the row holds the very text it was resolved
+ * from: the row version, the machine version and the stored JSON all match. The version alone
+ * is not proof: a transaction that rolled back after `remember` leaves its version number free
+ * for a later write of other content, by this process or another.
+ * A cached snapshot is handed out again and again, so its context is frozen: a caller that
+ * changes an object it was given (an OrderState's `pending`) gets a TypeError instead of
+ * changing what the next step of that order starts from. The machines never change a context
+ * in place (assign() makes a new one).
+ */
+export class SnapshotCache<S extends { readonly context: unknown }> {
+  readonly #capacity: number;
+  readonly #entries = new Map<string, CachedSnapshot<S>>();
+
+  constructor(capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`SnapshotCache capacity must be a positive integer, got ${capacity}`);
+    this.#capacity = capacity;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** The snapshot resolved from exactly this row, or undefined. */
+  get(id: string | number, row: StoredRow): S | undefined {
+    const key = String(id);
+    const entry = this.#entries.get(key);
+    if (entry === undefined || entry.rowVersion !== row.row_version || entry.machineVersion !== row.machine_version || entry.stored !== row.snapshot) {
+      return undefined;
+    }
+    this.#entries.delete(key);
+    this.#entries.set(key, entry);
+    return entry.snapshot;
+  }
+
+  /** The cached snapshot of this row, else `load(row)`, remembered. */
+  resolve(id: string | number, row: StoredRow, load: (row: StoredRow) => S): S {
+    const hit = this.get(id, row);
+    if (hit !== undefined) return hit;
+    const snapshot = load(row);
+    this.remember(id, row, snapshot);
+    return snapshot;
+  }
+
+  /** Remembers `snapshot` as what `row` holds (one entry per id: the row's newest). */
+  remember(id: string | number, row: StoredRow, snapshot: S): void {
+    deepFreeze(snapshot.context);
+    const key = String(id);
+    this.#entries.delete(key);
+    this.#entries.set(key, { rowVersion: row.row_version, machineVersion: row.machine_version, stored: row.snapshot, snapshot });
+    if (this.#entries.size > this.#capacity) {
+      const oldest = this.#entries.keys().next();
+      if (!oldest.done) this.#entries.delete(oldest.value);
+    }
+  }
+}
