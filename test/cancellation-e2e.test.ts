@@ -218,6 +218,31 @@ describe('the cancellation policy', () => {
     expect(market.getOrder(id)).toMatchObject({ status: 'CANCELLED' });
   });
 
+  it('autoAccept needs no call of its own: a flush near the deadline queues the accept and sends it in the same round; far from it, nothing', async () => {
+    const [id] = ordersAskingToCancel(1) as [number];
+    const e = await engine({ cancellationPolicy: { mode: 'autoAccept' } });
+    await e.sync();
+    await e.flush({ untilIdle: true, maxWaitMs: 20_000 });
+    expect(puts(id)).toHaveLength(0);
+    const { dueAt } = (await e.openCancellations())[0]!;
+    clock.offset = dueAt - DEFAULT_ACCEPT_BEFORE_MS + 60_000 - Date.now();
+    await e.flush({ untilIdle: true, maxWaitMs: 20_000 });
+    expect(puts(id)).toHaveLength(1);
+    expect(market.getOrder(id)).toMatchObject({ status: 'CANCELLED' });
+    await e.flush({ untilIdle: true, maxWaitMs: 20_000 });
+    expect(puts(id)).toHaveLength(1);
+  });
+
+  it('report mode: a flush at the deadline\'s edge sends nothing', async () => {
+    const [id] = ordersAskingToCancel(1) as [number];
+    const e = await engine();
+    await e.sync();
+    clock.offset = DBS_CANCELLATION_ANSWER_MS - 60_000;
+    await e.flush({ untilIdle: true, maxWaitMs: 20_000 });
+    expect(puts(id)).toHaveLength(0);
+    expect(await e.getOrder(id)).toMatchObject({ cancellation: 'unanswered' });
+  });
+
   it('report mode (the default) answers nothing, however near the deadline; a bad policy is INVALID_OPTION', async () => {
     const [id] = ordersAskingToCancel(1) as [number];
     const e = await engine();

@@ -251,7 +251,7 @@ describe('snapshots written by order machine version 1', () => {
 // state (e.g. a cancellation `requested` no v1 order can have been in) fails. Then each order
 // takes a real event: a v1 order must behave as an order of today's machine in that state.
 describe('the shipped migrations on the v1 fixtures', () => {
-  // What the fixtures must become under machine version 4; a version 5 adds its step here.
+  // What the fixtures must become under machine version 5; a version 6 adds its step here.
   const MIGRATED: Record<number, StoredSnapshot> = {
     501: {
       status: 'active',
@@ -286,6 +286,7 @@ describe('the shipped migrations on the v1 fixtures', () => {
         cancellationAnswer: null,
         lastCancellationAnswer: null,
         lastAnswerRefusal: null,
+        chain: null,
       },
       children: {},
     },
@@ -311,6 +312,7 @@ describe('the shipped migrations on the v1 fixtures', () => {
         cancellationAnswer: null,
         lastCancellationAnswer: null,
         lastAnswerRefusal: null,
+        chain: null,
       },
       children: {},
     },
@@ -336,6 +338,7 @@ describe('the shipped migrations on the v1 fixtures', () => {
         cancellationAnswer: null,
         lastCancellationAnswer: null,
         lastAnswerRefusal: null,
+        chain: null,
       },
       children: {},
     },
@@ -344,14 +347,17 @@ describe('the shipped migrations on the v1 fixtures', () => {
   const fixture = (orderId: number): StoredSnapshot =>
     JSON.parse(JSON.stringify(FIXTURE.snapshots.find((s) => s.context.orderId === orderId))) as StoredSnapshot;
 
-  it('upgrade each v1 snapshot to exactly the expected v4 snapshot, v1 → v2 → v3 → v4', () => {
-    expect(ORDER_MACHINE_VERSION).toBe(4);
+  it('upgrade each v1 snapshot to exactly the expected v5 snapshot, v1 → v2 → v3 → v4 → v5', () => {
+    expect(ORDER_MACHINE_VERSION).toBe(5);
     for (const orderId of [501, 502, 503]) {
       expect(upgradeStoredSnapshot(fixture(orderId), 1, orderId)).toStrictEqual(MIGRATED[orderId]);
-      // v3 → v4 on its own: the v3 form is v4 without the answer's fields.
-      const { cancellationAnswer: _a, lastCancellationAnswer: _l, lastAnswerRefusal: _r, ...v3context } = MIGRATED[orderId]!.context;
+      // v4 → v5 on its own: the v4 form is v5 without the chain.
+      const { chain: _c, ...v4context } = MIGRATED[orderId]!.context;
+      expect(upgradeStoredSnapshot({ ...MIGRATED[orderId]!, context: v4context }, 4, orderId)).toStrictEqual(MIGRATED[orderId]);
+      // v3 → v5: the v3 form is v4 without the answer's fields.
+      const { cancellationAnswer: _a, lastCancellationAnswer: _l, lastAnswerRefusal: _r, ...v3context } = v4context;
       expect(upgradeStoredSnapshot({ ...MIGRATED[orderId]!, context: v3context }, 3, orderId)).toStrictEqual(MIGRATED[orderId]);
-      // v2 → v4: the v2 form is the v3 one without asyncSettleMs.
+      // v2 → v5: the v2 form is the v3 one without asyncSettleMs.
       const { asyncSettleMs: _added, ...v2context } = v3context;
       expect(upgradeStoredSnapshot({ ...MIGRATED[orderId]!, context: v2context }, 2, orderId)).toStrictEqual(MIGRATED[orderId]);
     }
@@ -361,7 +367,7 @@ describe('the shipped migrations on the v1 fixtures', () => {
     const v3: StoredSnapshot = {
       ...MIGRATED[503]!,
       value: { market: 'DELIVERY', change: 'idle', cancellation: 'requested' },
-      context: (({ cancellationAnswer: _a, lastCancellationAnswer: _l, lastAnswerRefusal: _r, ...c }) => ({ ...c, cancellationRequestedAt: 1_700_000_000_000 }))(MIGRATED[503]!.context),
+      context: (({ cancellationAnswer: _a, lastCancellationAnswer: _l, lastAnswerRefusal: _r, chain: _c, ...c }) => ({ ...c, cancellationRequestedAt: 1_700_000_000_000 }))(MIGRATED[503]!.context),
     };
     const up = upgradeStoredSnapshot(JSON.parse(JSON.stringify(v3)) as StoredSnapshot, 3, 503);
     expect(up.value).toStrictEqual({ market: 'DELIVERY', change: 'idle', cancellation: { requested: 'unanswered' } });
@@ -387,7 +393,7 @@ describe('the shipped migrations on the v1 fixtures', () => {
       // Through XState's resolveState and back: nothing is lost or guessed on the way.
       expect(JSON.parse(serializeOrderSnapshot(loadOrderSnapshot(row!.snapshot, 1, orderId)))).toStrictEqual(MIGRATED[orderId]);
     }
-    const common = { lastOutcome: null, cancellationRequestedAt: null, cancellation: 'none', cancellationAnswer: null, lastCancellationAnswer: null, observedAt: 1_700_000_000_000, rowVersion: 1, machineVersion: 1, updatedAt: T0 };
+    const common = { chain: null, lastOutcome: null, cancellationRequestedAt: null, cancellation: 'none', cancellationAnswer: null, lastCancellationAnswer: null, observedAt: 1_700_000_000_000, rowVersion: 1, machineVersion: 1, updatedAt: T0 };
     expect(await Promise.all(IDS.map((id) => engine.getOrder(id)))).toStrictEqual([
       {
         orderId: 501, campaignId: 30, model: 'LAAS', status: 'PROCESSING', substatus: 'STARTED', marketState: 'PROCESSING.STARTED', change: 'awaitingOperation',

@@ -19,7 +19,7 @@ import { NotificationReceiver, type NotificationAnswer } from '../src/notificati
 import { NOTIFICATION_LIMITS, NOTIFICATION_TYPES, SendNotificationResponseSchema } from '../src/notifications/schemas.js';
 import type { Store } from '../src/store/port.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import { loadComponentSchema, type JsonObject } from './helpers/openapi.js';
+import { loadNotificationSchema, type JsonObject } from './helpers/openapi.js';
 
 const T0 = Date.UTC(2025, 4, 12, 9, 0, 0);
 const FBS: CampaignConfig = { campaignId: 41001, businessId: 9101, model: 'FBS' };
@@ -92,7 +92,7 @@ const hostile: fc.Arbitrary<string | Uint8Array> = fc.oneof(
 const addFormats = ajvFormats.default;
 const ajv = new Ajv({ strict: false, allErrors: true });
 addFormats(ajv);
-const notificationSchema = (name: string): JsonObject => loadComponentSchema(`../../../../notification-api/openapi/components/schemas/${name}`);
+const notificationSchema = (name: string): JsonObject => loadNotificationSchema(name);
 const enumOf = (name: string): string[] => ((notificationSchema(name).allOf as JsonObject[])[0]!.enum as string[]);
 // By the DTO its discriminator names: the oneOf itself matches nothing but PING, whose DTO
 // requires nothing and so also matches every other notification.

@@ -20,7 +20,7 @@ import type { OrderReadRow } from '../src/store/order-reads.js';
 import type { Store } from '../src/store/port.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import { loadComponentSchema, type JsonObject } from './helpers/openapi.js';
+import { loadNotificationSchema, type JsonObject } from './helpers/openapi.js';
 import { dropSchemas, emptySchema, freshSchemaPrefix, POSTGRES_TEST_URL } from './helpers/postgres.js';
 
 const T0 = Date.UTC(2025, 4, 12, 9, 0, 0);
@@ -65,7 +65,7 @@ const json = (value: unknown): string => JSON.stringify(value);
 
 // ---- the spec ------------------------------------------------------------------------------------
 
-const notificationSchema = (name: string): JsonObject => loadComponentSchema(`../../../../notification-api/openapi/components/schemas/${name}`);
+const notificationSchema = (name: string): JsonObject => loadNotificationSchema(name);
 const dtoOf = (schema: JsonObject): JsonObject => (schema.allOf as JsonObject[])[0]!;
 const REQUEST = dtoOf(notificationSchema('SendNotificationRequest'));
 const MAPPING = (REQUEST.discriminator as { mapping: Record<string, string> }).mapping;

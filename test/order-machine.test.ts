@@ -62,6 +62,7 @@ describe('order machine: initial state', () => {
       observedAt: T0,
       observedSource: 'import',
       pending: null,
+      chain: null,
       lastOutcome: null,
       cancellationRequestedAt: null,
       cancellationAnswer: null,
@@ -72,7 +73,7 @@ describe('order machine: initial state', () => {
       maxSends: 3,
       asyncSettleMs: DEFAULT_ASYNC_SETTLE_MS,
     });
-    expect(ORDER_MACHINE_VERSION).toBe(4);
+    expect(ORDER_MACHINE_VERSION).toBe(5);
   });
 
   it.each(ORDER_STATUSES.filter((s) => s !== 'PROCESSING'))('routes a %s observation to its own state', (status) => {

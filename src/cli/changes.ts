@@ -7,7 +7,7 @@ import type { Engine, RequestChangesResult } from '../engine/engine.js';
 import type { ChangeTarget as EngineChangeTarget, RequestChangeCommand } from '../engine/commands.js';
 import { ChangeRefusedError, OrderNotFoundError } from '../engine/errors.js';
 import type { Blocker } from '../../machines/explain.js';
-import type { StatusTarget } from '../../machines/rules.js';
+import { findSellerRule, type StatusTarget } from '../../machines/rules.js';
 import type { CommandContext } from './command.js';
 import { apiKeyOf, withEngine } from './context.js';
 import { CLI_ERROR_CODES, CliError, EXIT_CODES } from './errors.js';
@@ -21,6 +21,20 @@ export interface ChangeTarget {
   readonly substatus?: string;
   readonly realDeliveryDate?: string;
   readonly callEvidence?: RequestChangeCommand['callEvidence'];
+  /** `chain`: a target several steps away, planned and sent step after step (set-status --chain). */
+  readonly via?: 'step' | 'chain';
+}
+
+/** One step of a plan as the CLI shows it: `1/2 DBS.hand-to-delivery → DELIVERY/DELIVERY_SERVICE_RECEIVED (queued)`. */
+export interface PlanLine {
+  readonly orderId: number;
+  readonly step: number;
+  readonly of: number;
+  readonly ruleId: string;
+  readonly status: string;
+  readonly substatus: string;
+  /** queued: the step on its way now; planned: sent once the one before is accepted; allowed: a dry run's verdict. */
+  readonly state: 'queued' | 'planned' | 'allowed' | 'refused';
 }
 
 export interface Refused {
@@ -102,6 +116,40 @@ export async function queueChanges(engine: Engine, ids: readonly number[], targe
   };
 }
 
+/** The plan of each order a chain was queued for: its steps, the first one queued. */
+export async function queuedPlans(engine: Engine, outcome: QueueOutcome): Promise<PlanLine[]> {
+  const lines: PlanLine[] = [];
+  for (const { orderId } of outcome.queued) {
+    const order = await engine.getOrder(orderId);
+    const chain = order.chain;
+    if (chain !== null) {
+      for (const [i, s] of chain.steps.entries()) {
+        lines.push({ orderId, step: i + 1, of: chain.of, ruleId: s.ruleId, status: s.status, substatus: s.substatus, state: i + 1 === chain.step ? 'queued' : 'planned' });
+      }
+    } else if (order.pending) {
+      const rule = findSellerRule(order.model, { status: order.status, substatus: order.substatus ?? undefined }, order.pending);
+      lines.push({ orderId, step: 1, of: 1, ruleId: rule?.id ?? '', status: order.pending.status, substatus: order.pending.substatus, state: 'queued' });
+    }
+  }
+  return lines;
+}
+
+export function describePlan(plan: readonly PlanLine[]): string[] {
+  return plan.map((p) => `  order ${p.orderId}: ${p.step}/${p.of} ${p.ruleId} → ${label(p.status, p.substatus)} (${p.state})`);
+}
+
+/** How each order's chain ended after a --flush: reached, stopped (and why), or still on its way. */
+export async function chainEnds(engine: Engine, orderIds: readonly number[]): Promise<{ orderId: number; end: string; reason?: string }[]> {
+  const ends: { orderId: number; end: string; reason?: string }[] = [];
+  for (const orderId of orderIds) {
+    const order = await engine.getOrder(orderId);
+    const chain = order.lastOutcome?.chain;
+    if (order.chain !== null) ends.push({ orderId, end: `on its way (step ${order.chain.step} of ${order.chain.of})` });
+    else if (chain !== undefined) ends.push({ orderId, end: chain.end, ...(chain.stopReason ? { reason: `[${chain.stopReason.code}] ${chain.stopReason.message}` } : {}) });
+  }
+  return ends;
+}
+
 export function describeQueue(outcome: QueueOutcome, atomic: boolean): string[] {
   const wanted = label(outcome.target.status, outcome.target.substatus);
   const lines: string[] = [];
@@ -143,13 +191,25 @@ export interface ChangeOptions {
   readonly flush?: boolean;
 }
 
-export async function queueAndReport(ctx: CommandContext<ChangeOptions>, args: readonly string[], target: ChangeTarget, ids?: readonly number[]): Promise<number> {
+/** set-status --chain: print each order's plan, and with --flush how its chain ended. */
+export interface ReportOptions {
+  readonly plan?: boolean;
+}
+
+export async function queueAndReport(
+  ctx: CommandContext<ChangeOptions>,
+  args: readonly string[],
+  target: ChangeTarget,
+  ids?: readonly number[],
+  report: ReportOptions = {},
+): Promise<number> {
   const { io, out, globals, opts } = ctx;
   // Check the key before anything is queued, so a missing key changes nothing.
   if (opts.flush) apiKeyOf(io, '--flush');
   const orderIds = ids ?? (await collectIds(io, args, opts.file));
   return withEngine(io, globals, { mustExist: true, api: opts.flush ? '--flush' : false }, async (engine) => {
     const outcome = await queueChanges(engine, orderIds, target, { atomic: opts.allOrNothing ?? false });
+    const plan = report.plan ? await queuedPlans(engine, outcome) : undefined;
     let flushed: FlushOutcome | undefined;
     if (opts.flush && outcome.queued.length > 0) {
       const stop = stopOnSignals(out);
@@ -159,9 +219,15 @@ export async function queueAndReport(ctx: CommandContext<ChangeOptions>, args: r
         stop.dispose();
       }
     }
+    const ends = plan && flushed ? await chainEnds(engine, outcome.queued.map((q) => q.orderId)) : undefined;
     out.result(
-      () => [...describeQueue(outcome, opts.allOrNothing ?? false), ...(flushed ? describeFlush(flushed) : [])],
-      () => ({ ...queueJson(outcome), ...(flushed ? { flush: flushJson(flushed) } : {}) }),
+      () => [
+        ...describeQueue(outcome, opts.allOrNothing ?? false),
+        ...(plan ? describePlan(plan) : []),
+        ...(flushed ? describeFlush(flushed) : []),
+        ...(ends ?? []).map((e) => `  order ${e.orderId}: chain ${e.end}${e.reason ? ` ${e.reason}` : ''}`),
+      ],
+      () => ({ ...(plan ? { plan } : {}), ...queueJson(outcome), ...(flushed ? { flush: flushJson(flushed) } : {}), ...(ends ? { chains: ends } : {}) }),
     );
     const failure = queueFailure(outcome) ?? (flushed ? flushFailure(flushed) : undefined);
     if (failure) throw failure;

@@ -3,6 +3,7 @@
 // polls) serves both `flush` and `run`; the loop around it only decides when to sync, when to
 // sleep and when to stop.
 
+import { answerDueCancellations } from './cancellation-policy.js';
 import { isMarketError, type AnyMarketError } from '../market/errors.js';
 import { StoreError, STORE_ERROR_CODES } from '../store/errors.js';
 import { OPEN_OUTBOX_STATES, type OutboxState } from '../store/outbox.js';
@@ -203,6 +204,8 @@ export class Runner {
     if (!signal?.aborted) worked += await this.#reader.readDue(signal);
     await this.#dispatcher.recoverOrphanedSends();
     worked += await this.#dispatcher.readBackUncertain();
+    // autoAccept: accepts queued here go out with the sends below, in this same round.
+    if (!signal?.aborted) worked += await answerDueCancellations(this.#d);
     if (!signal?.aborted) worked += await this.#dispatcher.sendDue(signal);
     if (!signal?.aborted) worked += await this.#poller.pollDue();
     return worked;

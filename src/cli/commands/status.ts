@@ -54,13 +54,19 @@ function describeOrder(engine: Engine, order: OrderState, row: OutboxRow | undef
     kv('observed', `${isoTime(order.observedAt)} (machine state ${order.marketState})`),
     kv('change', order.pending ? `${order.change}: ${label(order.pending.status, order.pending.substatus)}${order.pending.realDeliveryDate ? ` realDeliveryDate ${order.pending.realDeliveryDate}` : ''}, sent ${order.pending.sends} time(s)` : order.change),
   ];
+  if (order.chain) {
+    const c = order.chain;
+    const next = c.steps[c.step];
+    lines.push(kv('chain', `step ${c.step} of ${c.of} to ${label(c.target.status, c.target.substatus)} (${c.stopRequested ? 'stopping after this step' : next ? `next: ${next.ruleId}` : 'the last step'})`));
+  }
   if (order.pending?.operationId) lines.push(kv('operation', `${order.pending.operationId} (waiting for the Market)`));
   if (order.pending?.uncertainReason) lines.push(kv('uncertain', order.pending.uncertainReason));
   if (row?.last_error) lines.push(kv('last error', row.last_error));
   if (row && WAITING_STATES.has(row.state)) lines.push(kv('next try', describeNextAttempt(row.next_attempt_at, engine.clock())));
   if (order.lastOutcome) {
     const o = order.lastOutcome;
-    lines.push(kv('last', `${o.kind} ${label(o.status, o.substatus)} at ${isoTime(o.at)}${o.reason ? `: ${o.reason}` : ''}`));
+    const chain = o.chain ? ` (chain step ${o.chain.step} of ${o.chain.of}: ${o.chain.end}${o.chain.stopReason ? ` [${o.chain.stopReason.code}]` : ''})` : '';
+    lines.push(kv('last', `${o.kind} ${label(o.status, o.substatus)} at ${isoTime(o.at)}${chain}${o.reason ? `: ${o.reason}` : ''}`));
   }
   lines.push(kv('next', next.length > 0 ? next.map((t) => label(t.status, t.substatus)).join(', ') : 'no seller change from here'));
   return lines;
