@@ -448,7 +448,8 @@ function rulesRefusePending(context: OrderContext): boolean {
   return pending !== null && findSellerRule(context.model, { status: context.status, substatus: context.substatus ?? undefined }, pending) === undefined;
 }
 
-type JudgedContext = Pick<OrderContext, 'status' | 'substatus' | 'pending' | 'model' | 'chain'>;
+/** What a seller request is judged against: where the machine has the order, and what is already on its way. */
+export type JudgedContext = Pick<OrderContext, 'status' | 'substatus' | 'pending' | 'model' | 'chain'>;
 
 /** A chain's step queued and never handed to the Market: a new request may replace it. */
 function replaceableStep(context: Pick<OrderContext, 'pending' | 'chain'>): boolean {

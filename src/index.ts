@@ -70,7 +70,7 @@ export type { SyncCounts, SyncOptions, SyncProgress, SyncResult, SyncStop } from
 export type { Inspector, InspectOptions } from './engine/inspection.js';
 export type { OpenCancellation } from './engine/engine.js';
 export type { AnswerCancellationCommand, OpenCancellationsQuery } from './engine/commands.js';
-export type { CancellationState } from './engine/order-book.js';
+export type { CancellationState, ChainView } from './engine/order-book.js';
 export type { CancellationPolicyOptions, CancellationPolicyMode } from './engine/cancellation-policy.js';
 export type { ReadCounts } from './engine/runner.js';
 // The push receiver (engine.handleNotification uses one; a backend may also mount the HTTP handler itself).

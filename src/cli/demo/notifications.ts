@@ -1,5 +1,5 @@
-// The demo's push receiver: the project's NotificationReceiver behind its node:http handler on
-// 127.0.0.1 (any free port), writing into the demo engine's store as `ym-orders serve` does. The
+// The demo's push receiver: the demo engine's handleNotification behind the project's node:http
+// handler on 127.0.0.1 (any free port), as `ym-orders serve` has it. The
 // fake Market's notifier posts to it; with --processes it stays in this process, and the
 // children apply what it stored. Its port is bound before the engine opens, because the fake
 // needs the receiver's URL when it starts and the engine needs the fake's: until serve() a
@@ -8,7 +8,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '../../engine/engine.js';
 import { createNotificationHttpHandler, NOTIFICATION_PATH } from '../../notifications/http.js';
-import { NotificationReceiver } from '../../notifications/receiver.js';
+import type { NotificationStats } from '../../notifications/receiver.js';
+import { NOTIFICATION_LIMITS } from '../../notifications/schemas.js';
 import { startServer } from '../serve/http-server.js';
 
 /** What the receiver answered, as the demo reports it. */
@@ -41,7 +42,7 @@ const NOT_READY = JSON.stringify({ error: { type: 'UNKNOWN', message: 'The recei
 
 export async function startDemoReceiver(): Promise<DemoReceiver> {
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
-  let receiver: NotificationReceiver | undefined;
+  let stats: (() => NotificationStats) | undefined;
   const ignoredTypes: Record<string, number> = {};
   const server = await startServer(
     (req, res) => {
@@ -55,13 +56,12 @@ export async function startDemoReceiver(): Promise<DemoReceiver> {
   return {
     url: `${server.url}${NOTIFICATION_PATH}`,
     serve(engine) {
-      const r = new NotificationReceiver({ store: engine.store, campaigns: engine.campaigns, clock: engine.clock });
-      receiver = r;
+      stats = () => engine.notificationStats();
       handler = createNotificationHttpHandler({
         receiver: {
-          maxBodyBytes: r.maxBodyBytes,
+          maxBodyBytes: NOTIFICATION_LIMITS.maxBodyBytes,
           handle: async (body) => {
-            const answer = await r.handle(body);
+            const answer = await engine.handleNotification(body);
             if (answer.outcome === 'ignored' && answer.type !== undefined) ignoredTypes[answer.type] = (ignoredTypes[answer.type] ?? 0) + 1;
             return answer;
           },
@@ -69,7 +69,7 @@ export async function startDemoReceiver(): Promise<DemoReceiver> {
       });
     },
     tally() {
-      const s = receiver?.stats() ?? { stored: 0, duplicate: 0, ignored: 0, ping: 0, invalid: 0, failed: 0 };
+      const s = stats?.() ?? { stored: 0, duplicate: 0, ignored: 0, ping: 0, invalid: 0, failed: 0 };
       return {
         received: s.stored + s.duplicate + s.ignored + s.ping,
         stored: s.stored,
