@@ -318,6 +318,9 @@ describe('chaos: SIGKILL the run loop at random moments', () => {
       console.log(`${tag} STILL OPEN ${stillOpen}: ${JSON.stringify(await e.pendingChanges(5))}`);
       for (const r of await e.pendingChanges(3)) console.log(`   ${JSON.stringify(await e.getOrder(r.order_id))}`);
     }
+    // A worker started by the last kill may still be loading (the others settled everything meanwhile,
+    // more likely on a busy machine): a SIGTERM before it handles signals would end it, not stop it.
+    for (const { worker } of slots) await worker.ready;
     for (const { worker } of slots) worker.child.kill('SIGTERM');
     for (const { worker } of slots) {
       const exit = await worker.done;
