@@ -1,8 +1,11 @@
 // `npm run bench [-- --quick] [-- --only <name>[,<name>]] [-- --baseline <ref>|none] [-- --write]`
 //
-// Runs the benchmarks (issue #6, bench 6 for PostgreSQL, issue #11, and bench 7 for notifications, issue #12) and prints one table: every figure with the baseline it
-// is compared with (measured in the same run), the ratio, the target and PASS/MISS. Bench 1
-// also compares our engine with the engine of a git ref (default DEFAULT_BASELINE_REF, the commit
+// Runs the benchmarks (issue #6; bench 6 for PostgreSQL, issue #11; bench 7 for notifications,
+// issue #12; benches 8 and 9 for the hot path, issue #14: one machine step against XState's
+// transition(), and a flush through the fake Market against an in-process stub client) and
+// prints one table: every figure with the baseline it is compared with (measured in the same
+// run), the ratio, the target and PASS/MISS. Bench 8 runs in this process (pure CPU, no I/O);
+// the others in children. Bench 1 also compares our engine with the engine of a git ref (default DEFAULT_BASELINE_REF, the commit
 // before issue 10's async engine; `--baseline none` skips it), both in one child, alternating
 // batch by batch. Each measurement runs in a child process of its own (a fresh heap and its
 // own peak RSS); every child has a deadline, and the fake Market listens on loopback only.
@@ -22,6 +25,8 @@ import * as scale from './scale.js';
 import * as recovery from './recovery.js';
 import * as postgres from './postgres.js';
 import * as notifications from './notifications.js';
+import * as step from './step.js';
+import * as flush from './flush.js';
 
 interface Benchmark {
   readonly name: string;
@@ -37,6 +42,8 @@ const BENCHMARKS: readonly Benchmark[] = [
   { name: 'recovery', title: '5. Recovery', run: (quick) => recovery.run({ quick }) },
   { name: 'postgres', title: '6. PostgreSQL', run: (quick) => postgres.run({ quick }) },
   { name: 'notifications', title: '7. Notifications', run: (quick) => notifications.run({ quick }) },
+  { name: 'step', title: '8. Machine step', run: (quick) => step.run({ quick }) },
+  { name: 'flush', title: '9. Flush', run: (quick) => flush.run({ quick }) },
 ];
 
 const BENCHMARKS_MD = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
