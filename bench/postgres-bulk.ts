@@ -12,20 +12,28 @@
 // each checked to touch as many rows as the adapter's did. What the baseline leaves out is what
 // the engine adds to the SQL: validation, the rules, the machine's step, building the values.
 //
-// Both run in one child, alternating batch by batch (engine, raw, raw, engine, then again) over
-// several rounds of fresh orders; each round's ratio is engine/raw changes per second, and the
-// table gives the median of the rounds' ratios and their range. With `inFlight` > 1 that many
-// batches (on as many pooled connections) run at once on one side, then on the other.
+// A third side tells where the gap is: the port replay (bench/lib/statement-port.ts) makes the
+// engine's port calls of the same recording (orders.get, orders.update, journal.append,
+// outbox.enqueue) for other orders, straight on the adapter, without the engine: port/raw is the
+// adapter's own cost, engine/port the engine's.
+//
+// The three run in one child, taking turns batch by batch (each side first, second and last
+// equally often: sideOrder) over several rounds of fresh orders; each round's ratio is engine/raw
+// changes per second, and the table gives the median of the rounds' ratios and their range. With
+// `inFlight` > 1 that many batches (on as many pooled connections) run at once on one side, then
+// on the next.
 
 // The raw baseline is, with the adapter, the one place that uses the driver: it measures the
 // driver itself doing the adapter's statements, the floor the engine is compared with.
 import pg from 'pg';
 import type { CampaignConfig } from '../src/engine/commands.js';
 import { createEngine, type Engine } from '../src/engine/engine.js';
-import { TYPE_PARSERS } from '../src/store/postgres/session.js';
+import { poolSettings, PostgresStore } from '../src/store/postgres/postgres-store.js';
+import type { Store } from '../src/store/port.js';
 import { runChild } from './lib/child.js';
 import { num, verdict, type Row } from './lib/report.js';
-import { median, sidesInStep } from './lib/stats.js';
+import { median } from './lib/stats.js';
+import { describePortPlan, planPortReplay, recordingStore, replayPort, type PortReplayPlan } from './lib/statement-port.js';
 import { recordStatements } from './lib/statement-probe.js';
 import { describePlan, planReplay, replay, type ReplayPlan } from './lib/statement-replay.js';
 
@@ -41,8 +49,6 @@ const RECORDED_ORDERS = [987_650_001, 987_650_002] as const;
 const RECORDED_NOW = Date.UTC(2025, 5, 6, 7, 8, 9, 123);
 /** Untimed batches per side before the first round: the JIT, and every pooled connection's prepared statements. */
 const WARMUP_STEPS = 4;
-/** The adapter's default; the baseline's pool gets the same. */
-const LOCK_TIMEOUT_MS = 10_000;
 
 export interface BulkArgs {
   readonly url: string;
@@ -60,19 +66,43 @@ export interface BulkArgs {
 export interface BulkRound {
   readonly engineRate: number;
   readonly rawRate: number;
+  /** The port replay: the engine's port calls on the adapter, without the engine. */
+  readonly portRate: number;
   /** This process's CPU time (user + system) per change while each side ran, µs. */
   readonly engineCpuUs: number;
   readonly rawCpuUs: number;
+  readonly portCpuUs: number;
 }
 
 export interface BulkResult {
   /** The statements replayed, in a line (describePlan). */
   readonly plan: string;
+  /** The port calls replayed per change (describePortPlan). */
+  readonly portPlan: string;
   readonly statementsPerChange: number;
   readonly rounds: readonly BulkRound[];
 }
 
-type Side = 'engine' | 'raw';
+const SIDES = ['engine', 'raw', 'port'] as const;
+type Side = (typeof SIDES)[number];
+
+/**
+ * Who goes when in step k: the six orders of the three sides in turn, so each is first, second
+ * and last equally often (on a cooler cache, just after another's garbage, under a load that
+ * rises or falls within the cycle), and each pair swaps places as often as not.
+ */
+const SIDE_ORDERS: readonly (readonly Side[])[] = [
+  ['engine', 'raw', 'port'],
+  ['port', 'raw', 'engine'],
+  ['raw', 'port', 'engine'],
+  ['engine', 'port', 'raw'],
+  ['port', 'engine', 'raw'],
+  ['raw', 'engine', 'port'],
+];
+
+function sideOrder(k: number): readonly Side[] {
+  return SIDE_ORDERS[k % SIDE_ORDERS.length]!;
+}
 
 function ids(from: number, count: number): number[] {
   return Array.from({ length: count }, (_, i) => from + i);
@@ -90,26 +120,26 @@ async function requestAll(engine: Engine, orderIds: readonly number[]): Promise<
   if (queued.length !== orderIds.length || refused.length > 0) throw new Error(`engine refused a benchmark request: ${refused[0]?.error.message ?? `${queued.length} of ${orderIds.length} queued`}`);
 }
 
-/** The statements the adapter sends for a two-order requestChanges, at RECORDED_NOW, as a plan for any orders. */
-async function recordPlan(engine: Engine, setNow: (now: number | undefined) => void): Promise<ReplayPlan> {
+/**
+ * What a two-order requestChanges at RECORDED_NOW sends, as plans for any orders: the adapter's
+ * statements (for the raw side) and the engine's port calls (for the port side), from one call.
+ */
+async function recordPlans(engine: Engine, record: ReturnType<typeof recordingStore>['record'], setNow: (now: number | undefined) => void): Promise<{ sql: ReplayPlan; port: PortReplayPlan }> {
   setNow(RECORDED_NOW);
   try {
-    const { statements } = await recordStatements(() => requestAll(engine, RECORDED_ORDERS));
-    return planReplay({ statements, orderIds: RECORDED_ORDERS, now: RECORDED_NOW });
+    const { value, statements } = await recordStatements(() => record(() => requestAll(engine, RECORDED_ORDERS)));
+    return {
+      sql: planReplay({ statements, orderIds: RECORDED_ORDERS, now: RECORDED_NOW }),
+      port: planPortReplay({ calls: value.calls, orderIds: RECORDED_ORDERS, now: RECORDED_NOW }),
+    };
   } finally {
     setNow(undefined);
   }
 }
 
-/** A pool as the adapter opens its own (postgres-store.ts): same size, search_path, lock timeout and type parsers. */
+/** A pool exactly as the adapter opens its own (postgres-store.ts poolSettings): size, search_path, timeouts, keep-alive, type parsers. */
 function rawPool(args: BulkArgs): pg.Pool {
-  const pool = new pg.Pool({
-    connectionString: args.url,
-    max: args.poolSize,
-    options: `-c search_path=${args.schema} -c lock_timeout=${LOCK_TIMEOUT_MS}`,
-    application_name: 'ym-orders-bench-raw',
-    types: TYPE_PARSERS,
-  });
+  const pool = new pg.Pool({ ...poolSettings(args.url, { schema: args.schema, poolSize: args.poolSize }), application_name: 'ym-orders-bench-raw' });
   pool.on('error', () => undefined);
   return pool;
 }
@@ -128,10 +158,7 @@ async function rawBatch(pool: pg.Pool, plan: ReplayPlan, orderIds: readonly numb
 }
 
 /** One step: `inFlight` batches of each side's own orders. */
-interface Step {
-  readonly engine: readonly (readonly number[])[];
-  readonly raw: readonly (readonly number[])[];
-}
+type Step = Record<Side, readonly (readonly number[])[]>;
 
 /** `orderIds` cut into steps of `inFlight` batches of `batch`. */
 function cut(orderIds: readonly number[], batch: number, inFlight: number): number[][][] {
@@ -151,11 +178,11 @@ interface Spent {
   cpuUs: number;
 }
 
-/** Each step's batches run at once on one side, then on the other (sidesInStep); returns each side's wall and CPU time. */
+/** Each step's batches run at once on one side, then on the next (sideOrder); returns each side's wall and CPU time. */
 async function alternate(steps: readonly Step[], run: Record<Side, (slice: readonly number[]) => Promise<void>>): Promise<Record<Side, Spent>> {
-  const spent: Record<Side, Spent> = { engine: { ms: 0, cpuUs: 0 }, raw: { ms: 0, cpuUs: 0 } };
+  const spent: Record<Side, Spent> = { engine: { ms: 0, cpuUs: 0 }, raw: { ms: 0, cpuUs: 0 }, port: { ms: 0, cpuUs: 0 } };
   for (const [k, step] of steps.entries()) {
-    for (const side of sidesInStep<Side>(k, 'engine', 'raw')) {
+    for (const side of sideOrder(k)) {
       const cpu = process.cpuUsage();
       const t = performance.now();
       await Promise.all(step[side].map((slice) => run[side](slice)));
@@ -167,50 +194,64 @@ async function alternate(steps: readonly Step[], run: Record<Side, (slice: reado
   return spent;
 }
 
-/** Every order tracked here, engine's and baseline's alike, must now wait to be sent READY_TO_SHIP: the replay wrote what the engine writes. */
-async function checkWritten(engine: Engine, total: number, rawOrderId: number): Promise<void> {
+/** Every order tracked here, every side's alike, must now wait to be sent READY_TO_SHIP: the replays wrote what the engine writes. */
+async function checkWritten(engine: Engine, total: number, replayedOrderIds: readonly number[]): Promise<void> {
   const { byStatus, outbox } = await engine.summary();
   const expected = [{ ...FROM, change: 'queued', count: total }];
   if (JSON.stringify(byStatus) !== JSON.stringify(expected) || outbox.queued !== total) {
     throw new Error(`after the run the store holds ${JSON.stringify(byStatus)} and ${outbox.queued} queued changes; expected ${JSON.stringify(expected)} and ${total}`);
   }
-  const replayed = await engine.getOrder(rawOrderId);
-  if (replayed.change !== 'queued' || replayed.pending?.status !== TARGET.status || replayed.pending.substatus !== TARGET.substatus) {
-    throw new Error(`order ${rawOrderId}, changed by the replay, reads back as ${JSON.stringify(replayed)}`);
+  for (const orderId of replayedOrderIds) {
+    const replayed = await engine.getOrder(orderId);
+    if (replayed.change !== 'queued' || replayed.pending?.status !== TARGET.status || replayed.pending.substatus !== TARGET.substatus) {
+      throw new Error(`order ${orderId}, changed by a replay, reads back as ${JSON.stringify(replayed)}`);
+    }
   }
 }
 
 async function measure(args: BulkArgs): Promise<BulkResult> {
   let fixedNow: number | undefined;
-  const engine = await createEngine({ db: args.url, postgres: { schema: args.schema, poolSize: args.poolSize }, campaigns: [CAMPAIGN], clock: () => fixedNow ?? Date.now() });
+  // The engine's own store, opened as createEngine would open it, wrapped so its port calls can be recorded.
+  const store: Store = await PostgresStore.connect(args.url, { schema: args.schema, poolSize: args.poolSize });
+  let engine: Engine | undefined;
   const pool = rawPool(args);
   try {
+    const recording = recordingStore(store);
+    engine = await createEngine({ db: recording.store, campaigns: [CAMPAIGN], clock: () => fixedNow ?? Date.now() });
     const warmup = WARMUP_STEPS * args.batch * args.inFlight;
     const perSide = warmup + args.rounds * args.changesPerRound;
-    const engineIds = ids(FIRST_ORDER_ID, perSide);
-    const rawIds = ids(FIRST_ORDER_ID + perSide, perSide);
-    await track(engine, [...RECORDED_ORDERS, ...engineIds, ...rawIds]);
-    const plan = await recordPlan(engine, (now) => (fixedNow = now));
+    const idsOf = Object.fromEntries(SIDES.map((side, i) => [side, ids(FIRST_ORDER_ID + i * perSide, perSide)])) as Record<Side, number[]>;
+    await track(engine, [...RECORDED_ORDERS, ...SIDES.flatMap((side) => idsOf[side])]);
+    const plans = await recordPlans(engine, recording.record, (now) => (fixedNow = now));
     const run: Record<Side, (slice: readonly number[]) => Promise<void>> = {
-      engine: (slice) => requestAll(engine, slice),
-      raw: (slice) => rawBatch(pool, plan, slice),
+      engine: (slice) => requestAll(engine!, slice),
+      raw: (slice) => rawBatch(pool, plans.sql, slice),
+      port: (slice) => replayPort(store, plans.port, slice, Date.now()),
     };
     const stepsOver = (from: number, count: number): Step[] => {
-      const raw = cut(rawIds.slice(from, from + count), args.batch, args.inFlight);
-      return cut(engineIds.slice(from, from + count), args.batch, args.inFlight).map((engineStep, k) => ({ engine: engineStep, raw: raw[k]! }));
+      const cuts = Object.fromEntries(SIDES.map((side) => [side, cut(idsOf[side].slice(from, from + count), args.batch, args.inFlight)])) as Record<Side, number[][][]>;
+      return cuts.engine.map((_, k) => ({ engine: cuts.engine[k]!, raw: cuts.raw[k]!, port: cuts.port[k]! }));
     };
     await alternate(stepsOver(0, warmup), run);
     const rounds: BulkRound[] = [];
     for (let r = 0; r < args.rounds; r++) {
       const spent = await alternate(stepsOver(warmup + r * args.changesPerRound, args.changesPerRound), run);
       const n = args.changesPerRound;
-      rounds.push({ engineRate: (n / spent.engine.ms) * 1000, rawRate: (n / spent.raw.ms) * 1000, engineCpuUs: spent.engine.cpuUs / n, rawCpuUs: spent.raw.cpuUs / n });
+      rounds.push({
+        engineRate: (n / spent.engine.ms) * 1000,
+        rawRate: (n / spent.raw.ms) * 1000,
+        portRate: (n / spent.port.ms) * 1000,
+        engineCpuUs: spent.engine.cpuUs / n,
+        rawCpuUs: spent.raw.cpuUs / n,
+        portCpuUs: spent.port.cpuUs / n,
+      });
     }
-    await checkWritten(engine, RECORDED_ORDERS.length + 2 * perSide, rawIds.at(-1)!);
-    return { plan: describePlan(plan), statementsPerChange: plan.perChange.length, rounds };
+    await checkWritten(engine, RECORDED_ORDERS.length + SIDES.length * perSide, [idsOf.raw.at(-1)!, idsOf.port.at(-1)!]);
+    return { plan: describePlan(plans.sql), portPlan: describePortPlan(plans.port), statementsPerChange: plans.sql.perChange.length, rounds };
   } finally {
     await pool.end();
-    await engine.close();
+    await engine?.close();
+    await store.close();
   }
 }
 
@@ -250,12 +291,18 @@ export async function run(options: BulkOptions): Promise<Row[]> {
       ...(options.quick ? { changesPerRound: 600, rounds: 3 } : { changesPerRound: 2_000, rounds: 5 }),
     };
     const result = await runChild<BulkResult>({ module: 'postgres-bulk', task: 'measure', args, timeoutMs: 600_000 });
-    if (!planShown) console.error(`  raw baseline replays, per transaction: ${result.plan}`);
+    if (!planShown) console.error(`  raw baseline replays, per transaction: ${result.plan}\n  port replay (the adapter without the engine) makes, per change: ${result.portPlan}`);
     planShown = true;
     const ratios = result.rounds.map((r) => r.engineRate / r.rawRate);
+    const portRatios = result.rounds.map((r) => r.portRate / r.rawRate);
     const engineCpu = median(result.rounds.map((r) => r.engineCpuUs));
     const rawCpu = median(result.rounds.map((r) => r.rawCpuUs));
-    console.error(`  ${batch}/txn × ${inFlight} in flight, engine/raw per round: ${ratios.map((x) => x.toFixed(3)).join(' ')}; this process's CPU per change: engine ${num(engineCpu)} µs, raw ${num(rawCpu)} µs`);
+    const portCpu = median(result.rounds.map((r) => r.portCpuUs));
+    const portRatio = median(portRatios);
+    console.error(
+      `  ${batch}/txn × ${inFlight} in flight, engine/raw per round: ${ratios.map((x) => x.toFixed(3)).join(' ')}; port/raw: ${portRatios.map((x) => x.toFixed(3)).join(' ')}; ` +
+        `this process's CPU per change: engine ${num(engineCpu)} µs, port replay ${num(portCpu)} µs, raw ${num(rawCpu)} µs`,
+    );
     const ratio = median(ratios);
     rows.push({
       id: '6',
@@ -263,7 +310,8 @@ export async function run(options: BulkOptions): Promise<Row[]> {
       metric:
         `bulk requestChanges (${batch}/txn, ${inFlight} in flight, pool ${POOL_SIZE}; ${num(args.changesPerRound)} changes × ${result.rounds.length} rounds) against raw pg sending ` +
         `the adapter's ${result.statementsPerChange} statements per change, alternating batch by batch in one child; ratio: median of rounds, range ${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)}; ` +
-        `client CPU per change (median): engine ${num(engineCpu)} µs, raw ${num(rawCpu)} µs`,
+        `client CPU per change (median): engine ${num(engineCpu)} µs, raw ${num(rawCpu)} µs; ` +
+        `the adapter alone (the engine's port calls replayed without it, same run): ${portRatio.toFixed(3)} of raw, ${num(portCpu)} µs`,
       value: `${num(pooledRate(result.rounds.map((r) => r.engineRate), args.changesPerRound))} changes/s`,
       baseline: `raw pg: ${num(pooledRate(result.rounds.map((r) => r.rawRate), args.changesPerRound))} /s`,
       ratio: ratio.toFixed(3),

@@ -13,6 +13,7 @@ import { redactUrl } from '../src/store/open-store.js';
 import { DATABASE_NOW_MS } from '../src/store/postgres/clock.js';
 import { POSTGRES_MIGRATIONS } from '../src/store/postgres/migrations.js';
 import { wrapPgError } from '../src/store/postgres/errors.js';
+import { poolSettings } from '../src/store/postgres/postgres-store.js';
 import { advisoryLockKey } from '../src/store/postgres/session.js';
 import { LISTEN_APPLICATION_NAME, queuedChannel } from '../src/store/postgres/wakeups.js';
 import { waitUntil } from './helpers/effects-fixtures.js';
@@ -321,6 +322,25 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       // The URL's own startup options would replace the schema's search_path: refused, not half-honoured.
       const withOptions = `${URL}${URL.includes('?') ? '&' : '?'}options=-c%20search_path%3Dpublic`;
       expect((await expectStoreError(PostgresStore.connect(withOptions), STORE_ERROR_CODES.cannotOpen)).message).toMatch(/must not carry an `options` parameter/);
+    });
+
+    it('poolSettings (the raw baseline of bench 6a) are the settings the store connects with: the same options checked, the same session settings', async () => {
+      const schema = freshSchema();
+      const settings = poolSettings(URL, { schema, poolSize: 3, lockTimeoutMs: 1_234, queryTimeoutMs: 5_678 });
+      expect(settings).toMatchObject({ max: 3, query_timeout: 5_678, keepAlive: true, options: `-c search_path=${schema} -c lock_timeout=1234` });
+      await connect(schema);
+      const pool = new pg.Pool(settings);
+      try {
+        const { rows } = await pool.query<{ path: string; lock: string }>(`SELECT current_setting('search_path') AS path, current_setting('lock_timeout') AS lock`);
+        expect(rows).toEqual([{ path: schema, lock: '1234ms' }]);
+        // BIGINTs come back as numbers, as through the store.
+        expect((await pool.query<{ n: unknown }>('SELECT 5::bigint AS n')).rows).toEqual([{ n: 5 }]);
+      } finally {
+        await pool.end();
+      }
+      for (const options of [{ schema: 'UPPER' }, { poolSize: 0 }]) {
+        expect(() => poolSettings(URL, options)).toThrow(/must be/);
+      }
     });
 
     it('the password never shows: not in name, messages, details, nor the error as printed', async () => {

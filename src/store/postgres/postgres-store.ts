@@ -91,8 +91,8 @@ function hasOptionsParameter(url: string): boolean {
   }
 }
 
-/** A pool on the schema, the options checked (DB_CANNOT_OPEN for a bad one); nothing connects yet. */
-function openPool(url: string, options: PostgresOptions): { context: ErrorContext; connection: pg.ClientConfig; pool: pg.Pool } {
+/** The settings of every connection to the schema, the options checked (DB_CANNOT_OPEN for a bad one). */
+function connectionSettings(url: string, options: PostgresOptions): { context: ErrorContext; connection: pg.ClientConfig; max: number } {
   const schema = options.schema ?? DEFAULT_POSTGRES_SCHEMA;
   const context: ErrorContext = { url: redactUrl(url), schema, secrets: secretsOf(url) };
   if (!SCHEMA_NAME.test(schema)) {
@@ -113,7 +113,23 @@ function openPool(url: string, options: PostgresOptions): { context: ErrorContex
     application_name: 'ym-orders',
     types: TYPE_PARSERS,
   };
-  const pool = new pg.Pool({ ...connection, max: positiveInteger(options.poolSize, DEFAULTS.poolSize, 'poolSize', context) });
+  return { context, connection, max: positiveInteger(options.poolSize, DEFAULTS.poolSize, 'poolSize', context) };
+}
+
+/**
+ * The pool settings the store connects with, for a raw-driver baseline that must connect exactly
+ * as the store does (bench 6a): search_path, lock and statement timeouts, keep-alive, type parsers.
+ * @internal The driver stays out of the published types.
+ */
+export function poolSettings(url: string, options: PostgresOptions = {}): pg.PoolConfig {
+  const { connection, max } = connectionSettings(url, options);
+  return { ...connection, max };
+}
+
+/** A pool on the schema, the options checked (DB_CANNOT_OPEN for a bad one); nothing connects yet. */
+function openPool(url: string, options: PostgresOptions): { context: ErrorContext; connection: pg.ClientConfig; pool: pg.Pool } {
+  const { context, connection, max } = connectionSettings(url, options);
+  const pool = new pg.Pool({ ...connection, max });
   // A connection that breaks while idle or in use would otherwise crash the process (an
   // 'error' event with no listener); the pool drops it, and its statement, if any, rejects.
   pool.on('error', ignore);
