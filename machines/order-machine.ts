@@ -488,13 +488,26 @@ export function judgeChainRequest(context: JudgedContext, target: TransitionRequ
   return withChainInFlight(context, explainChain(requestView(context), target, context.model, now === undefined ? {} : { now }));
 }
 
+/**
+ * The last judgement, by the identity of what was judged. The engine judges a request before
+ * stepping the machine with it (to refuse with blockers and write nothing), and the machine's
+ * guard then judges the same request on the same context again: a pure function of objects
+ * nobody changes (contexts are replaced, never edited), so the second answer is the first.
+ */
+let lastJudged:
+  | { readonly context: JudgedContext; readonly request: object; readonly now: number | undefined; readonly explanation: Explanation | ChainExplanation }
+  | undefined;
+
 /** A seller request judged as it asks to be taken: one step, or a chain (`via: 'chain'`). */
 export function judgeSellerRequest(
   context: JudgedContext,
   request: TransitionRequest & { readonly via?: RequestVia | undefined },
   now?: number,
 ): Explanation | ChainExplanation {
-  return request.via === 'chain' ? judgeChainRequest(context, request, now) : judgeRequest(context, request, now);
+  if (lastJudged !== undefined && lastJudged.context === context && lastJudged.request === request && lastJudged.now === now) return lastJudged.explanation;
+  const explanation = request.via === 'chain' ? judgeChainRequest(context, request, now) : judgeRequest(context, request, now);
+  lastJudged = { context, request, now, explanation };
+  return explanation;
 }
 
 /** A dispatcher report naming another request than the pending one: a late answer, ignored. */

@@ -77,12 +77,44 @@ export function createMachineStepper<M extends AnyStateMachine>(machine: M): Mac
     }
   }
 
+  const templates = new Map<string, SnapshotFrom<M>>();
+
   return {
     step: (snapshot, event) => collecting(() => machine.transition(snapshot, event, scope) as SnapshotFrom<M>),
     initial: (input) => collecting(() => machine.getInitialSnapshot(scope, input) as SnapshotFrom<M>),
-    resolve: (persisted) => machine.resolveState(persisted) as SnapshotFrom<M>,
+    resolve,
   };
+
+  /**
+   * As machine.resolveState, without walking the state tree for every row: what resolveState
+   * derives from a state value (its state nodes, the full value, the tags, a final state's
+   * `done`) is resolved once per value and status and shared by the snapshots that have them
+   * (the value frozen, as nothing may change it in place); the rest (context, history, output, error) is the row's own. The property test
+   * checks the result against resolveState's field by field.
+   */
+  function resolve(persisted: Parameters<M['resolveState']>[0]): SnapshotFrom<M> {
+    const key = `${persisted.status ?? ''} ${JSON.stringify(persisted.value)}`;
+    let template = templates.get(key);
+    if (template === undefined) {
+      const resolved = machine.resolveState({ status: persisted.status, value: persisted.value, context: {} }) as SnapshotFrom<M>;
+      deepFreeze((resolved as { value: unknown }).value);
+      if (templates.size >= RESOLVED_VALUES) templates.clear();
+      templates.set(key, resolved);
+      template = resolved;
+    }
+    return {
+      ...(template as object),
+      context: persisted.context ?? {},
+      children: {},
+      historyValue: persisted.historyValue || {},
+      output: persisted.output,
+      error: persisted.error,
+    } as SnapshotFrom<M>;
+  }
 }
+
+/** Distinct state values (with status) whose resolution a stepper keeps: far more than a machine has; a bound all the same, since values come from stored rows. */
+const RESOLVED_VALUES = 1_000;
 
 /** The columns of a stored row (orders, operations) that say which snapshot it holds. */
 export interface StoredRow {

@@ -37,12 +37,11 @@ import {
   ImportConflictError,
   OrderNotFoundError,
 } from './errors.js';
-import { changeState, loadOrderSnapshot, marketStatePath, serializeOrderSnapshot, type OrderSnapshot } from './order-snapshots.js';
-import { createMachineStepper, SnapshotCache } from './machine-step.js';
+import { changeState, loadOrderSnapshot, marketStatePath, orderStepper, serializeOrderSnapshot, type OrderSnapshot } from './order-snapshots.js';
+import { SnapshotCache } from './machine-step.js';
 import type { OperationBook } from './operation-book.js';
 import type { OrderInspection } from './inspection.js';
 
-const orderStepper = createMachineStepper(orderMachine);
 
 /**
  * How many resolved snapshots an order book keeps (about 2.5 KB each with its row's text): the

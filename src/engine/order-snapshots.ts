@@ -4,8 +4,12 @@
 
 import { DEFAULT_ASYNC_SETTLE_MS, orderMachine, ORDER_MACHINE_VERSION } from '../../machines/order-machine.js';
 import { SnapshotMigrationMissingError, SnapshotTooNewError } from './errors.js';
+import { createMachineStepper } from './machine-step.js';
 
 export type OrderSnapshot = ReturnType<typeof orderMachine.resolveState>;
+
+/** The order machine's one stepper: resolves stored snapshots here, steps them in the order book. */
+export const orderStepper = createMachineStepper(orderMachine);
 
 /** The stored JSON shape (XState's persisted snapshot); migrations edit it as plain data. */
 export interface StoredSnapshot {
@@ -85,7 +89,7 @@ export function upgradeStoredSnapshot(
 
 export function loadOrderSnapshot(json: string, version: number, orderId: number): OrderSnapshot {
   const stored = upgradeStoredSnapshot(JSON.parse(json) as StoredSnapshot, version, orderId);
-  return orderMachine.resolveState(stored as unknown as Parameters<typeof orderMachine.resolveState>[0]);
+  return orderStepper.resolve(stored as unknown as Parameters<typeof orderMachine.resolveState>[0]);
 }
 
 export function serializeOrderSnapshot(snapshot: OrderSnapshot): string {

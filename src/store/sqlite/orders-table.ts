@@ -31,7 +31,7 @@ function listSql(filter: OrderListFilter): string {
 export class OrdersTable implements OrdersPort {
   readonly #get: Statement<[number], OrderRow>;
   readonly #insert: Statement<[OrderWrite]>;
-  readonly #update: Statement<[OrderWrite & { expected_row_version: number }]>;
+  readonly #update: Statement<unknown[]>;
   readonly #countByStatus: Statement<[], StatusCount>;
   readonly #db: Database;
   /** One statement per combination of filters (by its text), prepared on first use. */
@@ -45,10 +45,9 @@ export class OrdersTable implements OrdersPort {
       (order_id, campaign_id, model, status, substatus, change_state, observed_at, machine_version, snapshot, row_version, created_at, updated_at)
       VALUES (@order_id, @campaign_id, @model, @status, @substatus, @change_state, @observed_at, @machine_version, @snapshot, 1, @updated_at, @updated_at)
       ON CONFLICT (order_id) DO NOTHING`);
-    this.#update = db.prepare(`UPDATE orders SET status = @status, substatus = @substatus, change_state = @change_state,
-      observed_at = @observed_at, machine_version = @machine_version, snapshot = @snapshot,
-      row_version = row_version + 1, updated_at = @updated_at
-      WHERE order_id = @order_id AND row_version = @expected_row_version`);
+    // Positional parameters on the hot path: better-sqlite3 binds them without a lookup by name.
+    this.#update = db.prepare(`UPDATE orders SET status = ?, substatus = ?, change_state = ?, observed_at = ?, machine_version = ?, snapshot = ?,
+      row_version = row_version + 1, updated_at = ? WHERE order_id = ? AND row_version = ?`);
     // SQLite sorts NULL before any text, as the port asks.
     this.#countByStatus = db.prepare(
       'SELECT status, substatus, change_state, COUNT(*) AS n FROM orders GROUP BY status, substatus, change_state ORDER BY status, substatus, change_state',
@@ -64,7 +63,7 @@ export class OrdersTable implements OrdersPort {
   }
 
   async update(row: OrderWrite, expectedRowVersion: number): Promise<boolean> {
-    return this.#update.run({ ...row, expected_row_version: expectedRowVersion }).changes === 1;
+    return this.#update.run(row.status, row.substatus, row.change_state, row.observed_at, row.machine_version, row.snapshot, row.updated_at, row.order_id, expectedRowVersion).changes === 1;
   }
 
   async countByStatus(): Promise<StatusCount[]> {

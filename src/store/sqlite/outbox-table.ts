@@ -33,7 +33,7 @@ function byDue(a: OutboxRow, b: OutboxRow): number {
 }
 
 export class OutboxTable implements OutboxPort {
-  readonly #enqueue: Statement<[OutboxEnqueue & { readonly kind: OutboxKind; readonly payload: string | null }]>;
+  readonly #enqueue: Statement<unknown[]>;
   readonly #setState: Statement<[SetStateParams]>;
   readonly #lease: Statement<[LeaseParams], OutboxRow>;
   readonly #claimForSend: Statement<[{ id: number; owner: string; now: number; expires: number }]>;
@@ -55,7 +55,7 @@ export class OutboxTable implements OutboxPort {
     // Re-arming a request (a resend after a read-back) keeps its row, key, target and history.
     this.#enqueue = db.prepare(`INSERT INTO outbox
       (idempotency_key, order_id, campaign_id, request_no, status, substatus, real_delivery_date, kind, payload, state, next_attempt_at, journal_seq, created_at, updated_at)
-      VALUES (@idempotency_key, @order_id, @campaign_id, @request_no, @status, @substatus, @real_delivery_date, @kind, @payload, 'queued', @next_attempt_at, @journal_seq, @now, @now)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)
       ON CONFLICT (order_id, request_no) DO UPDATE SET state = 'queued', next_attempt_at = excluded.next_attempt_at,
         read_failures = 0, lease_owner = NULL, lease_expires_at = NULL, updated_at = excluded.updated_at`);
     this.#setState = db.prepare(`UPDATE outbox SET state = @state, updated_at = @now,
@@ -94,7 +94,8 @@ export class OutboxTable implements OutboxPort {
   }
 
   async enqueue(row: OutboxEnqueue): Promise<void> {
-    this.#enqueue.run({ ...row, kind: row.kind ?? 'statusChange', payload: row.payload ?? null });
+    // Positional, in the column order above: binding by name costs a lookup per parameter.
+    this.#enqueue.run(row.idempotency_key, row.order_id, row.campaign_id, row.request_no, row.status, row.substatus, row.real_delivery_date, row.kind ?? 'statusChange', row.payload ?? null, row.next_attempt_at, row.journal_seq, row.now, row.now);
     this.#onEnqueue();
   }
 
