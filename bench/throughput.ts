@@ -1,9 +1,13 @@
-// Benchmark 1: persisted transitions per second through the engine, against a bare baseline
-// measured in the same process, interleaved: XState transition() + JSON.stringify of the
-// persisted snapshot + one SQLite upsert per order, in transactions of the same size, on a
-// file database in WAL mode with the same synchronous pragma. Then the durable latency of
-// one requestChange at a time (one transaction, one commit each), against the baseline doing
-// the same per order.
+// Benchmark 1: persisted transitions per second through the engine, against baselines measured
+// in the same process, all on file databases in WAL mode with the same synchronous pragma, in
+// transactions of the same size, taking turns batch by batch (timeBulkInTurns):
+// - the floor of issue 14, goal 1 (class Floor): the three rows the engine writes per change,
+//   written raw on the engine's own schema, plus the cheapest pure step (the stepper on a
+//   snapshot in memory, serialised);
+// - XState's transition() + JSON.stringify of the persisted snapshot + one upsert per order
+//   (issue 6's baseline), and the same reading each snapshot back first.
+// Then the durable latency of one requestChange at a time (one transaction, one commit each),
+// against the transition() baseline doing the same per order.
 //
 // Before/after (issue 10: the async engine may cost at most 10 %): with `--baseline <ref>` the
 // engine of a git ref (compiled by bench/lib/compiled.ts) and ours run in ONE child, alternating

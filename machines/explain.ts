@@ -196,7 +196,8 @@ export function explainTransition(
       [],
     );
   }
-  const allowed = allowedTargets(order, model);
+  // Listed only for a refusal: a request that is allowed needs no list of the alternatives.
+  const allowed = () => allowedTargets(order, model);
   const blockers: Blocker[] = [];
   if (!isKnownStatus(order.status)) {
     blockers.push({
@@ -217,10 +218,10 @@ export function explainTransition(
       pending: { status: order.pending.status, substatus: order.pending.substatus },
     });
   }
-  if (blockers.length > 0) return refuse(blockers, allowed);
+  if (blockers.length > 0) return refuse(blockers, allowed());
 
   if (order.status === target.status && order.substatus === target.substatus) {
-    return refuse([{ code: BLOCKER_CODES.alreadyInTarget, message: `The order is already ${statusLabel(order.status, order.substatus)}.` }], allowed);
+    return refuse([{ code: BLOCKER_CODES.alreadyInTarget, message: `The order is already ${statusLabel(order.status, order.substatus)}.` }], allowed());
   }
   if (isTerminalStatus(order.status)) {
     return refuse(
@@ -229,7 +230,7 @@ export function explainTransition(
     );
   }
   const rule = findSellerRule(model, order, target);
-  if (rule === undefined) return refuse([ruleBlocker(model, order, target)], allowed);
+  if (rule === undefined) return refuse([ruleBlocker(model, order, target)], allowed());
   const unmet = requirementBlockers(rule, target, options);
-  return unmet.length > 0 ? refuse(unmet, allowed) : { allowed: true, rule };
+  return unmet.length > 0 ? refuse(unmet, allowed()) : { allowed: true, rule };
 }
