@@ -136,7 +136,7 @@ export async function run(options: { quick: boolean }): Promise<Row[]> {
       {
         id: '3',
         bench: 'Quota use',
-        metric: `quota use over time (issue #14, goal 4): sent / (quota × windows elapsed since the first send), with 0 × 420; idle gap between windows ${ms(meanGap)} on average (max ${ms(Math.max(0, ...gaps))}); flush ${ms(result.flushMs)}, ideal ${ms(ideal)}`,
+        metric: `quota use over time (issue #14, goal 4): sent / (quota × windows elapsed since the first send), with 0 × 420; idle gap between windows ${ms(meanGap)} on average (max ${ms(Math.max(0, ...gaps))}; each ${gaps.map((g) => g.toFixed(0)).join('/')} ms); flush ${ms(result.flushMs)}, ideal ${ms(ideal)}`,
         value: `${(timeUse * 100).toFixed(1)}%`,
         baseline: `${ms(span)} of windows`,
         ratio: timeUse.toFixed(3),

@@ -5,10 +5,14 @@
 
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { CounterBook } from '../src/engine/counter-book.js';
+import { Dispatcher } from '../src/engine/dispatcher.js';
 import { createEngine, type Engine } from '../src/engine/engine.js';
 import { InvalidOptionError, UnsafeOptionError } from '../src/engine/errors.js';
+import { MeteredMarket } from '../src/engine/metered-market.js';
 import { resolveLimits } from '../src/engine/policies.js';
 import { RateLimiter, UNFINISHED_LINGER_MS, windowEnd } from '../src/engine/rate-limiter.js';
+import { createMarketClient } from '../src/market/client.js';
 import type { OutboxRow, OutboxState } from '../src/store/outbox.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { Store } from '../src/store/port.js';
@@ -466,6 +470,130 @@ describe('settings that bear on exactly-once', () => {
     expect(early.length).toBeGreaterThan(3);
     expect(await engine.getOrder(3_001)).toMatchObject({ status: 'CANCELLED', substatus: 'SHOP_FAILED', change: 'idle', lastOutcome: { kind: 'accepted' } });
     expect(m.stats().appliedChanges).toEqual({ 3_001: 1 });
+  });
+});
+
+describe('a window’s edge (issue #14, goal 4): the next window’s first send comes at the end the first answer pinned', () => {
+  // 60 orders per 2 s window at the fake Market and in the engine's limits, 2 requests in flight:
+  // two batches of 30 fill a window. Market and engine share one clock that only the test and the
+  // dispatcher's injected sleep move, so every instant below is exact: a request takes no time on
+  // it, and the first answer pins the window's end at T0 + 2000 (the header alone says T0 + 2899,
+  // the end of the whole second it names).
+  const W = 2_000;
+  const LIMIT = 60;
+  const EDGE_MS = 250;
+
+  async function atTheEdge() {
+    const T0 = Math.ceil(Date.now() / 1_000) * 1_000 + 100;
+    const clock = { now: T0 };
+    market = await t.start({ now: () => clock.now, quotas: { updateOrderStatuses: { limit: LIMIT, windowMs: W } } });
+    const m = market;
+    m.seedOrders(seeds(FBS, 1_001, 2 * LIMIT));
+    const db = tempDbPath();
+    dbs.push(db);
+    const limits = { parallelPerScope: 2, resources: { updateOrderStatuses: { limit: LIMIT, windowMs: W } } };
+    const engine = await engineFor(m, db, { clock: () => clock.now, limits });
+    engines.push(engine);
+    await engine.sync();
+    await engine.requestChanges(range(1_001, 2 * LIMIT).map((orderId) => ({ orderId, ...READY })));
+    // Each call's start and answer, in the order they happen, at the shared clock's offset from T0.
+    const calls: string[] = [];
+    const client = createMarketClient({ baseUrl: m.url, apiKey: API_KEY, timeoutMs: 5_000 });
+    const recorded = new Proxy(client, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target) as unknown;
+        if (prop !== 'updateOrderStatuses' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
+        return async (...args: unknown[]) => {
+          calls.push(`sent +${clock.now - T0}`);
+          try {
+            return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          } finally {
+            calls.push('answered');
+          }
+        };
+      },
+    });
+    const leaseMs = 60_000;
+    const counters = new CounterBook(engine.owner);
+    const limiter = new RateLimiter(engine.store, engine.limits, { leaseMs });
+    const budgetUse = countBudgetUse(engine.store, 'updateOrderStatuses');
+    /** The dispatcher's waits for a window's end: each one waits for the test to end it. */
+    const sleepers: { ms: number; wake: () => void }[] = [];
+    const dispatcher = new Dispatcher({
+      store: engine.store,
+      orders: engine.orders,
+      market: new MeteredMarket({ client: recorded, limiter, counters, campaigns: engine.campaigns, clock: () => clock.now }),
+      counters,
+      limits: engine.limits,
+      retry: engine.retry,
+      owner: engine.owner,
+      clock: () => clock.now,
+      leaseMs,
+      sleep: (ms) => new Promise<void>((wake) => sleepers.push({ ms, wake })),
+    });
+    const dueAt = async () => (await engine.store.read((tx) => tx.outbox.open(1_000))).filter((r) => r.state === 'queued').map((r) => r.next_attempt_at - T0);
+    const windows = () => {
+      const sent = requestsTo(m, 'updateOrderStatuses');
+      return { statuses: [...new Set(sent.map((r) => r.status))], receivedAt: sent.map((r) => r.receivedAt - T0) };
+    };
+
+    // The first window: two batches fill it; the other two find it spent, its end already pinned
+    // by the first answer (each worker asks again only after its own answer), and are parked
+    // until the next recheck, then until EDGE_MS before the end.
+    expect(await dispatcher.sendDue()).toBe(LIMIT);
+    expect((await engine.store.read((tx) => tx.limiter.get(`updateOrderStatuses@campaign:${FBS.campaignId}`)))?.window_ends_at).toBe(T0 + W);
+    expect(await dueAt()).toEqual(Array.from({ length: LIMIT }, () => 1_000));
+    clock.now = T0 + 1_000;
+    expect(await dispatcher.sendDue()).toBe(0);
+    expect(await dueAt()).toEqual(Array.from({ length: LIMIT }, () => W - EDGE_MS));
+    clock.now = T0 + W - EDGE_MS;
+    calls.length = 0;
+    const consulted = budgetUse.consulted;
+    const round = dispatcher.sendDue();
+    // Both batches asked and were refused; the first to be refused waits for the end (one timer),
+    // the other for its answer (no timer of its own).
+    await waitUntil(() => budgetUse.consulted === consulted + 2, 'both batches have asked for the budget');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sleepers.map((s) => s.ms)).toEqual([EDGE_MS]);
+    return { T0, clock, m, round, sleepers, calls, windows };
+  }
+
+  it('a batch the budget refused just before the end waits for it in place and is sent at it, alone until its answer, then the other: 0 × 420', async () => {
+    const { T0, clock, round, sleepers, calls, windows } = await atTheEdge();
+    const [edge] = sleepers.splice(0);
+    clock.now += edge!.ms;
+    edge!.wake();
+    expect(await round).toBe(LIMIT);
+    expect(clock.now).toBe(T0 + W);
+    expect(calls).toEqual([`sent +${W}`, 'answered', `sent +${W}`, 'answered']);
+    expect(sleepers).toEqual([]);
+    // The Market's second window began the millisecond its first ended: no time lost, nothing refused.
+    expect(windows()).toEqual({ statuses: [200], receivedAt: [0, 0, W, W] });
+  });
+
+  it('a timer that fires early sends nothing early (the limiter says when the window opens); one that fires late only costs its delay', async () => {
+    {
+      const { clock, round, sleepers, calls, windows } = await atTheEdge();
+      const [edge] = sleepers.splice(0);
+      clock.now += edge!.ms - 5;
+      edge!.wake();
+      await waitUntil(() => sleepers.length === 1, 'the batch waits the rest');
+      const [rest] = sleepers.splice(0);
+      expect(rest!.ms).toBe(5);
+      expect(calls).toEqual([]);
+      clock.now += rest!.ms;
+      rest!.wake();
+      expect(await round).toBe(LIMIT);
+      expect(windows()).toEqual({ statuses: [200], receivedAt: [0, 0, W, W] });
+    }
+    {
+      const { clock, round, sleepers, windows } = await atTheEdge();
+      const [edge] = sleepers.splice(0);
+      clock.now += edge!.ms + 40;
+      edge!.wake();
+      expect(await round).toBe(LIMIT);
+      expect(windows()).toEqual({ statuses: [200], receivedAt: [0, 0, W + 40, W + 40] });
+    }
   });
 });
 

@@ -120,7 +120,8 @@ export function scopeKey(scope: Scope): string {
   return `${scope.kind}:${scope.id}`;
 }
 
-function resourceKey(operation: MarketOperation, scope: Scope): string {
+/** The key of a budget: one per operation and scope. */
+export function resourceKey(operation: MarketOperation, scope: Scope): string {
   return `${operation}@${scopeKey(scope)}`;
 }
 
