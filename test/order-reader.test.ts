@@ -61,6 +61,18 @@ describe('the order reader', () => {
     expect(reads(m)).toHaveLength(2);
   });
 
+  it('one round reads every business at once and counts every id it asked, whichever business answers first', async () => {
+    const m = await t.start();
+    m.seedOrders([...seeds(FBS, 2_001, 7, 'PROCESSING', 'STARTED'), ...seeds(LAAS, 3_001, 5, 'PROCESSING', 'STARTED')]);
+    const { engine } = await t.open(m);
+    await requestReads(engine, FBS, range(2_001, 7));
+    await requestReads(engine, LAAS, range(3_001, 5));
+    // The runner takes this count as the round's work: one business's count lost would make the round look idle.
+    expect(await engine.readOrders()).toBe(12);
+    expect(reads(m).map((r) => r.path.split('?')[0]).sort()).toEqual([`/v1/businesses/${BUSINESS_A}/orders`, `/v1/businesses/${BUSINESS_B}/orders`]);
+    expect((await engine.stats()).readsPending).toBe(0);
+  });
+
   it('tracks orders created at the fake after the engine started, at their own update time; an id the Market lacks settles as not found', async () => {
     const m = await t.start();
     const { engine } = await t.open(m);

@@ -56,7 +56,9 @@ export class OrderReader {
     const businesses = await this.#d.store.read((tx) => tx.reads.dueBusinesses(this.#d.clock()));
     let asked = 0;
     await runConcurrently(businesses, businesses.length, async (businessId) => {
-      asked += await this.#readBusiness(businessId, signal);
+      // Not `asked += await …`: that reads `asked` before the wait, losing the other businesses' counts.
+      const n = await this.#readBusiness(businessId, signal);
+      asked += n;
     });
     return asked;
   }
