@@ -672,6 +672,45 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       expect(await a.read((tx) => tx.orders.get(1))).toMatchObject({ snapshot: '{"n":400}', row_version: 401, updated_at: T0 + 400 });
     });
 
+    it('orders.get of the order a write transaction holds, read again before any write: the held row (a copy), no statement; a write, another order or a read-only transaction reads again', async () => {
+      const schema = freshSchema();
+      const path = await proxy();
+      const store = await connect(schema, { poolSize: 1 }, path.url);
+      await store.transaction(async (tx) => {
+        await tx.orders.insert(orderRow(1));
+        await tx.orders.insert(orderRow(2));
+      });
+      const reads: string[] = [];
+      void path.cutAt((message: FrontendMessage) => {
+        if (message.type === 'B' && /FROM orders WHERE order_id/.test(message.sql ?? '')) reads.push(message.statement ?? '');
+        return false; // a tap: nothing is cut
+      });
+      const seen = await store.transaction(async (tx) => {
+        const first = (await tx.orders.get(1))!;
+        (first as { status: string }).status = 'MUTATED BY THE CALLER'; // typed readonly; a copy all the same
+        const again = (await tx.orders.get(1))!; // held: no statement
+        const other = await tx.orders.get(2); // another order: read
+        const back = await tx.orders.get(1); // no longer the one held: read
+        await tx.orders.update({ ...back!, status: 'DELIVERED', updated_at: T0 + 1 }, back!.row_version);
+        const written = await tx.orders.get(1); // written since: read
+        const missing = await tx.orders.get(3);
+        const stillMissing = await tx.orders.get(3); // a missing order is never held: read
+        return { again, other, written, missing, stillMissing };
+      });
+      expect(seen.again).toMatchObject({ order_id: 1, status: 'PROCESSING', row_version: 1 });
+      expect(seen.other).toMatchObject({ order_id: 2 });
+      expect(seen.written).toMatchObject({ order_id: 1, status: 'DELIVERED', row_version: 2 });
+      expect([seen.missing, seen.stillMissing]).toEqual([undefined, undefined]);
+      expect(reads).toEqual(Array(6).fill('ym_orders_get_for_update'));
+      // A read-only transaction reads every time (no lock holds anything for it).
+      reads.length = 0;
+      await store.read(async (tx) => {
+        await tx.orders.get(1);
+        await tx.orders.get(1);
+      });
+      expect(reads).toEqual(['ym_orders_get', 'ym_orders_get']);
+    });
+
     it('operations.get in a write transaction holds the operation likewise', async () => {
       const schema = freshSchema();
       const a = await connect(schema);

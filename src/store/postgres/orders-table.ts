@@ -63,17 +63,31 @@ function listStatement(filter: OrderListFilter, afterOrderId: number, limit: num
 
 export class OrdersTable implements OrdersPort {
   readonly #session: Session;
+  /**
+   * The order this write transaction last read FOR UPDATE and has not written since. Its lock
+   * keeps every other transaction from changing it until this one ends, so reading it again
+   * would return the same row: the dispatcher reads an order to lock it before its outbox row,
+   * then the step reads it again, one round trip per order in a transaction that holds a
+   * campaign's permit lock. One row, not all: a transaction of a million refused requests keeps
+   * no million rows. A missing order is not kept (another transaction may insert it meanwhile).
+   */
+  #held: OrderRow | undefined;
 
   constructor(session: Session) {
     this.#session = session;
   }
 
   async get(orderId: number): Promise<OrderRow | undefined> {
-    const [row] = await this.#session.rows<OrderRow>(this.#session.writable ? SQL.getForUpdate : SQL.get, [orderId]);
+    if (!this.#session.writable) return (await this.#session.rows<OrderRow>(SQL.get, [orderId]))[0];
+    // A copy each time: what a caller does to its row never reaches the next caller.
+    if (this.#held?.order_id === orderId) return { ...this.#held };
+    const [row] = await this.#session.rows<OrderRow>(SQL.getForUpdate, [orderId]);
+    this.#held = row && { ...row };
     return row;
   }
 
   async insert(row: OrderWrite): Promise<boolean> {
+    this.#held = undefined;
     const inserted = await this.#session.changes(SQL.insert, [
       row.order_id,
       row.campaign_id,
@@ -90,6 +104,7 @@ export class OrdersTable implements OrdersPort {
   }
 
   async update(row: OrderWrite, expectedRowVersion: number): Promise<boolean> {
+    this.#held = undefined;
     const values = [row.order_id, row.status, row.substatus, row.change_state, row.observed_at, row.machine_version, row.snapshot, row.updated_at, expectedRowVersion];
     return (await this.#session.changes(SQL.update, values)) === 1;
   }
