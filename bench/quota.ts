@@ -132,6 +132,7 @@ export async function run(options: { quick: boolean }): Promise<Row[]> {
         ratio: '—',
         target: '0',
         verdict: verdict(rejected === 0),
+        goal: 4,
       },
       {
         id: '3',
@@ -142,6 +143,7 @@ export async function run(options: { quick: boolean }): Promise<Row[]> {
         ratio: timeUse.toFixed(3),
         target: `≥ ${QUOTA_TARGET_SHARE * 100}%`,
         verdict: verdict(timeUse >= QUOTA_TARGET_SHARE && rejected === 0),
+        goal: 4,
       },
     ];
   } finally {

@@ -97,6 +97,7 @@ export async function run(options: { quick: boolean }): Promise<Row[]> {
         ratio: '—',
         target: `< ${num(RECOVERY_TARGET_MS / 1000)} s`,
         verdict: verdict(toFirst < RECOVERY_TARGET_MS),
+        goal: 5,
       },
       {
         id: '5',
@@ -107,6 +108,7 @@ export async function run(options: { quick: boolean }): Promise<Row[]> {
         ratio: '—',
         target: `< ${num(RECOVERY_TARGET_MS / 1000)} s`,
         verdict: verdict(toBatch < RECOVERY_TARGET_MS),
+        goal: 5,
       },
     ];
   } finally {

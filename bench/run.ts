@@ -17,7 +17,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { removeCompiled, resolveCommit } from './lib/compiled.js';
 import { describeMachine, machineLine } from './lib/machine.js';
-import { formatTable, type Row } from './lib/report.js';
+import { formatTable, issue14Summary, type Row } from './lib/report.js';
 import * as throughput from './throughput.js';
 import * as apiCost from './api-cost.js';
 import * as quota from './quota.js';
@@ -168,7 +168,8 @@ async function main(): Promise<void> {
   const table = formatTable(rows);
   const misses = rows.filter((r) => r.verdict === 'MISS').length;
   const footer = `${rows.length} figures, ${misses} MISS; total time ${elapsed} s; load average (1/5/15 min) ${loadBefore} before, ${load()} after.`;
-  console.log(`\n${table}\n\n${footer}`);
+  const goals = ['Issue #14 goals (figures tagged in the table, verdicts as above):', ...issue14Summary(rows)].join('\n');
+  console.log(`\n${table}\n\n${footer}\n\n${goals}`);
   if (cli.write) {
     writeResults(
       [
@@ -179,6 +180,8 @@ async function main(): Promise<void> {
         `- ${footer}`,
         '',
         table,
+        '',
+        goals,
       ].join('\n'),
     );
     console.log(`\nWrote ${BENCHMARKS_MD}`);

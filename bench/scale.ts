@@ -267,6 +267,7 @@ export async function run(options: { quick: boolean }): Promise<Row[]> {
         ratio: `${growth >= 0 ? '+' : '−'}${mb(Math.abs(growth))}`,
         target: `< 256 MB; ≤ +${mb(RSS_GROWTH_TARGET_BYTES)} for 10× orders`,
         verdict: verdict(l.maxRss < RSS_TARGET_BYTES && s.maxRss < RSS_TARGET_BYTES && growth <= RSS_GROWTH_TARGET_BYTES),
+        goal: 5,
       };
     };
     const d = (m: Measured, k: string) => m.detail[k] ?? 0;

@@ -469,6 +469,7 @@ export async function run(options: ThroughputOptions): Promise<Row[]> {
       ratio: (engine / floor).toFixed(3),
       target: `ratio ≥ ${FLOOR_TARGET_RATIO}`,
       verdict: verdict(engine / floor >= FLOOR_TARGET_RATIO),
+      goal: 1,
     });
     const loading = median(r.loadingBaselineRates);
     rows.push({

@@ -14,6 +14,29 @@ export interface Row {
   readonly ratio: string;
   readonly target: string;
   readonly verdict: Verdict;
+  /** The goal of issue #14 this figure is a part of (1–5), for the summary under the table. */
+  readonly goal?: Issue14Goal;
+}
+
+export type Issue14Goal = 1 | 2 | 3 | 4 | 5;
+
+/** Issue #14's goals, as the summary under the table names them. */
+export const ISSUE_14_GOALS: Readonly<Record<Issue14Goal, string>> = {
+  1: 'bulk persisted transitions ≥ 0.8 of the floor',
+  2: 'flush: engine CPU ≤ 3× the fake\'s, orders/s ≥ 0.8 of a stub client',
+  3: 'PostgreSQL ≥ 0.7 of raw driver calls; 1, 2 and 4 processes',
+  4: 'quota use over time ≥ 95 %, 0 × 420',
+  5: 'no regression: < 256 MB at 1 000 000 orders, recovery < 3 s, API calls = minimum',
+};
+
+/** One line per goal of issue #14: PASS when every figure of it with a verdict passes, with the ratios. */
+export function issue14Summary(rows: readonly Row[]): string[] {
+  return (Object.keys(ISSUE_14_GOALS).map(Number) as Issue14Goal[]).map((goal) => {
+    const mine = rows.filter((r) => r.goal === goal && r.verdict !== 'info');
+    if (mine.length === 0) return `- goal ${goal} (${ISSUE_14_GOALS[goal]}): not measured in this run`;
+    const pass = mine.every((r) => r.verdict === 'PASS');
+    return `- goal ${goal} (${ISSUE_14_GOALS[goal]}): ${pass ? 'PASS' : 'MISS'}; ${mine.map((r) => `${r.id} ${r.ratio !== '—' ? r.ratio : r.value} ${r.verdict}`).join(', ')}`;
+  });
 }
 
 export function verdict(pass: boolean): Verdict {
