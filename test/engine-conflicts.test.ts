@@ -89,13 +89,13 @@ describe('a row that changed between the read and the write', () => {
     let interfered = false;
     spyOnStore(engine.store, (tx) => {
       const orders: OrdersPort = overriding(tx.orders, {
-        update: async (row, expectedRowVersion) => {
+        update: async (row, expectedRowVersion, expectedSnapshot) => {
           if (row.order_id === 2 && !interfered) {
             interfered = true;
             const current = (await tx.orders.get(2))!;
             await tx.orders.update({ ...current, observed_at: current.observed_at + 1, updated_at: current.updated_at }, current.row_version);
           }
-          return tx.orders.update(row, expectedRowVersion);
+          return tx.orders.update(row, expectedRowVersion, expectedSnapshot);
         },
       });
       return overriding(tx, { orders });
@@ -120,15 +120,86 @@ describe('a row that changed between the read and the write', () => {
     let tries = 0;
     spyOnStore(engine.store, (tx) => {
       const orders: OrdersPort = overriding(tx.orders, {
-        update: async (row, expectedRowVersion) => (row.order_id === 2 ? (tries++, false) : tx.orders.update(row, expectedRowVersion)),
+        update: async (row, expectedRowVersion, expectedSnapshot) => (row.order_id === 2 ? (tries++, false) : tx.orders.update(row, expectedRowVersion, expectedSnapshot)),
       });
       return overriding(tx, { orders });
     });
     const { queued, refused } = await engine.requestChanges([1, 2].map((orderId) => ({ orderId, ...READY })));
-    expect(tries).toBe(3);
+    // The first write stands on the row this process remembers (no read); failing there, the
+    // request is judged again on the row read, which is not a conflict; then three tries.
+    expect(tries).toBe(4);
     expect(queued.map((s) => s.orderId)).toEqual([1]);
     expect(refused.map((r) => [r.orderId, r.error.code])).toEqual([[2, 'CONCURRENT_UPDATE']]);
     expect((await engine.pendingChanges()).map((r) => r.order_id)).toEqual([1]);
     expect((await engine.history(2)).map((j) => j.event_type)).toEqual(['TRACK']);
+  }, 60_000);
+});
+
+// Issue 14: a write stands on the row this process last read or wrote, without reading it
+// again, and its UPDATE is conditioned on that row's version and text. Whatever else the row may
+// hold by then must win over the remembered one: another process's write, or a rolled-back one.
+describe('the row this process remembers', () => {
+  const stores = [
+    { name: 'SQLite', db: () => tempDbPath(), options: {} },
+    ...(postgres ? [{ name: 'PostgreSQL', db: () => POSTGRES_TEST_URL, options: { postgres: { schema: `${SCHEMAS}_remembered` } } }] : []),
+  ];
+  for (const { name, db, options } of stores) {
+    it(`${name}: never stands in for a row another process changed since (that change decides the request)`, async () => {
+      const path = db();
+      const a = await opened(path, options);
+      const b = await opened(path, options);
+      await a.trackOrders([{ orderId: 1, ...STARTED }]);
+      // B moves the order on; A still remembers it at version 1.
+      expect((await b.requestChange({ orderId: 1, ...READY })).change).toBe('queued');
+      const refused = await a.requestChange({ orderId: 1, ...READY }).catch((error: unknown) => error);
+      expect(refused).toMatchObject({ code: 'CHANGE_REFUSED' });
+      expect((refused as { blockers: { code: string }[] }).blockers.map((x) => x.code)).toContain('CHANGE_PENDING');
+      expect((await a.history(1)).map((j) => j.event_type)).toEqual(['TRACK', 'SELLER.REQUEST']);
+      expect((await a.pendingChanges()).map((r) => [r.order_id, r.request_no])).toEqual([[1, 1]]);
+    }, 60_000);
+  }
+
+  it("a rolled-back write's row version, written again by another process with other content, is not written over", async () => {
+    const path = tempDbPath();
+    const a = await opened(path);
+    const b = await opened(path);
+    await a.trackOrders([{ orderId: 1, ...STARTED }]);
+    // A's observation of READY_TO_SHIP (version 2) is stepped and remembered, then its
+    // transaction fails at the journal row and rolls back.
+    let failed = false;
+    spyOnStore(a.store, (tx) =>
+      overriding(tx, {
+        journal: overriding(tx.journal, {
+          append: async (row) => {
+            if (!failed && row.order_id === 1) {
+              failed = true;
+              throw new Error('the disk is full');
+            }
+            return tx.journal.append(row);
+          },
+        }),
+      }),
+    );
+    await expect(a.trackOrders([{ orderId: 1, ...STARTED, substatus: 'READY_TO_SHIP', observedAt: T0 + 1_000 }])).rejects.toThrow();
+    expect(failed).toBe(true);
+    // B's write takes version 2 with other content: the Market has moved the order to delivery.
+    await b.trackOrders([{ orderId: 1, campaignId: CAMPAIGN, status: 'DELIVERY', substatus: 'DELIVERY_SERVICE_RECEIVED', observedAt: T0 + 2_000 }]);
+    // A cancel is allowed from what A remembers (READY_TO_SHIP at version 2), not from the row.
+    const refused = await a.requestChange({ orderId: 1, status: 'CANCELLED', substatus: 'SHOP_FAILED' }).catch((error: unknown) => error);
+    expect(refused).toMatchObject({ code: 'CHANGE_REFUSED' });
+    expect(await b.getOrder(1)).toMatchObject({ status: 'DELIVERY', change: 'idle', rowVersion: 2 });
+    expect((await b.history(1)).map((j) => j.event_type)).toEqual(['TRACK', 'MARKET.OBSERVED']);
+    expect(await b.pendingChanges()).toEqual([]);
+  }, 60_000);
+
+  it('never stands on a write whose transaction rolled back: the next request is judged on the row as it is', async () => {
+    const engine = await opened(tempDbPath());
+    await engine.trackOrders([{ orderId: 1, ...STARTED }]);
+    // Order 1's step is written, then the unknown order 999 fails the atomic batch: all rolled back.
+    await expect(engine.requestChanges([{ orderId: 1, ...READY }, { orderId: 999, ...READY }], { atomic: true })).rejects.toMatchObject({ code: 'ORDER_NOT_FOUND' });
+    expect(await engine.getOrder(1)).toMatchObject({ change: 'idle', rowVersion: 1 });
+    const state = await engine.requestChange({ orderId: 1, ...READY });
+    expect(state).toMatchObject({ change: 'queued', rowVersion: 2 });
+    expect((await engine.history(1)).map((j) => j.event_type)).toEqual(['TRACK', 'SELLER.REQUEST']);
   }, 60_000);
 });

@@ -123,10 +123,8 @@ export interface StoredRow {
   readonly snapshot: string;
 }
 
-interface CachedSnapshot<S> {
-  readonly rowVersion: number;
-  readonly machineVersion: number;
-  readonly stored: string;
+interface CachedSnapshot<S, R extends StoredRow> {
+  readonly row: R;
   readonly snapshot: S;
 }
 
@@ -148,9 +146,9 @@ function deepFreeze(value: unknown): void {
  * changing what the next step of that order starts from. The machines never change a context
  * in place (assign() makes a new one).
  */
-export class SnapshotCache<S extends { readonly context: unknown }> {
+export class SnapshotCache<S extends { readonly context: unknown }, R extends StoredRow = StoredRow> {
   readonly #capacity: number;
-  readonly #entries = new Map<string, CachedSnapshot<S>>();
+  readonly #entries = new Map<string, CachedSnapshot<S, R>>();
 
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`SnapshotCache capacity must be a positive integer, got ${capacity}`);
@@ -165,7 +163,8 @@ export class SnapshotCache<S extends { readonly context: unknown }> {
   get(id: string | number, row: StoredRow): S | undefined {
     const key = String(id);
     const entry = this.#entries.get(key);
-    if (entry === undefined || entry.rowVersion !== row.row_version || entry.machineVersion !== row.machine_version || entry.stored !== row.snapshot) {
+    const held = entry?.row;
+    if (entry === undefined || held!.row_version !== row.row_version || held!.machine_version !== row.machine_version || held!.snapshot !== row.snapshot) {
       return undefined;
     }
     this.#entries.delete(key);
@@ -173,8 +172,27 @@ export class SnapshotCache<S extends { readonly context: unknown }> {
     return entry.snapshot;
   }
 
+  /**
+   * The row last remembered for `id` and its snapshot, unchecked: what the row held when this
+   * process last read or wrote it. Only a write conditioned on that very text (the row version
+   * and the stored JSON) may stand on it; anything else must read the row.
+   */
+  latest(id: string | number): { readonly row: R; readonly snapshot: S } | undefined {
+    const key = String(id);
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    this.#entries.delete(key);
+    this.#entries.set(key, entry);
+    return entry;
+  }
+
+  /** Drops what is remembered for `id` (a conditioned write found the row changed). */
+  forget(id: string | number): void {
+    this.#entries.delete(String(id));
+  }
+
   /** The cached snapshot of this row, else `load(row)`, remembered. */
-  resolve(id: string | number, row: StoredRow, load: (row: StoredRow) => S): S {
+  resolve(id: string | number, row: R, load: (row: R) => S): S {
     const hit = this.get(id, row);
     if (hit !== undefined) return hit;
     const snapshot = load(row);
@@ -183,11 +201,11 @@ export class SnapshotCache<S extends { readonly context: unknown }> {
   }
 
   /** Remembers `snapshot` as what `row` holds (one entry per id: the row's newest). */
-  remember(id: string | number, row: StoredRow, snapshot: S): void {
+  remember(id: string | number, row: R, snapshot: S): void {
     deepFreeze(snapshot.context);
     const key = String(id);
     this.#entries.delete(key);
-    this.#entries.set(key, { rowVersion: row.row_version, machineVersion: row.machine_version, stored: row.snapshot, snapshot });
+    this.#entries.set(key, { row, snapshot });
     if (this.#entries.size > this.#capacity) {
       const oldest = this.#entries.keys().next();
       if (!oldest.done) this.#entries.delete(oldest.value);

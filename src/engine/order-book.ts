@@ -57,6 +57,14 @@ class StaleRow {
   constructor(readonly conflict: ConcurrentUpdateError) {}
 }
 
+/**
+ * Thrown where a step that stood on the remembered row (not read in this transaction) cannot
+ * stand: its conditioned write found the row changed, or it would refuse, change nothing or
+ * find another row version than the caller expects, which only the row itself may say. The try
+ * runs again on the row read (see #load).
+ */
+class UnreadRow {}
+
 /** An order as callers see it: the Market's status, the machine's states and the pending change. */
 export interface OrderState {
   readonly orderId: number;
@@ -193,7 +201,7 @@ export class OrderBook {
   readonly #maxSends: number;
   readonly #asyncSettleMs: number;
   readonly #inspection: OrderInspection | undefined;
-  readonly #snapshots = new SnapshotCache<OrderSnapshot>(SNAPSHOT_CACHE_SIZE);
+  readonly #snapshots = new SnapshotCache<OrderSnapshot, OrderRow>(SNAPSHOT_CACHE_SIZE);
   /** What the engine does about open cancellation requests (see cancellation-policy.ts). */
   readonly cancellationPolicy: CancellationPolicy;
 
@@ -297,7 +305,7 @@ export class OrderBook {
       asyncSettleMs: this.#asyncSettleMs,
     });
     const json = serializeOrderSnapshot(snapshot);
-    const inserted = await tx.orders.insert({
+    const first = {
       order_id: order.orderId,
       campaign_id: order.campaignId,
       model,
@@ -308,9 +316,10 @@ export class OrderBook {
       machine_version: ORDER_MACHINE_VERSION,
       snapshot: json,
       updated_at: now,
-    });
+    };
+    const inserted = await tx.orders.insert(first);
     if (!inserted) throw new StaleRow(new ConcurrentUpdateError('order', order.orderId, 0, 1));
-    this.#snapshots.remember(order.orderId, { row_version: 1, machine_version: ORDER_MACHINE_VERSION, snapshot: json }, snapshot);
+    this.#snapshots.remember(order.orderId, { ...first, row_version: 1, created_at: now }, snapshot);
     const journalSeq = await tx.journal.append({
       order_id: order.orderId,
       row_version: 1,
@@ -338,11 +347,14 @@ export class OrderBook {
     options: EventOptions = {},
   ): Promise<AppliedEvent> {
     const event = { type: 'SELLER.REQUEST', ...target, at: now } as Extract<OrderEvent, { type: 'SELLER.REQUEST' }>;
-    return this.#retryingConflicts(async () => {
-      const { row, snapshot } = await this.#load(tx, orderId, options);
+    return this.#retryingConflicts(async (read) => {
+      const { row, snapshot, remembered } = await this.#load(tx, orderId, options, read);
       const explanation = judgeSellerRequest(snapshot.context, event, now);
-      if (!explanation.allowed) throw new ChangeRefusedError(orderId, target, explanation.blockers, explanation.allowedTargets);
-      return this.#step(tx, row, snapshot, event, now);
+      if (!explanation.allowed) {
+        if (remembered) throw new UnreadRow();
+        throw new ChangeRefusedError(orderId, target, explanation.blockers, explanation.allowedTargets);
+      }
+      return this.#step(tx, row, snapshot, event, now, remembered);
     });
   }
 
@@ -351,10 +363,13 @@ export class OrderBook {
    * no step follows. CHAIN_NOT_ACTIVE, writing nothing, when no chain is on its way.
    */
   async stopChain(tx: StoreTx, orderId: number, now: number, options: EventOptions = {}): Promise<AppliedEvent> {
-    return this.#retryingConflicts(async () => {
-      const { row, snapshot } = await this.#load(tx, orderId, options);
-      if (snapshot.context.chain === null) throw new ChainNotActiveError(orderId, snapshot.context.lastOutcome);
-      return this.#step(tx, row, snapshot, { type: 'SELLER.STOP_CHAIN', at: now }, now);
+    return this.#retryingConflicts(async (read) => {
+      const { row, snapshot, remembered } = await this.#load(tx, orderId, options, read);
+      if (snapshot.context.chain === null) {
+        if (remembered) throw new UnreadRow();
+        throw new ChainNotActiveError(orderId, snapshot.context.lastOutcome);
+      }
+      return this.#step(tx, row, snapshot, { type: 'SELLER.STOP_CHAIN', at: now }, now, remembered);
     });
   }
 
@@ -370,19 +385,22 @@ export class OrderBook {
     options: EventOptions = {},
   ): Promise<AppliedEvent> {
     const event: OrderEvent = { type: 'SELLER.ANSWER_CANCELLATION', accepted: answer.accepted, ...(answer.reason !== undefined ? { reason: answer.reason } : {}), at: now };
-    return this.#retryingConflicts(async () => {
-      const { row, snapshot } = await this.#load(tx, orderId, options);
+    return this.#retryingConflicts(async (read) => {
+      const { row, snapshot, remembered } = await this.#load(tx, orderId, options, read);
       const verdict = judgeCancellationAnswer(snapshot.context, answer);
-      if (!verdict.allowed) throw new CancellationAnswerRefusedError(orderId, answer, verdict.blockers);
-      return this.#step(tx, row, snapshot, event, now);
+      if (!verdict.allowed) {
+        if (remembered) throw new UnreadRow();
+        throw new CancellationAnswerRefusedError(orderId, answer, verdict.blockers);
+      }
+      return this.#step(tx, row, snapshot, event, now, remembered);
     });
   }
 
   /** Applies one machine event to a tracked order. */
   async apply(tx: StoreTx, orderId: number, event: OrderEvent, now: number, options: EventOptions = {}): Promise<AppliedEvent> {
-    return this.#retryingConflicts(async () => {
-      const { row, snapshot } = await this.#load(tx, orderId, options);
-      return this.#step(tx, row, snapshot, withRejectionCode(event), now);
+    return this.#retryingConflicts(async (read) => {
+      const { row, snapshot, remembered } = await this.#load(tx, orderId, options, read);
+      return this.#step(tx, row, snapshot, withRejectionCode(event), now, remembered);
     });
   }
 
@@ -393,13 +411,22 @@ export class OrderBook {
    * transactions (of any processes) tracking the same new order. Each try re-reads and re-plans,
    * so a request is judged again on the order as it now is.
    */
-  async #retryingConflicts<T>(attempt: () => Promise<T>): Promise<T> {
+  async #retryingConflicts<T>(attempt: (read: boolean) => Promise<T>): Promise<T> {
+    // The first try may stand on the remembered row; one that could not (UnreadRow) runs again
+    // on the row read, and that second run is not a conflict.
+    let read = false;
     for (let tries = 1; ; tries++) {
       try {
-        return await attempt();
+        return await attempt(read);
       } catch (error) {
+        if (error instanceof UnreadRow && !read) {
+          read = true;
+          tries--;
+          continue;
+        }
         if (!(error instanceof StaleRow)) throw error;
         if (tries >= CONFLICT_TRIES) throw error.conflict;
+        read = true;
       }
     }
   }
@@ -409,12 +436,23 @@ export class OrderBook {
     return this.#snapshots.resolve(row.order_id, row, () => loadOrderSnapshot(row.snapshot, row.machine_version, row.order_id));
   }
 
-  async #load(tx: StoreTx, orderId: number, options: EventOptions): Promise<{ row: OrderRow; snapshot: OrderSnapshot }> {
+  /**
+   * The order's row and snapshot for a write. Unless `read`, the row this process last read or
+   * wrote stands in for reading it (`remembered`): the step's UPDATE is then conditioned on that
+   * row's version and text, so it writes only over the very row the step started from, and an
+   * outcome that writes nothing is decided on the row read instead (UnreadRow).
+   */
+  async #load(tx: StoreTx, orderId: number, options: EventOptions, read: boolean): Promise<{ row: OrderRow; snapshot: OrderSnapshot; remembered: boolean }> {
+    const latest = read ? undefined : this.#snapshots.latest(orderId);
+    if (latest !== undefined) {
+      if (options.expectedRowVersion !== undefined && options.expectedRowVersion !== latest.row.row_version) throw new UnreadRow();
+      return { row: latest.row, snapshot: latest.snapshot, remembered: true };
+    }
     const row = await this.#row(tx, orderId);
     if (options.expectedRowVersion !== undefined && options.expectedRowVersion !== row.row_version) {
       throw new ConcurrentUpdateError('order', orderId, options.expectedRowVersion, row.row_version);
     }
-    return { row, snapshot: this.#snapshotOf(row) };
+    return { row, snapshot: this.#snapshotOf(row), remembered: false };
   }
 
   /** Turns the machine's effects into rows, in the caller's transaction. */
@@ -499,13 +537,14 @@ export class OrderBook {
     }
   }
 
-  async #step(tx: StoreTx, row: OrderRow, snapshot: OrderSnapshot, event: OrderEvent, now: number): Promise<AppliedEvent> {
+  async #step(tx: StoreTx, row: OrderRow, snapshot: OrderSnapshot, event: OrderEvent, now: number, remembered = false): Promise<AppliedEvent> {
     const [next, actions] = orderStepper.step(snapshot, event);
     const json = serializeOrderSnapshot(next);
     // The machine returns the same snapshot when no transition was enabled; compare the stored
     // form too, since XState may rebuild an equal snapshot (a row of an older machine version
     // differs, and is rewritten upgraded).
     if (next === snapshot || json === row.snapshot) {
+      if (remembered) throw new UnreadRow();
       this.#inspection?.step(row.order_id, snapshot, event);
       return { changed: false, state: stateOf(row, snapshot) };
     }
@@ -522,13 +561,18 @@ export class OrderBook {
       snapshot: json,
       updated_at: now,
     };
-    if (!(await tx.orders.update(written, row.row_version))) {
+    if (!(await tx.orders.update(written, row.row_version, remembered ? row.snapshot : undefined))) {
+      if (remembered) {
+        this.#snapshots.forget(row.order_id);
+        throw new UnreadRow();
+      }
       throw new StaleRow(new ConcurrentUpdateError('order', row.order_id, row.row_version, (await tx.orders.get(row.order_id))?.row_version));
     }
     const rowVersion = row.row_version + 1;
+    const stored: OrderRow = { ...written, row_version: rowVersion, created_at: row.created_at };
     // Remembered as soon as the row holds it: should the transaction roll back, the row keeps
-    // its old text, which this entry does not match.
-    this.#snapshots.remember(row.order_id, { row_version: rowVersion, machine_version: ORDER_MACHINE_VERSION, snapshot: json }, next);
+    // its old text, which this entry does not match (and a write conditioned on it fails).
+    this.#snapshots.remember(row.order_id, stored, next);
     this.#inspection?.step(row.order_id, snapshot, event);
     const journalSeq = await tx.journal.append({
       order_id: row.order_id,
@@ -545,6 +589,6 @@ export class OrderBook {
       at: eventTime(event),
     });
     await this.#carryOut(tx, actions, row.campaign_id, journalSeq, now);
-    return { changed: true, state: stateOf({ ...written, row_version: rowVersion, created_at: row.created_at }, next) };
+    return { changed: true, state: stateOf(stored, next) };
   }
 }

@@ -48,9 +48,11 @@ export interface OrdersPort {
   insert(row: OrderWrite): Promise<boolean>;
   /**
    * Writes the row at row_version + 1 (its campaign, model and created_at never change); false
-   * (nothing written) when it is no longer at `expectedRowVersion`, or not there.
+   * (nothing written) when it is no longer at `expectedRowVersion`, or not there. With
+   * `expectedSnapshot`, also false unless the row still holds that very snapshot text: the
+   * write then proves the row is the one the caller remembers, without reading it first.
    */
-  update(row: OrderWrite, expectedRowVersion: number): Promise<boolean>;
+  update(row: OrderWrite, expectedRowVersion: number, expectedSnapshot?: string): Promise<boolean>;
   /** Orders per status, substatus and change state, sorted by those three (no substatus first). */
   countByStatus(): Promise<StatusCount[]>;
   /**

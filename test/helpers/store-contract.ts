@@ -334,6 +334,18 @@ export function describeStoreContract(name: string, open: () => Promise<StoreCon
         expect(await read((tx) => tx.orders.get(8))).toBeUndefined();
       });
 
+      it('update with an expected snapshot: only over the very row text given, at the expected version', async () => {
+        const first = orderRow(7, { snapshot: '{"v":1}' });
+        await write((tx) => tx.orders.insert(first));
+        const change = orderRow(7, { status: 'CANCELLED', snapshot: '{"v":2}', updated_at: T0 + 9 });
+        // The right version over other text (a rolled-back write's, or another process's) writes nothing.
+        expect(await write((tx) => tx.orders.update(change, 1, '{"v":0}'))).toBe(false);
+        expect(await read((tx) => tx.orders.get(7))).toEqual({ ...first, row_version: 1, created_at: T0 });
+        expect(await write((tx) => tx.orders.update(change, 2, '{"v":1}'))).toBe(false);
+        expect(await write((tx) => tx.orders.update(change, 1, '{"v":1}'))).toBe(true);
+        expect(await read((tx) => tx.orders.get(7))).toEqual({ ...change, row_version: 2, created_at: T0 });
+      });
+
       it('countByStatus: per status, substatus and change state, sorted by them (no substatus first)', async () => {
         await write(async (tx) => {
           await tx.orders.insert(orderRow(1, { status: 'PROCESSING', substatus: 'STARTED' }));

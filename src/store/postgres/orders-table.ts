@@ -22,6 +22,12 @@ const SQL = {
         row_version = row_version + 1, updated_at = $8
       WHERE order_id = $1 AND row_version = $9`,
   },
+  updateIfSame: {
+    name: 'ym_orders_update_if_same',
+    text: `UPDATE orders SET status = $2, substatus = $3, change_state = $4, observed_at = $5, machine_version = $6, snapshot = $7,
+        row_version = row_version + 1, updated_at = $8
+      WHERE order_id = $1 AND row_version = $9 AND snapshot = $10`,
+  },
   countByStatus: {
     name: 'ym_orders_count_by_status',
     text: `SELECT status, substatus, change_state, COUNT(*) AS n FROM orders GROUP BY status, substatus, change_state
@@ -103,10 +109,11 @@ export class OrdersTable implements OrdersPort {
     return inserted === 1;
   }
 
-  async update(row: OrderWrite, expectedRowVersion: number): Promise<boolean> {
+  async update(row: OrderWrite, expectedRowVersion: number, expectedSnapshot?: string): Promise<boolean> {
     this.#held = undefined;
     const values = [row.order_id, row.status, row.substatus, row.change_state, row.observed_at, row.machine_version, row.snapshot, row.updated_at, expectedRowVersion];
-    return (await this.#session.changes(SQL.update, values)) === 1;
+    if (expectedSnapshot === undefined) return (await this.#session.changes(SQL.update, values)) === 1;
+    return (await this.#session.changes(SQL.updateIfSame, [...values, expectedSnapshot])) === 1;
   }
 
   async countByStatus(): Promise<StatusCount[]> {

@@ -32,6 +32,7 @@ export class OrdersTable implements OrdersPort {
   readonly #get: Statement<[number], OrderRow>;
   readonly #insert: Statement<[OrderWrite]>;
   readonly #update: Statement<unknown[]>;
+  readonly #updateIfSame: Statement<unknown[]>;
   readonly #countByStatus: Statement<[], StatusCount>;
   readonly #db: Database;
   /** One statement per combination of filters (by its text), prepared on first use. */
@@ -48,6 +49,8 @@ export class OrdersTable implements OrdersPort {
     // Positional parameters on the hot path: better-sqlite3 binds them without a lookup by name.
     this.#update = db.prepare(`UPDATE orders SET status = ?, substatus = ?, change_state = ?, observed_at = ?, machine_version = ?, snapshot = ?,
       row_version = row_version + 1, updated_at = ? WHERE order_id = ? AND row_version = ?`);
+    this.#updateIfSame = db.prepare(`UPDATE orders SET status = ?, substatus = ?, change_state = ?, observed_at = ?, machine_version = ?, snapshot = ?,
+      row_version = row_version + 1, updated_at = ? WHERE order_id = ? AND row_version = ? AND snapshot = ?`);
     // SQLite sorts NULL before any text, as the port asks.
     this.#countByStatus = db.prepare(
       'SELECT status, substatus, change_state, COUNT(*) AS n FROM orders GROUP BY status, substatus, change_state ORDER BY status, substatus, change_state',
@@ -62,8 +65,9 @@ export class OrdersTable implements OrdersPort {
     return this.#insert.run(row).changes === 1;
   }
 
-  async update(row: OrderWrite, expectedRowVersion: number): Promise<boolean> {
-    return this.#update.run(row.status, row.substatus, row.change_state, row.observed_at, row.machine_version, row.snapshot, row.updated_at, row.order_id, expectedRowVersion).changes === 1;
+  async update(row: OrderWrite, expectedRowVersion: number, expectedSnapshot?: string): Promise<boolean> {
+    const values = [row.status, row.substatus, row.change_state, row.observed_at, row.machine_version, row.snapshot, row.updated_at, row.order_id, expectedRowVersion];
+    return (expectedSnapshot === undefined ? this.#update.run(...values) : this.#updateIfSame.run(...values, expectedSnapshot)).changes === 1;
   }
 
   async countByStatus(): Promise<StatusCount[]> {
