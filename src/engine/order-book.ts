@@ -59,9 +59,9 @@ class StaleRow {
 
 /**
  * Thrown where a step that stood on the remembered row (not read in this transaction) cannot
- * stand: its conditioned write found the row changed, or it would refuse, change nothing or
- * find another row version than the caller expects, which only the row itself may say. The try
- * runs again on the row read (see #load).
+ * stand: its conditioned write found the row changed, the row read to confirm an outcome that
+ * writes nothing holds other text (#confirm), or the caller expects another row version. The
+ * try runs again on the row read (see #load).
  */
 class UnreadRow {}
 
@@ -351,7 +351,7 @@ export class OrderBook {
       const { row, snapshot, remembered } = await this.#load(tx, orderId, options, read);
       const explanation = judgeSellerRequest(snapshot.context, event, now);
       if (!explanation.allowed) {
-        if (remembered) throw new UnreadRow();
+        if (remembered) await this.#confirm(tx, row);
         throw new ChangeRefusedError(orderId, target, explanation.blockers, explanation.allowedTargets);
       }
       return this.#step(tx, row, snapshot, event, now, remembered);
@@ -366,7 +366,7 @@ export class OrderBook {
     return this.#retryingConflicts(async (read) => {
       const { row, snapshot, remembered } = await this.#load(tx, orderId, options, read);
       if (snapshot.context.chain === null) {
-        if (remembered) throw new UnreadRow();
+        if (remembered) await this.#confirm(tx, row);
         throw new ChainNotActiveError(orderId, snapshot.context.lastOutcome);
       }
       return this.#step(tx, row, snapshot, { type: 'SELLER.STOP_CHAIN', at: now }, now, remembered);
@@ -389,7 +389,7 @@ export class OrderBook {
       const { row, snapshot, remembered } = await this.#load(tx, orderId, options, read);
       const verdict = judgeCancellationAnswer(snapshot.context, answer);
       if (!verdict.allowed) {
-        if (remembered) throw new UnreadRow();
+        if (remembered) await this.#confirm(tx, row);
         throw new CancellationAnswerRefusedError(orderId, answer, verdict.blockers);
       }
       return this.#step(tx, row, snapshot, event, now, remembered);
@@ -431,6 +431,18 @@ export class OrderBook {
     }
   }
 
+  /**
+   * Reads the row a step stood on without reading it, for an outcome that writes nothing (a
+   * refusal, no change): the outcome stands if the row still holds that very text; otherwise the
+   * cache entry goes and the try runs again on the row read (UnreadRow).
+   */
+  async #confirm(tx: StoreTx, remembered: OrderRow): Promise<void> {
+    const current = await tx.orders.get(remembered.order_id);
+    if (current?.row_version === remembered.row_version && current.machine_version === remembered.machine_version && current.snapshot === remembered.snapshot) return;
+    this.#snapshots.forget(remembered.order_id);
+    throw new UnreadRow();
+  }
+
   /** The row's snapshot: the one resolved from this very row before, else resolved now. */
   #snapshotOf(row: OrderRow): OrderSnapshot {
     return this.#snapshots.resolve(row.order_id, row, () => loadOrderSnapshot(row.snapshot, row.machine_version, row.order_id));
@@ -440,7 +452,7 @@ export class OrderBook {
    * The order's row and snapshot for a write. Unless `read`, the row this process last read or
    * wrote stands in for reading it (`remembered`): the step's UPDATE is then conditioned on that
    * row's version and text, so it writes only over the very row the step started from, and an
-   * outcome that writes nothing is decided on the row read instead (UnreadRow).
+   * outcome that writes nothing is confirmed by reading the row (#confirm).
    */
   async #load(tx: StoreTx, orderId: number, options: EventOptions, read: boolean): Promise<{ row: OrderRow; snapshot: OrderSnapshot; remembered: boolean }> {
     const latest = read ? undefined : this.#snapshots.latest(orderId);
@@ -544,7 +556,7 @@ export class OrderBook {
     // form too, since XState may rebuild an equal snapshot (a row of an older machine version
     // differs, and is rewritten upgraded).
     if (next === snapshot || json === row.snapshot) {
-      if (remembered) throw new UnreadRow();
+      if (remembered) await this.#confirm(tx, row);
       this.#inspection?.step(row.order_id, snapshot, event);
       return { changed: false, state: stateOf(row, snapshot) };
     }
