@@ -203,3 +203,94 @@ describe('the row this process remembers', () => {
     expect((await engine.history(1)).map((j) => j.event_type)).toEqual(['TRACK', 'SELLER.REQUEST']);
   }, 60_000);
 });
+
+// A request standing on the remembered row whose outcome writes nothing (a refusal, a step that
+// changes nothing) reads the row once to confirm it (OrderBook #confirm). Here another process
+// (a store of its own on the same database) has changed the row since: the outcome on the
+// remembered copy must not stand, and the request is decided on the row as it is.
+describe('an outcome that writes nothing on the row this process remembers, though another process changed it', () => {
+  const DBS_CAMPAIGN = CAMPAIGNS.find((c) => c.model === 'DBS')!.campaignId;
+  const stores = [
+    { name: 'SQLite', db: () => tempDbPath(), options: (_: string) => ({}) },
+    ...(postgres ? [{ name: 'PostgreSQL', db: () => POSTGRES_TEST_URL, options: (test: string) => ({ postgres: { schema: `${SCHEMAS}_unread_${test}` } }) }] : []),
+  ];
+  for (const { name, db, options } of stores) {
+    it(`${name}: a change refused on the remembered copy (UNPAID) is queued on the row another process moved to PROCESSING/STARTED`, async () => {
+      const path = db();
+      const a = await opened(path, options('request'));
+      const b = await opened(path, options('request'));
+      // A tracks the order unpaid, and remembers it at version 1: READY_TO_SHIP is refused there.
+      await a.trackOrders([{ orderId: 1, campaignId: CAMPAIGN, status: 'UNPAID', substatus: null }]);
+      expect(await a.explain(1, READY)).toMatchObject({ allowed: false });
+      await b.trackOrders([{ orderId: 1, ...STARTED, observedAt: T0 + 1_000 }]);
+      const state = await a.requestChange({ orderId: 1, ...READY });
+      expect(state).toMatchObject({ status: 'PROCESSING', substatus: 'STARTED', change: 'queued', pending: { ...READY, requestNo: 1 }, rowVersion: 3 });
+      const history = await b.history(1);
+      expect(history.map((j) => [j.event_type, j.row_version])).toEqual([
+        ['TRACK', 1],
+        ['MARKET.OBSERVED', 2],
+        ['SELLER.REQUEST', 3],
+      ]);
+      // Stepped once, on B's version: from the status B observed.
+      expect(history[2]).toMatchObject({ from_status: 'PROCESSING', from_substatus: 'STARTED', from_change: 'idle', to_change: 'queued' });
+      expect((await b.pendingChanges()).map((r) => [r.order_id, r.request_no, r.substatus])).toEqual([[1, 1, 'READY_TO_SHIP']]);
+    }, 60_000);
+
+    it(`${name}: stopChain, CHAIN_NOT_ACTIVE on the remembered copy, stops the chain another process started`, async () => {
+      const path = db();
+      const a = await opened(path, options('stop'));
+      const b = await opened(path, options('stop'));
+      await a.trackOrders([{ orderId: 1, ...STARTED, campaignId: DBS_CAMPAIGN }]);
+      // B starts a chain to DELIVERED (via DELIVERY); A still remembers the order with none.
+      const started = await b.requestChange({ orderId: 1, status: 'DELIVERED', substatus: 'DELIVERY_SERVICE_DELIVERED', realDeliveryDate: '2025-05-11', via: 'chain' });
+      expect(started).toMatchObject({ change: 'queued', chain: { step: 1, of: 2 }, rowVersion: 2 });
+      const stopped = await a.stopChain(1);
+      expect(stopped).toMatchObject({ change: 'idle', chain: null, lastOutcome: { kind: 'superseded', requestNo: 1, chain: { end: 'stopped' } }, rowVersion: 3 });
+      const history = await b.history(1);
+      expect(history.map((j) => [j.event_type, j.row_version])).toEqual([
+        ['TRACK', 1],
+        ['SELLER.REQUEST', 2],
+        ['SELLER.STOP_CHAIN', 3],
+      ]);
+      expect(history[2]).toMatchObject({ from_change: 'queued', to_change: 'idle' });
+      expect(await b.pendingChanges()).toEqual([]);
+    }, 60_000);
+
+    it(`${name}: a cancellation answer, refused on the remembered copy (no request), is queued for the request another process observed`, async () => {
+      const path = db();
+      const a = await opened(path, options('answer'));
+      const b = await opened(path, options('answer'));
+      await a.trackOrders([{ orderId: 1, ...STARTED, campaignId: DBS_CAMPAIGN }]);
+      await b.trackOrders([{ orderId: 1, ...STARTED, campaignId: DBS_CAMPAIGN, cancelRequested: true, observedAt: T0 + 1_000 }]);
+      const answered = await a.answerCancellation(1, { accepted: true });
+      expect(answered).toMatchObject({ cancellation: 'queued', cancellationAnswer: { accepted: true }, cancellationRequestedAt: T0 + 1_000, rowVersion: 3 });
+      expect((await b.history(1)).map((j) => [j.event_type, j.row_version])).toEqual([
+        ['TRACK', 1],
+        ['MARKET.OBSERVED', 2],
+        ['SELLER.ANSWER_CANCELLATION', 3],
+      ]);
+      const pending = await b.pendingChanges();
+      expect(pending.map((r) => [r.order_id, r.kind, r.payload])).toEqual([[1, 'cancellationAnswer', JSON.stringify({ accepted: true })]]);
+    }, 60_000);
+
+    it(`${name}: an observation that changes nothing on the remembered copy is applied to the row another process changed`, async () => {
+      const path = db();
+      const a = await opened(path, options('observe'));
+      const b = await opened(path, options('observe'));
+      // A tracks the buyer's cancellation request (observed at T0) and remembers it.
+      await a.trackOrders([{ orderId: 1, ...STARTED, campaignId: DBS_CAMPAIGN, cancelRequested: true }]);
+      // B: the Market dropped the flag, as of the same moment.
+      await b.trackOrders([{ orderId: 1, ...STARTED, campaignId: DBS_CAMPAIGN, cancelRequested: false }]);
+      expect(await b.getOrder(1)).toMatchObject({ cancellation: 'none', rowVersion: 2 });
+      // The request seen again: nothing new to A's copy (its request is open), a new request on the row.
+      const observed = await a.observe({ orderId: 1, status: 'PROCESSING', substatus: 'STARTED', observedAt: T0, source: 'import', cancelRequested: true });
+      expect(observed).toMatchObject({ cancellation: 'unanswered', cancellationRequestedAt: T0, rowVersion: 3 });
+      expect((await b.history(1)).map((j) => [j.event_type, j.row_version])).toEqual([
+        ['TRACK', 1],
+        ['MARKET.OBSERVED', 2],
+        ['MARKET.OBSERVED', 3],
+      ]);
+      expect(await b.getOrder(1)).toMatchObject({ cancellation: 'unanswered', rowVersion: 3 });
+    }, 60_000);
+  }
+});
