@@ -132,7 +132,8 @@ interface CachedSnapshot<S, R extends StoredRow> {
 function deepFreeze(value: unknown): void {
   if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return;
   Object.freeze(value);
-  for (const inner of Object.values(value)) deepFreeze(inner);
+  // for…in, not Object.values: this runs on every write, and the array it makes is garbage at once.
+  for (const key in value) deepFreeze((value as Record<string, unknown>)[key]);
 }
 
 /**
@@ -148,7 +149,8 @@ function deepFreeze(value: unknown): void {
  */
 export class SnapshotCache<S extends { readonly context: unknown }, R extends StoredRow = StoredRow> {
   readonly #capacity: number;
-  readonly #entries = new Map<string, CachedSnapshot<S, R>>();
+  /** By id as given: one cache holds one kind of id (orders' numbers, operations' strings), so 7 and '7' never meet. */
+  readonly #entries = new Map<string | number, CachedSnapshot<S, R>>();
 
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`SnapshotCache capacity must be a positive integer, got ${capacity}`);
@@ -161,14 +163,13 @@ export class SnapshotCache<S extends { readonly context: unknown }, R extends St
 
   /** The snapshot resolved from exactly this row, or undefined. */
   get(id: string | number, row: StoredRow): S | undefined {
-    const key = String(id);
-    const entry = this.#entries.get(key);
+    const entry = this.#entries.get(id);
     const held = entry?.row;
     if (entry === undefined || held!.row_version !== row.row_version || held!.machine_version !== row.machine_version || held!.snapshot !== row.snapshot) {
       return undefined;
     }
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
+    this.#entries.delete(id);
+    this.#entries.set(id, entry);
     return entry.snapshot;
   }
 
@@ -178,17 +179,16 @@ export class SnapshotCache<S extends { readonly context: unknown }, R extends St
    * and the stored JSON) may stand on it; anything else must read the row.
    */
   latest(id: string | number): { readonly row: R; readonly snapshot: S } | undefined {
-    const key = String(id);
-    const entry = this.#entries.get(key);
+    const entry = this.#entries.get(id);
     if (entry === undefined) return undefined;
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
+    this.#entries.delete(id);
+    this.#entries.set(id, entry);
     return entry;
   }
 
   /** Drops what is remembered for `id` (a conditioned write found the row changed). */
   forget(id: string | number): void {
-    this.#entries.delete(String(id));
+    this.#entries.delete(id);
   }
 
   /** The cached snapshot of this row, else `load(row)`, remembered. */
@@ -203,9 +203,8 @@ export class SnapshotCache<S extends { readonly context: unknown }, R extends St
   /** Remembers `snapshot` as what `row` holds (one entry per id: the row's newest). */
   remember(id: string | number, row: R, snapshot: S): void {
     deepFreeze(snapshot.context);
-    const key = String(id);
-    this.#entries.delete(key);
-    this.#entries.set(key, { row, snapshot });
+    this.#entries.delete(id);
+    this.#entries.set(id, { row, snapshot });
     if (this.#entries.size > this.#capacity) {
       const oldest = this.#entries.keys().next();
       if (!oldest.done) this.#entries.delete(oldest.value);

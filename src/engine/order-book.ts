@@ -52,18 +52,16 @@ const SNAPSHOT_CACHE_SIZE = 5_000;
 /** How many times one order's write is tried when it keeps finding its row changed (see #retryingConflicts). */
 const CONFLICT_TRIES = 3;
 
-/** Thrown by a write that found its row changed since it was read; caught by #retryingConflicts. */
-class StaleRow {
-  constructor(readonly conflict: ConcurrentUpdateError) {}
-}
-
 /**
- * Thrown where a step that stood on the remembered row (not read in this transaction) cannot
- * stand: its conditioned write found the row changed, the row read to confirm an outcome that
- * writes nothing holds other text (#confirm), or the caller expects another row version. The
- * try runs again on the row read (see #load).
+ * Thrown where one order's try cannot stand, caught by #retryingConflicts, which runs it again on
+ * the row read. With `conflict`: a write that read its row found it changed since (a try counted
+ * against CONFLICT_TRIES). Without: the try stood on the remembered row, not read in this
+ * transaction, and that row is gone (a conditioned write found it changed, #confirm found other
+ * text, or the caller expects another row version); running it on the row read is no conflict.
  */
-class UnreadRow {}
+class TryAgain {
+  constructor(readonly conflict?: ConcurrentUpdateError) {}
+}
 
 /** An order as callers see it: the Market's status, the machine's states and the pending change. */
 export interface OrderState {
@@ -318,7 +316,7 @@ export class OrderBook {
       updated_at: now,
     };
     const inserted = await tx.orders.insert(first);
-    if (!inserted) throw new StaleRow(new ConcurrentUpdateError('order', order.orderId, 0, 1));
+    if (!inserted) throw new TryAgain(new ConcurrentUpdateError('order', order.orderId, 0, 1));
     this.#snapshots.remember(order.orderId, { ...first, row_version: 1, created_at: now }, snapshot);
     const journalSeq = await tx.journal.append({
       order_id: order.orderId,
@@ -412,20 +410,14 @@ export class OrderBook {
    * so a request is judged again on the order as it now is.
    */
   async #retryingConflicts<T>(attempt: (read: boolean) => Promise<T>): Promise<T> {
-    // The first try may stand on the remembered row; one that could not (UnreadRow) runs again
-    // on the row read, and that second run is not a conflict.
+    // The first try may stand on the remembered row; every later one reads it.
     let read = false;
-    for (let tries = 1; ; tries++) {
+    for (let conflicts = 0; ; ) {
       try {
         return await attempt(read);
       } catch (error) {
-        if (error instanceof UnreadRow && !read) {
-          read = true;
-          tries--;
-          continue;
-        }
-        if (!(error instanceof StaleRow)) throw error;
-        if (tries >= CONFLICT_TRIES) throw error.conflict;
+        if (!(error instanceof TryAgain)) throw error;
+        if (error.conflict !== undefined && ++conflicts >= CONFLICT_TRIES) throw error.conflict;
         read = true;
       }
     }
@@ -434,13 +426,13 @@ export class OrderBook {
   /**
    * Reads the row a step stood on without reading it, for an outcome that writes nothing (a
    * refusal, no change): the outcome stands if the row still holds that very text; otherwise the
-   * cache entry goes and the try runs again on the row read (UnreadRow).
+   * cache entry goes and the try runs again on the row read (TryAgain).
    */
   async #confirm(tx: StoreTx, remembered: OrderRow): Promise<void> {
     const current = await tx.orders.get(remembered.order_id);
     if (current?.row_version === remembered.row_version && current.machine_version === remembered.machine_version && current.snapshot === remembered.snapshot) return;
     this.#snapshots.forget(remembered.order_id);
-    throw new UnreadRow();
+    throw new TryAgain();
   }
 
   /** The row's snapshot: the one resolved from this very row before, else resolved now. */
@@ -457,7 +449,7 @@ export class OrderBook {
   async #load(tx: StoreTx, orderId: number, options: EventOptions, read: boolean): Promise<{ row: OrderRow; snapshot: OrderSnapshot; remembered: boolean }> {
     const latest = read ? undefined : this.#snapshots.latest(orderId);
     if (latest !== undefined) {
-      if (options.expectedRowVersion !== undefined && options.expectedRowVersion !== latest.row.row_version) throw new UnreadRow();
+      if (options.expectedRowVersion !== undefined && options.expectedRowVersion !== latest.row.row_version) throw new TryAgain();
       return { row: latest.row, snapshot: latest.snapshot, remembered: true };
     }
     const row = await this.#row(tx, orderId);
@@ -576,9 +568,9 @@ export class OrderBook {
     if (!(await tx.orders.update(written, row.row_version, remembered ? row.snapshot : undefined))) {
       if (remembered) {
         this.#snapshots.forget(row.order_id);
-        throw new UnreadRow();
+        throw new TryAgain();
       }
-      throw new StaleRow(new ConcurrentUpdateError('order', row.order_id, row.row_version, (await tx.orders.get(row.order_id))?.row_version));
+      throw new TryAgain(new ConcurrentUpdateError('order', row.order_id, row.row_version, (await tx.orders.get(row.order_id))?.row_version));
     }
     const rowVersion = row.row_version + 1;
     const stored: OrderRow = { ...written, row_version: rowVersion, created_at: row.created_at };
