@@ -135,7 +135,7 @@ async function main(): Promise<void> {
   const started = new Date();
   const selected = BENCHMARKS.filter((b) => cli.only.length === 0 || cli.only.includes(b.name));
   const header = [
-    `ym-orders benchmarks (issue #6)${cli.quick ? ' — QUICK run (smaller sizes)' : ''}`,
+    `ym-orders benchmarks${cli.quick ? ' — QUICK run (smaller sizes)' : ''}`,
     `Machine: ${machineLine(machine)}`,
     `Date: ${started.toISOString()}`,
     ...(cli.baseline && selected.some((b) => b.name === 'throughput') ? [`Bench 1 before/after: this tree against ${cli.baseline.label} = ${cli.baseline.commit}`] : []),

@@ -14,6 +14,7 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import type { Store, StoreTx } from '../../src/store/port.js';
+import { plainTemplateOf, plainValueOf, type PlainValue, type Substitution } from './value-template.js';
 
 export interface PortCall {
   readonly table: keyof StoreTx;
@@ -23,10 +24,7 @@ export interface PortCall {
 }
 
 type Value =
-  | { readonly kind: 'recorded'; readonly value: unknown }
-  | { readonly kind: 'orderId' }
-  | { readonly kind: 'now' }
-  | { readonly kind: 'text'; readonly text: string }
+  | PlainValue
   | { readonly kind: 'returned'; readonly call: number; readonly field: string | undefined }
   | { readonly kind: 'object'; readonly entries: readonly (readonly [string, Value])[] };
 
@@ -111,9 +109,8 @@ function mentions(value: unknown, orderId: number): boolean {
 }
 
 function templateOfValue(v: unknown, orderId: number, now: number, earlier: readonly PortCall[]): Value {
-  if (v === orderId) return { kind: 'orderId' };
-  if (v === now) return { kind: 'now' };
-  if (typeof v === 'string' && (v.includes(String(orderId)) || v.includes(String(now)))) return { kind: 'text', text: v };
+  const plain = plainTemplateOf(v, orderId, now);
+  if (plain !== undefined) return plain;
   if (typeof v === 'number') {
     for (const [k, call] of earlier.entries()) {
       if (call.answer === v) return { kind: 'returned', call: k, field: undefined };
@@ -127,22 +124,17 @@ function templateOfValue(v: unknown, orderId: number, now: number, earlier: read
   return { kind: 'recorded', value: v };
 }
 
-function valueOf(v: Value, orderId: number, recordedOrderId: number, now: number, recordedNow: number, answers: readonly unknown[]): unknown {
+/** The value `v` stands for in the replay `substitution`; `answers` are those of the change's earlier calls. */
+function valueOf(v: Value, substitution: Substitution, answers: readonly unknown[]): unknown {
   switch (v.kind) {
-    case 'recorded':
-      return v.value;
-    case 'orderId':
-      return orderId;
-    case 'now':
-      return now;
-    case 'text':
-      return v.text.replaceAll(String(recordedOrderId), String(orderId)).replaceAll(String(recordedNow), String(now));
     case 'returned': {
       const answer = answers[v.call];
       return v.field === undefined ? answer : (answer as Record<string, unknown> | undefined)?.[v.field];
     }
     case 'object':
-      return Object.fromEntries(v.entries.map(([key, x]) => [key, valueOf(x, orderId, recordedOrderId, now, recordedNow, answers)]));
+      return Object.fromEntries(v.entries.map(([key, x]) => [key, valueOf(x, substitution, answers)]));
+    default:
+      return plainValueOf(v, substitution);
   }
 }
 
@@ -166,9 +158,10 @@ export function planPortReplay(recording: { readonly calls: readonly PortCall[];
     answer: answerShape(call.answer),
   }));
   const answersB = blockB.map((c) => c.answer);
+  const asB: Substitution = { orderId: b, recordedOrderId: a, now: recording.now, recordedNow: recording.now };
   for (const [j, call] of blockB.entries()) {
     const t = perChange[j]!;
-    const rebuilt = t.args.map((v) => valueOf(v, b, a, recording.now, recording.now, answersB));
+    const rebuilt = t.args.map((v) => valueOf(v, asB, answersB));
     if (call.table !== t.table || call.method !== t.method || !isDeepStrictEqual(rebuilt, call.args)) {
       throw refuse(`call ${j + 1} for the second order (${call.table}.${call.method}) is not the first order's with its id: sent ${JSON.stringify(call.args)}, the template gives ${JSON.stringify(rebuilt)}`);
     }
@@ -184,10 +177,11 @@ export function planPortReplay(recording: { readonly calls: readonly PortCall[];
 export function replayPort(store: Store, plan: PortReplayPlan, orderIds: readonly number[], now: number): Promise<void> {
   return store.transaction(async (tx) => {
     for (const orderId of orderIds) {
+      const substitution: Substitution = { orderId, recordedOrderId: plan.recordedOrderId, now, recordedNow: plan.recordedNow };
       const answers: unknown[] = [];
       for (const t of plan.perChange) {
         const table = tx[t.table] as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
-        const answer = await table[t.method]!(...t.args.map((v) => valueOf(v, orderId, plan.recordedOrderId, now, plan.recordedNow, answers)));
+        const answer = await table[t.method]!(...t.args.map((v) => valueOf(v, substitution, answers)));
         if (answerShape(answer) !== t.answer) throw new PortReplayPlanError(`replayed ${t.table}.${t.method} for order ${orderId}: answered ${JSON.stringify(answerShape(answer))}, the adapter answered ${JSON.stringify(t.answer)}`);
         answers.push(answer);
       }

@@ -14,13 +14,9 @@
 import { isDeepStrictEqual } from 'node:util';
 import type pg from 'pg';
 import type { SentStatement } from './statement-probe.js';
+import { plainTemplateOf, plainValueOf, type PlainValue } from './value-template.js';
 
-type Value =
-  | { readonly kind: 'recorded'; readonly value: unknown }
-  | { readonly kind: 'orderId' }
-  | { readonly kind: 'now' }
-  | { readonly kind: 'text'; readonly text: string }
-  | { readonly kind: 'returned'; readonly statement: number; readonly field: string };
+type Value = PlainValue | { readonly kind: 'returned'; readonly statement: number; readonly field: string };
 
 interface Template {
   readonly name: string | undefined;
@@ -64,9 +60,8 @@ function templateOf(statements: readonly SentStatement[], orderId: number | unde
     form: s.form,
     rowCount: s.rowCount,
     values: s.values.map((v): Value => {
-      if (orderId !== undefined && v === orderId) return { kind: 'orderId' };
-      if (v === now) return { kind: 'now' };
-      if (typeof v === 'string' && ((orderId !== undefined && v.includes(String(orderId))) || v.includes(String(now)))) return { kind: 'text', text: v };
+      const plain = plainTemplateOf(v, orderId, now);
+      if (plain !== undefined) return plain;
       if (orderId !== undefined && typeof v === 'number') {
         for (let k = 0; k < j; k++) {
           if (!/\bRETURNING\b/i.test(statements[k]!.text)) continue;
@@ -81,22 +76,8 @@ function templateOf(statements: readonly SentStatement[], orderId: number | unde
 
 /** The values of `template` for `orderId` at `now`; `answers` are the rows the change's earlier statements got back. */
 function valuesOf(template: Template, orderId: number, recordedOrderId: number | undefined, now: number, recordedNow: number, answers: readonly (readonly Record<string, unknown>[])[]): unknown[] {
-  return template.values.map((v) => {
-    switch (v.kind) {
-      case 'recorded':
-        return v.value;
-      case 'orderId':
-        return orderId;
-      case 'now':
-        return now;
-      case 'text': {
-        const text = recordedOrderId === undefined ? v.text : v.text.replaceAll(String(recordedOrderId), String(orderId));
-        return text.replaceAll(String(recordedNow), String(now));
-      }
-      case 'returned':
-        return answers[v.statement]?.[0]?.[v.field];
-    }
-  });
+  const substitution = { orderId, recordedOrderId, now, recordedNow };
+  return template.values.map((v) => (v.kind === 'returned' ? answers[v.statement]?.[0]?.[v.field] : plainValueOf(v, substitution)));
 }
 
 export function planReplay(recording: Recording): ReplayPlan {
