@@ -78,6 +78,7 @@ function compareWalk<M extends AnyStateMachine>(
   const [ref, refActions] = (initialTransition as (m: M, i: unknown) => [SnapshotFrom<M>, Actions])(machine, input);
   const [mine, mineActions] = stepper.initial(input);
   expect(persisted(machine, mine)).toBe(persisted(machine, ref));
+  expect(stepper.persist(mine)).toBe(persisted(machine, ref));
   expect(effectsOf(mineActions)).toStrictEqual(effectsOf(refActions));
   // Each snapshot goes through a SnapshotCache (which freezes its context) before it is stepped
   // on, as the engine's next step of that order would take it: stepping must not change it.
@@ -95,6 +96,9 @@ function compareWalk<M extends AnyStateMachine>(
     const [stepped, steppedActions] = stepper.step(current, event);
     const json = persisted(machine, next);
     expect(persisted(machine, stepped)).toBe(json);
+    // What the engine stores: the stepper's own JSON, the same text as getPersistedSnapshot's.
+    expect(stepper.persist(stepped)).toBe(json);
+    expect(stepper.persist(next)).toBe(json);
     // The engine skips a write when the machine hands back the snapshot it was given.
     expect(stepped === current).toBe(next === current);
     expect(effectsOf(steppedActions)).toStrictEqual(effectsOf(actions));
@@ -102,6 +106,7 @@ function compareWalk<M extends AnyStateMachine>(
     expectSameResolution(machine, stepper, persisted(machine, current));
     const [fromJson, fromJsonActions] = stepper.step(stepper.resolve(JSON.parse(persisted(machine, current))), event);
     expect(persisted(machine, fromJson)).toBe(json);
+    expect(stepper.persist(fromJson)).toBe(json);
     expect(JSON.stringify(effectsOf(fromJsonActions))).toBe(JSON.stringify(effectsOf(actions)));
 
     tally.steps++;
@@ -390,6 +395,32 @@ describe('createMachineStepper', () => {
     expect(effectsOf(stepper.step(start, { type: 'GO', boom: true })[1])).toStrictEqual(expected);
     expect(expected).toHaveLength(2);
     expect(innerActions).toHaveLength(2);
+  });
+
+  it('persists what its own JSON does not cover (history, a spawned child) through getPersistedSnapshot, the same text', () => {
+    const withHistory = setup({ actors: { child: probe } }).createMachine({
+      initial: 'work',
+      states: {
+        work: {
+          initial: 'one',
+          states: { one: { on: { NEXT: 'two' } }, two: {}, again: { type: 'history' } },
+          on: { PAUSE: 'paused', SPAWN: { actions: assign({ kid: ({ spawn }) => spawn('child', { id: 'kid' }) }) } },
+        },
+        paused: { on: { RESUME: 'work.again' } },
+      },
+    });
+    const stepper = createMachineStepper(withHistory);
+    const [start] = stepper.initial(undefined);
+    const [two] = stepper.step(start, { type: 'NEXT' });
+    const [paused] = stepper.step(two, { type: 'PAUSE' });
+    expect(Object.keys(paused.historyValue)).not.toHaveLength(0);
+    expect(stepper.persist(paused)).toBe(persisted(withHistory, paused));
+    expect(stepper.persist(paused)).toContain('"historyValue":{"');
+    // Spawned under transition(): the stepper's own steps are for machines without children.
+    const [spawned] = transition(withHistory, start, { type: 'SPAWN' });
+    expect(Object.keys(spawned.children)).toStrictEqual(['kid']);
+    expect(stepper.persist(spawned)).toBe(persisted(withHistory, spawned));
+    expect(stepper.persist(spawned)).toContain('"children":{"kid"');
   });
 
   it('refuses a machine that invokes actors, whose children would pile up in the one shared system', () => {

@@ -39,7 +39,7 @@ function columns(snapshot: OperationSnapshot, now: number) {
     next_poll_at: snapshot.context.nextPollAt,
     deadline_at: snapshot.context.deadlineAt,
     machine_version: OPERATION_MACHINE_VERSION,
-    snapshot: JSON.stringify(operationMachine.getPersistedSnapshot(snapshot)),
+    snapshot: operationStepper.persist(snapshot),
     updated_at: now,
   };
 }

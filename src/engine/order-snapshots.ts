@@ -93,7 +93,7 @@ export function loadOrderSnapshot(json: string, version: number, orderId: number
 }
 
 export function serializeOrderSnapshot(snapshot: OrderSnapshot): string {
-  return JSON.stringify(orderMachine.getPersistedSnapshot(snapshot));
+  return orderStepper.persist(snapshot);
 }
 
 /** `PROCESSING.STARTED`, `CANCELLED`, …: the market region's state as one string. */
