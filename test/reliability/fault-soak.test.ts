@@ -72,6 +72,14 @@ const CLIENT_TIMEOUT_MS = 300;
 const MAX_SENDS = 1_000;
 /** This process and the worker share the file; a loaded machine may deschedule a lock holder. */
 const BUSY_TIMEOUT_MS = 60_000;
+/**
+ * The worker's poll deadline (pollPolicy.timeoutMs), out of the test's reach (a day; the test's
+ * timeout is at most an hour). An operation still unresolved at its deadline is given up, its
+ * change rejected while the fake applies it; on a loaded machine every poll may fail for seconds
+ * (the 300 ms client timeout, and the faults), so a deadline of POLL_TIMEOUT_MS in real time
+ * expired operations whose polls had merely been unlucky or starved.
+ */
+const WORKER_POLL_TIMEOUT_MS = 24 * 3_600_000;
 const WINDOW_MS = 1_000;
 const STORM = 6;
 const LATENCY_MS = 2;
@@ -118,10 +126,19 @@ describe('fault soak: every fault at once', () => {
     const all = [...fbs, ...dbs, ...laas];
     const db = tempDbPath('fault-soak.db');
     const retry = { initialIntervalMs: 40, backoffCoefficient: 2, maximumIntervalMs: 800 };
-    const pollPolicy = { initialIntervalMs: 80, backoffCoefficient: 1.5, maximumIntervalMs: 400, timeoutMs: POLL_TIMEOUT_MS };
-    // This process imports (an order keeps the maxSends of the engine that began tracking it),
-    // queues and watches; the worker sends.
-    engine = await engineFor(m, db, { limits: { resources: QUOTAS }, maxSends: MAX_SENDS, pollPolicy, sqlite: { synchronous: 'NORMAL', busyTimeoutMs: BUSY_TIMEOUT_MS } });
+    const poll = { initialIntervalMs: 80, backoffCoefficient: 1.5, maximumIntervalMs: 400 };
+    // This process imports (an order keeps the maxSends and the asyncSettleMs of the engine that
+    // began tracking it), queues and watches; the worker sends and polls. So this engine's poll
+    // deadline sets the orders' asyncSettleMs (POLL_TIMEOUT_MS plus the Market's 10 s request
+    // limit: a LaaS cancellation that did not apply is resent that long after its send, far
+    // longer than the fake's 150 ms operations), and the worker's decides when it gives an
+    // operation up: never, within the test (WORKER_POLL_TIMEOUT_MS).
+    engine = await engineFor(m, db, {
+      limits: { resources: QUOTAS },
+      maxSends: MAX_SENDS,
+      pollPolicy: { ...poll, timeoutMs: POLL_TIMEOUT_MS },
+      sqlite: { synchronous: 'NORMAL', busyTimeoutMs: BUSY_TIMEOUT_MS },
+    });
     const e = engine;
     // The import runs clean; the storm starts with the changes.
     await e.sync();
@@ -154,7 +171,7 @@ describe('fault soak: every fault at once', () => {
         maxSends: MAX_SENDS,
         seed: SEED,
         retry,
-        pollPolicy,
+        pollPolicy: { ...poll, timeoutMs: WORKER_POLL_TIMEOUT_MS },
         limits: { resources: QUOTAS },
         syncIntervalMs: 1_000,
         idleMs: 50,
