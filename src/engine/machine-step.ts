@@ -92,9 +92,11 @@ export function createMachineStepper<M extends AnyStateMachine>(machine: M): Mac
    * The persisted snapshot's JSON without getPersistedSnapshot's copies: its rest spread of the
    * whole snapshot and its walk of the context for actor references took more time than the
    * JSON itself (a fifth of a bulk request's machine work on PostgreSQL, profiled). Those copies
-   * turn children and history into JSON; a snapshot with either takes getPersistedSnapshot. An
-   * actor reference in the context comes from a spawned child, which `children` holds. The keys
-   * in getPersistedSnapshot's order, which the stored rows have (a no-change is a text compare).
+   * turn children and history into JSON; a snapshot with either takes getPersistedSnapshot. The
+   * context is written as it is: right for a machine that keeps no actor reference in it (ours
+   * spawn nothing; a live spawned child would show in `children`, one stopped but still
+   * referenced would not). The keys in getPersistedSnapshot's order, which the stored rows have
+   * (a no-change is a text compare).
    */
   function persist(snapshot: SnapshotFrom<M>): string {
     const { status, output, error, value, historyValue, context, children } = snapshot as unknown as Record<string, unknown>;
@@ -172,7 +174,7 @@ function deepFreeze(value: unknown): void {
  */
 export class SnapshotCache<S extends { readonly context: unknown }, R extends StoredRow = StoredRow> {
   readonly #capacity: number;
-  /** By id as given: one cache holds one kind of id (orders' numbers, operations' strings), so 7 and '7' never meet. */
+  /** By id as given, not String(id) (a string made per lookup): 7 and '7' are two keys, so a cache takes one kind of id (the order book's: numbers). */
   readonly #entries = new Map<string | number, CachedSnapshot<S, R>>();
 
   constructor(capacity: number) {
