@@ -307,25 +307,43 @@ export async function startFakeMarket(options: FakeMarketOptions): Promise<FakeM
   /** LaaS operations started while notifying, announced when the fake settles them. */
   const watchedOperations = new Set<string>();
 
+  /** The one pending look at the watched operations, or undefined. */
+  let settleCheck: ReturnType<typeof setTimeout> | undefined;
+  const checkSettledIn = (ms: number): void => {
+    if (settleCheck !== undefined) return;
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      settleCheck = undefined;
+      announceSettled();
+    }, ms);
+    settleCheck = timer;
+    timers.add(timer);
+  };
+
   const announceSettled = (): void => {
     if (watchedOperations.size === 0) return;
+    let soonest: number | undefined;
     for (const op of book.operations('ORDER_STATUS_UPDATE', [...watchedOperations])) {
-      if (op.status === 'IN_PROGRESS') continue;
+      if (op.status === 'IN_PROGRESS') {
+        const left = op.startedAt + operationDelayMs - now();
+        soonest = soonest === undefined ? left : Math.min(soonest, left);
+        continue;
+      }
       watchedOperations.delete(op.id);
       const order = op.status === 'DONE' ? book.get(op.orderId) : undefined;
       if (order !== undefined) announceStatus(order);
     }
+    // On the real clock a timer may fire a millisecond before Date.now says the operation is due
+    // (timers run on another clock): look again then, or it is never announced. On a clock of the
+    // caller's, the next request or getOrder settles it, as documented.
+    if (soonest !== undefined && options.now === undefined) checkSettledIn(Math.max(1, soonest));
   };
 
   const announceChange = (result: ChangeResult): void => {
     if (notifier === undefined || !result.ok) return;
     if (result.operation === undefined) return announceStatus(result.order);
     watchedOperations.add(result.operation.id);
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      announceSettled();
-    }, operationDelayMs);
-    timers.add(timer);
+    checkSettledIn(operationDelayMs);
   };
 
   const authorised = (req: IncomingMessage): boolean =>
