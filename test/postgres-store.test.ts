@@ -60,6 +60,14 @@ async function proxy(): Promise<TcpProxy> {
   return started;
 }
 
+/** How many backends of the stores wait on `pid`'s transaction right now. */
+function waitingOn(pid: number): Promise<number> {
+  return raw(
+    async (client) =>
+      (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'ym-orders' AND $1 = ANY(pg_blocking_pids(pid))`, [pid])).rows[0]!.n,
+  );
+}
+
 /** The backend whose transaction holds the advisory lock `kind`/`key` of `schema` (limiter.lockScope takes 'scope' ones). */
 async function backendHolding(schema: string, kind: string, key: string): Promise<number> {
   const lock = BigInt.asUintN(64, advisoryLockKey(schema, kind, key));
@@ -711,6 +719,34 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       expect(reads).toEqual(['ym_orders_get', 'ym_orders_get']);
     });
 
+    it('orders.lock holds the orders named until the transaction ends: another pool’s write of one waits, of another order does not', async () => {
+      const schema = freshSchema();
+      const a = await connect(schema);
+      const b = await connect(schema);
+      await a.transaction(async (tx) => {
+        for (const orderId of [1, 2, 3]) await tx.orders.insert(orderRow(orderId));
+      });
+      const locked = latch();
+      const endA = latch();
+      const byA = a.transaction(async (tx) => {
+        await tx.limiter.lockScope('holder'); // marks A's backend in pg_locks
+        await tx.orders.lock([3, 1, 99]); // any order given; an order not there is skipped
+        locked.open();
+        await endA.promise;
+      });
+      await locked.promise;
+      const holder = await backendHolding(schema, 'scope', 'holder');
+      const write = (orderId: number) => b.transaction((tx) => tx.orders.update({ ...orderRow(orderId), status: 'DELIVERED', updated_at: T0 + 1 }, 1));
+      expect(await write(2)).toBe(true); // not locked: written while A holds 1 and 3
+      const third = write(3);
+      await waitUntil(async () => (await waitingOn(holder)) === 1, 'B’s write of order 3 waits for A’s transaction');
+      endA.open();
+      await byA;
+      expect(await third).toBe(true);
+      expect(await b.read((tx) => tx.orders.get(3))).toMatchObject({ status: 'DELIVERED', row_version: 2 });
+      await a.transaction((tx) => tx.orders.lock([])); // nothing to lock: no statement to fail
+    });
+
     it('operations.get in a write transaction holds the operation likewise', async () => {
       const schema = freshSchema();
       const a = await connect(schema);
@@ -729,12 +765,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   });
 
   describe('orders.insert across two pools: an order is tracked once', () => {
-    /** How many backends of the stores wait on `pid`'s transaction right now. */
-    const waitingOn = (pid: number) =>
-      raw(
-        async (client) =>
-          (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'ym-orders' AND $1 = ANY(pg_blocking_pids(pid))`, [pid])).rows[0]!.n,
-      );
 
     it('an insert racing another pool’s open insert of the order waits for it: false once that one commits (its own other writes commit), true if it rolled back', async () => {
       const schema = freshSchema();
@@ -778,11 +808,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
   });
 
   describe('inbox.insert across two pools: a notification is stored once', () => {
-    const waitingOn = (pid: number) =>
-      raw(
-        async (client) =>
-          (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'ym-orders' AND $1 = ANY(pg_blocking_pids(pid))`, [pid])).rows[0]!.n,
-      );
     const notification = (key: string, body: string) => ({ dedupe_key: key, type: 'ORDER_CREATED', campaign_id: 10, order_id: 7, event_at: T0, body, state: 'done' as const, now: T0 });
 
     it('an insert racing another pool’s open insert of the key waits for it: a duplicate of its row once that one commits, new if it rolled back', async () => {
@@ -836,7 +861,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
       const before = await databaseNow();
       const leased = await a.transaction(async (tx) => {
         const rows = await tx.outbox.lease('queued', 'A', T0, 30_000, 1);
-        expect(await tx.outbox.claimForSend((await tx.outbox.get(2, 1))!.id, 'A', T0, 30_000)).toBe(true);
+        expect([...(await tx.outbox.claimForSend([(await tx.outbox.get(2, 1))!.id], 'A', T0, 30_000))]).toHaveLength(1);
         await tx.outbox.setState(2, 1, 'sending', T0, { sent: true });
         await tx.limiter.addLease('permit-1', 'campaign:10', 'res', 1, T0, 30_000);
         return rows;

@@ -611,3 +611,30 @@ describe('wake-ups', () => {
     expect(heard).toEqual({ a: 2, b: 3, elsewhere: 0 });
   });
 });
+
+describe('statement plans', () => {
+  it('a statement taking a batch of outbox ids (json_each) looks them up by primary key, never by walking the index of every queued row', () => {
+    // The statements as the store prepares them, so the plan checked is the one that runs.
+    const proto = BetterSqlite3.prototype as unknown as { prepare: (this: Database, sql: string) => unknown };
+    const prepare = proto.prepare;
+    const texts: string[] = [];
+    proto.prepare = function (sql) {
+      texts.push(sql);
+      return prepare.call(this, sql);
+    };
+    let store: SqliteStore;
+    try {
+      store = open();
+    } finally {
+      proto.prepare = prepare;
+    }
+    const batched = texts.filter((sql) => sql.includes('json_each'));
+    expect(batched.length).toBeGreaterThan(0);
+    for (const sql of batched) {
+      const params = Object.fromEntries([...new Set(sql.match(/@\w+/g) ?? [])].map((p) => [p.slice(1), p === '@ids' ? '[1, 2]' : 0]));
+      const plan = (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(params) as { detail: string }[]).map((r) => r.detail).join('\n');
+      expect(plan, sql).toMatch(/SEARCH outbox USING INTEGER PRIMARY KEY/);
+      expect(plan, sql).not.toMatch(/outbox_due/);
+    }
+  });
+});

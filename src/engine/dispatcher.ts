@@ -278,11 +278,13 @@ export class Dispatcher {
     const got = await this.#d.market.permit(operation, scope, rows.length, {
       prepare: async (tx, now) => {
         sending = [];
-        for (const r of inLockOrder(rows, (row) => row.order_id)) {
-          // The order first, then its outbox row, as every other writer locks them: a request
-          // superseding this row meanwhile waits here instead of deadlocking with the claim.
-          await tx.orders.get(r.order_id);
-          if (!(await tx.outbox.claimForSend(r.id, this.#d.owner, now, this.#d.leaseMs))) continue;
+        const ordered = inLockOrder(rows, (row) => row.order_id);
+        // The orders first, then their outbox rows, as every other writer locks them: a request
+        // superseding one of these rows meanwhile waits here instead of deadlocking with the claim.
+        await tx.orders.lock(ordered.map((r) => r.order_id));
+        const claimed = await tx.outbox.claimForSend(ordered.map((r) => r.id), this.#d.owner, now, this.#d.leaseMs);
+        for (const r of ordered) {
+          if (!claimed.has(r.id)) continue;
           const { state } = await this.#d.orders.apply(tx, r.order_id, { type: 'DISPATCH.SENT', at: now, requestNo: r.request_no }, now);
           if (state.change === 'sending' && state.pending?.requestNo === r.request_no) sending.push(r);
         }
@@ -369,8 +371,8 @@ export class Dispatcher {
     const got = await this.#d.market.permit('acceptOrderCancellation', { kind: 'campaign', id: campaignId }, 1, {
       prepare: async (tx, now) => {
         claimed = false;
-        await tx.orders.get(row.order_id);
-        if (!(await tx.outbox.claimForSend(row.id, this.#d.owner, now, this.#d.leaseMs))) return;
+        await tx.orders.lock([row.order_id]);
+        if (!(await tx.outbox.claimForSend([row.id], this.#d.owner, now, this.#d.leaseMs)).has(row.id)) return;
         const { state } = await this.#d.orders.apply(tx, row.order_id, { type: 'ANSWER.SENT', at: now }, now);
         claimed = state.cancellation === 'sending' && state.cancellationAnswer?.requestNo === row.request_no;
       },

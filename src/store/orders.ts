@@ -41,6 +41,14 @@ export interface OrderListFilter {
 export interface OrdersPort {
   get(orderId: number): Promise<OrderRow | undefined>;
   /**
+   * Holds these orders for the rest of this write transaction, as reading each of them to change
+   * it does, in order-id order: the dispatcher takes a batch's orders before their outbox rows,
+   * as every other writer does, in one statement instead of one read per order. Orders not there
+   * are skipped. An adapter whose write transaction already holds every row (SQLite's holds the
+   * file) does nothing.
+   */
+  lock(orderIds: readonly number[]): Promise<void>;
+  /**
    * Inserts at row_version 1, created_at = updated_at. False (nothing written) when the order is
    * already there: another transaction, perhaps of another process, tracked it first; if that one
    * is still open, the insert waits for it to end.

@@ -81,8 +81,12 @@ export interface OutboxPort {
    * Returns them as leased, oldest due first (by next_attempt_at, then id).
    */
   lease(state: OutboxState, owner: string, now: number, leaseMs: number, limit: number, campaignId?: number): Promise<OutboxRow[]>;
-  /** Takes row `id` for `owner` until `now + leaseMs` (updated_at `now`) if it is still `queued`, whoever leased it; false otherwise. */
-  claimForSend(id: number, owner: string, now: number, leaseMs: number): Promise<boolean>;
+  /**
+   * Takes the rows of `ids` that are still `queued`, whoever leased them, for `owner` until
+   * `now + leaseMs` (updated_at `now`); returns the ids it took. A row no longer queued, or not
+   * there, is left as it is.
+   */
+  claimForSend(ids: readonly number[], owner: string, now: number, leaseMs: number): Promise<ReadonlySet<number>>;
   /** Campaigns with rows in `state` due at `now` and free, the longest-waiting first. */
   dueCampaigns(state: OutboxState, now: number): Promise<number[]>;
   /** Gives a row `owner` leased back untouched, due again at `nextAttemptAt` (updated_at `now`). No-op for a row `owner` does not hold. */

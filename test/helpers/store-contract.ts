@@ -608,20 +608,26 @@ export function describeStoreContract(name: string, open: () => Promise<StoreCon
         expect((await write((tx) => tx.outbox.lease('queued', 'A', T0, 30_000, 10))).map((r) => r.order_id)).toEqual([1]);
       });
 
-      it('claimForSend: takes a queued row whoever leased it, from now; false once it is no longer queued', async () => {
-        await write((tx) => tx.outbox.enqueue(enqueueRow(1, 1)));
-        const [row] = await write((tx) => tx.outbox.lease('queued', 'A', T0, 30_000, 10));
-        const [byB, expiryB] = await leasing(T0 + 40_000, 30_000, () => write((tx) => tx.outbox.claimForSend(row!.id, 'B', T0 + 40_000, 30_000)));
-        expect(byB).toBe(true);
-        expect(await read((tx) => tx.outbox.get(1, 1))).toMatchObject({ lease_owner: 'B', lease_expires_at: expiryB, updated_at: T0 + 40_000 });
-        const [byA, expiryA] = await leasing(T0 + 40_001, 60_000, () => write((tx) => tx.outbox.claimForSend(row!.id, 'A', T0 + 40_001, 60_000)));
-        expect(byA).toBe(true);
+      it('claimForSend: takes the rows still queued, whoever leased them, from now, and names them; a row no longer queued, or not there, stays as it is', async () => {
+        await write(async (tx) => {
+          for (const orderId of [1, 2, 3]) await tx.outbox.enqueue(enqueueRow(orderId, 1));
+        });
+        const leased = await write((tx) => tx.outbox.lease('queued', 'A', T0, 30_000, 10));
+        const idOf = (orderId: number) => leased.find((r) => r.order_id === orderId)!.id;
+        const [byB, expiryB] = await leasing(T0 + 40_000, 30_000, () => write((tx) => tx.outbox.claimForSend([idOf(3), idOf(1)], 'B', T0 + 40_000, 30_000)));
+        expect([...byB].sort()).toEqual([idOf(1), idOf(3)].sort());
+        for (const orderId of [1, 3]) expect(await read((tx) => tx.outbox.get(orderId, 1))).toMatchObject({ lease_owner: 'B', lease_expires_at: expiryB, updated_at: T0 + 40_000 });
+        expect(await read((tx) => tx.outbox.get(2, 1))).toMatchObject({ lease_owner: 'A', updated_at: T0 }); // not named: A's still
+        const [byA, expiryA] = await leasing(T0 + 40_001, 60_000, () => write((tx) => tx.outbox.claimForSend([idOf(1)], 'A', T0 + 40_001, 60_000)));
+        expect([...byA]).toEqual([idOf(1)]);
         expect(await read((tx) => tx.outbox.get(1, 1))).toMatchObject({ lease_owner: 'A', lease_expires_at: expiryA });
         await write((tx) => tx.outbox.setState(1, 1, 'sending', T0 + 40_002, { sent: true }));
         const sending = await read((tx) => tx.outbox.get(1, 1));
-        expect(await write((tx) => tx.outbox.claimForSend(row!.id, 'B', T0 + 40_003, 30_000))).toBe(false);
+        const missing = Math.max(...leased.map((r) => r.id)) + 1_000;
+        expect([...(await write((tx) => tx.outbox.claimForSend([idOf(1), idOf(2), missing], 'B', T0 + 40_003, 30_000)))]).toEqual([idOf(2)]);
         expect(await read((tx) => tx.outbox.get(1, 1))).toEqual(sending);
-        expect(await write((tx) => tx.outbox.claimForSend(row!.id + 1_000, 'B', T0, 30_000))).toBe(false);
+        expect(await read((tx) => tx.outbox.get(2, 1))).toMatchObject({ lease_owner: 'B', updated_at: T0 + 40_003 });
+        expect([...(await write((tx) => tx.outbox.claimForSend([], 'B', T0, 30_000)))]).toEqual([]);
       });
 
       it('dueCampaigns: campaigns with due, free rows in the state, the longest-waiting first', async () => {
@@ -699,7 +705,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreCon
           await tx.outbox.enqueue(enqueueRow(12, 1));
           await tx.outbox.setState(12, 1, 'sending', T0); // no lease either
           for (const orderId of [10, 11]) {
-            expect(await tx.outbox.claimForSend((await tx.outbox.get(orderId, 1))!.id, 'A', T0, LONG_LEASE_MS)).toBe(true);
+            expect([...(await tx.outbox.claimForSend([(await tx.outbox.get(orderId, 1))!.id], 'A', T0, LONG_LEASE_MS))]).toHaveLength(1);
             await tx.outbox.setState(orderId, 1, 'sending', T0, { sent: true });
           }
         });
@@ -1204,7 +1210,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreCon
             await tx.outbox.enqueue(enqueueRow(2, 1, { campaign_id: 20 }));
             await tx.outbox.enqueue(enqueueRow(3, 1, { campaign_id: 30 }));
             expect(orderIds(await tx.outbox.lease('queued', 'A', T0, 30_000, 10, 20))).toEqual([2]);
-            expect(await tx.outbox.claimForSend((await tx.outbox.get(3, 1))!.id, 'A', T0, 30_000)).toBe(true);
+            expect([...(await tx.outbox.claimForSend([(await tx.outbox.get(3, 1))!.id], 'A', T0, 30_000))]).toHaveLength(1);
             await tx.outbox.setState(3, 1, 'sending', T0, { sent: true });
           });
           expect(await read((tx) => tx.outbox.dueCampaigns('queued', T0 + 30_000))).toEqual([10]);
@@ -1263,7 +1269,7 @@ export function describeStoreContract(name: string, open: () => Promise<StoreCon
               [3, LONG_LEASE_MS],
               [4, SHORT_LEASE_MS],
             ] as const) {
-              expect(await tx.outbox.claimForSend((await tx.outbox.get(orderId, 1))!.id, 'A', T0, leaseMs)).toBe(true);
+              expect([...(await tx.outbox.claimForSend([(await tx.outbox.get(orderId, 1))!.id], 'A', T0, leaseMs))]).toHaveLength(1);
               await tx.outbox.setState(orderId, 1, 'sending', T0, { sent: true });
             }
           });

@@ -10,6 +10,8 @@ const SQL = {
   // In a write transaction: whoever reads an order to change it holds it until commit, so two
   // read-modify-writes of one order (in any process) run one after the other.
   getForUpdate: { name: 'ym_orders_get_for_update', text: `SELECT ${COLUMNS} FROM orders WHERE order_id = $1 FOR UPDATE` },
+  // Locked as the sort returns them (LockRows runs above Sort): in order-id order, as every writer takes orders.
+  lock: { name: 'ym_orders_lock', text: 'SELECT order_id FROM orders WHERE order_id = ANY($1::bigint[]) ORDER BY order_id FOR UPDATE' },
   // An insert racing another transaction's insert of the order waits for it to end, then writes
   // nothing if that one committed: the order is tracked once, by whoever was first.
   insert: {
@@ -72,9 +74,8 @@ export class OrdersTable implements OrdersPort {
   /**
    * The order this write transaction last read FOR UPDATE and has not written since. Its lock
    * keeps every other transaction from changing it until this one ends, so reading it again
-   * would return the same row: the dispatcher reads an order to lock it before its outbox row,
-   * then the step reads it again, one round trip per order in a transaction that holds a
-   * campaign's permit lock. One row, not all: a transaction of a million refused requests keeps
+   * would return the same row: an order read and then read again in one transaction (a timer's
+   * order found, then a refusal confirmed against its row) costs one round trip. One row, not all: a transaction of a million refused requests keeps
    * no million rows. A missing order is not kept (another transaction may insert it meanwhile).
    */
   #held: OrderRow | undefined;
@@ -90,6 +91,10 @@ export class OrdersTable implements OrdersPort {
     const [row] = await this.#session.rows<OrderRow>(SQL.getForUpdate, [orderId]);
     this.#held = row && { ...row };
     return row;
+  }
+
+  async lock(orderIds: readonly number[]): Promise<void> {
+    if (orderIds.length > 0) await this.#session.rows(SQL.lock, [orderIds]);
   }
 
   async insert(row: OrderWrite): Promise<boolean> {

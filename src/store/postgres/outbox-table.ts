@@ -47,7 +47,7 @@ const SQL = {
   },
   claimForSend: {
     name: 'ym_outbox_claim_for_send',
-    text: `UPDATE outbox SET lease_owner = $2, lease_expires_at = ${DATABASE_NOW_MS} + $4::bigint, updated_at = $3 WHERE id = $1 AND state = 'queued'`,
+    text: `UPDATE outbox SET lease_owner = $2, lease_expires_at = ${DATABASE_NOW_MS} + $4::bigint, updated_at = $3 WHERE id = ANY($1::bigint[]) AND state = 'queued' RETURNING id`,
   },
   dueCampaigns: {
     name: 'ym_outbox_due_campaigns',
@@ -117,8 +117,9 @@ export class OutboxTable implements OutboxPort {
     return rows.sort(byDue);
   }
 
-  async claimForSend(id: number, owner: string, now: number, leaseMs: number): Promise<boolean> {
-    return (await this.#session.changes(SQL.claimForSend, [id, owner, now, leaseMs])) === 1;
+  async claimForSend(ids: readonly number[], owner: string, now: number, leaseMs: number): Promise<ReadonlySet<number>> {
+    if (ids.length === 0) return new Set();
+    return new Set((await this.#session.rows<{ id: number }>(SQL.claimForSend, [ids, owner, now, leaseMs])).map((r) => r.id));
   }
 
   async dueCampaigns(state: OutboxState, now: number): Promise<number[]> {

@@ -61,6 +61,9 @@ export class OrdersTable implements OrdersPort {
     return this.#get.get(orderId);
   }
 
+  /** A write transaction here is BEGIN IMMEDIATE: it holds the whole file already. */
+  async lock(_orderIds: readonly number[]): Promise<void> {}
+
   async insert(row: OrderWrite): Promise<boolean> {
     return this.#insert.run(row).changes === 1;
   }

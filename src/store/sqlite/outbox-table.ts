@@ -36,7 +36,7 @@ export class OutboxTable implements OutboxPort {
   readonly #enqueue: Statement<unknown[]>;
   readonly #setState: Statement<[SetStateParams]>;
   readonly #lease: Statement<[LeaseParams], OutboxRow>;
-  readonly #claimForSend: Statement<[{ id: number; owner: string; now: number; expires: number }]>;
+  readonly #claimForSend: Statement<[{ ids: string; owner: string; now: number; expires: number }], { id: number }>;
   readonly #dueCampaigns: Statement<[{ state: OutboxState; now: number }], { campaign_id: number }>;
   readonly #release: Statement<[ReleaseParams]>;
   readonly #releaseAfterFailedRead: Statement<[ReleaseParams & { read_failures: number }]>;
@@ -70,8 +70,11 @@ export class OutboxTable implements OutboxPort {
           AND (@campaign_id IS NULL OR campaign_id = @campaign_id)
         ORDER BY next_attempt_at, id LIMIT @limit)
       RETURNING *`);
+    // The ids as one JSON array: one statement for a batch of any size. `+state` keeps the
+    // planner off outbox_due: with it, SQLite walks every queued row (tens of µs per row of a
+    // large queue) instead of looking the ids up by primary key.
     this.#claimForSend = db.prepare(`UPDATE outbox SET lease_owner = @owner, lease_expires_at = @expires, updated_at = @now
-      WHERE id = @id AND state = 'queued'`);
+      WHERE id IN (SELECT value FROM json_each(@ids)) AND +state = 'queued' RETURNING id`);
     this.#dueCampaigns = db.prepare(`SELECT campaign_id FROM outbox WHERE state = @state AND next_attempt_at <= @now
         AND (lease_expires_at IS NULL OR lease_expires_at < @now)
       GROUP BY campaign_id ORDER BY MIN(next_attempt_at), campaign_id`);
@@ -119,8 +122,8 @@ export class OutboxTable implements OutboxPort {
     return this.#lease.all({ state, owner, now, expires: now + leaseMs, limit, campaign_id: campaignId ?? null }).sort(byDue);
   }
 
-  async claimForSend(id: number, owner: string, now: number, leaseMs: number): Promise<boolean> {
-    return this.#claimForSend.run({ id, owner, now, expires: now + leaseMs }).changes === 1;
+  async claimForSend(ids: readonly number[], owner: string, now: number, leaseMs: number): Promise<ReadonlySet<number>> {
+    return new Set(this.#claimForSend.all({ ids: JSON.stringify(ids), owner, now, expires: now + leaseMs }).map((r) => r.id));
   }
 
   async dueCampaigns(state: OutboxState, now: number): Promise<number[]> {
